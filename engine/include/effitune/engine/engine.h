@@ -1,0 +1,80 @@
+// The engine: a loaded model, a backend, its paged KV cache and (when the file has one) a tokenizer.
+// The scheduler, `generate` and the probes' in-process target all drive it through step().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "effitune/common/status.h"
+#include "effitune/engine/backend.h"
+#include "effitune/engine/dtype.h"
+#include "effitune/engine/kv_cache.h"
+#include "effitune/engine/model_config.h"
+#include "effitune/engine/tokenizer.h"
+
+namespace effitune::engine {
+
+struct EngineConfig {
+  // A .gguf or llama2.c .bin path, or "synthetic:llama-1b" / "synthetic:llama-8b" /
+  // "synthetic:bench-134m" for random-weight models of those shapes.
+  std::string model_path;
+  std::optional<DType> weight_type;  // quantization knob; nullopt keeps the stored types
+  BackendOptions backend;
+  // KV cache size in tokens over all sequences; 0 = max_sequences * context_length.
+  int64_t kv_cache_tokens = 0;
+  int32_t max_sequences = 8;
+  int32_t context_length = 0;  // 0 = the model's max_seq_len
+  uint64_t synthetic_seed = 1234;
+};
+
+struct StepRequest {
+  SeqId seq = 0;
+  std::span<const int32_t> tokens;  // appended to the sequence
+  bool all_logits = false;
+};
+
+class Engine {
+ public:
+  // Loads the model and starts the backend. kNotFound for a missing model, kResourceExhausted when
+  // weights + KV cache do not fit, kInvalidArgument for a bad knob. The caller owns the engine.
+  static Result<std::unique_ptr<Engine>> create(const EngineConfig& config);
+
+  const ModelConfig& model() const { return weights_->config; }
+  const ModelWeights& weights() const { return *weights_; }
+  // Null when the model file carries no tokenizer (e.g. llama2.c checkpoints).
+  const Tokenizer* tokenizer() const { return tokenizer_.get(); }
+  Backend& backend() { return *backend_; }
+  int32_t context_length() const { return context_length_; }
+  // The GGUF metadata of the model file, or null for other formats.
+  const GgufFile* gguf() const { return gguf_.get(); }
+
+  SeqId add_sequence() { return kv_->create_sequence(); }
+  Result<SeqId> fork_sequence(SeqId src) { return kv_->fork_sequence(src); }
+  void remove_sequence(SeqId seq) { kv_->free_sequence(seq); }
+  int32_t sequence_length(SeqId seq) const { return kv_->length(seq); }
+  // Forgets tokens past n (used to recompute after preemption or to rewind).
+  void truncate_sequence(SeqId seq, int32_t n) { kv_->truncate(seq, n); }
+
+  // Appends each request's tokens to its sequence and runs one forward pass over all of them.
+  // `logits` rows follow the requests (all tokens or the last one per request), vocab wide.
+  // kResourceExhausted (nothing changed) when KV blocks run out; kOutOfRange past the context length.
+  Status step(std::span<const StepRequest> requests, std::vector<float>& logits);
+
+  KvBlockManager& kv() { return *kv_; }
+  KvStats kv_stats() const { return kv_->stats(); }
+
+ private:
+  Engine() = default;
+  std::shared_ptr<const ModelWeights> weights_;
+  std::unique_ptr<GgufFile> gguf_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<KvBlockManager> kv_;
+  int32_t context_length_ = 0;
+};
+
+}  // namespace effitune::engine

@@ -1,0 +1,51 @@
+// Decoding strategies: greedy, temperature with top-k / top-p (nucleus), and beam search.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "effitune/common/status.h"
+
+namespace effitune::engine {
+
+enum class DecodingStrategy { kGreedy, kSample, kBeam };
+
+struct DecodingConfig {
+  DecodingStrategy strategy = DecodingStrategy::kGreedy;
+  float temperature = 1.0f;   // kSample: logits / temperature; <= 0 means greedy
+  int32_t top_k = 0;          // kSample: keep the k most likely; 0 = all
+  float top_p = 1.0f;         // kSample: smallest set whose probability reaches p; 1 = all
+  int32_t beam_width = 1;     // kBeam
+  float length_penalty = 1.0f;  // kBeam: score = logprob / len^length_penalty (GNMT-style without the +5)
+  uint64_t seed = 0;
+  int32_t max_new_tokens = 64;  // the response budget
+  std::vector<std::string> stop_strings;
+  bool stop_at_eos = true;
+};
+
+// Validates the knobs; kInvalidArgument naming the field.
+Status validate(const DecodingConfig& config);
+const char* strategy_name(DecodingStrategy s);
+
+// Picks tokens from logits for greedy and sampled decoding. Same seed, same logits -> same tokens.
+// Not thread-safe (owns its RNG).
+class Sampler {
+ public:
+  explicit Sampler(const DecodingConfig& config);
+  int32_t sample(std::span<const float> logits);
+
+ private:
+  DecodingConfig config_;
+  std::mt19937_64 rng_;
+  std::vector<std::pair<float, int32_t>> scratch_;
+};
+
+// Greedy argmax (lowest index wins ties).
+int32_t argmax(std::span<const float> logits);
+// log-softmax of `logits` into `out` (same size), computed stably in double then stored as float.
+void log_softmax(std::span<const float> logits, std::span<float> out);
+
+}  // namespace effitune::engine

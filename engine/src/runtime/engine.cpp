@@ -1,0 +1,122 @@
+#include "effitune/engine/engine.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+
+#include "effitune/engine/model_loader.h"
+
+namespace effitune::engine {
+namespace {
+
+bool has_gguf_magic(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, 4);
+  return in.gcount() == 4 && std::string(magic, 4) == "GGUF";
+}
+
+Result<std::shared_ptr<const ModelWeights>> load_weights(const EngineConfig& config) {
+  constexpr std::string_view kSynthetic = "synthetic:";
+  if (config.model_path.rfind(kSynthetic, 0) == 0) {
+    std::string shape = config.model_path.substr(kSynthetic.size());
+    auto model_config = synthetic_model_config(shape);
+    if (!model_config) {
+      return invalid_argument("unknown synthetic model '" + shape +
+                              "' (expected synthetic:llama-1b, synthetic:llama-8b, synthetic:bench-134m or synthetic:tiny)");
+    }
+    return make_random_model(*model_config, config.weight_type.value_or(DType::kF16), config.synthetic_seed);
+  }
+  LoadOptions options;
+  options.weight_type = config.weight_type;
+  return load_model(config.model_path, options);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
+  if (config.max_sequences < 1) return invalid_argument("max_sequences must be >= 1");
+  if (config.backend.kv_block_size < 1 || config.backend.kv_block_size > 1024)
+    return invalid_argument("kv_block_size must be in [1, 1024]");
+  std::unique_ptr<Engine> engine(new Engine());
+  EFFITUNE_ASSIGN_OR_RETURN(engine->weights_, load_weights(config));
+  const ModelConfig& model = engine->weights_->config;
+
+  if (has_gguf_magic(config.model_path)) {
+    EFFITUNE_ASSIGN_OR_RETURN(engine->gguf_, GgufFile::open(config.model_path));
+    auto tokenizer = make_tokenizer(*engine->gguf_);
+    if (tokenizer.ok()) {
+      engine->tokenizer_ = std::move(tokenizer).value();
+    } else if (tokenizer.status().code() != StatusCode::kNotFound) {
+      return tokenizer.status().with_context(config.model_path);
+    }
+  }
+
+  engine->context_length_ = config.context_length > 0 ? config.context_length : model.max_seq_len;
+  if (engine->context_length_ <= 0) return invalid_argument("the model has no context length; pass one");
+  const int64_t kv_tokens = config.kv_cache_tokens > 0
+                                ? config.kv_cache_tokens
+                                : static_cast<int64_t>(config.max_sequences) * engine->context_length_;
+  BackendOptions backend_options = config.backend;
+  const int64_t blocks = (kv_tokens + backend_options.kv_block_size - 1) / backend_options.kv_block_size +
+                         config.max_sequences;  // one partly filled block per sequence
+  if (blocks > (1 << 30)) return resource_exhausted("KV cache of " + std::to_string(kv_tokens) + " tokens is too large");
+  backend_options.kv_blocks = static_cast<int32_t>(blocks);
+  EFFITUNE_ASSIGN_OR_RETURN(engine->backend_, make_backend(engine->weights_, backend_options));
+
+  Backend* backend = engine->backend_.get();
+  engine->kv_ = std::make_unique<KvBlockManager>(
+      backend_options.kv_blocks, backend_options.kv_block_size, backend->kv_bytes_per_block(),
+      [backend](int32_t src, int32_t dst) { backend->copy_block(src, dst); });
+  return engine;
+}
+
+Status Engine::step(std::span<const StepRequest> requests, std::vector<float>& logits) {
+  if (requests.empty()) return invalid_argument("step() needs at least one request");
+  const int32_t vocab = model().vocab_size;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const StepRequest& r = requests[i];
+    if (!kv_->contains(r.seq)) return not_found("unknown sequence " + std::to_string(r.seq));
+    if (r.tokens.empty()) return invalid_argument("request " + std::to_string(i) + " has no tokens");
+    for (int32_t t : r.tokens) {
+      if (t < 0 || t >= vocab)
+        return invalid_argument("token id " + std::to_string(t) + " is outside the vocabulary [0, " +
+                                std::to_string(vocab) + ")");
+    }
+    if (kv_->length(r.seq) + static_cast<int64_t>(r.tokens.size()) > context_length_) {
+      return out_of_range("sequence " + std::to_string(r.seq) + " would reach " +
+                          std::to_string(kv_->length(r.seq) + r.tokens.size()) + " tokens, past the context length " +
+                          std::to_string(context_length_));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (requests[j].seq == r.seq) return invalid_argument("sequence listed twice in one step");
+    }
+  }
+  // Reserve blocks for every request; undo the reservations if any one does not fit.
+  std::vector<int32_t> old_lengths;
+  old_lengths.reserve(requests.size());
+  for (const StepRequest& r : requests) {
+    old_lengths.push_back(kv_->length(r.seq));
+    Status s = kv_->reserve(r.seq, static_cast<int32_t>(r.tokens.size()));
+    if (!s.ok()) {
+      for (size_t j = 0; j + 1 < old_lengths.size(); ++j) kv_->truncate(requests[j].seq, old_lengths[j]);
+      return s;
+    }
+  }
+  std::vector<SequenceStep> steps(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    steps[i].tokens = requests[i].tokens;
+    steps[i].start_pos = old_lengths[i];
+    steps[i].block_table = kv_->block_table(requests[i].seq);
+    steps[i].all_logits = requests[i].all_logits;
+  }
+  Status s = backend_->forward(steps, logits);
+  if (!s.ok()) {
+    for (size_t i = 0; i < requests.size(); ++i) kv_->truncate(requests[i].seq, old_lengths[i]);
+    return s;
+  }
+  for (const StepRequest& r : requests) kv_->commit(r.seq, static_cast<int32_t>(r.tokens.size()));
+  return {};
+}
+
+}  // namespace effitune::engine
