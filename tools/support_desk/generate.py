@@ -59,7 +59,10 @@ class Facts:
         self.order = str(rng.randint(10000, 99999))
         self.quantity = str(rng.randint(1, 9))
         self.date = f"{rng.choice(MONTHS)} {rng.randint(1, 28)}"
-        self.amount = f"${rng.randint(12, 990)}"
+        # The total is quantity x unit price, so "how much was each one?" needs a division: the one
+        # question type the small model answers with low margins (what int4 and temperature move).
+        self.unit_price = f"${rng.randint(5, 99)}"
+        self.amount = f"${int(self.quantity) * int(self.unit_price[1:])}"
         self.issue = rng.choice(ISSUES)
         self.store = rng.choice(STORES)
         self.return_days = f"{rng.choice(RETURN_DAYS)} days"
@@ -168,6 +171,7 @@ SHORT_QUESTIONS = {
     "date": ["When did I place the order?", "What was the order date?"],
     "amount": ["How much did I pay?", "What was the total of my order?"],
     "name": ["What is my name?", "Do you remember my name?"],
+    "unit_price": ["How much did each one cost?", "What was the price per item?"],
     "return_days": ["How long do I have to return an item?", "What is the return window?"],
     "refund_days": ["How long does a refund take?", "How soon will I get my refund?"],
 }
@@ -211,9 +215,11 @@ def make_conversation(rng, split, idx):
         segments.insert(rng.randint(1, len(segments)), (user, ack, []))
     stated = {slot for _, _, slots in segments for slot in slots}
     # A late correction: the answer must follow the newest value, not the first one.
+    corrected = None
     if not is_long and rng.random() < 0.25:
         slot = rng.choice([s for s in ("city", "quantity") if s in stated] or [None])
         if slot:
+            corrected = slot
             attr, pick, say, ack = CORRECTIONS[slot]
             value = pick(rng, f)
             setattr(f, attr, value)
@@ -238,8 +244,12 @@ def make_conversation(rng, split, idx):
         answer_type = "long"
     else:
         askable = sorted(s for s in SHORT_QUESTIONS if s in slot_turn or s.endswith("_days"))
+        if "amount" in slot_turn and "quantity" in slot_turn and corrected != "quantity":
+            askable.append("unit_price")
+            # The price needs both facts; the earlier statement decides what a short history loses.
+            slot_turn["unit_price"] = min(slot_turn["amount"], slot_turn["quantity"])
         # System-prompt questions stay rare so most answers need the history.
-        weights = [0.15 if s.endswith("_days") else 1.0 for s in askable]
+        weights = [0.15 if s.endswith("_days") else 2.0 if s == "unit_price" else 1.0 for s in askable]
         slot = rng.choices(askable, weights)[0]
         question = rng.choice(SHORT_QUESTIONS[slot])
         answer = getattr(f, slot)
@@ -252,9 +262,21 @@ def make_conversation(rng, split, idx):
             "depends_on_history": depends, "fact_turn": fact_turn}
 
 
+CHUNK = 1000
+
+
+def generate_chunk(split, seed, chunk, n):
+    """Conversations chunk*CHUNK .. chunk*CHUNK+n-1 of the stream; chunks are independent so
+    processes can generate them in parallel and any prefix of the stream is reproducible."""
+    rng = random.Random(f"support-desk/{split}/{seed}/{chunk}")
+    return [make_conversation(rng, split, chunk * CHUNK + i) for i in range(n)]
+
+
 def generate(split, n, seed):
-    rng = random.Random(f"support-desk/{split}/{seed}")
-    return [make_conversation(rng, split, i) for i in range(n)]
+    rows = []
+    for chunk in range((n + CHUNK - 1) // CHUNK):
+        rows += generate_chunk(split, seed, chunk, min(CHUNK, n - chunk * CHUNK))
+    return rows
 
 
 def main(argv):

@@ -80,8 +80,21 @@ void quantize_q8_0(const float* x, BlockQ8_0* y, int64_t nb) {
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[i].d = f32_to_fp16(d);
-    for (int j = 0; j < kQK8_0; ++j) y[i].qs[j] = static_cast<int8_t>(std::roundf(x[i * kQK8_0 + j] * id));
+    for (int j = 0; j < kQK8_0; ++j) {
+      // Finite rows give ggml's values exactly; the clamp and the NaN case only keep non-finite
+      // weights from reaching an undefined float->int cast.
+      const float r = std::roundf(x[i * kQK8_0 + j] * id);
+      y[i].qs[j] = std::isnan(r) ? 0 : static_cast<int8_t>(std::clamp(r, -127.0f, 127.0f));
+    }
   }
+}
+
+// x*id lies in [-8, 8] for finite rows; +8.5 then truncation rounds half up and 16 clamps to 15,
+// exactly as ggml's MIN(15, (int8_t)(x + 8.5f)). NaN (from non-finite rows) maps to level 8 (zero)
+// instead of an undefined cast.
+uint8_t q4_level(float x) {
+  const float v = x + 8.5f;
+  return std::isnan(v) ? 8 : static_cast<uint8_t>(std::clamp(v, 0.0f, 15.0f));
 }
 
 // ggml quantize_row_q4_0_ref: the signed extreme maps to -8 so the full 16-level range is used.
@@ -101,9 +114,7 @@ void quantize_q4_0(const float* x, BlockQ4_0* y, int64_t nb) {
     for (int j = 0; j < kQK4_0 / 2; ++j) {
       const float x0 = xb[j] * id;
       const float x1 = xb[kQK4_0 / 2 + j] * id;
-      // x*id lies in [-8, 8]; +8.5 then truncation rounds half up, exactly as ggml does.
-      const uint8_t xi0 = static_cast<uint8_t>(std::min<int>(15, static_cast<int8_t>(x0 + 8.5f)));
-      const uint8_t xi1 = static_cast<uint8_t>(std::min<int>(15, static_cast<int8_t>(x1 + 8.5f)));
+      const uint8_t xi0 = q4_level(x0), xi1 = q4_level(x1);
       y[i].qs[j] = static_cast<uint8_t>(xi0 | (xi1 << 4));
     }
   }

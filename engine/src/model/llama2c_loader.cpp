@@ -99,6 +99,9 @@ TensorView convert(const TensorView& src, DType type, std::vector<std::shared_pt
 Result<std::shared_ptr<const ModelWeights>> parse_impl(const uint8_t* data, int64_t size, const std::string& name,
                                                        const LoadOptions& options,
                                                        std::shared_ptr<const void> keep_alive) {
+  if (options.weight_type && (*options.weight_type == DType::kQ4_K)) {
+    return unimplemented(name + ": cannot convert to q4_k (no quantizer in this engine); use q4_0, q8_0, f16 or bf16");
+  }
   if (size < kHeaderBytes) {
     return data_loss(name + ": file has " + std::to_string(size) + " bytes, shorter than the 28-byte llama2.c header");
   }

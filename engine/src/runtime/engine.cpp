@@ -71,6 +71,21 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
   return engine;
 }
 
+Result<std::unique_ptr<Engine>> Engine::create_with_backend(std::shared_ptr<const ModelWeights> weights,
+                                                            std::unique_ptr<Backend> backend, int32_t context_length,
+                                                            int32_t kv_blocks, int32_t kv_block_size) {
+  if (!weights || !backend) return invalid_argument("create_with_backend needs weights and a backend");
+  if (context_length < 1 || kv_blocks < 1 || kv_block_size < 1) return invalid_argument("context, blocks and block size must be >= 1");
+  std::unique_ptr<Engine> engine(new Engine());
+  engine->weights_ = std::move(weights);
+  engine->backend_ = std::move(backend);
+  engine->context_length_ = context_length;
+  Backend* b = engine->backend_.get();
+  engine->kv_ = std::make_unique<KvBlockManager>(kv_blocks, kv_block_size, b->kv_bytes_per_block(),
+                                                 [b](int32_t src, int32_t dst) { b->copy_block(src, dst); });
+  return engine;
+}
+
 Status Engine::step(std::span<const StepRequest> requests, std::vector<float>& logits) {
   if (requests.empty()) return invalid_argument("step() needs at least one request");
   const int32_t vocab = model().vocab_size;

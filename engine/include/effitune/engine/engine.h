@@ -43,6 +43,12 @@ class Engine {
   // weights + KV cache do not fit, kInvalidArgument for a bad knob. The caller owns the engine.
   static Result<std::unique_ptr<Engine>> create(const EngineConfig& config);
 
+  // Wraps an existing backend (tests' scripted backends, or a caller's own). `kv_blocks` and
+  // `kv_block_size` must match the backend's storage. The caller owns the engine.
+  static Result<std::unique_ptr<Engine>> create_with_backend(std::shared_ptr<const ModelWeights> weights,
+                                                             std::unique_ptr<Backend> backend, int32_t context_length,
+                                                             int32_t kv_blocks, int32_t kv_block_size);
+
   const ModelConfig& model() const { return weights_->config; }
   const ModelWeights& weights() const { return *weights_; }
   // Null when the model file carries no tokenizer (e.g. llama2.c checkpoints).

@@ -24,6 +24,12 @@ struct LoadOptions {
 // non-Llama architecture or an unsupported tensor type.
 Result<std::shared_ptr<const ModelWeights>> load_model(const std::string& path, const LoadOptions& options = {});
 
+class GgufFile;
+// Builds Llama weights from a parsed GGUF (load_model's GGUF path; also used by tests and the fuzz
+// target). The weights keep `file` (and so its mapping) alive. Same errors as load_model.
+Result<std::shared_ptr<const ModelWeights>> load_gguf_model(std::shared_ptr<const GgufFile> file,
+                                                            const LoadOptions& options = {});
+
 // llama2.c legacy (version 0) checkpoint; exposed for tests and the fuzz target.
 Result<std::shared_ptr<const ModelWeights>> load_llama2c(const std::string& path, const LoadOptions& options = {});
 Result<std::shared_ptr<const ModelWeights>> parse_llama2c(const void* data, size_t size, const std::string& name,

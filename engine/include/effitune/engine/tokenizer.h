@@ -16,10 +16,14 @@ namespace effitune::engine {
 class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
-  // Text to ids. Special-token text is not parsed (treated as plain text). BOS is prepended when
-  // add_bos is true and the vocabulary has one. Thread-safe (const).
+  // Text to ids. Control-token text is not parsed (treated as plain text); user-defined tokens are
+  // matched, as llama.cpp does. BOS is prepended when add_bos is true and the vocabulary asks for it
+  // (tokenizer.ggml.add_bos_token, else llama.cpp's default: yes for "llama" and llama3-style BPE,
+  // no for GPT-2). Invalid UTF-8 never fails (see engine/README.md). Thread-safe (const).
   virtual std::vector<int32_t> encode(std::string_view text, bool add_bos) const = 0;
-  // Ids to text; ids out of range decode to nothing. Thread-safe.
+  // Ids to text; ids out of range, control and unknown tokens decode to nothing. A leading BOS is
+  // skipped and, for SentencePiece, the prefix space of the first piece is dropped, so
+  // decode(encode(s, b)) == s for valid UTF-8 (SentencePiece maps U+2581 to ' '). Thread-safe.
   virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
   // The text of one token as it appears in output (for streaming and stop strings).
   virtual std::string token_to_piece(int32_t id) const = 0;

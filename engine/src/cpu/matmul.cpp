@@ -1,0 +1,311 @@
+#include "cpu/matmul.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "cpu/simd.h"
+
+namespace effitune::engine::cpu {
+namespace {
+
+// Register tile: 4 weight rows x 4 tokens = 16 accumulators. The weight rows of a tile stay in L1
+// while every token passes over them (prefill), and decode (1 token) still gets 4 independent
+// streams of loads in flight.
+constexpr int kRowTile = 4;
+constexpr int kTokTile = 4;
+
+// ---- float weights (f32, f16, bf16): f32 FMA, elements converted on load ----
+
+template <DType T>
+struct FloatElem;
+template <>
+struct FloatElem<DType::kF32> {
+  using E = float;
+  static float scalar(const E* p) { return *p; }
+#if EFFITUNE_SIMD_VF
+  static VF load(const E* p) { return vf_load_f32(p); }
+#endif
+};
+template <>
+struct FloatElem<DType::kF16> {
+  using E = uint16_t;
+  static float scalar(const E* p) { return half_to_f32(*p); }
+#if EFFITUNE_SIMD_VF
+  static VF load(const E* p) { return vf_load_f16(p); }
+#endif
+};
+template <>
+struct FloatElem<DType::kBF16> {
+  using E = uint16_t;
+  static float scalar(const E* p) { return bf16_to_f32(*p); }
+#if EFFITUNE_SIMD_VF
+  static VF load(const E* p) { return vf_load_bf16(p); }
+#endif
+};
+
+template <DType T, int NR, int NT>
+inline void dot_tile_float(const typename FloatElem<T>::E* const* w, const float* const* x, int64_t cols,
+                           float (&out)[NR][NT]) {
+  using L = FloatElem<T>;
+  int64_t k = 0;
+#if EFFITUNE_SIMD_VF
+  VF acc[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = vf_zero();
+  for (; k + kVW <= cols; k += kVW) {
+    VF xv[NT];
+    for (int t = 0; t < NT; ++t) xv[t] = vf_load_f32(x[t] + k);
+    for (int r = 0; r < NR; ++r) {
+      const VF wv = L::load(w[r] + k);
+      for (int t = 0; t < NT; ++t) acc[r][t] = vf_fma(wv, xv[t], acc[r][t]);
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) out[r][t] = vf_hsum(acc[r][t]);
+#else
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) out[r][t] = 0.0f;
+#endif
+  for (; k < cols; ++k)
+    for (int r = 0; r < NR; ++r) {
+      const float wk = L::scalar(w[r] + k);
+      for (int t = 0; t < NT; ++t) out[r][t] += wk * x[t][k];
+    }
+}
+
+template <DType T, int NR>
+void rows_float(const TensorView& w, int64_t r, const Activations& a, float* y, int64_t ldy) {
+  using E = typename FloatElem<T>::E;
+  const E* wr[NR];
+  for (int i = 0; i < NR; ++i) wr[i] = reinterpret_cast<const E*>(w.row(r + i));
+  int64_t t = 0;
+  for (; t + kTokTile <= a.n_tokens; t += kTokTile) {
+    const float* xs[kTokTile];
+    for (int j = 0; j < kTokTile; ++j) xs[j] = a.x + (t + j) * a.cols;
+    float out[NR][kTokTile];
+    dot_tile_float<T, NR, kTokTile>(wr, xs, a.cols, out);
+    for (int i = 0; i < NR; ++i)
+      for (int j = 0; j < kTokTile; ++j) y[(t + j) * ldy + r + i] = out[i][j];
+  }
+  for (; t < a.n_tokens; ++t) {
+    const float* xs[1] = {a.x + t * a.cols};
+    float out[NR][1];
+    dot_tile_float<T, NR, 1>(wr, xs, a.cols, out);
+    for (int i = 0; i < NR; ++i) y[t * ldy + r + i] = out[i][0];
+  }
+}
+
+template <DType T>
+void gemm_float(const TensorView& w, int64_t r0, int64_t r1, const Activations& a, float* y, int64_t ldy) {
+  int64_t r = r0;
+  for (; r + kRowTile <= r1; r += kRowTile) rows_float<T, kRowTile>(w, r, a, y, ldy);
+  for (; r < r1; ++r) rows_float<T, 1>(w, r, a, y, ldy);
+}
+
+// ---- 8-bit blocks (q8_0, q4_0) x q8 activations: int8 dot products per 32-element block ----
+
+template <DType T>
+struct QuantBlock;
+template <>
+struct QuantBlock<DType::kQ8_0> {
+  using B = BlockQ8_0;
+  static void to_i8(const B& b, int8_t* q) { std::memcpy(q, b.qs, 32); }
+#if EFFITUNE_SIMD_I8
+  static __m256i load(const B& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
+#endif
+};
+template <>
+struct QuantBlock<DType::kQ4_0> {
+  using B = BlockQ4_0;
+  static void to_i8(const B& b, int8_t* q) {
+    for (int i = 0; i < 16; ++i) {
+      q[i] = static_cast<int8_t>((b.qs[i] & 0x0F) - 8);
+      q[i + 16] = static_cast<int8_t>((b.qs[i] >> 4) - 8);
+    }
+  }
+#if EFFITUNE_SIMD_I8
+  static __m256i load(const B& b) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    const __m128i lo = _mm_and_si128(raw, mask);
+    const __m128i hi = _mm_and_si128(_mm_srli_epi16(raw, 4), mask);
+    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+  }
+#endif
+};
+
+template <DType T, int NR, int NT>
+inline void dot_tile_quant(const typename QuantBlock<T>::B* const* w, const ActBlockQ8* const* x, int64_t nb,
+                           float (&out)[NR][NT]) {
+  using Q = QuantBlock<T>;
+#if EFFITUNE_SIMD_I8
+  __m256 acc[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i xq[NT];
+    float xd[NT];
+    for (int t = 0; t < NT; ++t) {
+      xq[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[t][b].qs));
+      xd[t] = x[t][b].d;
+    }
+    for (int r = 0; r < NR; ++r) {
+      const __m256i wq = Q::load(w[r][b]);
+      const float wd = half_to_f32(w[r][b].d);
+      // |w| (unsigned) times x with w's sign: the u8 x s8 form that maddubs/dpbusd need.
+      const __m256i aw = _mm256_sign_epi8(wq, wq);
+      for (int t = 0; t < NT; ++t) {
+        const __m256i sx = _mm256_sign_epi8(xq[t], wq);
+        const __m256 dot = _mm256_cvtepi32_ps(i8_dot_u8s8(aw, sx));
+        acc[r][t] = _mm256_fmadd_ps(dot, _mm256_set1_ps(wd * xd[t]), acc[r][t]);
+      }
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) out[r][t] = hsum256(acc[r][t]);
+#else
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) out[r][t] = 0.0f;
+  int8_t wq[32];
+  for (int64_t b = 0; b < nb; ++b)
+    for (int r = 0; r < NR; ++r) {
+      Q::to_i8(w[r][b], wq);
+      const float wd = half_to_f32(w[r][b].d);
+      for (int t = 0; t < NT; ++t) {
+        int32_t s = 0;
+        for (int i = 0; i < 32; ++i) s += static_cast<int32_t>(wq[i]) * x[t][b].qs[i];
+        out[r][t] += static_cast<float>(s) * wd * x[t][b].d;
+      }
+    }
+#endif
+}
+
+template <DType T, int NR>
+void rows_quant(const TensorView& w, int64_t r, const Activations& a, float* y, int64_t ldy) {
+  using B = typename QuantBlock<T>::B;
+  const int64_t nb = a.cols / 32;
+  const B* wr[NR];
+  for (int i = 0; i < NR; ++i) wr[i] = reinterpret_cast<const B*>(w.row(r + i));
+  int64_t t = 0;
+  for (; t + kTokTile <= a.n_tokens; t += kTokTile) {
+    const ActBlockQ8* xs[kTokTile];
+    for (int j = 0; j < kTokTile; ++j) xs[j] = a.q8 + (t + j) * nb;
+    float out[NR][kTokTile];
+    dot_tile_quant<T, NR, kTokTile>(wr, xs, nb, out);
+    for (int i = 0; i < NR; ++i)
+      for (int j = 0; j < kTokTile; ++j) y[(t + j) * ldy + r + i] = out[i][j];
+  }
+  for (; t < a.n_tokens; ++t) {
+    const ActBlockQ8* xs[1] = {a.q8 + t * nb};
+    float out[NR][1];
+    dot_tile_quant<T, NR, 1>(wr, xs, nb, out);
+    for (int i = 0; i < NR; ++i) y[t * ldy + r + i] = out[i][0];
+  }
+}
+
+template <DType T>
+void gemm_quant(const TensorView& w, int64_t r0, int64_t r1, const Activations& a, float* y, int64_t ldy) {
+  int64_t r = r0;
+  for (; r + kRowTile <= r1; r += kRowTile) rows_quant<T, kRowTile>(w, r, a, y, ldy);
+  for (; r < r1; ++r) rows_quant<T, 1>(w, r, a, y, ldy);
+}
+
+// ---- any other type (q4_k): one row dequantized into an L1-sized buffer, reused by every token ----
+
+void gemm_dequant(const TensorView& w, int64_t r0, int64_t r1, const Activations& a, float* y, int64_t ldy) {
+  thread_local std::vector<float> row;
+  row.resize(static_cast<size_t>(a.cols));
+  for (int64_t r = r0; r < r1; ++r) {
+    dequantize_row(w.type, w.row(r), row.data(), a.cols);
+    const float* wr[1] = {row.data()};
+    for (int64_t t = 0; t < a.n_tokens; ++t) {
+      const float* xs[1] = {a.x + t * a.cols};
+      float out[1][1];
+      dot_tile_float<DType::kF32, 1, 1>(wr, xs, a.cols, out);
+      y[t * ldy + r] = out[0][0];
+    }
+  }
+}
+
+bool needs_q8(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0; }
+
+}  // namespace
+
+void quantize_act_q8(const float* x, int64_t n, ActBlockQ8* out) {
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const float* v = x + b * 32;
+    float amax = 0.0f;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(v[i]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    out[b].d = d;
+    for (int i = 0; i < 32; ++i) out[b].qs[i] = static_cast<int8_t>(std::nearbyint(v[i] * id));
+  }
+}
+
+bool matmul_supports(DType t) {
+  switch (t) {
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16:
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+    case DType::kQ4_K:
+      return true;
+  }
+  return false;
+}
+
+void matmul_rows(const TensorView& w, int64_t r0, int64_t r1, const Activations& a, float* y, int64_t ldy) {
+  switch (w.type) {
+    case DType::kF32:
+      return gemm_float<DType::kF32>(w, r0, r1, a, y, ldy);
+    case DType::kF16:
+      return gemm_float<DType::kF16>(w, r0, r1, a, y, ldy);
+    case DType::kBF16:
+      return gemm_float<DType::kBF16>(w, r0, r1, a, y, ldy);
+    case DType::kQ8_0:
+      return gemm_quant<DType::kQ8_0>(w, r0, r1, a, y, ldy);
+    case DType::kQ4_0:
+      return gemm_quant<DType::kQ4_0>(w, r0, r1, a, y, ldy);
+    default:
+      return gemm_dequant(w, r0, r1, a, y, ldy);
+  }
+}
+
+void matmul(ThreadPool& pool, std::span<const MatmulJob> jobs, const float* x, int64_t n_tokens, int64_t cols,
+            std::vector<ActBlockQ8>& q8_scratch) {
+  Activations a;
+  a.x = x;
+  a.n_tokens = n_tokens;
+  a.cols = cols;
+  const bool quant = std::any_of(jobs.begin(), jobs.end(), [](const MatmulJob& j) { return needs_q8(j.w->type); });
+  const int64_t nb = cols / 32;
+  if (quant) {
+    q8_scratch.resize(static_cast<size_t>(n_tokens * nb));
+    if (n_tokens >= 8) {
+      pool.run([&](int i, int n) {
+        int64_t t0, t1;
+        split_range(n_tokens, 1, i, n, t0, t1);
+        for (int64_t t = t0; t < t1; ++t) quantize_act_q8(x + t * cols, cols, q8_scratch.data() + t * nb);
+      });
+    } else {
+      for (int64_t t = 0; t < n_tokens; ++t) quantize_act_q8(x + t * cols, cols, q8_scratch.data() + t * nb);
+    }
+    a.q8 = q8_scratch.data();
+  }
+  int64_t total = 0;
+  for (const MatmulJob& j : jobs) total += j.w->rows;
+  pool.run([&](int i, int n) {
+    int64_t g0, g1;
+    split_range(total, kRowTile, i, n, g0, g1);
+    int64_t base = 0;
+    for (const MatmulJob& j : jobs) {
+      const int64_t lo = std::max(g0, base), hi = std::min(g1, base + j.w->rows);
+      if (lo < hi) matmul_rows(*j.w, lo - base, hi - base, a, j.y, j.ldy);
+      base += j.w->rows;
+    }
+  });
+}
+
+}  // namespace effitune::engine::cpu

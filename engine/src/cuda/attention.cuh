@@ -1,0 +1,45 @@
+// Attention over the paged KV cache. Decode (one new token per sequence) splits each sequence's
+// positions into chunks of kAttnChunk (flash-decoding) and merges the partial softmaxes; prefill
+// (several tokens per sequence) is a flash-attention-style kernel: query tiles against K/V tiles
+// staged in shared memory with an online softmax, causal by absolute position.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "device_types.cuh"
+#include "elementwise.cuh"
+
+namespace effitune::engine::cuda {
+
+constexpr int kAttnChunk = 256;  // positions per decode split
+constexpr int kAttnMaxGroup = 8;  // query heads per KV head the decode kernel supports
+constexpr int kAttnPrefillRows = 64;  // query rows (tokens x group) per prefill CTA
+
+struct AttnArgs {
+  const void* qkv = nullptr;  // [n_tokens][ld_qkv], q heads first (already rotated)
+  int64_t ld_qkv = 0;
+  void* out = nullptr;  // [n_tokens][n_heads * head_dim], act type
+  KvLayer kv;
+  const int32_t* block_tables = nullptr;  // [n_steps][bt_stride]
+  int32_t bt_stride = 0;
+  int32_t block_size = 0;
+  int32_t n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  float scale = 1.0f;  // 1 / sqrt(head_dim)
+};
+
+// Decode: token s belongs to step s; seq_len[s] positions (the new one included) are attended.
+// With n_splits > 1, partial_o ([n_steps][n_heads][n_splits][head_dim]) and partial_ml
+// ([n_steps][n_heads][n_splits][2]) hold the per-split results before the merge.
+void launch_attn_decode(ActType act, const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32_t n_splits,
+                        float* partial_o, float* partial_ml, cudaStream_t s);
+
+// Prefill: tiles[3 i .. 3 i + 2] = (step, first token, token count <= prefill_tile_tokens); the
+// tile's tokens are consecutive positions pos[first] .. of that step.
+void launch_attn_prefill(ActType act, const AttnArgs& a, const int32_t* tiles, int32_t n_tiles, const int32_t* pos,
+                         cudaStream_t s);
+
+inline int prefill_tile_tokens(int n_heads, int n_kv_heads) { return kAttnPrefillRows / (n_heads / n_kv_heads); }
+
+}  // namespace effitune::engine::cuda

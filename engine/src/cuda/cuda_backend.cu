@@ -1,0 +1,431 @@
+#include "cuda_backend.cuh"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "attention.cuh"
+#include "common.cuh"
+#include "sampling.cuh"
+
+namespace effitune::engine::cuda {
+namespace {
+
+constexpr int64_t kAlign = 256;
+constexpr int64_t kReserveBytes = 256 << 20;  // CUDA context, cuBLAS kernels, allocator slack
+
+int64_t align_up(int64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+int64_t pow2_at_least(int64_t n) {
+  int64_t p = 1;
+  while (p < n) p <<= 1;
+  return p;
+}
+
+// Decode batches are padded up to these sizes so that a few graphs serve every batch.
+int32_t batch_bucket(int32_t n) {
+  static constexpr int32_t kBuckets[] = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256};
+  for (int32_t b : kBuckets)
+    if (n <= b) return b;
+  return static_cast<int32_t>((n + 63) / 64 * 64);
+}
+
+struct WsLayout {
+  int64_t x, xn, qkv, attn, gu, h, sel, logits, tok_out, part_o, part_ml, meta, total;
+};
+
+WsLayout ws_layout(const ModelConfig& c, ActType act, const StepShape& s) {
+  const int64_t a = act_bytes(act), hd = c.head_dim();
+  const int64_t q_dim = static_cast<int64_t>(c.n_heads) * hd, kv_dim = c.kv_dim();
+  WsLayout l{};
+  int64_t off = 0;
+  auto take = [&](int64_t bytes) {
+    const int64_t o = off;
+    off += align_up(std::max<int64_t>(bytes, 1));
+    return o;
+  };
+  l.x = take(s.tokens * c.dim * 4);
+  l.xn = take(s.tokens * c.dim * a);
+  l.qkv = take(s.tokens * (q_dim + 2 * kv_dim) * a);
+  l.attn = take(s.tokens * q_dim * a);
+  l.gu = take(s.tokens * 2 * c.hidden_dim * a);
+  l.h = take(s.tokens * c.hidden_dim * a);
+  l.sel = take(s.rows * c.dim * a);
+  l.logits = take(s.rows * c.vocab_size * 4);
+  l.tok_out = take(s.rows * 4);
+  l.part_o = take(s.steps * c.n_heads * s.splits * hd * 4);
+  l.part_ml = take(s.steps * c.n_heads * s.splits * 2 * 4);
+  l.meta = take(s.meta_ints * 4);
+  l.total = off;
+  return l;
+}
+
+std::string gib(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / (1 << 30));
+  return buf;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const ModelWeights> weights,
+                                                     const BackendOptions& options, const CudaBackendExtras& extras) {
+  if (!weights) return invalid_argument("cuda: no weights");
+  if (options.gpu_count != 1)
+    return unimplemented("cuda: tensor parallelism (gpu_count " + std::to_string(options.gpu_count) +
+                         ") is not implemented; use gpu_count 1");
+  if (options.kv_block_size < 1) return invalid_argument("cuda: kv_block_size must be >= 1");
+  if (options.kv_blocks < 0) return invalid_argument("cuda: kv_blocks must be >= 0");
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    return unavailable("cuda: no CUDA device is visible");
+  }
+  if (options.device < 0 || options.device >= count)
+    return invalid_argument("cuda: device " + std::to_string(options.device) + " does not exist (" +
+                            std::to_string(count) + " visible)");
+  CUDA_RETURN_IF_ERROR(cudaSetDevice(options.device));
+
+  std::unique_ptr<CudaBackend> b(new CudaBackend());
+  b->weights_ = weights;
+  b->cfg_ = weights->config;
+  b->options_ = options;
+  b->extras_ = extras;
+  cudaDeviceProp prop{};
+  CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, options.device));
+  b->device_name_ = prop.name;
+  EFFITUNE_ASSIGN_OR_RETURN(b->model_, DeviceModel::plan(*weights));
+  b->act_ = b->model_->act();
+  const ModelConfig& c = b->cfg_;
+
+  // Account for everything before allocating anything large.
+  b->kv_layer_bytes_ = (static_cast<int64_t>(options.kv_blocks) + 1) * options.kv_block_size * c.kv_dim() * act_bytes(b->act_);
+  b->kv_block_bytes_ = 2LL * c.n_layers * options.kv_block_size * c.kv_dim() * act_bytes(b->act_);
+  const int64_t kv_total = 2LL * c.n_layers * b->kv_layer_bytes_;
+  const int64_t mm_bytes = MatmulContext::bytes_needed(b->model_->largest_quant_elems());
+  const int64_t ws_bytes = ws_layout(c, b->act_, {512, 64, 64, 8, 4096}).total;
+  const int64_t need = b->model_->bytes() + kv_total + mm_bytes + ws_bytes + kReserveBytes;
+  size_t free_b = 0, total_b = 0;
+  CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_b, &total_b));
+  if (need > static_cast<int64_t>(free_b)) {
+    return resource_exhausted("cuda: weights " + gib(b->model_->bytes()) + " + KV cache " + gib(kv_total) + " (" +
+                              std::to_string(options.kv_blocks) + " blocks) + scratch " + gib(mm_bytes + ws_bytes) +
+                              " exceed the " + gib(free_b) + " free on " + b->device_name_ +
+                              "; use fewer KV blocks (smaller kv_cache_tokens or max_sequences) or a smaller weight type "
+                              "(q8_0 / q4_0)");
+  }
+
+  CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&b->stream_, cudaStreamNonBlocking));
+  if (extras.random_weights) {
+    EFFITUNE_RETURN_IF_ERROR(b->model_->randomize(extras.seed, b->stream_));
+  } else {
+    EFFITUNE_RETURN_IF_ERROR(b->model_->upload(*weights));
+  }
+  EFFITUNE_RETURN_IF_ERROR(b->mm_.init(b->model_->largest_quant_elems(), b->stream_));
+  CUDA_RETURN_IF_ERROR(cudaMalloc(&b->kv_, kv_total));
+  // Unwritten KV slots are never read (attention stops at each sequence's length); zero them anyway
+  // so that a bug shows as a wrong value rather than NaN noise.
+  CUDA_RETURN_IF_ERROR(cudaMemsetAsync(b->kv_, 0, kv_total, b->stream_));
+  b->trash_block_ = options.kv_blocks;
+
+  const int half = c.head_dim() / 2;
+  std::vector<double> inv(half);
+  for (int i = 0; i < half; ++i) {
+    double f = std::pow(static_cast<double>(c.rope_theta), -2.0 * i / c.head_dim());
+    if (static_cast<int>(c.rope_freq_factors.size()) == half) f /= c.rope_freq_factors[i];
+    inv[i] = f;
+  }
+  CUDA_RETURN_IF_ERROR(cudaMalloc(&b->inv_freq_, half * sizeof(double)));
+  CUDA_RETURN_IF_ERROR(cudaMemcpy(b->inv_freq_, inv.data(), half * sizeof(double), cudaMemcpyHostToDevice));
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(b->stream_));
+  return std::unique_ptr<Backend>(std::move(b));
+}
+
+CudaBackend::~CudaBackend() {
+  if (stream_) cudaStreamSynchronize(stream_);
+  for (auto& [key, g] : graphs_) cudaGraphExecDestroy(g.exec);
+  cudaFree(ws_);
+  cudaFreeHost(meta_host_);
+  cudaFree(kv_);
+  cudaFree(inv_freq_);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+void CudaBackend::synchronize() { cudaStreamSynchronize(stream_); }
+
+void CudaBackend::copy_block(int32_t src, int32_t dst) {
+  EFFITUNE_CHECK(src >= 0 && src < options_.kv_blocks && dst >= 0 && dst < options_.kv_blocks,
+                 "copy_block: block id out of range");
+  const int64_t bb = kv_block_bytes_ / (2LL * cfg_.n_layers);
+  char* base = static_cast<char*>(kv_);
+  // K and V of every layer are rows of pitch kv_layer_bytes_: one strided copy moves them all.
+  const cudaError_t e = cudaMemcpy2DAsync(base + dst * bb, kv_layer_bytes_, base + src * bb, kv_layer_bytes_, bb,
+                                          2LL * cfg_.n_layers, cudaMemcpyDeviceToDevice, stream_);
+  EFFITUNE_CHECK(e == cudaSuccess, std::string("copy_block: ") + cudaGetErrorString(e));
+}
+
+Status CudaBackend::build_plan(std::span<const SequenceStep> steps, Plan& p) {
+  if (steps.empty()) return invalid_argument("forward: no steps");
+  const int32_t bs = options_.kv_block_size;
+  int64_t tokens = 0, rows = 0, max_blocks = 1, max_len = 1, tiles = 0;
+  bool decode = true;
+  const int tile_tokens = prefill_tile_tokens(cfg_.n_heads, cfg_.n_kv_heads);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const SequenceStep& s = steps[i];
+    const int64_t n = static_cast<int64_t>(s.tokens.size());
+    if (n == 0) return invalid_argument("forward: step " + std::to_string(i) + " has no tokens");
+    if (s.start_pos < 0) return invalid_argument("forward: step " + std::to_string(i) + " has a negative start_pos");
+    for (int32_t t : s.tokens)
+      if (t < 0 || t >= cfg_.vocab_size)
+        return invalid_argument("forward: token id " + std::to_string(t) + " in step " + std::to_string(i) +
+                                " is outside the vocabulary [0, " + std::to_string(cfg_.vocab_size) + ")");
+    const int64_t len = s.start_pos + n, need = (len + bs - 1) / bs;
+    if (static_cast<int64_t>(s.block_table.size()) < need)
+      return invalid_argument("forward: step " + std::to_string(i) + " needs " + std::to_string(need) +
+                              " blocks for " + std::to_string(len) + " positions but its block table has " +
+                              std::to_string(s.block_table.size()));
+    for (int64_t j = 0; j < need; ++j)
+      if (s.block_table[j] < 0 || s.block_table[j] >= options_.kv_blocks)
+        return invalid_argument("forward: step " + std::to_string(i) + " names block " +
+                                std::to_string(s.block_table[j]) + " outside [0, " + std::to_string(options_.kv_blocks) + ")");
+    tokens += n;
+    rows += s.all_logits ? n : 1;
+    max_blocks = std::max(max_blocks, need);
+    max_len = std::max(max_len, len);
+    tiles += (n + tile_tokens - 1) / tile_tokens;
+    decode = decode && n == 1 && !s.all_logits;
+  }
+  p = Plan{};
+  p.decode = decode;
+  p.stride = static_cast<int32_t>(pow2_at_least(max_blocks));
+  p.steps = static_cast<int32_t>(steps.size());
+  if (decode) {
+    if (extras_.cuda_graphs) p.steps = batch_bucket(p.steps);
+    p.splits = static_cast<int32_t>(pow2_at_least((max_len + kAttnChunk - 1) / kAttnChunk));
+    p.tokens = p.rows = p.steps;
+  } else {
+    p.tokens = static_cast<int32_t>(tokens);
+    p.rows = static_cast<int32_t>(rows);
+    p.tiles = static_cast<int32_t>(tiles);
+  }
+  int64_t off = 0;
+  p.off_tok = off, off += p.tokens;
+  p.off_pos = off, off += p.tokens;
+  p.off_seq = off, off += p.tokens;
+  p.off_len = off, off += p.steps;
+  p.off_bt = off, off += static_cast<int64_t>(p.steps) * p.stride;
+  p.off_rows = off, off += p.rows;
+  p.off_tiles = off, off += 3LL * p.tiles;
+  p.ints = off;
+  return {};
+}
+
+Status CudaBackend::ensure_workspace(const Plan& p) {
+  const StepShape need{p.tokens, p.rows, p.steps, p.splits, p.ints};
+  if (ws_ && need.tokens <= ws_cap_.tokens && need.rows <= ws_cap_.rows && need.steps <= ws_cap_.steps &&
+      need.splits <= ws_cap_.splits && need.meta_ints <= ws_cap_.meta_ints)
+    return {};
+  StepShape cap;
+  cap.tokens = pow2_at_least(std::max({need.tokens, ws_cap_.tokens, int64_t{64}}));
+  cap.rows = pow2_at_least(std::max({need.rows, ws_cap_.rows, int64_t{8}}));
+  cap.steps = pow2_at_least(std::max({need.steps, ws_cap_.steps, int64_t{8}}));
+  cap.splits = pow2_at_least(std::max({need.splits, ws_cap_.splits, int64_t{4}}));
+  cap.meta_ints = pow2_at_least(std::max({need.meta_ints, ws_cap_.meta_ints, int64_t{4096}}));
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  cudaFree(ws_);
+  cudaFreeHost(meta_host_);
+  ws_ = nullptr;
+  meta_host_ = nullptr;
+  ws_cap_ = {};
+  ++ws_generation_;  // every captured graph points into the old arena
+  const WsLayout l = ws_layout(cfg_, act_, cap);
+  CUDA_RETURN_IF_ERROR(cudaMalloc(&ws_, l.total));
+  CUDA_RETURN_IF_ERROR(cudaMallocHost(&meta_host_, cap.meta_ints * 4));
+  char* b = static_cast<char*>(ws_);
+  x_ = reinterpret_cast<float*>(b + l.x);
+  xn_ = b + l.xn;
+  qkv_ = b + l.qkv;
+  attn_ = b + l.attn;
+  gu_ = b + l.gu;
+  h_ = b + l.h;
+  sel_ = b + l.sel;
+  logits_ = reinterpret_cast<float*>(b + l.logits);
+  tokens_out_ = reinterpret_cast<int32_t*>(b + l.tok_out);
+  part_o_ = reinterpret_cast<float*>(b + l.part_o);
+  part_ml_ = reinterpret_cast<float*>(b + l.part_ml);
+  meta_ = reinterpret_cast<int32_t*>(b + l.meta);
+  ws_cap_ = cap;
+  return {};
+}
+
+Status CudaBackend::enqueue(const Plan& p, bool greedy) {
+  const ModelConfig& c = cfg_;
+  const int32_t hd = c.head_dim(), q_dim = c.n_heads * hd, kv_dim = c.kv_dim();
+  const int64_t qkv_w = q_dim + 2 * kv_dim;
+  cudaStream_t s = stream_;
+  const int32_t* tok = meta_ + p.off_tok;
+  launch_embed(model_->emb, tok, p.tokens, x_, s);
+  for (int32_t li = 0; li < c.n_layers; ++li) {
+    const DeviceLayer& L = model_->layers[li];
+    launch_rmsnorm(act_, x_, nullptr, p.tokens, c.dim, L.attn_norm, c.rms_eps, xn_, s);
+    EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, L.wqkv, {xn_, c.dim, p.tokens, MatIn::kPlain, qkv_, qkv_w, MatOut::kAct}, s));
+    KvLayer kv;
+    kv.k = static_cast<char*>(kv_) + (2LL * li) * kv_layer_bytes_;
+    kv.v = static_cast<char*>(kv_) + (2LL * li + 1) * kv_layer_bytes_;
+    RopeStoreArgs r;
+    r.qkv = qkv_;
+    r.pos = meta_ + p.off_pos;
+    r.seq = meta_ + p.off_seq;
+    r.block_tables = meta_ + p.off_bt;
+    r.bt_stride = p.stride;
+    r.n_tokens = p.tokens;
+    r.n_heads = c.n_heads, r.n_kv_heads = c.n_kv_heads, r.head_dim = hd;
+    r.block_size = options_.kv_block_size;
+    r.inv_freq = inv_freq_;
+    r.kv = kv;
+    launch_rope_store(act_, r, s);
+    AttnArgs a;
+    a.qkv = qkv_;
+    a.ld_qkv = qkv_w;
+    a.out = attn_;
+    a.kv = kv;
+    a.block_tables = meta_ + p.off_bt;
+    a.bt_stride = p.stride;
+    a.block_size = options_.kv_block_size;
+    a.n_heads = c.n_heads, a.n_kv_heads = c.n_kv_heads, a.head_dim = hd;
+    a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    if (p.decode) launch_attn_decode(act_, a, meta_ + p.off_len, p.steps, p.splits, part_o_, part_ml_, s);
+    else launch_attn_prefill(act_, a, meta_ + p.off_tiles, p.tiles, meta_ + p.off_pos, s);
+    CUDA_RETURN_IF_LAUNCH_ERROR("attention");
+    EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, L.wo, {attn_, q_dim, p.tokens, MatIn::kPlain, x_, c.dim, MatOut::kF32Accumulate}, s));
+    launch_rmsnorm(act_, x_, nullptr, p.tokens, c.dim, L.ffn_norm, c.rms_eps, xn_, s);
+    const int64_t gu_w = 2LL * c.hidden_dim;
+    EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, L.w_gu, {xn_, c.dim, p.tokens, MatIn::kPlain, gu_, gu_w, MatOut::kAct}, s));
+    if (mm_.uses_gemv(L.w_down, p.tokens)) {
+      // SwiGLU folded into the down projection's activation loads: one launch and no h round trip.
+      EFFITUNE_RETURN_IF_ERROR(
+          mm_.matmul(act_, L.w_down, {gu_, gu_w, p.tokens, MatIn::kSwiGlu, x_, c.dim, MatOut::kF32Accumulate}, s));
+    } else {
+      launch_swiglu(act_, gu_, p.tokens, c.hidden_dim, h_, s);
+      EFFITUNE_RETURN_IF_ERROR(
+          mm_.matmul(act_, L.w_down, {h_, c.hidden_dim, p.tokens, MatIn::kPlain, x_, c.dim, MatOut::kF32Accumulate}, s));
+    }
+  }
+  launch_rmsnorm(act_, x_, meta_ + p.off_rows, p.rows, c.dim, model_->out_norm, c.rms_eps, sel_, s);
+  EFFITUNE_RETURN_IF_ERROR(
+      mm_.matmul(act_, model_->output, {sel_, c.dim, p.rows, MatIn::kPlain, logits_, c.vocab_size, MatOut::kF32}, s));
+  if (greedy) launch_argmax(logits_, p.rows, c.vocab_size, tokens_out_, s);
+  CUDA_RETURN_IF_LAUNCH_ERROR("forward");
+  return {};
+}
+
+Status CudaBackend::run(std::span<const SequenceStep> steps, bool greedy) {
+  CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
+  Plan p;
+  EFFITUNE_RETURN_IF_ERROR(build_plan(steps, p));
+  EFFITUNE_RETURN_IF_ERROR(ensure_workspace(p));
+  // Metadata: one host-to-device copy per step. Padded decode slots read token 0 at position 0 and
+  // write their K/V into the trash block.
+  int32_t* m = meta_host_;
+  std::fill(m + p.off_bt, m + p.off_bt + static_cast<int64_t>(p.steps) * p.stride, trash_block_);
+  int64_t t = 0, row = 0, tile = 0;
+  const int tile_tokens = prefill_tile_tokens(cfg_.n_heads, cfg_.n_kv_heads);
+  for (int32_t i = 0; i < p.steps; ++i) {
+    if (i >= static_cast<int32_t>(steps.size())) {
+      m[p.off_tok + t] = 0, m[p.off_pos + t] = 0, m[p.off_seq + t] = i, m[p.off_len + i] = 1;
+      m[p.off_rows + row++] = static_cast<int32_t>(t++);
+      continue;
+    }
+    const SequenceStep& s = steps[i];
+    const int32_t n = static_cast<int32_t>(s.tokens.size());
+    const int64_t first = t;
+    for (int32_t j = 0; j < n; ++j, ++t) {
+      m[p.off_tok + t] = s.tokens[j];
+      m[p.off_pos + t] = s.start_pos + j;
+      m[p.off_seq + t] = i;
+      if (s.all_logits || j == n - 1) m[p.off_rows + row++] = static_cast<int32_t>(t);
+    }
+    m[p.off_len + i] = s.start_pos + n;
+    const int64_t need = (s.start_pos + n + options_.kv_block_size - 1) / options_.kv_block_size;
+    std::copy(s.block_table.begin(), s.block_table.begin() + need, m + p.off_bt + static_cast<int64_t>(i) * p.stride);
+    if (!p.decode) {
+      for (int32_t j = 0; j < n; j += tile_tokens, ++tile) {
+        m[p.off_tiles + 3 * tile] = i;
+        m[p.off_tiles + 3 * tile + 1] = static_cast<int32_t>(first + j);
+        m[p.off_tiles + 3 * tile + 2] = std::min(tile_tokens, n - j);
+      }
+    }
+  }
+  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(meta_, meta_host_, p.ints * 4, cudaMemcpyHostToDevice, stream_));
+
+  if (!(p.decode && extras_.cuda_graphs)) return enqueue(p, greedy);
+  const auto key = std::make_tuple(p.steps, p.splits, p.stride, greedy);
+  Graph& g = graphs_[key];
+  if (!g.exec || g.generation != ws_generation_) {
+    if (g.exec) cudaGraphExecDestroy(g.exec);
+    g.exec = nullptr;
+    cudaGraph_t graph = nullptr;
+    CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    const Status st = enqueue(p, greedy);
+    const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
+    EFFITUNE_RETURN_IF_ERROR(st);
+    CUDA_RETURN_IF_ERROR(end);
+    const cudaError_t inst = cudaGraphInstantiate(&g.exec, graph, 0);
+    cudaGraphDestroy(graph);
+    CUDA_RETURN_IF_ERROR(inst);
+    g.generation = ws_generation_;
+  }
+  CUDA_RETURN_IF_ERROR(cudaGraphLaunch(g.exec, stream_));
+  return {};
+}
+
+Status CudaBackend::forward(std::span<const SequenceStep> steps, std::vector<float>& logits) {
+  EFFITUNE_RETURN_IF_ERROR(run(steps, false));
+  int64_t rows = 0;
+  for (const SequenceStep& s : steps) rows += s.all_logits ? static_cast<int64_t>(s.tokens.size()) : 1;
+  logits.resize(rows * cfg_.vocab_size);
+  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(logits.data(), logits_, logits.size() * 4, cudaMemcpyDeviceToHost, stream_));
+  return cuda_status(cudaStreamSynchronize(stream_), "forward");
+}
+
+Status CudaBackend::forward_greedy(std::span<const SequenceStep> steps, std::vector<int32_t>& tokens) {
+  EFFITUNE_RETURN_IF_ERROR(run(steps, true));
+  int64_t rows = 0;
+  for (const SequenceStep& s : steps) rows += s.all_logits ? static_cast<int64_t>(s.tokens.size()) : 1;
+  std::vector<int32_t> all(rows);
+  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(all.data(), tokens_out_, rows * 4, cudaMemcpyDeviceToHost, stream_));
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  // One token per step: the row of its last token.
+  tokens.clear();
+  int64_t r = 0;
+  for (const SequenceStep& s : steps) {
+    r += s.all_logits ? static_cast<int64_t>(s.tokens.size()) : 1;
+    tokens.push_back(all[r - 1]);
+  }
+  return {};
+}
+
+}  // namespace effitune::engine::cuda
+
+namespace effitune::engine {
+
+Result<std::unique_ptr<Backend>> make_cuda_backend(std::shared_ptr<const ModelWeights> weights,
+                                                   const BackendOptions& options, const CudaBackendExtras& extras) {
+  return cuda::CudaBackend::create(std::move(weights), options, extras);
+}
+
+Result<std::unique_ptr<Backend>> make_cuda_backend(std::shared_ptr<const ModelWeights> weights,
+                                                   const BackendOptions& options) {
+  return make_cuda_backend(std::move(weights), options, CudaBackendExtras{});
+}
+
+bool cuda_backend_available() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return count > 0;
+}
+
+}  // namespace effitune::engine

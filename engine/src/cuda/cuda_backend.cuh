@@ -1,0 +1,92 @@
+// The CUDA backend: owns the device weights, the paged KV storage, scratch buffers and the decode
+// graphs; runs one Llama forward pass per call on its own stream.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <map>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include "cuda_backend_factory.h"
+#include "elementwise.cuh"
+#include "gemm.cuh"
+#include "weights.cuh"
+
+namespace effitune::engine::cuda {
+
+// Device scratch for one step, sized for a number of tokens / logits rows / steps / splits.
+struct StepShape {
+  int64_t tokens = 0, rows = 0, steps = 0, splits = 1, meta_ints = 0;
+};
+
+class CudaBackend final : public Backend, public DeviceGreedy {
+ public:
+  static Result<std::unique_ptr<Backend>> create(std::shared_ptr<const ModelWeights> weights,
+                                                 const BackendOptions& options, const CudaBackendExtras& extras);
+  ~CudaBackend() override;
+
+  std::string name() const override { return "cuda"; }
+  std::string device_name() const override { return device_name_; }
+  Status forward(std::span<const SequenceStep> steps, std::vector<float>& logits) override;
+  Status forward_greedy(std::span<const SequenceStep> steps, std::vector<int32_t>& tokens) override;
+  void synchronize() override;
+  void copy_block(int32_t src, int32_t dst) override;
+  int64_t kv_bytes_per_block() const override { return kv_block_bytes_; }
+  int64_t weight_bytes() const override { return model_->bytes(); }
+
+ private:
+  // Host-side description of one step: metadata offsets (in int32s) and counts.
+  struct Plan {
+    int32_t tokens = 0, steps = 0, rows = 0, tiles = 0, stride = 0, splits = 1;
+    bool decode = false;  // one token per step: the split-K decode attention
+    int64_t off_tok = 0, off_pos = 0, off_seq = 0, off_len = 0, off_bt = 0, off_rows = 0, off_tiles = 0, ints = 0;
+  };
+  CudaBackend() = default;
+  Status run(std::span<const SequenceStep> steps, bool greedy);
+  Status build_plan(std::span<const SequenceStep> steps, Plan& plan);
+  Status ensure_workspace(const Plan& plan);
+  Status enqueue(const Plan& plan, bool greedy);
+
+  std::shared_ptr<const ModelWeights> weights_;
+  ModelConfig cfg_;
+  BackendOptions options_;
+  CudaBackendExtras extras_;
+  std::string device_name_;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<DeviceModel> model_;
+  MatmulContext mm_;
+  ActType act_ = ActType::kF32;
+
+  void* kv_ = nullptr;           // [layer][K|V][blocks + 1][block_size][kv_dim]
+  int64_t kv_layer_bytes_ = 0;   // one layer's K (or V) over all blocks
+  int64_t kv_block_bytes_ = 0;   // one block, K and V, all layers
+  int32_t trash_block_ = 0;      // the extra block padded graph slots write into
+  double* inv_freq_ = nullptr;
+
+  void* ws_ = nullptr;  // scratch arena
+  StepShape ws_cap_;
+  int64_t ws_generation_ = 0;
+  float* x_ = nullptr;
+  void* xn_ = nullptr;
+  void* qkv_ = nullptr;
+  void* attn_ = nullptr;
+  void* gu_ = nullptr;
+  void* h_ = nullptr;
+  void* sel_ = nullptr;
+  float* logits_ = nullptr;
+  int32_t* tokens_out_ = nullptr;
+  float* part_o_ = nullptr;
+  float* part_ml_ = nullptr;
+  int32_t* meta_ = nullptr;
+  int32_t* meta_host_ = nullptr;  // pinned
+
+  struct Graph {
+    cudaGraphExec_t exec = nullptr;
+    int64_t generation = 0;
+  };
+  std::map<std::tuple<int32_t, int32_t, int32_t, bool>, Graph> graphs_;
+};
+
+}  // namespace effitune::engine::cuda

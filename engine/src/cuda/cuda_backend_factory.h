@@ -1,0 +1,45 @@
+// The CUDA backend's entry points for the backend registry, the one place outside src/cuda/ that
+// knows CUDA exists. Implemented in src/cuda/ (cuda_fallback.cpp in builds without nvcc).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "effitune/engine/backend.h"
+
+namespace effitune::engine {
+
+// CUDA-only knobs that BackendOptions does not carry.
+struct CudaBackendExtras {
+  bool cuda_graphs = true;      // capture decode steps in CUDA graphs
+  bool random_weights = false;  // fill device weights from `seed` on the GPU instead of uploading
+  uint64_t seed = 0;
+};
+
+// A backend that can pick greedy tokens on the device, returning ids instead of logits.
+class DeviceGreedy {
+ public:
+  virtual ~DeviceGreedy() = default;
+  // One token id per logits row the same steps would produce in forward().
+  virtual Status forward_greedy(std::span<const SequenceStep> steps, std::vector<int32_t>& tokens) = 0;
+  // Waits for all queued device work.
+  virtual void synchronize() = 0;
+};
+
+// Creates the CUDA backend (contract of make_backend: kUnavailable when no device exists,
+// kResourceExhausted when weights + KV cache do not fit on the device, kInvalidArgument for a bad knob).
+Result<std::unique_ptr<Backend>> make_cuda_backend(std::shared_ptr<const ModelWeights> weights,
+                                                   const BackendOptions& options);
+Result<std::unique_ptr<Backend>> make_cuda_backend(std::shared_ptr<const ModelWeights> weights,
+                                                   const BackendOptions& options, const CudaBackendExtras& extras);
+
+// True when at least one CUDA device can be used by this process.
+bool cuda_backend_available();
+
+// Device-to-device copy bandwidth of `device` in bytes/s (bytes read + written), measured once with
+// 1 GiB copies: the roofline of memory-bound decode. 0 without CUDA.
+double cuda_measured_copy_bandwidth(int32_t device);
+
+}  // namespace effitune::engine

@@ -1,0 +1,292 @@
+// Host wrappers around single ops for tests: upload, launch on the default stream, read back.
+#include "cuda_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <random>
+
+#include "attention.cuh"
+#include "common.cuh"
+#include "elementwise.cuh"
+#include "gemm.cuh"
+#include "weights.cuh"
+
+namespace effitune::engine::cuda_ops {
+namespace {
+
+using namespace effitune::engine::cuda;
+
+struct DevBuf {
+  void* p = nullptr;
+  ~DevBuf() { cudaFree(p); }
+};
+
+Status available() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+    cudaGetLastError();
+    return unavailable("no CUDA device");
+  }
+  return {};
+}
+
+Result<ActType> act_of(DType t) {
+  switch (t) {
+    case DType::kF32: return ActType::kF32;
+    case DType::kF16: return ActType::kF16;
+    case DType::kBF16: return ActType::kBF16;
+    default: return invalid_argument("act must be f32, f16 or bf16");
+  }
+}
+
+std::vector<uint8_t> to_act(std::span<const float> x, ActType a) {
+  std::vector<uint8_t> out(x.size() * act_bytes(a));
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (a == ActType::kF32) {
+      std::memcpy(out.data() + 4 * i, &x[i], 4);
+    } else {
+      const uint16_t h = a == ActType::kF16 ? f32_to_fp16(x[i]) : f32_to_bf16(x[i]);
+      std::memcpy(out.data() + 2 * i, &h, 2);
+    }
+  }
+  return out;
+}
+
+std::vector<float> from_act(const std::vector<uint8_t>& b, ActType a) {
+  const size_t n = b.size() / act_bytes(a);
+  std::vector<float> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (a == ActType::kF32) {
+      std::memcpy(&out[i], b.data() + 4 * i, 4);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, b.data() + 2 * i, 2);
+      out[i] = a == ActType::kF16 ? fp16_to_f32(h) : bf16_to_f32(h);
+    }
+  }
+  return out;
+}
+
+Status upload(DevBuf& d, const void* src, size_t bytes) {
+  CUDA_RETURN_IF_ERROR(cudaMalloc(&d.p, std::max<size_t>(bytes, 16)));
+  if (bytes) CUDA_RETURN_IF_ERROR(cudaMemcpy(d.p, src, bytes, cudaMemcpyHostToDevice));
+  return {};
+}
+
+Status download(std::vector<uint8_t>& out, const DevBuf& d, size_t bytes) {
+  CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+  CUDA_RETURN_IF_LAUNCH_ERROR("op");
+  out.resize(bytes);
+  CUDA_RETURN_IF_ERROR(cudaMemcpy(out.data(), d.p, bytes, cudaMemcpyDeviceToHost));
+  return {};
+}
+
+}  // namespace
+
+Status rmsnorm(std::span<const float> x, int32_t rows, int32_t dim, std::span<const float> w, float eps, DType act,
+               std::vector<float>& out) {
+  EFFITUNE_RETURN_IF_ERROR(available());
+  EFFITUNE_ASSIGN_OR_RETURN(ActType a, act_of(act));
+  DevBuf dx, dw, dout;
+  EFFITUNE_RETURN_IF_ERROR(upload(dx, x.data(), x.size_bytes()));
+  EFFITUNE_RETURN_IF_ERROR(upload(dw, w.data(), w.size_bytes()));
+  CUDA_RETURN_IF_ERROR(cudaMalloc(&dout.p, static_cast<size_t>(rows) * dim * act_bytes(a)));
+  launch_rmsnorm(a, static_cast<float*>(dx.p), nullptr, rows, dim, static_cast<float*>(dw.p), eps, dout.p, 0);
+  std::vector<uint8_t> b;
+  EFFITUNE_RETURN_IF_ERROR(download(b, dout, static_cast<size_t>(rows) * dim * act_bytes(a)));
+  out = from_act(b, a);
+  return {};
+}
+
+Status swiglu(std::span<const float> gu, int32_t tokens, int32_t hidden, DType act, std::vector<float>& out) {
+  EFFITUNE_RETURN_IF_ERROR(available());
+  EFFITUNE_ASSIGN_OR_RETURN(ActType a, act_of(act));
+  DevBuf dgu, dh;
+  const auto in = to_act(gu, a);
+  EFFITUNE_RETURN_IF_ERROR(upload(dgu, in.data(), in.size()));
+  const size_t out_bytes = static_cast<size_t>(tokens) * hidden * act_bytes(a);
+  CUDA_RETURN_IF_ERROR(cudaMalloc(&dh.p, out_bytes));
+  launch_swiglu(a, dgu.p, tokens, hidden, dh.p, 0);
+  std::vector<uint8_t> b;
+  EFFITUNE_RETURN_IF_ERROR(download(b, dh, out_bytes));
+  out = from_act(b, a);
+  return {};
+}
+
+Status rope_store(std::span<const float> qkv, std::span<const int32_t> pos, int32_t n_heads, int32_t n_kv_heads,
+                  int32_t head_dim, std::span<const double> inv_freq, DType act, std::vector<float>& qkv_out,
+                  std::vector<float>& k_cache, std::vector<float>& v_cache) {
+  EFFITUNE_RETURN_IF_ERROR(available());
+  EFFITUNE_ASSIGN_OR_RETURN(ActType a, act_of(act));
+  const int32_t tokens = static_cast<int32_t>(pos.size());
+  const int32_t kv_dim = n_kv_heads * head_dim;
+  // Each token is its own step with a one-block table (blocks in reverse order, so that the table
+  // matters) and a block large enough for any position.
+  std::vector<int32_t> bt(tokens), seq_ids(tokens);
+  for (int32_t t = 0; t < tokens; ++t) {
+    bt[t] = tokens - 1 - t;
+    seq_ids[t] = t;
+  }
+  const int32_t max_pos = *std::max_element(pos.begin(), pos.end());
+  const int32_t stride = 1, block_size = max_pos + 1;  // each token's block holds its position's slot
+  DevBuf dqkv, dpos, dseq, dbt, dfreq, dk, dv;
+  const auto in = to_act(qkv, a);
+  EFFITUNE_RETURN_IF_ERROR(upload(dqkv, in.data(), in.size()));
+  EFFITUNE_RETURN_IF_ERROR(upload(dpos, pos.data(), pos.size_bytes()));
+  EFFITUNE_RETURN_IF_ERROR(upload(dseq, seq_ids.data(), seq_ids.size() * 4));
+  EFFITUNE_RETURN_IF_ERROR(upload(dbt, bt.data(), bt.size() * 4));
+  EFFITUNE_RETURN_IF_ERROR(upload(dfreq, inv_freq.data(), inv_freq.size_bytes()));
+  const size_t cache_bytes = static_cast<size_t>(tokens) * block_size * kv_dim * act_bytes(a);
+  CUDA_RETURN_IF_ERROR(cudaMalloc(&dk.p, cache_bytes));
+  CUDA_RETURN_IF_ERROR(cudaMalloc(&dv.p, cache_bytes));
+  RopeStoreArgs r;
+  r.qkv = dqkv.p;
+  r.pos = static_cast<int32_t*>(dpos.p);
+  r.seq = static_cast<int32_t*>(dseq.p);
+  r.block_tables = static_cast<int32_t*>(dbt.p);
+  r.bt_stride = stride;
+  r.n_tokens = tokens;
+  r.n_heads = n_heads, r.n_kv_heads = n_kv_heads, r.head_dim = head_dim;
+  r.block_size = block_size;
+  r.inv_freq = static_cast<double*>(dfreq.p);
+  r.kv = {dk.p, dv.p};
+  launch_rope_store(a, r, 0);
+  std::vector<uint8_t> b, kb, vb;
+  EFFITUNE_RETURN_IF_ERROR(download(b, dqkv, in.size()));
+  EFFITUNE_RETURN_IF_ERROR(download(kb, dk, cache_bytes));
+  EFFITUNE_RETURN_IF_ERROR(download(vb, dv, cache_bytes));
+  qkv_out = from_act(b, a);
+  const auto kall = from_act(kb, a), vall = from_act(vb, a);
+  k_cache.assign(static_cast<size_t>(tokens) * kv_dim, 0.0f);
+  v_cache.assign(static_cast<size_t>(tokens) * kv_dim, 0.0f);
+  for (int32_t t = 0; t < tokens; ++t) {
+    const size_t slot = (static_cast<size_t>(bt[t]) * block_size + pos[t]) * kv_dim;
+    std::copy(kall.begin() + slot, kall.begin() + slot + kv_dim, k_cache.begin() + static_cast<size_t>(t) * kv_dim);
+    std::copy(vall.begin() + slot, vall.begin() + slot + kv_dim, v_cache.begin() + static_cast<size_t>(t) * kv_dim);
+  }
+  return {};
+}
+
+Status matmul(const TensorView& w, std::span<const float> x, int32_t rows, bool accumulate, std::vector<float>& out) {
+  EFFITUNE_RETURN_IF_ERROR(available());
+  WKind kind;
+  ActType a;
+  switch (w.type) {
+    case DType::kF32: kind = WKind::kF32, a = ActType::kF32; break;
+    case DType::kF16: kind = WKind::kF16, a = ActType::kF16; break;
+    case DType::kBF16: kind = WKind::kBF16, a = ActType::kBF16; break;
+    case DType::kQ8_0: kind = WKind::kQ8, a = ActType::kBF16; break;
+    case DType::kQ4_0: kind = WKind::kQ4, a = ActType::kBF16; break;
+    default: return invalid_argument("matmul: unsupported weight type");
+  }
+  DeviceMatrix m;
+  DevBuf dm, dx, dout;
+  EFFITUNE_RETURN_IF_ERROR(upload_single(w, kind, m, &dm.p));
+  const auto in = to_act(x, a);
+  EFFITUNE_RETURN_IF_ERROR(upload(dx, in.data(), in.size()));
+  const size_t out_n = static_cast<size_t>(rows) * w.rows;
+  if (accumulate && out.size() != out_n) return invalid_argument("matmul: accumulate needs rows x W.rows values in out");
+  if (accumulate) EFFITUNE_RETURN_IF_ERROR(upload(dout, out.data(), out_n * 4));
+  else CUDA_RETURN_IF_ERROR(cudaMalloc(&dout.p, out_n * 4));
+  MatmulContext ctx;
+  EFFITUNE_RETURN_IF_ERROR(ctx.init(kind == WKind::kQ8 || kind == WKind::kQ4 ? w.rows * w.cols : 0, 0));
+  MatArgs args{dx.p, w.cols, rows, MatIn::kPlain, dout.p, w.rows, accumulate ? MatOut::kF32Accumulate : MatOut::kF32};
+  EFFITUNE_RETURN_IF_ERROR(ctx.matmul(a, m, args, 0));
+  std::vector<uint8_t> b;
+  EFFITUNE_RETURN_IF_ERROR(download(b, dout, out_n * 4));
+  out.resize(out_n);
+  std::memcpy(out.data(), b.data(), out_n * 4);
+  return {};
+}
+
+Status attention(std::span<const float> q, std::span<const float> k, std::span<const float> v, int32_t len,
+                 int32_t n_new, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, int32_t block_size,
+                 bool decode_kernel, DType act, std::vector<float>& out) {
+  EFFITUNE_RETURN_IF_ERROR(available());
+  EFFITUNE_ASSIGN_OR_RETURN(ActType a, act_of(act));
+  if (decode_kernel && n_new != 1) return invalid_argument("attention: the decode kernel takes one new token");
+  const int32_t kv_dim = n_kv_heads * head_dim, q_dim = n_heads * head_dim;
+  const int32_t n_blocks = (len + block_size - 1) / block_size;
+  // Blocks in a shuffled order: the kernels must follow the table.
+  std::vector<int32_t> table(n_blocks);
+  std::iota(table.begin(), table.end(), 0);
+  std::shuffle(table.begin(), table.end(), std::mt19937(7));
+  std::vector<float> kc(static_cast<size_t>(n_blocks) * block_size * kv_dim, 0.0f), vc(kc.size(), 0.0f);
+  for (int32_t p = 0; p < len; ++p) {
+    const size_t slot = (static_cast<size_t>(table[p / block_size]) * block_size + p % block_size) * kv_dim;
+    std::copy(k.begin() + static_cast<size_t>(p) * kv_dim, k.begin() + static_cast<size_t>(p + 1) * kv_dim, kc.begin() + slot);
+    std::copy(v.begin() + static_cast<size_t>(p) * kv_dim, v.begin() + static_cast<size_t>(p + 1) * kv_dim, vc.begin() + slot);
+  }
+  std::vector<int32_t> pos(n_new), tiles;
+  for (int32_t i = 0; i < n_new; ++i) pos[i] = len - n_new + i;
+  const int tile_tokens = prefill_tile_tokens(n_heads, n_kv_heads);
+  for (int32_t i = 0; i < n_new; i += tile_tokens) tiles.insert(tiles.end(), {0, i, std::min(tile_tokens, n_new - i)});
+  const int32_t seq_len[1] = {len};
+  const int32_t splits = static_cast<int32_t>((len + kAttnChunk - 1) / kAttnChunk);
+  DevBuf dq, dk, dv, dbt, dpos, dtiles, dlen, dout, dpo, dpml;
+  const auto qa = to_act(q, a), ka = to_act(kc, a), va = to_act(vc, a);
+  EFFITUNE_RETURN_IF_ERROR(upload(dq, qa.data(), qa.size()));
+  EFFITUNE_RETURN_IF_ERROR(upload(dk, ka.data(), ka.size()));
+  EFFITUNE_RETURN_IF_ERROR(upload(dv, va.data(), va.size()));
+  EFFITUNE_RETURN_IF_ERROR(upload(dbt, table.data(), table.size() * 4));
+  EFFITUNE_RETURN_IF_ERROR(upload(dpos, pos.data(), pos.size() * 4));
+  EFFITUNE_RETURN_IF_ERROR(upload(dtiles, tiles.data(), tiles.size() * 4));
+  EFFITUNE_RETURN_IF_ERROR(upload(dlen, seq_len, 4));
+  const size_t out_bytes = static_cast<size_t>(n_new) * q_dim * act_bytes(a);
+  CUDA_RETURN_IF_ERROR(cudaMalloc(&dout.p, out_bytes));
+  CUDA_RETURN_IF_ERROR(cudaMalloc(&dpo.p, static_cast<size_t>(n_heads) * splits * head_dim * 4));
+  CUDA_RETURN_IF_ERROR(cudaMalloc(&dpml.p, static_cast<size_t>(n_heads) * splits * 2 * 4));
+  AttnArgs args;
+  args.qkv = dq.p;
+  args.ld_qkv = q_dim;
+  args.out = dout.p;
+  args.kv = {dk.p, dv.p};
+  args.block_tables = static_cast<int32_t*>(dbt.p);
+  args.bt_stride = n_blocks;
+  args.block_size = block_size;
+  args.n_heads = n_heads, args.n_kv_heads = n_kv_heads, args.head_dim = head_dim;
+  args.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  if (decode_kernel)
+    launch_attn_decode(a, args, static_cast<int32_t*>(dlen.p), 1, splits, static_cast<float*>(dpo.p),
+                       static_cast<float*>(dpml.p), 0);
+  else
+    launch_attn_prefill(a, args, static_cast<int32_t*>(dtiles.p), static_cast<int32_t>(tiles.size() / 3),
+                        static_cast<int32_t*>(dpos.p), 0);
+  std::vector<uint8_t> b;
+  EFFITUNE_RETURN_IF_ERROR(download(b, dout, out_bytes));
+  out = from_act(b, a);
+  return {};
+}
+
+}  // namespace effitune::engine::cuda_ops
+
+namespace effitune::engine {
+
+double cuda_measured_copy_bandwidth(int32_t device) {
+  if (cudaSetDevice(device) != cudaSuccess) return 0.0;
+  constexpr size_t kBytes = size_t{1} << 30;
+  struct Buf {
+    void* p = nullptr;
+    ~Buf() { cudaFree(p); }
+  } a, b;
+  if (cudaMalloc(&a.p, kBytes) != cudaSuccess || cudaMalloc(&b.p, kBytes) != cudaSuccess) return 0.0;
+  cudaMemset(a.p, 1, kBytes);
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  cudaMemcpy(b.p, a.p, kBytes, cudaMemcpyDeviceToDevice);  // warm-up
+  constexpr int kReps = 10;
+  cudaEventRecord(e0);
+  for (int i = 0; i < kReps; ++i) cudaMemcpyAsync(i % 2 ? a.p : b.p, i % 2 ? b.p : a.p, kBytes, cudaMemcpyDeviceToDevice);
+  cudaEventRecord(e1);
+  cudaEventSynchronize(e1);
+  float ms = 0;
+  cudaEventElapsedTime(&ms, e0, e1);
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  return ms > 0 ? 2.0 * kBytes * kReps / (ms * 1e-3) : 0.0;
+}
+
+}  // namespace effitune::engine

@@ -1,0 +1,42 @@
+// Single CUDA ops on host data, for the per-op tests against float64 references (tests/cuda/).
+// Host-visible (no CUDA headers). Every function returns kUnavailable in builds without CUDA or
+// without a device; `act` picks the activation type (kF32, kF16 or kBF16) the op runs in, and
+// results come back as f32.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "effitune/common/status.h"
+#include "effitune/engine/dtype.h"
+#include "effitune/engine/weights.h"
+
+namespace effitune::engine::cuda_ops {
+
+// out[r, :] = x[r, :] / rms(x[r, :]) * w.
+Status rmsnorm(std::span<const float> x, int32_t rows, int32_t dim, std::span<const float> w, float eps, DType act,
+               std::vector<float>& out);
+
+// h[t, i] = silu(gu[t, i]) * gu[t, hidden + i].
+Status swiglu(std::span<const float> gu, int32_t tokens, int32_t hidden, DType act, std::vector<float>& out);
+
+// RoPE on a [tokens][q_dim + 2 kv_dim] q|k|v buffer at `pos`, with inv_freq[i] per pair; returns the
+// rotated buffer and the cache's copy of k and v ([tokens][kv_dim] each, read back from the blocks).
+Status rope_store(std::span<const float> qkv, std::span<const int32_t> pos, int32_t n_heads, int32_t n_kv_heads,
+                  int32_t head_dim, std::span<const double> inv_freq, DType act, std::vector<float>& qkv_out,
+                  std::vector<float>& k_cache, std::vector<float>& v_cache);
+
+// out[b, n] = sum_k W[n, k] x[b, k] for `rows` activation rows, with W uploaded as the backend would
+// (f32 stays f32, f16 f16, bf16/Q8_0/Q4_0 with bf16 activations). `accumulate` adds into `out`
+// (which must then hold rows x W.rows values) as the residual projections do.
+Status matmul(const TensorView& w, std::span<const float> x, int32_t rows, bool accumulate, std::vector<float>& out);
+
+// Attention of `q` ([n_new][n_heads * head_dim], positions len - n_new .. len - 1) over one
+// sequence's `len` cached positions (k, v: [len][n_kv_heads * head_dim]) stored in shuffled blocks of
+// `block_size`. `decode_kernel` (n_new == 1 only) uses the split-K decode kernel, else the prefill one.
+Status attention(std::span<const float> q, std::span<const float> k, std::span<const float> v, int32_t len,
+                 int32_t n_new, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, int32_t block_size,
+                 bool decode_kernel, DType act, std::vector<float>& out);
+
+}  // namespace effitune::engine::cuda_ops

@@ -1,0 +1,125 @@
+#include "common.cuh"
+#include "elementwise.cuh"
+
+namespace effitune::engine::cuda {
+namespace {
+
+__device__ __forceinline__ float load_weight(const DeviceMatrix& m, int64_t row, int64_t col) {
+  switch (m.kind) {
+    case WKind::kF32: return static_cast<const float*>(m.data)[row * m.cols + col];
+    case WKind::kF16: return __half2float(static_cast<const __half*>(m.data)[row * m.cols + col]);
+    case WKind::kBF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(m.data)[row * m.cols + col]);
+    case WKind::kQ8: {
+      const float d = __half2float(m.scales[row * (m.cols / 32) + col / 32]);
+      return d * static_cast<const int8_t*>(m.data)[row * m.cols + col];
+    }
+    case WKind::kQ4: {
+      const float d = __half2float(m.scales[row * (m.cols / 32) + col / 32]);
+      const uint8_t* blk = static_cast<const uint8_t*>(m.data) + row * (m.cols / 2) + (col / 32) * 16;
+      const int j = col % 32;
+      const int q = j < 16 ? (blk[j] & 0xF) : (blk[j - 16] >> 4);
+      return d * (q - 8);
+    }
+  }
+  return 0.0f;
+}
+
+__global__ void embed_kernel(DeviceMatrix emb, const int32_t* tokens, float* x) {
+  const int64_t t = blockIdx.x;
+  const int64_t tok = tokens[t];
+  for (int64_t c = threadIdx.x; c < emb.cols; c += blockDim.x) x[t * emb.cols + c] = load_weight(emb, tok, c);
+}
+
+template <typename T>
+__global__ void rmsnorm_kernel(const float* x, const int32_t* rows, int32_t dim, const float* w, float eps, T* out) {
+  __shared__ float scratch[32];
+  const int64_t r = blockIdx.x;
+  const float* xr = x + (rows ? rows[r] : r) * static_cast<int64_t>(dim);
+  float ss = 0.0f;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
+  ss = block_sum(ss, scratch);
+  const float scale = rsqrtf(ss / dim + eps);
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) out[r * dim + i] = from_f32<T>(xr[i] * scale * w[i]);
+}
+
+template <typename T>
+__global__ void rope_store_kernel(RopeStoreArgs a) {
+  const int64_t t = blockIdx.x;
+  const int hd = a.head_dim, half = hd / 2;
+  const int q_dim = a.n_heads * hd, kv_dim = a.n_kv_heads * hd;
+  T* row = static_cast<T*>(a.qkv) + t * (q_dim + 2 * kv_dim);
+  const int32_t pos = a.pos[t];
+  const int32_t block = a.block_tables[static_cast<int64_t>(a.seq[t]) * a.bt_stride + pos / a.block_size];
+  const int64_t slot = (static_cast<int64_t>(block) * a.block_size + pos % a.block_size) * kv_dim;
+  T* kc = static_cast<T*>(a.kv.k) + slot;
+  T* vc = static_cast<T*>(a.kv.v) + slot;
+  const int n_pairs = (a.n_heads + a.n_kv_heads) * half;
+  for (int p = threadIdx.x; p < n_pairs; p += blockDim.x) {
+    const int head = p / half, i = p % half;
+    double sd, cd;
+    sincos(static_cast<double>(pos) * a.inv_freq[i], &sd, &cd);
+    const float sn = static_cast<float>(sd), cs = static_cast<float>(cd);
+    T* v = row + head * hd + 2 * i;  // k heads follow the q heads in the row
+    const float x0 = to_f32(v[0]), x1 = to_f32(v[1]);
+    const T y0 = from_f32<T>(x0 * cs - x1 * sn), y1 = from_f32<T>(x0 * sn + x1 * cs);
+    v[0] = y0;
+    v[1] = y1;
+    if (head >= a.n_heads) {
+      const int kidx = (head - a.n_heads) * hd + 2 * i;
+      kc[kidx] = y0;
+      kc[kidx + 1] = y1;
+    }
+  }
+  for (int i = threadIdx.x; i < kv_dim; i += blockDim.x) vc[i] = row[q_dim + kv_dim + i];
+}
+
+template <typename T>
+__global__ void swiglu_kernel(const T* gu, int32_t hidden, T* h) {
+  const int64_t t = blockIdx.y;
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= hidden) return;
+  const float g = to_f32(gu[t * 2 * hidden + i]), u = to_f32(gu[t * 2 * hidden + hidden + i]);
+  h[t * hidden + i] = from_f32<T>(g / (1.0f + expf(-g)) * u);
+}
+
+}  // namespace
+
+void launch_embed(const DeviceMatrix& emb, const int32_t* tokens, int32_t n_tokens, float* x, cudaStream_t s) {
+  if (n_tokens > 0) embed_kernel<<<n_tokens, 256, 0, s>>>(emb, tokens, x);
+}
+
+void launch_rmsnorm(ActType act, const float* x, const int32_t* rows, int32_t n_rows, int32_t dim, const float* w,
+                    float eps, void* out, cudaStream_t s) {
+  if (n_rows <= 0) return;
+  const int threads = dim >= 1024 ? 512 : 128;
+  switch (act) {
+    case ActType::kF32: rmsnorm_kernel<<<n_rows, threads, 0, s>>>(x, rows, dim, w, eps, static_cast<float*>(out)); break;
+    case ActType::kF16: rmsnorm_kernel<<<n_rows, threads, 0, s>>>(x, rows, dim, w, eps, static_cast<__half*>(out)); break;
+    case ActType::kBF16:
+      rmsnorm_kernel<<<n_rows, threads, 0, s>>>(x, rows, dim, w, eps, static_cast<__nv_bfloat16*>(out));
+      break;
+  }
+}
+
+void launch_rope_store(ActType act, const RopeStoreArgs& a, cudaStream_t s) {
+  if (a.n_tokens <= 0) return;
+  switch (act) {
+    case ActType::kF32: rope_store_kernel<float><<<a.n_tokens, 256, 0, s>>>(a); break;
+    case ActType::kF16: rope_store_kernel<__half><<<a.n_tokens, 256, 0, s>>>(a); break;
+    case ActType::kBF16: rope_store_kernel<__nv_bfloat16><<<a.n_tokens, 256, 0, s>>>(a); break;
+  }
+}
+
+void launch_swiglu(ActType act, const void* gu, int32_t n_tokens, int32_t hidden, void* h, cudaStream_t s) {
+  if (n_tokens <= 0) return;
+  const dim3 grid(static_cast<unsigned>(ceil_div(hidden, 256)), n_tokens);
+  switch (act) {
+    case ActType::kF32: swiglu_kernel<<<grid, 256, 0, s>>>(static_cast<const float*>(gu), hidden, static_cast<float*>(h)); break;
+    case ActType::kF16: swiglu_kernel<<<grid, 256, 0, s>>>(static_cast<const __half*>(gu), hidden, static_cast<__half*>(h)); break;
+    case ActType::kBF16:
+      swiglu_kernel<<<grid, 256, 0, s>>>(static_cast<const __nv_bfloat16*>(gu), hidden, static_cast<__nv_bfloat16*>(h));
+      break;
+  }
+}
+
+}  // namespace effitune::engine::cuda

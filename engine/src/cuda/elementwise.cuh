@@ -1,0 +1,44 @@
+// Fused elementwise ops of the Llama block: embedding gather, RMSNorm, RoPE + KV-cache store, SwiGLU.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "device_types.cuh"
+
+namespace effitune::engine::cuda {
+
+// x[t, :] = dequantized emb row tokens[t] (f32 residual stream).
+void launch_embed(const DeviceMatrix& emb, const int32_t* tokens, int32_t n_tokens, float* x, cudaStream_t s);
+
+// out[r, :] = x[rows ? rows[r] : r, :] * rsqrt(mean(x^2) + eps) * w, for r < n_rows; out in `act`.
+void launch_rmsnorm(ActType act, const float* x, const int32_t* rows, int32_t n_rows, int32_t dim, const float* w,
+                    float eps, void* out, cudaStream_t s);
+
+// Paged KV storage of one layer: [blocks][block_size][kv_dim] for K and for V, in the act type.
+struct KvLayer {
+  void* k = nullptr;
+  void* v = nullptr;
+};
+
+struct RopeStoreArgs {
+  void* qkv = nullptr;          // [n_tokens][q_dim + 2 kv_dim] (q | k | v), act type; q, k rotated in place
+  const int32_t* pos = nullptr;  // [n_tokens] absolute position
+  const int32_t* seq = nullptr;  // [n_tokens] step index of each token
+  const int32_t* block_tables = nullptr;  // [n_steps][bt_stride]
+  int32_t bt_stride = 0;
+  int32_t n_tokens = 0;
+  int32_t n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  int32_t block_size = 0;
+  const double* inv_freq = nullptr;  // [head_dim/2]: theta^(-2i/hd) / freq_factor[i]; angles in double as the CPU reference
+  KvLayer kv;
+};
+// Rotates interleaved pairs (x[2i], x[2i+1]) of q and k by pos * inv_freq[i], then writes k and v
+// into their cache slots (block_tables[seq][pos / block_size], pos % block_size).
+void launch_rope_store(ActType act, const RopeStoreArgs& a, cudaStream_t s);
+
+// h[t, i] = silu(gu[t, i]) * gu[t, hidden + i]  (gate | up concatenated per row).
+void launch_swiglu(ActType act, const void* gu, int32_t n_tokens, int32_t hidden, void* h, cudaStream_t s);
+
+}  // namespace effitune::engine::cuda

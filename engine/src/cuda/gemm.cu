@@ -1,0 +1,119 @@
+#include <algorithm>
+#include <string>
+
+#include "common.cuh"
+#include "gemm.cuh"
+
+namespace effitune::engine::cuda {
+namespace {
+
+constexpr int64_t kWorkspaceBytes = 32 << 20;
+// Above this batch a quantized matrix is dequantized to bf16 for one cuBLAS GEMM; below it the GEMV
+// runs once per 8 rows, which moves fewer bytes (int8: 1 B/weight per pass vs 1 + 2 + 2 B).
+constexpr int kQuantGemvMaxRows = 32;
+
+__global__ void dequant_q8_kernel(const int8_t* q, const __half* sc, int64_t n, __nv_bfloat16* out) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    out[i] = __float2bfloat16_rn(__half2float(sc[i / 32]) * q[i]);
+}
+
+__global__ void dequant_q4_kernel(const uint8_t* q, const __half* sc, int64_t n, __nv_bfloat16* out) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t blk = i / 32;
+    const int j = i % 32;
+    const uint8_t byte = q[blk * 16 + (j & 15)];
+    const int v = j < 16 ? (byte & 0xF) : (byte >> 4);
+    out[i] = __float2bfloat16_rn(__half2float(sc[blk]) * (v - 8));
+  }
+}
+
+cudaDataType_t cuda_type(ActType t) {
+  switch (t) {
+    case ActType::kF32: return CUDA_R_32F;
+    case ActType::kF16: return CUDA_R_16F;
+    case ActType::kBF16: return CUDA_R_16BF;
+  }
+  return CUDA_R_32F;
+}
+
+Status cublas_status(cublasStatus_t s, const char* what) {
+  if (s == CUBLAS_STATUS_SUCCESS) return {};
+  if (s == CUBLAS_STATUS_ALLOC_FAILED) return resource_exhausted(std::string(what) + ": cuBLAS out of memory");
+  return internal_error(std::string(what) + ": cuBLAS status " + std::to_string(static_cast<int>(s)));
+}
+
+}  // namespace
+
+void launch_dequant_bf16(const DeviceMatrix& w, void* out, cudaStream_t s) {
+  const int64_t n = w.rows * w.cols;
+  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(ceil_div(n, 256), 132 * 16));
+  if (w.kind == WKind::kQ8)
+    dequant_q8_kernel<<<grid, 256, 0, s>>>(static_cast<const int8_t*>(w.data), w.scales, n, static_cast<__nv_bfloat16*>(out));
+  else
+    dequant_q4_kernel<<<grid, 256, 0, s>>>(static_cast<const uint8_t*>(w.data), w.scales, n, static_cast<__nv_bfloat16*>(out));
+}
+
+MatmulContext::~MatmulContext() {
+  if (handle_) cublasDestroy(handle_);
+  cudaFree(workspace_);
+  cudaFree(dequant_);
+}
+
+int64_t MatmulContext::bytes_needed(int64_t dequant_elems) { return kWorkspaceBytes + dequant_elems * 2; }
+
+Status MatmulContext::init(int64_t dequant_elems, cudaStream_t stream) {
+  EFFITUNE_RETURN_IF_ERROR(cublas_status(cublasCreate(&handle_), "cublasCreate"));
+  EFFITUNE_RETURN_IF_ERROR(cublas_status(cublasSetStream(handle_, stream), "cublasSetStream"));
+  CUDA_RETURN_IF_ERROR(cudaMalloc(&workspace_, kWorkspaceBytes));
+  // A fixed workspace keeps cuBLAS from allocating during CUDA graph capture.
+  EFFITUNE_RETURN_IF_ERROR(cublas_status(cublasSetWorkspace(handle_, workspace_, kWorkspaceBytes), "cublasSetWorkspace"));
+  // Pure fp32 for f32 models (no TF32): the f32 path must match the CPU reference.
+  EFFITUNE_RETURN_IF_ERROR(cublas_status(cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode"));
+  if (dequant_elems > 0) CUDA_RETURN_IF_ERROR(cudaMalloc(&dequant_, dequant_elems * 2));
+  dequant_elems_ = dequant_elems;
+  return {};
+}
+
+bool MatmulContext::uses_gemv(const DeviceMatrix& w, int32_t n_rows) {
+  const bool quant = w.kind == WKind::kQ8 || w.kind == WKind::kQ4;
+  return n_rows <= (quant ? kQuantGemvMaxRows : kGemvMaxBatch);
+}
+
+Status MatmulContext::matmul(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s) {
+  if (!uses_gemv(w, a.n_rows)) return gemm(act, w, a, s);
+  const int act_size = act_bytes(act);
+  for (int32_t r0 = 0; r0 < a.n_rows; r0 += kGemvMaxBatch) {
+    MatArgs part = a;
+    part.n_rows = std::min(kGemvMaxBatch, a.n_rows - r0);
+    part.x = static_cast<const char*>(a.x) + r0 * a.ldx * act_size;
+    const int out_size = a.out_mode == MatOut::kAct ? act_size : 4;
+    part.out = static_cast<char*>(a.out) + r0 * a.ldo * out_size;
+    launch_gemv(w, part, s);
+  }
+  CUDA_RETURN_IF_LAUNCH_ERROR("gemv");
+  return {};
+}
+
+Status MatmulContext::gemm(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s) {
+  if (a.in != MatIn::kPlain) return internal_error("gemm: fused input modes are GEMV-only");
+  const void* wdata = w.data;
+  if (w.kind == WKind::kQ8 || w.kind == WKind::kQ4) {
+    if (w.rows * w.cols > dequant_elems_) return internal_error("gemm: dequant scratch too small");
+    launch_dequant_bf16(w, dequant_, s);
+    CUDA_RETURN_IF_LAUNCH_ERROR("dequant");
+    wdata = dequant_;
+  }
+  // Row-major Y[T, N] = X[T, K] W[N, K]^T is column-major Y^T[N, T] = W^T' X^T: W transposed.
+  const cudaDataType_t ab = cuda_type(act);
+  const cudaDataType_t c = a.out_mode == MatOut::kAct ? ab : CUDA_R_32F;
+  const float alpha = 1.0f, beta = a.out_mode == MatOut::kF32Accumulate ? 1.0f : 0.0f;
+  return cublas_status(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(w.rows), a.n_rows,
+                                    static_cast<int>(w.cols), &alpha, wdata, ab, static_cast<int>(w.cols), a.x, ab,
+                                    static_cast<int>(a.ldx), &beta, a.out, c, static_cast<int>(a.ldo),
+                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                       "cublasGemmEx");
+}
+
+}  // namespace effitune::engine::cuda

@@ -1,0 +1,44 @@
+// Matrix products for any batch: the GEMV kernels for small batches, cuBLAS (tensor cores for
+// f16/bf16, plain fp32 for f32) above; quantized weights are dequantized to a bf16 scratch first.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include "device_types.cuh"
+#include "effitune/common/status.h"
+#include "gemv.cuh"
+
+namespace effitune::engine::cuda {
+
+class MatmulContext {
+ public:
+  MatmulContext() = default;
+  ~MatmulContext();
+  MatmulContext(const MatmulContext&) = delete;
+  MatmulContext& operator=(const MatmulContext&) = delete;
+
+  // `dequant_elems`: the largest quantized matrix (0 when there is none); its bf16 scratch and the
+  // cuBLAS workspace are allocated here. kResourceExhausted when they do not fit.
+  Status init(int64_t dequant_elems, cudaStream_t stream);
+  // Bytes init() allocates for a given dequant scratch size.
+  static int64_t bytes_needed(int64_t dequant_elems);
+
+  // out = x W^T over a.n_rows rows (any count), as MatArgs describes. Decides GEMV vs GEMM.
+  Status matmul(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s);
+  // Whether matmul() takes the GEMV path (which supports the fused input modes) for this batch.
+  static bool uses_gemv(const DeviceMatrix& w, int32_t n_rows);
+
+ private:
+  Status gemm(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s);
+
+  cublasHandle_t handle_ = nullptr;
+  void* workspace_ = nullptr;
+  void* dequant_ = nullptr;
+  int64_t dequant_elems_ = 0;
+};
+
+// Writes w dequantized into `out` ([rows, cols] bf16).
+void launch_dequant_bf16(const DeviceMatrix& w, void* out, cudaStream_t s);
+
+}  // namespace effitune::engine::cuda

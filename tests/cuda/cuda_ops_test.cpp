@@ -1,0 +1,195 @@
+// Per-op checks of the CUDA kernels against float64 references written here.
+// Thresholds (NMSE): f32 elementwise 1e-7 and f32 matmul/attention 5e-4 (test-backend-ops). For
+// 16-bit activations the reference takes the same rounded inputs, so only the op's own output
+// rounding remains: one bf16 rounding has relative error <= 2^-9, uniformly spread, so its NMSE is
+// about 2^-18 / 3 = 1.3e-6; the bound used is 4e-6 (f16: 2^-22 / 3, bound 1e-6 covers both).
+#include <cmath>
+
+#include "../../engine/src/cuda/cuda_ops.h"
+#include "cuda_test_util.h"
+#include "effitune/engine/dtype.h"
+
+namespace effitune::engine {
+namespace {
+
+using testing::nmse;
+using testing::random_normal;
+
+constexpr double kF32Elementwise = 1e-7;
+constexpr double kF32Matmul = 5e-4;
+constexpr double kHalfRounding = 4e-6;
+
+float round_to(DType act, float v) {
+  if (act == DType::kBF16) return bf16_to_f32(f32_to_bf16(v));
+  if (act == DType::kF16) return fp16_to_f32(f32_to_fp16(v));
+  return v;
+}
+
+std::vector<float> rounded(std::vector<float> v, DType act) {
+  for (float& x : v) x = round_to(act, x);
+  return v;
+}
+
+TEST(CudaOps, RmsNorm) {
+  EFFITUNE_SKIP_WITHOUT_CUDA();
+  const int rows = 5, dim = 4096;
+  const auto x = random_normal(rows * dim, 1), w = random_normal(dim, 2);
+  std::vector<double> ref(rows * dim);
+  for (int r = 0; r < rows; ++r) {
+    double ss = 0;
+    for (int i = 0; i < dim; ++i) ss += double(x[r * dim + i]) * x[r * dim + i];
+    const double s = 1.0 / std::sqrt(ss / dim + 1e-5);
+    for (int i = 0; i < dim; ++i) ref[r * dim + i] = x[r * dim + i] * s * w[i];
+  }
+  for (DType act : {DType::kF32, DType::kBF16, DType::kF16}) {
+    std::vector<float> out;
+    ASSERT_TRUE(cuda_ops::rmsnorm(x, rows, dim, w, 1e-5f, act, out).ok());
+    EXPECT_LE(nmse(out, ref), act == DType::kF32 ? kF32Elementwise : kHalfRounding) << dtype_name(act);
+  }
+}
+
+TEST(CudaOps, SwiGlu) {
+  EFFITUNE_SKIP_WITHOUT_CUDA();
+  const int tokens = 3, hidden = 1000;
+  for (DType act : {DType::kF32, DType::kBF16}) {
+    const auto gu = rounded(random_normal(tokens * 2 * hidden, 3, 2.0f), act);
+    std::vector<double> ref(tokens * hidden);
+    for (int t = 0; t < tokens; ++t)
+      for (int i = 0; i < hidden; ++i) {
+        const double g = gu[t * 2 * hidden + i], u = gu[t * 2 * hidden + hidden + i];
+        ref[t * hidden + i] = g / (1.0 + std::exp(-g)) * u;
+      }
+    std::vector<float> out;
+    ASSERT_TRUE(cuda_ops::swiglu(gu, tokens, hidden, act, out).ok());
+    EXPECT_LE(nmse(out, ref), act == DType::kF32 ? kF32Elementwise : kHalfRounding) << dtype_name(act);
+  }
+}
+
+TEST(CudaOps, RopeAndCacheStore) {
+  EFFITUNE_SKIP_WITHOUT_CUDA();
+  const int n_heads = 8, n_kv = 2, hd = 64, q_dim = n_heads * hd, kv_dim = n_kv * hd, width = q_dim + 2 * kv_dim;
+  const std::vector<int32_t> pos = {0, 1, 7, 300, 4095};
+  const int tokens = static_cast<int>(pos.size());
+  std::vector<double> inv(hd / 2);
+  for (int i = 0; i < hd / 2; ++i) inv[i] = std::pow(500000.0, -2.0 * i / hd) / (1.0 + 0.5 * (i % 3));
+  const auto qkv = random_normal(tokens * width, 4);
+  std::vector<double> ref(qkv.begin(), qkv.end());
+  for (int t = 0; t < tokens; ++t)
+    for (int h = 0; h < n_heads + n_kv; ++h)
+      for (int i = 0; i < hd / 2; ++i) {
+        double* v = ref.data() + t * width + h * hd + 2 * i;
+        const double a = pos[t] * inv[i], x0 = v[0], x1 = v[1];
+        v[0] = x0 * std::cos(a) - x1 * std::sin(a);
+        v[1] = x0 * std::sin(a) + x1 * std::cos(a);
+      }
+  std::vector<float> out, kc, vc;
+  ASSERT_TRUE(cuda_ops::rope_store(qkv, pos, n_heads, n_kv, hd, inv, DType::kF32, out, kc, vc).ok());
+  EXPECT_LE(nmse(out, ref), kF32Elementwise);
+  for (int t = 0; t < tokens; ++t)
+    for (int i = 0; i < kv_dim; ++i) {
+      ASSERT_EQ(kc[t * kv_dim + i], out[t * width + q_dim + i]) << "cached k differs from the rotated k";
+      ASSERT_EQ(vc[t * kv_dim + i], qkv[t * width + q_dim + kv_dim + i]) << "cached v differs from v";
+    }
+}
+
+struct MatCase {
+  DType type;
+  int64_t n, k;
+};
+
+TEST(CudaOps, MatmulAllTypesAndBatches) {
+  EFFITUNE_SKIP_WITHOUT_CUDA();
+  // Shapes exercise 16-byte rows, stories260K's unaligned hidden 172 (f32/bf16), and batches on
+  // both sides of the GEMV/cuBLAS switch (8 for float, 32 for quantized weights).
+  const MatCase cases[] = {{DType::kF32, 300, 1024}, {DType::kF32, 64, 172},  {DType::kF16, 256, 512},
+                           {DType::kBF16, 384, 768}, {DType::kBF16, 64, 172}, {DType::kQ8_0, 320, 1024},
+                           {DType::kQ4_0, 320, 1024}};
+  for (const MatCase& c : cases) {
+    const auto wf = random_normal(c.n * c.k, 5, 0.05f);
+    std::vector<uint8_t> wbytes(dtype_row_bytes(c.type, c.k) * c.n);
+    for (int64_t r = 0; r < c.n; ++r)
+      quantize_row(c.type, wf.data() + r * c.k, wbytes.data() + r * dtype_row_bytes(c.type, c.k), c.k);
+    std::vector<float> wdq(c.n * c.k);  // the weights as stored, for the reference
+    for (int64_t r = 0; r < c.n; ++r)
+      dequantize_row(c.type, wbytes.data() + r * dtype_row_bytes(c.type, c.k), wdq.data() + r * c.k, c.k);
+    TensorView w{c.type, wbytes.data(), c.n, c.k};
+    const DType act = c.type == DType::kF32 ? DType::kF32 : c.type == DType::kF16 ? DType::kF16 : DType::kBF16;
+    for (int rows : {1, 3, 8, 9, 33, 40}) {
+      const auto x = rounded(random_normal(rows * c.k, 6 + rows), act);
+      std::vector<double> ref(rows * c.n);
+      for (int b = 0; b < rows; ++b)
+        for (int64_t n = 0; n < c.n; ++n) {
+          double s = 0;
+          for (int64_t k = 0; k < c.k; ++k) s += double(wdq[n * c.k + k]) * x[b * c.k + k];
+          ref[b * c.n + n] = s;
+        }
+      std::vector<float> out;
+      ASSERT_TRUE(cuda_ops::matmul(w, x, rows, false, out).ok());
+      // Inputs are exact in the reference; only f32 accumulation (and cuBLAS's order) differs.
+      EXPECT_LE(nmse(out, ref), c.type == DType::kF32 ? kF32Matmul * 1e-3 : 1e-6)
+          << dtype_name(c.type) << " " << c.n << "x" << c.k << " rows " << rows;
+      // Accumulate mode adds onto what is there (the residual add).
+      std::vector<float> acc(out.size(), 1.0f);
+      ASSERT_TRUE(cuda_ops::matmul(w, x, rows, true, acc).ok());
+      for (double& r : ref) r += 1.0;
+      EXPECT_LE(nmse(acc, ref), 1e-6) << "accumulate " << dtype_name(c.type) << " rows " << rows;
+    }
+  }
+}
+
+std::vector<double> attention_ref(const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v,
+                                  int len, int n_new, int nh, int nkv, int hd) {
+  const int g = nh / nkv, q_dim = nh * hd, kv_dim = nkv * hd;
+  std::vector<double> out(n_new * q_dim);
+  for (int t = 0; t < n_new; ++t) {
+    const int pos = len - n_new + t;
+    for (int h = 0; h < nh; ++h) {
+      std::vector<double> s(pos + 1);
+      double m = -1e300;
+      for (int p = 0; p <= pos; ++p) {
+        double d = 0;
+        for (int i = 0; i < hd; ++i) d += double(q[t * q_dim + h * hd + i]) * k[p * kv_dim + (h / g) * hd + i];
+        s[p] = d / std::sqrt(double(hd));
+        m = std::max(m, s[p]);
+      }
+      double l = 0;
+      for (double& x : s) l += (x = std::exp(x - m));
+      for (int i = 0; i < hd; ++i) {
+        double o = 0;
+        for (int p = 0; p <= pos; ++p) o += s[p] * v[p * kv_dim + (h / g) * hd + i];
+        out[t * q_dim + h * hd + i] = o / l;
+      }
+    }
+  }
+  return out;
+}
+
+struct AttnCase {
+  int len, n_new, nh, nkv, hd, block;
+  bool decode;
+};
+
+TEST(CudaOps, PagedAttention) {
+  EFFITUNE_SKIP_WITHOUT_CUDA();
+  const AttnCase cases[] = {
+      {1, 1, 8, 4, 8, 16, true},      {37, 1, 32, 8, 128, 16, true}, {700, 1, 32, 8, 128, 16, true},
+      {1100, 1, 8, 2, 64, 7, true},   {700, 1, 8, 8, 64, 16, true},  {37, 1, 32, 8, 128, 16, false},
+      {100, 37, 32, 8, 128, 16, false}, {130, 130, 8, 4, 8, 16, false}, {90, 20, 12, 12, 64, 5, false}};
+  for (DType act : {DType::kF32, DType::kBF16}) {
+    for (const AttnCase& c : cases) {
+      const auto q = rounded(random_normal(c.n_new * c.nh * c.hd, 10), act);
+      const auto k = rounded(random_normal(c.len * c.nkv * c.hd, 11), act);
+      const auto v = rounded(random_normal(c.len * c.nkv * c.hd, 12), act);
+      std::vector<float> out;
+      ASSERT_TRUE(
+          cuda_ops::attention(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd, c.block, c.decode, act, out).ok());
+      const auto ref = attention_ref(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd);
+      EXPECT_LE(nmse(out, ref), act == DType::kF32 ? kF32Matmul * 1e-3 : kHalfRounding)
+          << dtype_name(act) << " len " << c.len << " new " << c.n_new << " heads " << c.nh << "/" << c.nkv
+          << " hd " << c.hd << (c.decode ? " decode" : " prefill");
+    }
+  }
+}
+
+}  // namespace
+}  // namespace effitune::engine
