@@ -126,5 +126,45 @@ TEST_F(ContinuousBatchingModelTest, PreemptionByRecomputeKeepsOutputsExact) {
   EXPECT_EQ(engine->kv_stats().used_blocks, 0);
 }
 
+TEST_F(ContinuousBatchingModelTest, SharedPromptPrefixesKeepOutputsExact) {
+  // 16 requests behind a common 40-token prefix: later admissions reuse its first two 16-token blocks.
+  std::vector<Case> cases;
+  for (int i = 0; i < 16; ++i) {
+    Case c = cases_[i];
+    std::vector<int32_t> prompt(cases_[31].prompt.begin(), cases_[31].prompt.end());
+    while (prompt.size() < 40) prompt.push_back(3 + static_cast<int32_t>(prompt.size() * 11 % 400));
+    prompt.insert(prompt.end(), c.prompt.begin() + 1, c.prompt.end());
+    c.prompt = prompt;
+    cases.push_back(c);
+  }
+  std::vector<std::vector<int32_t>> expected;
+  for (const Case& c : cases) {
+    DecodingConfig greedy;
+    greedy.max_new_tokens = c.max_new;
+    expected.push_back(generate(*solo_, c.prompt, greedy).value().token_ids);
+  }
+  auto engine = make_engine(32 * 64, 32);
+  SchedulerConfig config;
+  config.max_num_seqs = 4;
+  auto sched = Scheduler::create(*engine, config, make_batch_policy("continuous").value()).value();
+  for (const Case& c : cases) {
+    InferenceRequest r;
+    r.prompt = c.prompt;
+    r.decoding.max_new_tokens = c.max_new;
+    ASSERT_TRUE(sched->submit(std::move(r)).ok());
+  }
+  std::map<RequestId, RequestEvent> done;
+  for (int i = 0; i < 5000 && !sched->idle(); ++i) {
+    sched->step();
+    for (auto& ev : sched->poll_events())
+      if (ev.kind == RequestEvent::Kind::kFinish) done[ev.id] = std::move(ev);
+  }
+  ASSERT_EQ(done.size(), cases.size());
+  for (size_t i = 0; i < cases.size(); ++i) EXPECT_EQ(done.at(i + 1).tokens, expected[i]) << "request " << i + 1;
+  EXPECT_GE(sched->stats().prefix_shared_tokens, 12 * 32);
+  sched.reset();
+  EXPECT_EQ(engine->kv_stats().used_blocks, 0);
+}
+
 }  // namespace
 }  // namespace effitune::engine

@@ -350,6 +350,39 @@ TEST(SchedulerTest, WaitForWorkWakesOnSubmitAndCancelAllEndsEverything) {
   EXPECT_FALSE(rig.sched->wait_for_work(0));
 }
 
+// B extends A's prompt; C shares A's first 10 tokens (two whole blocks of 4). With sharing they hold
+// 4 + 1 + 1 blocks after the second step instead of 4 + 4 + 3, and still decode exactly as alone.
+TEST(SchedulerTest, PromptsSharingWholeBlocksReuseTheirKv) {
+  const std::vector<int32_t> p = prompt_of(12, 5);
+  std::vector<int32_t> pb = p;
+  pb.insert(pb.end(), {3, 4});
+  std::vector<int32_t> pc(p.begin(), p.begin() + 10);
+  pc.insert(pc.end(), {9, 9});
+  for (bool sharing : {true, false}) {
+    SCOPED_TRACE(sharing ? "sharing" : "no sharing");
+    SchedulerConfig c = config(4);
+    c.enable_prefix_sharing = sharing;
+    Rig rig(64, c);
+    ASSERT_TRUE(rig.sched->submit(request(p, 6)).ok());
+    rig.sched->step();
+    ASSERT_TRUE(rig.sched->submit(request(pb, 6)).ok());
+    ASSERT_TRUE(rig.sched->submit(request(pc, 6)).ok());
+    rig.sched->step();
+    EXPECT_EQ(rig.engine->kv_stats().used_blocks, sharing ? 6 : 11);
+    EXPECT_EQ(rig.sched->stats().prefix_shared_tokens, sharing ? 12 + 8 : 0);
+    auto done = rig.drain();
+
+    auto solo_backend = std::make_unique<testing::ScriptedBackend>(kVocab, 64, 4, hash_logits);
+    auto solo =
+        Engine::create_with_backend(testing::config_only_weights(kVocab, 256, -1), std::move(solo_backend), 256, 64, 4).value();
+    DecodingConfig greedy;
+    greedy.max_new_tokens = 6;
+    EXPECT_EQ(done.at(1).tokens, generate(*solo, p, greedy).value().token_ids);
+    EXPECT_EQ(done.at(2).tokens, generate(*solo, pb, greedy).value().token_ids);
+    EXPECT_EQ(done.at(3).tokens, generate(*solo, pc, greedy).value().token_ids);
+  }
+}
+
 TEST(SchedulerTest, CreateRejectsBadKnobs) {
   auto backend = std::make_unique<testing::ScriptedBackend>(kVocab, 8, 4, hash_logits);
   auto engine =

@@ -8,11 +8,38 @@
 namespace effitune::engine::cpu {
 namespace {
 
-// Register tile: 4 weight rows x 4 tokens = 16 accumulators. The weight rows of a tile stay in L1
-// while every token passes over them (prefill), and decode (1 token) still gets 4 independent
-// streams of loads in flight.
+// Register tiles: 4 weight rows x up to N tokens of accumulators. The weight rows of a tile stay in
+// L1 while every token passes over them (prefill), and decode (1 token) still gets 4 independent
+// streams of loads in flight. Float tiles use 4 x 6 (24 of the 32 AVX-512 registers, 10 loads per
+// 24 FMAs); int8 tiles 4 x 4.
 constexpr int kRowTile = 4;
-constexpr int kTokTile = 4;
+#ifndef EFFITUNE_FLOAT_TOK_TILE
+#define EFFITUNE_FLOAT_TOK_TILE 6
+#endif
+#ifndef EFFITUNE_QUANT_TOK_TILE
+#define EFFITUNE_QUANT_TOK_TILE 4
+#endif
+constexpr int kFloatTokTile = EFFITUNE_FLOAT_TOK_TILE;
+constexpr int kQuantTokTile = EFFITUNE_QUANT_TOK_TILE;
+
+// Calls f.template operator()<NT>(t) over [0, n) in tiles of N tokens, then one smaller tile for
+// the remainder, so every tile size is a compile-time constant.
+template <int N, typename F>
+inline void token_remainder(int64_t rem, int64_t t, F& f) {
+  if (rem == N) {
+    f.template operator()<N>(t);
+  } else if constexpr (N > 1) {
+    token_remainder<N - 1>(rem, t, f);
+  }
+}
+template <int N, typename F>
+inline void token_tiles(int64_t n, F&& f) {
+  int64_t t = 0;
+  for (; t + N <= n; t += N) f.template operator()<N>(t);
+  if constexpr (N > 1) {
+    if (n > t) token_remainder<N - 1>(n - t, t, f);
+  }
+}
 
 // ---- float weights (f32, f16, bf16): f32 FMA, elements converted on load ----
 
@@ -78,21 +105,14 @@ void rows_float(const TensorView& w, int64_t r, const Activations& a, float* y, 
   using E = typename FloatElem<T>::E;
   const E* wr[NR];
   for (int i = 0; i < NR; ++i) wr[i] = reinterpret_cast<const E*>(w.row(r + i));
-  int64_t t = 0;
-  for (; t + kTokTile <= a.n_tokens; t += kTokTile) {
-    const float* xs[kTokTile];
-    for (int j = 0; j < kTokTile; ++j) xs[j] = a.x + (t + j) * a.cols;
-    float out[NR][kTokTile];
-    dot_tile_float<T, NR, kTokTile>(wr, xs, a.cols, out);
+  token_tiles<kFloatTokTile>(a.n_tokens, [&]<int NT>(int64_t t) {
+    const float* xs[NT];
+    for (int j = 0; j < NT; ++j) xs[j] = a.x + (t + j) * a.cols;
+    float out[NR][NT];
+    dot_tile_float<T, NR, NT>(wr, xs, a.cols, out);
     for (int i = 0; i < NR; ++i)
-      for (int j = 0; j < kTokTile; ++j) y[(t + j) * ldy + r + i] = out[i][j];
-  }
-  for (; t < a.n_tokens; ++t) {
-    const float* xs[1] = {a.x + t * a.cols};
-    float out[NR][1];
-    dot_tile_float<T, NR, 1>(wr, xs, a.cols, out);
-    for (int i = 0; i < NR; ++i) y[t * ldy + r + i] = out[i][0];
-  }
+      for (int j = 0; j < NT; ++j) y[(t + j) * ldy + r + i] = out[i][j];
+  });
 }
 
 template <DType T>
@@ -124,12 +144,12 @@ struct QuantBlock<DType::kQ4_0> {
     }
   }
 #if EFFITUNE_SIMD_I8
-  static __m256i load(const B& b) {
-    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
-    const __m128i mask = _mm_set1_epi8(0x0F);
-    const __m128i lo = _mm_and_si128(raw, mask);
-    const __m128i hi = _mm_and_si128(_mm_srli_epi16(raw, 4), mask);
-    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+  // The 32 unsigned nibbles (0..15) in weight order: the 16 bytes in both lanes, the upper lane
+  // shifted right by 4, then masked. The -8 offset is applied through the activation sums.
+  static __m256i load_nibbles(const B& b) {
+    const __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs)));
+    const __m256i shifted = _mm256_srlv_epi64(raw, _mm256_set_epi64x(4, 4, 0, 0));
+    return _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F));
   }
 #endif
 };
@@ -144,20 +164,31 @@ inline void dot_tile_quant(const typename QuantBlock<T>::B* const* w, const ActB
     for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     __m256i xq[NT];
+    __m256i xoff[NT];
     float xd[NT];
     for (int t = 0; t < NT; ++t) {
       xq[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[t][b].qs));
       xd[t] = x[t][b].d;
+      // q4_0: -8 * sum(x) spread over the 8 int32 lanes the dot product accumulates into.
+      if constexpr (T == DType::kQ4_0) xoff[t] = _mm256_set1_epi32(-x[t][b].sum);
     }
     for (int r = 0; r < NR; ++r) {
-      const __m256i wq = Q::load(w[r][b]);
       const float wd = half_to_f32(w[r][b].d);
-      // |w| (unsigned) times x with w's sign: the u8 x s8 form that maddubs/dpbusd need.
-      const __m256i aw = _mm256_sign_epi8(wq, wq);
-      for (int t = 0; t < NT; ++t) {
-        const __m256i sx = _mm256_sign_epi8(xq[t], wq);
-        const __m256 dot = _mm256_cvtepi32_ps(i8_dot_u8s8(aw, sx));
-        acc[r][t] = _mm256_fmadd_ps(dot, _mm256_set1_ps(wd * xd[t]), acc[r][t]);
+      if constexpr (T == DType::kQ4_0) {
+        const __m256i nib = Q::load_nibbles(w[r][b]);
+        for (int t = 0; t < NT; ++t) {
+          const __m256 dot = _mm256_cvtepi32_ps(i8_dot_u8s8_acc(xoff[t], nib, xq[t]));
+          acc[r][t] = _mm256_fmadd_ps(dot, _mm256_set1_ps(wd * xd[t]), acc[r][t]);
+        }
+      } else {
+        const __m256i wq = Q::load(w[r][b]);
+        // |w| (unsigned) times x with w's sign: the u8 x s8 form that maddubs/dpbusd need.
+        const __m256i aw = _mm256_sign_epi8(wq, wq);
+        for (int t = 0; t < NT; ++t) {
+          const __m256i sx = _mm256_sign_epi8(xq[t], wq);
+          const __m256 dot = _mm256_cvtepi32_ps(i8_dot_u8s8(aw, sx));
+          acc[r][t] = _mm256_fmadd_ps(dot, _mm256_set1_ps(wd * xd[t]), acc[r][t]);
+        }
       }
     }
   }
@@ -186,21 +217,14 @@ void rows_quant(const TensorView& w, int64_t r, const Activations& a, float* y, 
   const int64_t nb = a.cols / 32;
   const B* wr[NR];
   for (int i = 0; i < NR; ++i) wr[i] = reinterpret_cast<const B*>(w.row(r + i));
-  int64_t t = 0;
-  for (; t + kTokTile <= a.n_tokens; t += kTokTile) {
-    const ActBlockQ8* xs[kTokTile];
-    for (int j = 0; j < kTokTile; ++j) xs[j] = a.q8 + (t + j) * nb;
-    float out[NR][kTokTile];
-    dot_tile_quant<T, NR, kTokTile>(wr, xs, nb, out);
+  token_tiles<kQuantTokTile>(a.n_tokens, [&]<int NT>(int64_t t) {
+    const ActBlockQ8* xs[NT];
+    for (int j = 0; j < NT; ++j) xs[j] = a.q8 + (t + j) * nb;
+    float out[NR][NT];
+    dot_tile_quant<T, NR, NT>(wr, xs, nb, out);
     for (int i = 0; i < NR; ++i)
-      for (int j = 0; j < kTokTile; ++j) y[(t + j) * ldy + r + i] = out[i][j];
-  }
-  for (; t < a.n_tokens; ++t) {
-    const ActBlockQ8* xs[1] = {a.q8 + t * nb};
-    float out[NR][1];
-    dot_tile_quant<T, NR, 1>(wr, xs, nb, out);
-    for (int i = 0; i < NR; ++i) y[t * ldy + r + i] = out[i][0];
-  }
+      for (int j = 0; j < NT; ++j) y[(t + j) * ldy + r + i] = out[i][j];
+  });
 }
 
 template <DType T>
@@ -239,7 +263,12 @@ void quantize_act_q8(const float* x, int64_t n, ActBlockQ8* out) {
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     out[b].d = d;
-    for (int i = 0; i < 32; ++i) out[b].qs[i] = static_cast<int8_t>(std::nearbyint(v[i] * id));
+    int32_t sum = 0;
+    for (int i = 0; i < 32; ++i) {
+      out[b].qs[i] = static_cast<int8_t>(std::nearbyint(v[i] * id));
+      sum += out[b].qs[i];
+    }
+    out[b].sum = sum;
   }
 }
 

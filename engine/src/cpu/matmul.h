@@ -14,8 +14,10 @@ namespace effitune::engine::cpu {
 
 // An activation block: 32 values = d * qs. The scale stays f32 (ggml rounds it to f16), which removes
 // one rounding from the activation side at no cost.
+// `sum` (the sum of qs) lets q4_0 use its unsigned nibbles directly: sum((n - 8) x) = sum(n x) - 8 sum(x).
 struct ActBlockQ8 {
   float d;
+  int32_t sum;
   int8_t qs[32];
 };
 
@@ -28,7 +30,7 @@ struct Activations {
   const ActBlockQ8* q8 = nullptr;  // [n_tokens][cols / 32]
 };
 
-// Quantizes `n` floats (n % 32 == 0) to q8 blocks: d = max|x| / 127, q = round(x / d).
+// Quantizes `n` floats (n % 32 == 0) to q8 blocks: d = max|x| / 127, q = round(x / d), sum = sum(q).
 void quantize_act_q8(const float* x, int64_t n, ActBlockQ8* out);
 
 // True when matmul() supports `t` (f32, f16, bf16, q8_0, q4_0, q4_k).

@@ -91,6 +91,16 @@ inline __m256i i8_dot_u8s8(__m256i a, __m256i b) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1));
 #endif
 }
+// acc + the same dot products (acc lanes each added once). With VNNI the add is free inside dpbusd.
+inline __m256i i8_dot_u8s8_acc(__m256i acc, __m256i a, __m256i b) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(acc, a, b);
+#elif defined(__AVXVNNI__)
+  return _mm256_dpbusd_avx_epi32(acc, a, b);
+#else
+  return _mm256_add_epi32(acc, i8_dot_u8s8(a, b));
+#endif
+}
 #else
 #define EFFITUNE_SIMD_I8 0
 #endif

@@ -189,7 +189,7 @@ Result<std::unique_ptr<DeviceModel>> DeviceModel::plan(const ModelWeights& w) {
     m->add_matrix(&d.w_gu, joint_kind({&l.w_gate, &l.w_up}), {l.w_gate, l.w_up});
     m->add_matrix(&d.w_down, device_kind(l.w_down.type, act), {l.w_down});
   }
-  return m;
+  return std::move(m);
 }
 
 Status DeviceModel::allocate() {

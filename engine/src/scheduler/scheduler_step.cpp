@@ -60,6 +60,22 @@ bool Scheduler::fits_to_admit(const Req& r, int32_t planned_blocks) const {
   return whole <= engine_.kv().free_blocks() - planned_blocks - watermark_blocks_;
 }
 
+// The running sequence whose computed tokens share the longest whole-block prefix with r's tokens
+// (at least one block, and leaving r at least one token to compute for its logits).
+std::pair<Scheduler::Req*, int32_t> Scheduler::find_shared_prefix(const Req& r) const {
+  const int32_t bs = engine_.kv().block_size();
+  Req* best = nullptr;
+  int32_t best_len = 0;
+  for (Req* src : running_) {
+    const int32_t limit = std::min(src->n_computed, static_cast<int32_t>(r.tokens.size()) - 1);
+    int32_t n = 0;
+    while (n < limit && src->tokens[n] == r.tokens[n]) ++n;
+    n -= n % bs;
+    if (n > best_len) best = src, best_len = n;
+  }
+  return {best, best_len};
+}
+
 void Scheduler::preempt(Req* victim) {
   engine_.remove_sequence(*victim->seq);
   victim->seq.reset();
@@ -151,16 +167,26 @@ StepReport Scheduler::step() {
                now);
         continue;
       }
-      if (!fits_to_admit(*c, planned)) break;
-      const int32_t n = std::min(static_cast<int32_t>(c->tokens.size()), budget);
-      c->seq = engine_.add_sequence();
-      c->n_computed = 0;
+      auto [src, shared] = config_.enable_prefix_sharing ? find_shared_prefix(*c) : std::pair<Req*, int32_t>{nullptr, 0};
+      if (whole - shared / kv.block_size() > kv.free_blocks() - planned - watermark_blocks_) break;
+      if (src) {
+        // Forked blocks past the shared prefix are released at once by the truncate.
+        auto forked = engine_.fork_sequence(*src->seq);
+        EFFITUNE_CHECK(forked.ok(), forked.status().to_string());
+        c->seq = *forked;
+        engine_.truncate_sequence(*c->seq, shared);
+        counters_.prefix_shared_tokens += shared;
+      } else {
+        c->seq = engine_.add_sequence();
+      }
+      c->n_computed = shared;
+      const int32_t n = std::min(c->pending(), budget);
       c->scheduled_tokens = n;
       if (c->first_scheduled_ms < 0) c->first_scheduled_ms = now;
       waiting_.erase(std::find(waiting_.begin(), waiting_.end(), c));
       running_.push_back(c);
       batch.push_back(c);
-      planned += kv.blocks_for_tokens(n);
+      planned += kv.blocks_needed(*c->seq, n);
       budget -= n;
       ++report.admitted;
     }

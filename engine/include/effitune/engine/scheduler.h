@@ -6,11 +6,14 @@
 // prompt fits in the free KV blocks above a watermark. When blocks run out during decode, the
 // lowest-priority, latest-arriving running request is preempted by recompute: its KV is dropped and
 // it returns to the front of the waiting queue with its generated tokens appended to its prompt.
+// Prompts that begin with whole KV blocks a running sequence already holds share those blocks.
 // The BatchPolicy decides whether to admit now and the batch cap; the scheduler enforces KV/token limits.
 //
 // Threads: submit(), cancel(), poll_events() and stats() are thread-safe. step() and the other
-// accessors belong to one loop thread. Event callbacks run on the loop thread inside step(); they may
-// call submit() and cancel() but must not call step() or block on another thread that calls cancel().
+// accessors belong to one loop thread. Event callbacks run inside step() on the loop thread, except
+// the finish event of a request cancelled from another thread, which runs inside that cancel(); never
+// two at once. Callbacks may call submit() and cancel() but must not call step() or block on another
+// thread that calls cancel().
 #pragma once
 
 #include <condition_variable>
@@ -103,6 +106,9 @@ struct SchedulerConfig {
   int32_t max_num_batched_tokens = 512;  // per-step token budget: decodes + prefill chunks
   int32_t max_waiting = 256;             // bounded queue; submit() beyond it is kResourceExhausted
   double kv_watermark = 0.01;            // fraction of KV blocks kept free when admitting
+  // A new request whose prompt starts with whole KV blocks that a running sequence already computed
+  // shares those blocks (fork + truncate; reference-counted) and computes only the rest.
+  bool enable_prefix_sharing = true;
 };
 
 struct StepReport {
@@ -123,6 +129,7 @@ struct SchedulerStats {
   int64_t steps = 0;             // iterations that dispatched a batch
   int64_t prompt_tokens_computed = 0;  // prefill tokens run (recompute included)
   int64_t generated_tokens = 0;
+  int64_t prefix_shared_tokens = 0;    // prompt tokens taken from another sequence's KV blocks
   int32_t kv_used_blocks = 0, kv_free_blocks = 0, kv_total_blocks = 0;
 };
 
@@ -179,6 +186,7 @@ class Scheduler {
   std::vector<Req*> admission_order(bool by_priority) const;
   void sort_running();
   bool fits_to_admit(const Req& r, int32_t planned_blocks) const;
+  std::pair<Req*, int32_t> find_shared_prefix(const Req& r) const;
   void preempt(Req* victim);
   void preempt_for_priority(const PolicyDecision& d, int32_t cap, StepReport& report);
   void sample_and_advance(Req* r, const float* logits, double now, StepReport& report);

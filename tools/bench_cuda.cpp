@@ -1,0 +1,221 @@
+// CUDA-backend timing on synthetic random-weight models (weights generated on the GPU): prefill of
+// one long prompt, and batched greedy decode at several batch sizes, in the JSON format of
+// `effitune bench` (one object per line) plus a table with the ratio to llama.cpp's anchors.
+//   bench_cuda [models=llama-1b,llama-8b] [quants=bf16,q8_0,q4_0] [batches=1,16,64,256] [prompt=128]
+//              [gen=64] [prefill=512] [reps=3] [out=FILE]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../engine/src/cuda/cuda_backend_factory.h"
+#include "effitune/engine/backend.h"
+#include "effitune/engine/model_loader.h"
+
+using namespace effitune::engine;
+
+namespace {
+
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+// Shapes and types only: the backend fills the weights on the device.
+std::shared_ptr<ModelWeights> skeleton(const ModelConfig& c, DType t) {
+  auto w = std::make_shared<ModelWeights>();
+  w->config = c;
+  const int64_t hd = c.head_dim();
+  auto view = [](DType type, int64_t rows, int64_t cols) { return TensorView{type, nullptr, rows, cols}; };
+  w->token_embedding = view(t, c.vocab_size, c.dim);
+  w->output = c.tied_output ? w->token_embedding : view(t, c.vocab_size, c.dim);
+  w->output_norm = view(DType::kF32, 1, c.dim);
+  for (int i = 0; i < c.n_layers; ++i) {
+    LayerWeights l;
+    l.attn_norm = view(DType::kF32, 1, c.dim);
+    l.ffn_norm = view(DType::kF32, 1, c.dim);
+    l.wq = view(t, c.n_heads * hd, c.dim);
+    l.wk = view(t, c.n_kv_heads * hd, c.dim);
+    l.wv = view(t, c.n_kv_heads * hd, c.dim);
+    l.wo = view(t, c.dim, c.n_heads * hd);
+    l.w_gate = view(t, c.hidden_dim, c.dim);
+    l.w_up = view(t, c.hidden_dim, c.dim);
+    l.w_down = view(t, c.dim, c.hidden_dim);
+    w->layers.push_back(l);
+  }
+  return w;
+}
+
+// llama.cpp on one H200 (mission.md's engine anchors), keyed by model/quant/batch; 0 = none.
+double anchor(const std::string& model, const std::string& quant, int batch, bool prefill) {
+  if (prefill) return model == "llama-8b" && quant == "bf16" ? 19000 : 0;
+  if (batch == 1) {
+    if (model == "llama-8b") return quant == "bf16" ? 211 : quant == "q8_0" ? 247 : 334;
+    return quant == "bf16" ? 785 : quant == "q8_0" ? 824 : 982;
+  }
+  if (batch == 64 && quant == "bf16") return model == "llama-8b" ? 6470 : 16528;
+  return 0;
+}
+
+struct Row {
+  std::string model, quant;
+  int batch = 0, prompt = 0, gen = 0;
+  double prefill = 0, decode = 0, roofline = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::map<std::string, std::string> args = {{"models", "llama-1b,llama-8b"}, {"quants", "bf16,q8_0,q4_0"},
+                                             {"batches", "1,16,64,256"},       {"prompt", "128"},
+                                             {"gen", "64"},                    {"prefill", "512"},
+                                             {"reps", "3"},                    {"out", ""}};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const auto eq = a.find('=');
+    if (eq == std::string::npos || !args.count(a.substr(0, eq))) {
+      std::fprintf(stderr, "bench_cuda: unknown argument '%s' (expected key=value: models, quants, batches, prompt, gen, prefill, reps, out)\n", a.c_str());
+      return 2;
+    }
+    args[a.substr(0, eq)] = a.substr(eq + 1);
+  }
+  if (!cuda_backend_available()) {
+    std::fprintf(stderr, "bench_cuda: no CUDA device\n");
+    return 1;
+  }
+  const int prompt = std::stoi(args["prompt"]), gen = std::stoi(args["gen"]), prefill_n = std::stoi(args["prefill"]);
+  const int reps = std::stoi(args["reps"]);
+  std::vector<int> batches;
+  for (const auto& b : split(args["batches"])) batches.push_back(std::stoi(b));
+  const int max_batch = *std::max_element(batches.begin(), batches.end());
+  const char* commit_env = std::getenv("EFFITUNE_COMMIT");
+  const std::string commit = commit_env ? commit_env : "unknown";
+  char date[32];
+  const std::time_t tt = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&tt));
+  const double bw = cuda_measured_copy_bandwidth(0);
+  std::fprintf(stderr, "device copy bandwidth %.0f GB/s (read + write)\n", bw / 1e9);
+  FILE* out = args["out"].empty() ? nullptr : std::fopen(args["out"].c_str(), "w");
+  std::vector<Row> rows;
+
+  for (const std::string& model : split(args["models"])) {
+    auto cfg = synthetic_model_config(model);
+    if (!cfg) {
+      std::fprintf(stderr, "bench_cuda: unknown model %s\n", model.c_str());
+      return 2;
+    }
+    for (const std::string& quant : split(args["quants"])) {
+      const auto type = parse_dtype(quant);
+      if (!type) {
+        std::fprintf(stderr, "bench_cuda: unknown quant %s\n", quant.c_str());
+        return 2;
+      }
+      BackendOptions o;
+      o.kind = "cuda";
+      o.kv_block_size = 16;
+      const int per_seq_blocks = (std::max(prompt + gen + 2, prefill_n) + 15) / 16;
+      o.kv_blocks = max_batch * per_seq_blocks + per_seq_blocks;
+      CudaBackendExtras x;
+      x.random_weights = true;
+      const double t_load = now_s();
+      auto made = make_cuda_backend(skeleton(*cfg, *type), o, x);
+      if (!made.ok()) {
+        std::fprintf(stderr, "bench_cuda: %s %s: %s\n", model.c_str(), quant.c_str(), made.status().to_string().c_str());
+        continue;
+      }
+      std::unique_ptr<Backend> backend = std::move(made).value();
+      auto* greedy = dynamic_cast<DeviceGreedy*>(backend.get());
+      std::fprintf(stderr, "%s %s: %.2f GB weights on %s in %.1f s\n", model.c_str(), quant.c_str(),
+                   backend->weight_bytes() / 1e9, backend->device_name().c_str(), now_s() - t_load);
+      const double kv_per_token = static_cast<double>(backend->kv_bytes_per_block()) / o.kv_block_size;
+      auto emit = [&](const Row& r) {
+        rows.push_back(r);
+        if (!out) return;
+        std::fprintf(out,
+                     "{\"backend\":\"cuda\",\"device\":\"%s\",\"model\":\"synthetic:%s\",\"quant\":\"%s\",\"batch\":%d,"
+                     "\"tp\":1,\"prompt_tokens\":%d,\"gen_tokens\":%d,\"prefill_tok_s\":%.1f,\"decode_tok_s\":%.1f,"
+                     "\"roofline_decode_tok_s\":%.1f,\"copy_bandwidth_gbs\":%.0f,\"commit\":\"%s\",\"date\":\"%s\"}\n",
+                     backend->device_name().c_str(), r.model.c_str(), r.quant.c_str(), r.batch, r.prompt, r.gen,
+                     r.prefill, r.decode, r.roofline, bw / 1e9, commit.c_str(), date);
+        std::fflush(out);
+      };
+
+      // Prefill: one sequence of prefill_n tokens, median of reps after a warm-up.
+      {
+        std::vector<int32_t> toks(prefill_n), table(per_seq_blocks), ids;
+        for (int i = 0; i < prefill_n; ++i) toks[i] = (i * 7919 + 13) % cfg->vocab_size;
+        for (int i = 0; i < per_seq_blocks; ++i) table[i] = i;
+        SequenceStep s{toks, 0, table, false};
+        std::vector<double> times;
+        for (int r = 0; r <= reps; ++r) {
+          const double t0 = now_s();
+          const Status st = greedy->forward_greedy({&s, 1}, ids);
+          if (!st.ok()) {
+            std::fprintf(stderr, "prefill failed: %s\n", st.to_string().c_str());
+            return 1;
+          }
+          if (r > 0) times.push_back(now_s() - t0);
+        }
+        emit({model, quant, 1, prefill_n, 0, prefill_n / median(times), 0, 0});
+      }
+
+      for (int b : batches) {
+        std::vector<std::vector<int32_t>> tables(b), toks(b);
+        std::vector<int32_t> lens(b, 0), ids;
+        std::vector<SequenceStep> steps(b);
+        for (int i = 0; i < b; ++i) {
+          for (int j = 0; j < per_seq_blocks; ++j) tables[i].push_back(per_seq_blocks * (i + 1) + j);
+          toks[i].resize(prompt);
+          for (int j = 0; j < prompt; ++j) toks[i][j] = (i * 131 + j * 7919 + 1) % cfg->vocab_size;
+          steps[i] = {toks[i], 0, tables[i], false};
+        }
+        const double tp0 = now_s();
+        Status st = greedy->forward_greedy(steps, ids);
+        const double prefill_s = now_s() - tp0;
+        for (int step = 0; st.ok() && step <= gen; ++step) {
+          if (step == 1) greedy->synchronize();
+          for (int i = 0; i < b; ++i) {
+            lens[i] = step == 0 ? prompt : lens[i] + 1;
+            toks[i] = {ids[i]};
+            steps[i] = {toks[i], lens[i], tables[i], false};
+          }
+          static double t_start = 0;
+          if (step == 1) t_start = now_s();
+          st = greedy->forward_greedy(steps, ids);
+          if (step == gen && st.ok()) {
+            const double dt = now_s() - t_start;
+            const double avg_ctx = prompt + 1 + gen / 2.0;
+            const double bytes = backend->weight_bytes() + b * avg_ctx * kv_per_token;
+            emit({model, quant, b, prompt, gen, b * prompt / prefill_s, b * gen / dt, bw > 0 ? b * bw / bytes : 0});
+          }
+        }
+        if (!st.ok()) std::fprintf(stderr, "%s %s batch %d: %s\n", model.c_str(), quant.c_str(), b, st.to_string().c_str());
+      }
+    }
+  }
+  if (out) std::fclose(out);
+  std::printf("%-9s %-5s %5s %12s %12s %10s %9s %9s\n", "model", "quant", "batch", "prefill/s", "decode/s", "roofline",
+              "llama.cpp", "ratio");
+  for (const Row& r : rows) {
+    const bool pre = r.gen == 0;
+    const double a = anchor(r.model, r.quant, r.batch, pre), v = pre ? r.prefill : r.decode;
+    std::printf("%-9s %-5s %5d %12.0f %12.0f %10.0f %9.0f %9s\n", r.model.c_str(), r.quant.c_str(), r.batch, r.prefill,
+                pre ? 0.0 : r.decode, r.roofline, a, a > 0 ? std::to_string(v / a).substr(0, 4).c_str() : "-");
+  }
+  return 0;
+}
