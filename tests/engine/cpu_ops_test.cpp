@@ -126,6 +126,39 @@ TEST(MatmulTest, OddColumnCountUsesScalarTail) {
   EXPECT_LT(nmse(y, ref), 1e-10);
 }
 
+// The fused gate/up/SiLU region against f64: silu(Wg x) * (Wu x), q8_0 weights (error budget of the
+// quantized matmul above: 1e-4; the activation adds only f32 rounding).
+TEST(MatmulTest, FusedSwiGluMatchesFloat64) {
+  const int64_t cols = 256, rows = 90, n_tokens = 5;
+  std::vector<float> x = randn(static_cast<size_t>(n_tokens * cols), 40);
+  std::vector<std::vector<uint8_t>> bufs;
+  std::vector<TensorView> ws;
+  for (int j = 0; j < 2; ++j) {
+    std::vector<float> wf = randn(static_cast<size_t>(rows * cols), 41 + j, 0.1f);
+    TensorView w{DType::kQ8_0, nullptr, rows, cols};
+    bufs.emplace_back(static_cast<size_t>(w.bytes()));
+    for (int64_t r = 0; r < rows; ++r) quantize_row(DType::kQ8_0, wf.data() + r * cols, bufs.back().data() + r * w.row_bytes(), cols);
+    w.data = bufs.back().data();
+    ws.push_back(w);
+  }
+  ThreadPool pool(2);
+  std::vector<float> gate(static_cast<size_t>(n_tokens * rows)), up(gate.size());
+  std::vector<ActBlockQ8> scratch;
+  matmul_swiglu(pool, ws[0], ws[1], x.data(), n_tokens, cols, gate.data(), up.data(), rows, scratch);
+  const auto wg = effitune::testing::tensor_to_f64(ws[0]), wu = effitune::testing::tensor_to_f64(ws[1]);
+  std::vector<double> ref(gate.size());
+  for (int64_t t = 0; t < n_tokens; ++t)
+    for (int64_t r = 0; r < rows; ++r) {
+      double g = 0.0, u = 0.0;
+      for (int64_t k = 0; k < cols; ++k) {
+        g += wg[static_cast<size_t>(r * cols + k)] * x[static_cast<size_t>(t * cols + k)];
+        u += wu[static_cast<size_t>(r * cols + k)] * x[static_cast<size_t>(t * cols + k)];
+      }
+      ref[static_cast<size_t>(t * rows + r)] = g / (1.0 + std::exp(-g)) * u;
+    }
+  EXPECT_LT(nmse(gate, ref), 1e-4);
+}
+
 // Element-wise ops: a handful of f32 roundings per output -> NMSE ~1e-14; bound 1e-12.
 TEST(CpuOpsTest, RmsNorm) {
   const int64_t n = 768;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -81,12 +82,14 @@ class SupportDeskModelTest : public ::testing::Test {
     engine_ = nullptr;
   }
 
-  // Exact-match rate over the short answers with the given history budget.
-  static double accuracy(int32_t history_tokens, int32_t* n_out) {
+  // Exact-match rate over the first `limit` short answers with the given history budget.
+  static double accuracy(int32_t history_tokens, size_t limit, int32_t* n_out) {
     const Tokenizer& tok = *engine_->tokenizer();
     int correct = 0;
     int n = 0;
-    for (const Example& e : short_answer_examples()) {
+    std::vector<Example> examples = short_answer_examples();
+    if (examples.size() > limit) examples.resize(limit);
+    for (const Example& e : examples) {
       Result<RenderedPrompt> p = render_with_budget(ChatFormat::kSupportDesk, tok, e.conv, {history_tokens, 16});
       if (!p.ok()) {
         ADD_FAILURE() << p.status().to_string();
@@ -128,18 +131,20 @@ TEST_F(SupportDeskModelTest, LoadsWithItsTokenizerAndChatFormat) {
 
 TEST_F(SupportDeskModelTest, GreedyFullHistoryReachesTheBar) {
   int32_t n = 0;
-  double em = accuracy(/*history_tokens=*/448, &n);
+  double em = accuracy(/*history_tokens=*/448, /*limit=*/1000, &n);
   EXPECT_GE(n, 200);
   EXPECT_GE(em, 0.90) << "normalized exact match on " << n << " short answers";
+  std::printf("support-desk test split: short-answer EM %.4f over %d (full history, greedy)\n", em, n);
   RecordProperty("short_answer_em", std::to_string(em));
 }
 
 TEST_F(SupportDeskModelTest, ShortHistoryBudgetCostsAccuracy) {
   int32_t n = 0;
-  double em = accuracy(/*history_tokens=*/128, &n);
-  // Python measured 0.40 at 128 tokens (experiments/support-desk/train_eval.json); facts stated
-  // early are dropped with the oldest turns.
+  // The first 60 short answers keep this test short; Python measured 0.40 over all 210 at 128
+  // tokens (experiments/support-desk/train_eval.json): facts stated early go with the oldest turns.
+  double em = accuracy(/*history_tokens=*/128, /*limit=*/60, &n);
   EXPECT_LT(em, 0.70) << "history budget 128 on " << n << " short answers";
+  std::printf("support-desk test split: short-answer EM %.4f over %d (history budget 128)\n", em, n);
 }
 
 }  // namespace

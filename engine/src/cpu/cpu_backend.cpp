@@ -296,9 +296,7 @@ Status CpuBackend::forward(std::span<const SequenceStep> steps, std::vector<floa
       add_into(x_.data() + t * dim, tmp_.data() + t * dim, dim);
       rms_norm(x_.data() + t * dim, lw.ffn_norm.f32(), dim, c.rms_eps, xn_.data() + t * dim);
     });
-    const MatmulJob ffn_in[] = {{&lw.w_gate, gate_.data(), hidden}, {&lw.w_up, up_.data(), hidden}};
-    matmul(pool_, ffn_in, xn_.data(), n_tok, dim, q8_);
-    for_tokens([&](int64_t t) { silu_mul(gate_.data() + t * hidden, up_.data() + t * hidden, hidden, gate_.data() + t * hidden); });
+    matmul_swiglu(pool_, lw.w_gate, lw.w_up, xn_.data(), n_tok, dim, gate_.data(), up_.data(), hidden, q8_);
     const MatmulJob down[] = {{&lw.w_down, tmp_.data(), dim}};
     matmul(pool_, down, gate_.data(), n_tok, hidden, q8_);
     for_tokens([&](int64_t t) { add_into(x_.data() + t * dim, tmp_.data() + t * dim, dim); });

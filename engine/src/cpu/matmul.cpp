@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cpu/ops.h"
 #include "cpu/simd.h"
 
 namespace effitune::engine::cpu {
@@ -302,13 +303,14 @@ void matmul_rows(const TensorView& w, int64_t r0, int64_t r1, const Activations&
   }
 }
 
-void matmul(ThreadPool& pool, std::span<const MatmulJob> jobs, const float* x, int64_t n_tokens, int64_t cols,
-            std::vector<ActBlockQ8>& q8_scratch) {
+namespace {
+
+Activations prepare(ThreadPool& pool, bool quant, const float* x, int64_t n_tokens, int64_t cols,
+                    std::vector<ActBlockQ8>& q8_scratch) {
   Activations a;
   a.x = x;
   a.n_tokens = n_tokens;
   a.cols = cols;
-  const bool quant = std::any_of(jobs.begin(), jobs.end(), [](const MatmulJob& j) { return needs_q8(j.w->type); });
   const int64_t nb = cols / 32;
   if (quant) {
     q8_scratch.resize(static_cast<size_t>(n_tokens * nb));
@@ -323,6 +325,15 @@ void matmul(ThreadPool& pool, std::span<const MatmulJob> jobs, const float* x, i
     }
     a.q8 = q8_scratch.data();
   }
+  return a;
+}
+
+}  // namespace
+
+void matmul(ThreadPool& pool, std::span<const MatmulJob> jobs, const float* x, int64_t n_tokens, int64_t cols,
+            std::vector<ActBlockQ8>& q8_scratch) {
+  const bool quant = std::any_of(jobs.begin(), jobs.end(), [](const MatmulJob& j) { return needs_q8(j.w->type); });
+  const Activations a = prepare(pool, quant, x, n_tokens, cols, q8_scratch);
   int64_t total = 0;
   for (const MatmulJob& j : jobs) total += j.w->rows;
   pool.run([&](int i, int n) {
@@ -334,6 +345,20 @@ void matmul(ThreadPool& pool, std::span<const MatmulJob> jobs, const float* x, i
       if (lo < hi) matmul_rows(*j.w, lo - base, hi - base, a, j.y, j.ldy);
       base += j.w->rows;
     }
+  });
+}
+
+void matmul_swiglu(ThreadPool& pool, const TensorView& w_gate, const TensorView& w_up, const float* x, int64_t n_tokens,
+                   int64_t cols, float* gate, float* up, int64_t ld, std::vector<ActBlockQ8>& q8_scratch) {
+  const bool quant = needs_q8(w_gate.type) || needs_q8(w_up.type);
+  const Activations a = prepare(pool, quant, x, n_tokens, cols, q8_scratch);
+  pool.run([&](int i, int n) {
+    int64_t r0, r1;
+    split_range(w_gate.rows, kRowTile, i, n, r0, r1);
+    if (r0 >= r1) return;
+    matmul_rows(w_gate, r0, r1, a, gate, ld);
+    matmul_rows(w_up, r0, r1, a, up, ld);
+    for (int64_t t = 0; t < n_tokens; ++t) silu_mul(gate + t * ld + r0, up + t * ld + r0, r1 - r0, gate + t * ld + r0);
   });
 }
 

@@ -53,4 +53,10 @@ struct MatmulJob {
 void matmul(ThreadPool& pool, std::span<const MatmulJob> jobs, const float* x, int64_t n_tokens, int64_t cols,
             std::vector<ActBlockQ8>& q8_scratch);
 
+// The SwiGLU input half in one parallel region: gate = silu(W_gate x) * (W_up x). Each thread computes
+// the same rows of both projections and applies the activation to them, so no second region (and no
+// serial pass over hidden_dim values per token) is needed. `up` is scratch; both are [n_tokens][ld].
+void matmul_swiglu(ThreadPool& pool, const TensorView& w_gate, const TensorView& w_up, const float* x, int64_t n_tokens,
+                   int64_t cols, float* gate, float* up, int64_t ld, std::vector<ActBlockQ8>& q8_scratch);
+
 }  // namespace effitune::engine::cpu
