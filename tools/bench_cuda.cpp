@@ -18,6 +18,7 @@
 #include "effitune/engine/model_loader.h"
 
 using namespace effitune::engine;
+using effitune::Status;
 
 namespace {
 
@@ -187,6 +188,7 @@ int main(int argc, char** argv) {
         const double tp0 = now_s();
         Status st = greedy->forward_greedy(steps, ids);
         const double prefill_s = now_s() - tp0;
+        double t_start = 0;  // after the first decode step (graph capture) has finished
         for (int step = 0; st.ok() && step <= gen; ++step) {
           if (step == 1) greedy->synchronize();
           for (int i = 0; i < b; ++i) {
@@ -194,7 +196,6 @@ int main(int argc, char** argv) {
             toks[i] = {ids[i]};
             steps[i] = {toks[i], lens[i], tables[i], false};
           }
-          static double t_start = 0;
           if (step == 1) t_start = now_s();
           st = greedy->forward_greedy(steps, ids);
           if (step == gen && st.ok()) {

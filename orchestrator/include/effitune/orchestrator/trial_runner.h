@@ -1,0 +1,106 @@
+// Trial isolation: each trial is measured in a child process, so that a crash, an out-of-memory kill
+// or a hang of one configuration becomes a failed trial with its reason and the study goes on.
+//
+// The child is `effitune trial --experiment FILE --config JSON --out FILE [--fidelity F]` (fork/exec
+// of /proc/self/exe, see cli/cmd_run.cpp). It writes the measured TrialRecord as JSON (study_json.h)
+// to --out and exits 0; any other ending is a failure: a signal (named, e.g. "SIGABRT"), a non-zero
+// exit code, no or unreadable output, or the timeout (the child's process group is then killed with
+// SIGKILL). The failure reason ends with the tail of the child's stderr.
+//
+// The child gets PR_SET_PDEATHSIG = SIGKILL: when the tuner itself is killed, the measurement dies
+// with it instead of running on unobserved.
+//
+// Thread safety: a runner is driven by one thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "effitune/common/status.h"
+#include "effitune/orchestrator/trial_record.h"
+#include "effitune/search/strategy.h"
+
+namespace effitune::orchestrator {
+
+// The outcome of measuring one trial: a record (complete) or a failure reason.
+struct TrialRunOutcome {
+  bool ok = false;
+  TrialRecord record;          // when ok: indicators, cost, efficiency, judgement filled in
+  std::string failure_reason;  // when not ok: one line a person can act on
+};
+
+// Called by a runner at least every heartbeat interval while a trial runs (the tuner stamps the
+// study's heartbeat with it).
+using Heartbeat = std::function<void()>;
+
+class TrialRunner {
+ public:
+  virtual ~TrialRunner() = default;
+  // Measures `trial`. Never throws; every failure is returned as data.
+  virtual TrialRunOutcome run(const search::Trial& trial, const Heartbeat& heartbeat) = 0;
+};
+
+// A runner backed by a plain function (tests' fake landscapes, recorded-landscape replay).
+class FunctionTrialRunner : public TrialRunner {
+ public:
+  using Fn = std::function<TrialRunOutcome(const search::Trial&, const Heartbeat&)>;
+  explicit FunctionTrialRunner(Fn fn) : fn_(std::move(fn)) {}
+  TrialRunOutcome run(const search::Trial& trial, const Heartbeat& heartbeat) override {
+    return fn_(trial, heartbeat);
+  }
+
+ private:
+  Fn fn_;
+};
+
+// How a child process ended.
+struct ChildResult {
+  bool exited = false;        // normal exit (exit_code valid)
+  int exit_code = 0;
+  int signal = 0;             // killing signal when !exited
+  bool timed_out = false;     // we killed it at the timeout
+  double wall_s = 0;
+  std::string stderr_tail;    // the last `stderr_tail_bytes` bytes the child wrote to stderr
+};
+
+struct ChildOptions {
+  double timeout_s = 600;              // wall-clock limit (> 0)
+  double heartbeat_interval_s = 2;     // how often `heartbeat` is called while waiting
+  size_t stderr_tail_bytes = 2048;
+};
+
+// fork/exec of argv[0] with argv (no shell), stdin from /dev/null, stdout to /dev/null, stderr
+// captured. Returns kInvalidArgument for an empty argv and kInternal when fork or pipe fail; a child
+// that cannot exec exits 127 (reported as such).
+Result<ChildResult> run_child(const std::vector<std::string>& argv, const ChildOptions& options,
+                              const Heartbeat& heartbeat);
+
+// "SIGABRT" etc. for the common signals, "signal N" otherwise.
+std::string signal_name(int signal);
+// One line: "crashed: killed by SIGSEGV after 1.2 s", "exited with code 3", "timed out after 30 s";
+// followed by "; stderr: <last line(s)>" when the child wrote any.
+std::string describe_child_failure(const ChildResult& result);
+
+// Runs each trial as `<executable> trial --experiment <experiment_path> --config <json> --out <file>
+// [--fidelity F] [extra_args...]` in `work_dir` (out files are created there and removed after).
+struct ChildRunnerOptions {
+  std::string executable = "/proc/self/exe";
+  std::string experiment_path;
+  std::string work_dir;               // "" = the system temp dir
+  std::vector<std::string> extra_args;
+  ChildOptions child;
+};
+
+class ChildProcessRunner : public TrialRunner {
+ public:
+  explicit ChildProcessRunner(ChildRunnerOptions options) : options_(std::move(options)) {}
+  TrialRunOutcome run(const search::Trial& trial, const Heartbeat& heartbeat) override;
+
+ private:
+  ChildRunnerOptions options_;
+};
+
+}  // namespace effitune::orchestrator

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds the CUDA tests and bench here (sm_90) and stages them for the device machine in .carry/cuda:
+# binaries, the non-system shared libraries ldd lists (not the CUDA ones: the device image has them),
+# stories260K (../shared does not travel) and the commit id. Then: run scripts/gpu_check.sh there
+# with carry [".carry/cuda"].
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=${BUILD_DIR:-build-cuda}
+# CMake 3.25 does not know nvcc 13's C++20 flag; tell it.
+cmake -S . -B "$B" -G Ninja -DEFFITUNE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+  -DCMAKE_CUDA20_STANDARD_COMPILE_OPTION=-std=c++20 -DCMAKE_CUDA20_EXTENSION_COMPILE_OPTION=-std=c++20 >/dev/null
+ninja -C "$B" -j"${JOBS:-2}" effitune_cuda_tests bench_cuda
+C=.carry/cuda
+mkdir -p "$C/lib"
+cp "$B/tests/effitune_cuda_tests" "$B/tools/bench_cuda" "$C/"
+for bin in "$C/effitune_cuda_tests" "$C/bench_cuda"; do
+  ldd "$bin" | awk '/=> \// {print $3}' | while read -r lib; do
+    case "$(basename "$lib")" in
+      libc.so*|libm.so*|libstdc++*|libgcc_s*|ld-linux*|libpthread*|libdl.so*|librt.so*|libcu*|libnv*) ;;
+      *) cp -L "$lib" "$C/lib/" ;;
+    esac
+  done
+done
+cp ../shared/data/stories260K.bin "$C/"
+git rev-parse --short HEAD > "$C/commit" 2>/dev/null || echo uncommitted > "$C/commit"
+du -sh "$C"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# One device call: the CUDA tests, compute-sanitizer memcheck over them, and the benchmark table.
+# Runs on the device machine from the repo root with the prebuilt .carry/cuda (scripts/build_cuda.sh).
+# Writes logs and bench_cuda.jsonl under $OUT; prints a short summary last.
+#   scripts/gpu_check.sh [tests|bench|all]   (BENCH_ARGS passes key=value options to bench_cuda)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+C=$PWD/.carry/cuda
+OUT=${OUT:-$PWD/out}
+mkdir -p "$OUT"
+MODE=${1:-all}
+export LD_LIBRARY_PATH=$C/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+export EFFITUNE_COMMIT=$(cat "$C/commit" 2>/dev/null || echo unknown)
+# The tests look for ../shared/data beside the checkout they were built from (/work/main).
+mkdir -p /work/shared/data && cp -n "$C/stories260K.bin" /work/shared/data/ 2>/dev/null
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee "$OUT/device.txt"
+
+tests_rc=-1 mc_rc=-1 bench_rc=-1
+if [[ $MODE == tests || $MODE == all ]]; then
+  timeout 240 "$C/effitune_cuda_tests" 2>&1 | tee "$OUT/cuda_tests.log" | grep -E "^\[  (FAILED|PASSED|  OK)|stories|Failure|Expected|Which|actual|NMSE|error" | head -60
+  tests_rc=${PIPESTATUS[0]}
+  timeout 240 compute-sanitizer --tool memcheck --error-exitcode 7 "$C/effitune_cuda_tests" \
+    --gtest_filter='-*Bf16AgreesWithF32*:*Stories260kGreedy*' >"$OUT/memcheck.log" 2>&1
+  mc_rc=$?
+  grep -E "ERROR SUMMARY|PASSED|FAILED" "$OUT/memcheck.log" | tail -4
+fi
+if [[ $MODE == bench || $MODE == all ]]; then
+  timeout 300 "$C/bench_cuda" out="$OUT/bench_cuda.jsonl" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log" | tail -30
+  bench_rc=${PIPESTATUS[0]}
+fi
+echo "summary: tests rc=$tests_rc memcheck rc=$mc_rc bench rc=$bench_rc commit=$EFFITUNE_COMMIT"
