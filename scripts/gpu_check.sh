@@ -9,7 +9,8 @@ C=$PWD/.carry/cuda
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT"
 MODE=${1:-all}
-export LD_LIBRARY_PATH=$C/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+CUBLAS_DIR=$(dirname "$(find /usr/local/cuda* /usr/lib /opt -name 'libcublas.so.13' 2>/dev/null | head -1)" 2>/dev/null)
+export LD_LIBRARY_PATH=$C/lib:/usr/local/cuda/lib64:${CUBLAS_DIR:-.}:${LD_LIBRARY_PATH:-}
 export EFFITUNE_COMMIT=$(cat "$C/commit" 2>/dev/null || echo unknown)
 # The tests look for ../shared/data beside the checkout they were built from (/work/main).
 mkdir -p /work/shared/data && cp -n "$C/stories260K.bin" /work/shared/data/ 2>/dev/null

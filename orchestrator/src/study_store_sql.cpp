@@ -59,6 +59,10 @@ Result<bool> Stmt::step() {
   return error(db_, rc, "running `" + sql_ + "`");
 }
 
+void Stmt::reset() {
+  if (stmt_) sqlite3_reset(stmt_);
+}
+
 Status Stmt::run() {
   while (true) {
     EFFITUNE_ASSIGN_OR_RETURN(bool row, step());

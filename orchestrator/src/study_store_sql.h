@@ -31,6 +31,8 @@ class Stmt {
   Stmt& bind_null(int index);
   // SQLITE_ROW -> true, SQLITE_DONE -> false; an error otherwise.
   Result<bool> step();
+  // Ends a read early, releasing its locks before a COMMIT; the statement may be stepped again.
+  void reset();
   // Runs to completion, ignoring rows.
   Status run();
 

@@ -2,6 +2,7 @@
 // synthetic models, through the Backend interface.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 
 #include "cuda_test_util.h"
@@ -142,6 +143,12 @@ TEST(CudaBackend, CopyBlockForksASequence) {
   EXPECT_EQ(la, lb);
 }
 
+// bf16 against f32, teacher-forced on the f32 model's own greedy continuation. On stories260K
+// (d = 64) rounding the weights alone moves ~3% of the top-1 choices: the CPU reference with bf16
+// weights and f32 activations agrees on 389/400. So the GPU's bf16 path (bf16 weights and bf16
+// activations) is held to within 2 points of that reference, and to >= 99% agreement with the CPU
+// running the same bf16 weights once positions where the bf16 weights themselves are undecided
+// (CPU top-2 margin < 0.05) are set aside.
 TEST(CudaBackend, Bf16AgreesWithF32TeacherForced) {
   EFFITUNE_SKIP_WITHOUT_CUDA();
   auto w32 = stories();
@@ -149,8 +156,8 @@ TEST(CudaBackend, Bf16AgreesWithF32TeacherForced) {
   ASSERT_TRUE(w32 && w16);
   auto g32 = backend("cuda", w32, 40);
   auto g16 = backend("cuda", w16, 40);
-  ASSERT_TRUE(g32 && g16);
-  // The f32 model's own greedy continuation of BOS, 400 tokens, scored by both in one pass.
+  auto c16 = backend("cpu", w16, 40);
+  ASSERT_TRUE(g32 && g16 && c16);
   std::vector<int32_t> seq = {w32->config.bos_id};
   const auto bt = table(0, 40);
   for (int32_t pos = 0; pos < 400; ++pos) {
@@ -162,16 +169,30 @@ TEST(CudaBackend, Bf16AgreesWithF32TeacherForced) {
   }
   seq.pop_back();
   SequenceStep all{seq, 0, bt, true};
-  std::vector<float> l32, l16;
+  std::vector<float> l32, l16, lc16;
   ASSERT_TRUE(g32->forward({&all, 1}, l32).ok());
   ASSERT_TRUE(g16->forward({&all, 1}, l16).ok());
-  const int32_t vocab = w32->config.vocab_size;
-  int same = 0;
-  for (size_t i = 0; i < seq.size(); ++i)
-    same += argmax({l32.data() + i * vocab, size_t(vocab)}) == argmax({l16.data() + i * vocab, size_t(vocab)});
-  const double frac = double(same) / seq.size();
-  std::printf("stories260K bf16 vs f32 teacher-forced same top-1: %.4f (%d/%zu)\n", frac, same, seq.size());
-  EXPECT_GE(frac, 0.99);
+  ASSERT_TRUE(c16->forward({&all, 1}, lc16).ok());
+  const size_t vocab = w32->config.vocab_size;
+  int gpu_same = 0, cpu_same = 0, decided = 0, decided_same = 0;
+  for (size_t i = 0; i < seq.size(); ++i) {
+    const std::span<const float> r32(l32.data() + i * vocab, vocab), r16(l16.data() + i * vocab, vocab),
+        rc(lc16.data() + i * vocab, vocab);
+    gpu_same += argmax(r32) == argmax(r16);
+    cpu_same += argmax(r32) == argmax(rc);
+    std::vector<float> sorted(rc.begin(), rc.end());
+    std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<float>());
+    if (sorted[0] - sorted[1] >= 0.05f) {
+      ++decided;
+      decided_same += argmax(r16) == argmax(rc);
+    }
+  }
+  const double gpu = double(gpu_same) / seq.size(), cpu = double(cpu_same) / seq.size();
+  const double decided_frac = decided ? double(decided_same) / decided : 1.0;
+  std::printf("stories260K teacher-forced same top-1 vs f32: gpu bf16 %.4f, cpu bf16 %.4f; gpu vs cpu bf16 where "
+              "decided %.4f (%d positions)\n", gpu, cpu, decided_frac, decided);
+  EXPECT_GE(gpu, cpu - 0.02);
+  EXPECT_GE(decided_frac, 0.99);
 }
 
 // Random synthetic models in each weight type against the CPU backend in the same type. The CPU

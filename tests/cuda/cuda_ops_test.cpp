@@ -125,14 +125,18 @@ TEST(CudaOps, MatmulAllTypesAndBatches) {
         }
       std::vector<float> out;
       ASSERT_TRUE(cuda_ops::matmul(w, x, rows, false, out).ok());
-      // Inputs are exact in the reference; only f32 accumulation (and cuBLAS's order) differs.
-      EXPECT_LE(nmse(out, ref), c.type == DType::kF32 ? kF32Matmul * 1e-3 : 1e-6)
+      // Inputs are exact in the reference; only f32 accumulation (and cuBLAS's order) differs,
+      // except that above 32 rows quantized weights go through a bf16 copy for cuBLAS: d * q
+      // rounded to bf16 (relative error <= 2^-9) adds ~2^-18 / 3 = 1.3e-6 per product (3e-6 seen).
+      const bool quant_gemm = (c.type == DType::kQ8_0 || c.type == DType::kQ4_0) && rows > 32;
+      const double bound = c.type == DType::kF32 ? kF32Matmul * 1e-3 : quant_gemm ? 1e-5 : 1e-6;
+      EXPECT_LE(nmse(out, ref), bound)
           << dtype_name(c.type) << " " << c.n << "x" << c.k << " rows " << rows;
       // Accumulate mode adds onto what is there (the residual add).
       std::vector<float> acc(out.size(), 1.0f);
       ASSERT_TRUE(cuda_ops::matmul(w, x, rows, true, acc).ok());
       for (double& r : ref) r += 1.0;
-      EXPECT_LE(nmse(acc, ref), 1e-6) << "accumulate " << dtype_name(c.type) << " rows " << rows;
+      EXPECT_LE(nmse(acc, ref), bound) << "accumulate " << dtype_name(c.type) << " rows " << rows;
     }
   }
 }

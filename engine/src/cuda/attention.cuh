@@ -13,9 +13,11 @@
 
 namespace effitune::engine::cuda {
 
-constexpr int kAttnChunk = 256;  // positions per decode split
+// Positions per decode split: small enough that batch-1 decode spreads over many CTAs (8 KV heads
+// x ctx/64 splits), and the scores of a split fit in shared memory.
+constexpr int kAttnChunk = 64;
 constexpr int kAttnMaxGroup = 8;  // query heads per KV head the decode kernel supports
-constexpr int kAttnPrefillRows = 64;  // query rows (tokens x group) per prefill CTA
+constexpr int kAttnPrefillRows = 64;  // query rows (tokens x group) per prefill CTA (4 lanes each)
 
 struct AttnArgs {
   const void* qkv = nullptr;  // [n_tokens][ld_qkv], q heads first (already rotated)

@@ -151,8 +151,9 @@ Result<std::unique_ptr<DeviceModel>> DeviceModel::plan(const ModelWeights& w) {
   if (group > kAttnMaxGroup)
     return invalid_argument("cuda: " + std::to_string(group) + " query heads per KV head; the kernels support up to " +
                             std::to_string(kAttnMaxGroup));
-  if (c.head_dim() % 8 != 0 || c.head_dim() > 128 || c.dim % c.n_heads != 0)
-    return invalid_argument("cuda: head_dim " + std::to_string(c.head_dim()) + " must be a multiple of 8 and <= 128");
+  const int hd = c.head_dim();
+  if ((hd != 8 && hd != 16 && hd != 32 && hd != 64 && hd != 128) || c.dim % c.n_heads != 0)
+    return invalid_argument("cuda: head_dim " + std::to_string(hd) + " is not one of 8, 16, 32, 64, 128");
   if (static_cast<int64_t>(w.layers.size()) != c.n_layers) return invalid_argument("cuda: layer count mismatch");
 
   std::unique_ptr<DeviceModel> m(new DeviceModel());
