@@ -8,6 +8,7 @@ const std::vector<Command>& commands() {
       {"perplexity", "teacher-forced negative log-likelihood and perplexity of a text", run_perplexity},
       {"tokenize", "turn text into token ids with the model's tokenizer", run_tokenize},
       {"bench", "measure prefill and decode speed (tokens/s, median and spread)", run_bench},
+      {"serve", "serve the model over an OpenAI-compatible HTTP API (completions, chat, SSE, metrics)", run_serve},
   };
   return kCommands;
 }

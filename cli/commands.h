@@ -22,5 +22,6 @@ int run_generate(int argc, char** argv);
 int run_perplexity(int argc, char** argv);
 int run_tokenize(int argc, char** argv);
 int run_bench(int argc, char** argv);
+int run_serve(int argc, char** argv);
 
 }  // namespace effitune::cli

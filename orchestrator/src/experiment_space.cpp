@@ -110,7 +110,9 @@ Status read_dimension(const Reader& r, const YAML::Node& node, const std::string
       EFFITUNE_ASSIGN_OR_RETURN(step, r.integer_at_least(m.get("step"), m.child("step"), 1, "use a step of 1 or more"));
     }
     bool log = false;
-    if (m.has("log")) EFFITUNE_ASSIGN_OR_RETURN(log, r.boolean(m.get("log"), m.child("log")));
+    if (m.has("log")) {
+      EFFITUNE_ASSIGN_OR_RETURN(log, r.boolean(m.get("log"), m.child("log")));
+    }
     added = space.add_integer(name, lo, hi, step, log, condition);
   } else if (type == "float") {
     EFFITUNE_RETURN_IF_ERROR(misplaced("values", "float"));
@@ -127,7 +129,9 @@ Status read_dimension(const Reader& r, const YAML::Node& node, const std::string
                      "swap lo and hi");
     }
     bool log = false;
-    if (m.has("log")) EFFITUNE_ASSIGN_OR_RETURN(log, r.boolean(m.get("log"), m.child("log")));
+    if (m.has("log")) {
+      EFFITUNE_ASSIGN_OR_RETURN(log, r.boolean(m.get("log"), m.child("log")));
+    }
     added = space.add_float(name, lo, hi, log, condition);
   } else {
     return r.error(type_node, m.child("type"), "categorical, int or float", Reader::describe(type_node));

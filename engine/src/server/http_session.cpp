@@ -9,7 +9,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <cstdio>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -95,6 +97,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_watch(beast::error_code ec, size_t n);
   void peer_gone();
   void linger_close();
+  void drain_then_close();
   void end_exchange();
 
   beast::tcp_stream stream_;
@@ -108,6 +111,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool close_after_ = false;      // close once the current response is written
   bool watching_ = false;
   bool resume_after_watch_ = false;
+  bool lingering_ = false;  // closing: the watch read is being cancelled, then the socket drained
   bool dead_ = false;
   char discard_[512];
 };
@@ -167,7 +171,7 @@ void Session::handle(http::request<http::string_body>& req) {
   if (!core_.config.api_key.empty()) {
     const std::string expected = "Bearer " + core_.config.api_key;
     auto it = req.find(http::field::authorization);
-    if (it == req.end() || !equal_constant_time(it->value(), expected))
+    if (it == req.end() || !equal_constant_time(std::string_view(it->value().data(), it->value().size()), expected))
       return send(401,
                   make_error(401, "a valid API key is required: send 'Authorization: Bearer KEY'",
                              "invalid_request_error", "invalid_api_key")
@@ -417,6 +421,7 @@ void Session::start_watch() {
 void Session::on_watch(beast::error_code ec, size_t n) {
   watching_ = false;
   if (dead_) return;
+  if (lingering_) return drain_then_close();
   if (!ec) buffer_.commit(n);  // a pipelined request: kept for the next read
   if (resume_after_watch_) {
     resume_after_watch_ = false;
@@ -444,7 +449,15 @@ void Session::peer_gone() {
 void Session::linger_close() {
   beast::error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  if (watching_) return;  // the watch read sees the peer's EOF and closes
+  if (watching_) {  // one read at a time: end the watch first, its handler drains
+    lingering_ = true;
+    stream_.socket().cancel(ignored);
+    return;
+  }
+  drain_then_close();
+}
+
+void Session::drain_then_close() {
   dead_ = true;
   stream_.expires_after(kLingerTimeout);
   auto drain = std::make_shared<std::function<void(beast::error_code, size_t)>>();
