@@ -9,6 +9,17 @@ const std::vector<Command>& commands() {
       {"tokenize", "turn text into token ids with the model's tokenizer", run_tokenize},
       {"bench", "measure prefill and decode speed (tokens/s, median and spread)", run_bench},
       {"serve", "serve the model over an OpenAI-compatible HTTP API (completions, chat, SSE, metrics)", run_serve},
+      {"loadtest", "load-test a target (inproc, http, null): latency percentiles, goodput, P, capacity, cost", run_loadtest},
+      {"status", "the study's best configuration so far and its progress", run_status},
+      {"trials", "list the study's trials (a table, or JSON with --format json)", run_trials},
+      {"show", "one trial: configuration, indicators with intervals, cost, verdict", run_show},
+      {"compare", "two trials side by side, saying where their intervals separate", run_compare},
+      {"export", "export the study as JSON or CSV", run_export},
+      {"feedback", "import end users' ratings (ICS) into the study: feedback import FILE", run_feedback},
+      {"run", "run a tuning study from an experiment file (--db FILE, --resume after a kill)", run_run},
+      {"trial", "(internal) measure one configuration in a child process for `run`", run_trial},
+      {"report", "the recommendation report of a study: --format html|md|json --out FILE", run_report},
+      {"eval", "quality probe on an evaluation set: accuracy, completeness, consistency with intervals", run_eval},
   };
   return kCommands;
 }

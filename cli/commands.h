@@ -22,6 +22,17 @@ int run_generate(int argc, char** argv);
 int run_perplexity(int argc, char** argv);
 int run_tokenize(int argc, char** argv);
 int run_bench(int argc, char** argv);
+int run_run(int argc, char** argv);
+int run_trial(int argc, char** argv);
+int run_eval(int argc, char** argv);
 int run_serve(int argc, char** argv);
+int run_loadtest(int argc, char** argv);
+int run_status(int argc, char** argv);
+int run_trials(int argc, char** argv);
+int run_show(int argc, char** argv);
+int run_compare(int argc, char** argv);
+int run_export(int argc, char** argv);
+int run_feedback(int argc, char** argv);
+int run_report(int argc, char** argv);
 
 }  // namespace effitune::cli

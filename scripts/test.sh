@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 ctest --test-dir build --output-on-failure -j"$(nproc)" -L 'unit|model|cuda' --timeout 900
-if [ -x scripts/fuzz.sh ]; then
-  bash scripts/fuzz.sh "${EFFITUNE_FUZZ_SECONDS:-15}"
-fi
+bash scripts/fuzz.sh "${EFFITUNE_FUZZ_SECONDS:-15}"
+# The malformed-model-file tests again, under AddressSanitizer + UBSan (in the fuzz build).
+cmake --build build-fuzz --target effitune_engine_tests -j"$(nproc)"
+./build-fuzz/tests/effitune_engine_tests --gtest_brief=1 --gtest_filter='*Malformed*:*Llama2c*:*Gguf*'
+echo "effitune: all tests passed"

@@ -44,10 +44,13 @@ Status check_file(const Reader& r, const YAML::Node& at, const std::string& key,
 
 Status read_model(const Reader& r, const Map& top, const std::string& base_dir, bool check_files, ModelRef& out) {
   EFFITUNE_ASSIGN_OR_RETURN(YAML::Node node, top.required("model", "a model file path or synthetic:NAME"));
-  YAML::Node path_node = node;
+  // YAML::Node's operator= writes through to the node it refers to, so rebind with reset().
+  YAML::Node path_node;
+  path_node.reset(node);
   if (node.IsMap()) {
     EFFITUNE_ASSIGN_OR_RETURN(Map m, Map::open(r, node, "model", {"path", "tokenizer"}));
-    EFFITUNE_ASSIGN_OR_RETURN(path_node, m.required("path", "a model file path or synthetic:NAME"));
+    EFFITUNE_ASSIGN_OR_RETURN(YAML::Node inner, m.required("path", "a model file path or synthetic:NAME"));
+    path_node.reset(inner);
     if (m.has("tokenizer")) {
       EFFITUNE_ASSIGN_OR_RETURN(std::string t, r.string(m.get("tokenizer"), "model.tokenizer"));
       out.tokenizer_path = resolve(base_dir, t);

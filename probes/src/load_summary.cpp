@@ -12,6 +12,9 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kMaxMargin = 1e6;
+// Thresholds are compared with 1 ns of slack: latencies are differences of clock readings in double
+// seconds, so a request scripted or measured at exactly the threshold must not fail on rounding.
+constexpr double kSlackMs = 1e-6;
 
 // Nearest rank (1-based) for quantile q of n samples; see LatencyHistogram::quantile_ms.
 size_t nearest_rank(double q, size_t n) {
@@ -125,7 +128,7 @@ RunResult summarize_records(std::vector<RequestRecord> records, const LoadTestCo
     for (size_t i = 0; i < config.slos.size(); ++i) {
       const double v = per_request_value(m, config.slos[i].metric);
       slo_values[i].push_back(v);
-      if (v > config.slos[i].threshold_ms) good = false;
+      if (v > config.slos[i].threshold_ms + kSlackMs) good = false;
     }
     if (good) {
       ++out.good;
@@ -165,7 +168,7 @@ RunResult summarize_records(std::vector<RequestRecord> records, const LoadTestCo
       std::sort(v.begin(), v.end());
       check.observed_ms = quantile_sorted(v, q);
     }
-    check.met = check.observed_ms <= slo.threshold_ms;
+    check.met = check.observed_ms <= slo.threshold_ms + kSlackMs;
     out.slo_met = out.slo_met && check.met;
     out.slo_margin = std::max(out.slo_margin, std::min(kMaxMargin, check.observed_ms / slo.threshold_ms));
     out.slo_checks.push_back(check);

@@ -195,6 +195,9 @@ class Dispatcher {
     st_->records.reserve(std::min(times.size(), c_.max_requests) + 16);
     if (c_.mode == LoadMode::kClosedLoop) run_closed_loop();
     else EFFITUNE_RETURN_IF_ERROR(run_schedule(times));
+    // The run spans its whole duration even when the last arrival comes earlier; this also keeps
+    // back-to-back runs on a virtual clock from overlapping.
+    clock_.sleep_until(st_->t0 + c_.duration_s);
     drain();
     maybe_progress(true);
     // The run is closed: no sink touches the state any more.

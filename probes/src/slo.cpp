@@ -100,7 +100,7 @@ std::string format_slos(const std::vector<Slo>& slos) {
   for (const Slo& slo : slos) {
     if (!s.empty()) s += ',';
     char buf[64];
-    auto r = std::to_chars(buf, buf + sizeof buf, slo.threshold_ms);
+    auto r = std::to_chars(buf, buf + sizeof buf, slo.threshold_ms, std::chars_format::fixed);
     s += slo.key + "=" + std::string(buf, r.ptr);
   }
   return s;

@@ -233,8 +233,10 @@ TEST(LoadGenerator, StalledTargetDoesNotSlowTheSchedule) {
   EXPECT_EQ(r->sent, 200u);
   EXPECT_EQ(r->ok, 200u);
   EXPECT_LT(steady_now_s() - start, 2.0);
-  // Generous bound for a shared 2-core test machine; the benchmark records the real figure.
-  EXPECT_LT(r->lateness_p99_ms, 20.0);
+  // Generous bounds for a shared 2-core test machine (other builds preempt the dispatcher); the
+  // benchmark records the real figure. A dispatcher that waited for the stall would be ~250 ms late.
+  EXPECT_LT(r->lateness_p50_ms, 5.0);
+  EXPECT_LT(r->lateness_p99_ms, 100.0);
   // Request 0 (scheduled at 0) waited for the whole stall; a closed loop would have hidden it.
   const RequestRecord& first = r->records.front();
   EXPECT_GE((first.finish_s - first.scheduled_s) * 1000.0, 480.0);
@@ -275,7 +277,7 @@ TEST(LoadGenerator, NullTargetKeepsUpWithAThousandPerSecond) {
   ASSERT_TRUE(r.ok());
   EXPECT_GT(r->sent, 850u);
   EXPECT_EQ(r->ok, r->sent);
-  EXPECT_LT(r->lateness_p99_ms, 20.0);
+  EXPECT_LT(r->lateness_p50_ms, 5.0);  // the benchmark measures p99 on a quiet machine
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "effitune/common/status.h"
+#include "effitune/orchestrator/experiment.h"
 #include "effitune/orchestrator/trial_record.h"
 #include "effitune/search/strategy.h"
 
@@ -102,5 +103,18 @@ class ChildProcessRunner : public TrialRunner {
  private:
   ChildRunnerOptions options_;
 };
+
+// What `effitune trial` does in the child: measures one configuration of `experiment` in this
+// process and returns the complete record (indicators P, C, Cm, A with intervals, Q, capacity, R at
+// the goal, E, judgement). Steps: the quality probe (quality_probe.h) with the configuration's
+// quantization, max-tokens split and decoding, against the reference engine (f32, greedy, full
+// history); then, on the in-process engine target with the configuration's batch policy, a capacity
+// search under the SLOs (open-loop Poisson load tests, warm-up excluded) and one load test at the
+// goal's share per replica, which gives P. `fidelity` (successive halving) replaces the load-test
+// duration in seconds. `progress` prints one line per step on stderr.
+// Errors: kInvalidArgument for a configuration the space rejects or a knob the engine rejects,
+// kResourceExhausted when the model does not fit; engine and probe errors as they come.
+Result<TrialRecord> measure_trial(const Experiment& experiment, const search::Configuration& configuration,
+                                  std::optional<double> fidelity, bool progress);
 
 }  // namespace effitune::orchestrator

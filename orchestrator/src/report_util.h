@@ -1,0 +1,87 @@
+// Text helpers shared by the report's builder and renderers (private to the orchestrator).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "effitune/orchestrator/experiment.h"
+#include "effitune/orchestrator/objective.h"
+#include "effitune/orchestrator/study_store.h"
+#include "effitune/orchestrator/svg_chart.h"
+#include "effitune/orchestrator/trial_record.h"
+
+namespace effitune::orchestrator::report_detail {
+
+// "0.812 [0.790, 0.830]"; the bracket is left out when the interval is a point.
+inline std::string interval_text(const Interval& i, int significant = 3) {
+  std::string s = format_number(i.value, significant);
+  if (i.ci_low != i.ci_high) {
+    s += " [" + format_number(i.ci_low, significant) + ", " + format_number(i.ci_high, significant) + "]";
+  }
+  return s;
+}
+
+// "$12.4/h"; "unreachable" for +inf (the goal cannot be met at any replica count).
+inline std::string money_per_hour(double usd) {
+  if (!std::isfinite(usd)) return "unreachable";
+  std::string s = "$";  // appended, not "$" + ...: GCC 12 warns falsely (-Wrestrict) on that form
+  s += format_number(usd, 4);
+  s += "/h";
+  return s;
+}
+
+// "$1.25"
+inline std::string dollars(double usd) {
+  std::string s = "$";
+  s += format_number(usd, 4);
+  return s;
+}
+
+// "quant=q8_0, history_budget=256"
+inline std::string configuration_text(const std::vector<std::pair<std::string, std::string>>& c) {
+  std::string s;
+  for (const auto& [k, v] : c) s += (s.empty() ? "" : ", ") + k + "=" + v;
+  return s.empty() ? "(empty configuration)" : s;
+}
+
+// The dimensions of a configuration JSON object, in the order given by `order` (the experiment's
+// space) and then the rest in the object's order. Malformed JSON gives {{"configuration", text}}.
+std::vector<std::pair<std::string, std::string>> configuration_pairs(const std::string& json,
+                                                                     const std::vector<std::string>& order);
+
+// Date and time of a unix timestamp in UTC, "2025-01-31 22:04 UTC".
+std::string utc_text(double unix_s);
+
+// What the chart builders need besides the trials.
+struct ChartContext {
+  ObjectiveSection objective;
+  SloSection slo;
+  std::vector<std::string> order;  // dimension names in the experiment's order
+  int64_t recommended = -1;        // trial id, -1 when none
+  double goal_rps_per_replica = 0;  // 0 when unknown
+  E1Verdict e1;
+};
+
+// Complete trials with a finite R, the points of the quadrant and Pareto charts.
+std::vector<const TrialRecord*> drawable(const std::vector<TrialRecord>& trials);
+// The Pareto front of Q (higher is better) against R (lower is better) over `points`, by R ascending:
+// a point is on it when no other has R <= and Q >= with one strictly better.
+std::vector<const TrialRecord*> pareto_front(const std::vector<const TrialRecord*>& points);
+// The quadrant split on the cost axis (cost_split_usd_per_hour, or R0 / 2 when 0).
+double cost_split(const ObjectiveSection& objective);
+// p95 latencies of a load curve at `rps` by linear interpolation between the neighbouring points
+// (clamped at the ends). Returns false when the curve is empty.
+bool latency_at(const std::vector<LoadPoint>& curve, double rps, LoadPoint& out);
+
+Chart quadrant_chart(const std::vector<TrialRecord>& trials, const ChartContext& ctx);
+Chart pareto_chart(const std::vector<TrialRecord>& trials, const ChartContext& ctx);
+Chart climb_chart(const std::vector<TrialRecord>& trials, const ChartContext& ctx);
+Chart latency_chart(const std::vector<TrialRecord>& trials, const ChartContext& ctx);
+// One chart per dimension that takes at least two values among complete trials, most influential first.
+std::vector<Chart> sensitivity_charts(const std::vector<TrialRecord>& trials, const ChartContext& ctx);
+Chart drift_chart(const std::vector<DriftRow>& latest, const std::vector<std::string>& order);
+
+}  // namespace effitune::orchestrator::report_detail
