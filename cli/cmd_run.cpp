@@ -14,6 +14,7 @@
 #include "effitune/engine/chat_format.h"
 #include "effitune/engine/dtype.h"
 #include "effitune/orchestrator/experiment.h"
+#include "effitune/orchestrator/nightly.h"
 #include "effitune/orchestrator/quality_probe.h"
 #include "effitune/orchestrator/study_json.h"
 #include "effitune/orchestrator/study_store.h"
@@ -242,6 +243,52 @@ int run_eval(int argc, char** argv) {
   std::printf("budget: history %d, response %d tokens; %.1f ms per item\n", qo.budget.history_tokens,
               qo.budget.response_tokens, rep->mean_generation_ms);
   return kExitOk;
+}
+
+}  // namespace effitune::cli
+
+namespace effitune::cli {
+
+int run_nightly(int argc, char** argv) {
+  po::options_description desc("options");
+  desc.add_options()("help,h", "show this help")("experiment-file", po::value<std::string>(), "EXPERIMENT.yaml")(
+      "db", po::value<std::string>()->default_value(kDefaultDb), "the study file `effitune run` wrote")(
+      "top", po::value<int>()->default_value(3), "re-measure the incumbent and the next configurations, up to this many")(
+      "search-wall-s", po::value<double>()->default_value(0), "then continue the search this many seconds")(
+      "search-trials", po::value<int64_t>()->default_value(0), "... and at most this many new trials")(
+      "trial-timeout-s", po::value<double>(), "wall-clock limit of one measurement")(
+      "quiet", po::bool_switch(), "no progress bar");
+  int code = 0;
+  auto vm = parse_positional(argc, argv, desc, "experiment-file",
+                             "effitune nightly EXPERIMENT.yaml [--db FILE] [--top N] [--search-wall-s S]",
+                             "Re-measures the incumbent and the top configurations, compares them with their stored\n"
+                             "baselines (two-proportion z-test for P, non-overlapping 95% intervals otherwise), records\n"
+                             "the drift, and continues the search within the budget. Exit codes: 0 ok, 1 error, 2 usage,\n"
+                             "3 quality drifted, 4 the goal is no longer met within R0/E0, 5 both.",
+                             code);
+  if (!vm) return code;
+  auto ex = orch::load_experiment((*vm)["experiment-file"].as<std::string>());
+  if (!ex.ok()) return report_error("nightly", ex.status());
+  const std::string db = (*vm)["db"].as<std::string>();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(db, ec)) {
+    return report_error("nightly", not_found("no study at " + db + "; run `effitune run` first or pass --db"));
+  }
+  auto store = orch::StudyStore::open(db);
+  if (!store.ok()) return report_error("nightly", store.status());
+  orch::NightlyOptions o;
+  o.top = (*vm)["top"].as<int>();
+  o.search_wall_s = (*vm)["search-wall-s"].as<double>();
+  o.search_trials = (*vm)["search-trials"].as<int64_t>();
+  o.tuner.progress = !(*vm)["quiet"].as<bool>();
+  o.tuner.engine_commit = EFFITUNE_GIT_COMMIT;
+  o.tuner.device = device_of(*ex);
+  const double timeout = vm->count("trial-timeout-s") ? (*vm)["trial-timeout-s"].as<double>() : default_trial_timeout(*ex);
+  auto runner = child_runner(*ex, timeout);
+  auto res = orch::run_nightly(*ex, **store, runner, o);
+  if (!res.ok()) return report_error("nightly", res.status());
+  std::cout << res->text;
+  return res->exit_code;
 }
 
 }  // namespace effitune::cli

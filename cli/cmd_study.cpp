@@ -94,7 +94,7 @@ std::string fmt(double v, int precision = 4) {
 }
 
 std::string fmt_interval(const Interval& i) {
-  if (i.n == 0 && i.ci_low == 0 && i.ci_high == 0) return fmt(i.value);
+  if (!(i.ci_high > i.ci_low)) return fmt(i.value);  // a point figure: no interval to show
   return fmt(i.value) + " [" + fmt(i.ci_low) + ", " + fmt(i.ci_high) + "]";
 }
 
@@ -124,8 +124,10 @@ const TrialRecord* best_of(const std::vector<TrialRecord>& trials) {
 std::string progress_bar(int64_t done, int64_t total) {
   constexpr int kWidth = 30;
   const int64_t filled = total > 0 ? std::min<int64_t>(kWidth, done * kWidth / total) : 0;
-  return "[" + std::string(filled, '#') + std::string(kWidth - filled, '.') + "] " + std::to_string(done) + "/" +
-         std::to_string(total);
+  std::ostringstream os;
+  os << '[' << std::string(static_cast<size_t>(filled), '#') << std::string(static_cast<size_t>(kWidth - filled), '.')
+     << "] " << done << '/' << total;
+  return os.str();
 }
 
 int run_status_impl(int argc, char** argv) {
@@ -148,7 +150,8 @@ int run_status_impl(int argc, char** argv) {
   if (auto e = orchestrator::parse_experiment(study->experiment.yaml_text, study->experiment.name, "", false); e.ok()) {
     max_trials = e->strategy.max_trials;
   }
-  const int64_t finished = counts["complete"] + counts["failed"] + counts["pruned"];
+  auto count = [&](const char* state) { return counts.count(state) ? counts.at(state) : int64_t{0}; };
+  const int64_t finished = count("complete") + count("failed") + count("pruned");
   const TrialRecord* best = best_of(*trials);
   std::vector<int64_t> tied;
   if (best) {

@@ -19,6 +19,7 @@ const std::vector<Command>& commands() {
       {"run", "run a tuning study from an experiment file (--db FILE, --resume after a kill)", run_run},
       {"trial", "(internal) measure one configuration in a child process for `run`", run_trial},
       {"report", "the recommendation report of a study: --format html|md|json --out FILE", run_report},
+      {"nightly", "nightly job: re-measure the best configurations, flag drift, continue the search (exit 3/4/5 on alerts)", run_nightly},
       {"eval", "quality probe on an evaluation set: accuracy, completeness, consistency with intervals", run_eval},
   };
   return kCommands;

@@ -25,6 +25,7 @@ int run_bench(int argc, char** argv);
 int run_run(int argc, char** argv);
 int run_trial(int argc, char** argv);
 int run_eval(int argc, char** argv);
+int run_nightly(int argc, char** argv);
 int run_serve(int argc, char** argv);
 int run_loadtest(int argc, char** argv);
 int run_status(int argc, char** argv);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the CUDA tests and bench here (sm_90) and stages them for the device machine in .carry/cuda:
 # binaries, the non-system shared libraries ldd lists (not the CUDA ones: the device image has them),
-# stories260K (../shared does not travel) and the commit id. Then: run scripts/gpu_check.sh there
+# stories260K (../shared does not travel), the task model and the commit id. Then: run scripts/gpu_check.sh there
 # with carry [".carry/cuda"].
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,5 +22,7 @@ for bin in "$C/effitune_cuda_tests" "$C/bench_cuda"; do
   done
 done
 cp ../shared/data/stories260K.bin "$C/"
+# The task model (tracked, but the tests look for it beside /work/main; gpu_check.sh points them here).
+cp experiments/support-desk/model.gguf "$C/task_model.gguf"
 git rev-parse --short HEAD > "$C/commit" 2>/dev/null || echo uncommitted > "$C/commit"
 du -sh "$C"

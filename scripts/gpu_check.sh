@@ -11,6 +11,7 @@ mkdir -p "$OUT"
 MODE=${1:-all}
 CUBLAS_DIR=$(dirname "$(find /usr/local/cuda* /usr/lib /opt -name 'libcublas.so.13' 2>/dev/null | head -1)" 2>/dev/null)
 export LD_LIBRARY_PATH=$C/lib:/usr/local/cuda/lib64:${CUBLAS_DIR:-.}:${LD_LIBRARY_PATH:-}
+export EFFITUNE_TASK_MODEL=$C/task_model.gguf
 export EFFITUNE_COMMIT=$(cat "$C/commit" 2>/dev/null || echo unknown)
 # The tests look for ../shared/data beside the checkout they were built from (/work/main).
 mkdir -p /work/shared/data && cp -n "$C/stories260K.bin" /work/shared/data/ 2>/dev/null
@@ -18,10 +19,10 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --f
 
 tests_rc=-1 mc_rc=-1 bench_rc=-1
 if [[ $MODE == tests || $MODE == all ]]; then
-  timeout 240 "$C/effitune_cuda_tests" 2>&1 | tee "$OUT/cuda_tests.log" | grep -E "^\[  (FAILED|PASSED|  OK)|stories|Failure|Expected|Which|actual|NMSE|error" | head -60
+  timeout 240 "$C/effitune_cuda_tests" 2>&1 | tee "$OUT/cuda_tests.log" | grep -E "^\[  (FAILED|PASSED|  OK)|stories|task model|Failure|Expected|Which|actual|NMSE|error" | head -60
   tests_rc=${PIPESTATUS[0]}
   timeout 240 compute-sanitizer --tool memcheck --error-exitcode 7 "$C/effitune_cuda_tests" \
-    --gtest_filter='-*Bf16AgreesWithF32*:*Stories260kGreedy*' >"$OUT/memcheck.log" 2>&1
+    --gtest_filter='-*Bf16AgreesWithF32*:*Stories260kGreedy*:*TaskModel*' >"$OUT/memcheck.log" 2>&1
   mc_rc=$?
   grep -E "ERROR SUMMARY|PASSED|FAILED" "$OUT/memcheck.log" | tail -4
 fi

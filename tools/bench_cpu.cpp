@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include "effitune/engine/backend.h"
 #include "effitune/engine/model_loader.h"
 
@@ -27,6 +29,13 @@ double thread_cpu_s() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// CPU time of the whole process (every pool thread, spinning included), from getrusage.
+double process_cpu_s() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
 double median(std::vector<double> v) {
@@ -54,6 +63,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "unknown type or shape\n");
     return 2;
   }
+  const int threads = std::stoi(args["threads"]);
   const int tg = std::stoi(args["tg"]), pp = std::stoi(args["pp"]), reps = std::stoi(args["reps"]);
   auto w = make_random_model(*cfg, *type, 1234);
   if (!w.ok()) {
@@ -61,7 +71,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   BackendOptions opt;
-  opt.threads = std::stoi(args["threads"]);
+  opt.threads = threads;
   opt.kv_block_size = 16;
   opt.kv_blocks = (std::max(tg, pp) + 16) / 16 + 1;
   auto b = make_backend(*w, opt);
@@ -76,23 +86,27 @@ int main(int argc, char** argv) {
 
   std::vector<int32_t> prompt(static_cast<size_t>(pp));
   for (int i = 0; i < pp; ++i) prompt[static_cast<size_t>(i)] = (i * 7919 + 1) % cfg->vocab_size;
-  std::vector<double> pp_cpu, tg_cpu;
+  // *_cpu: tokens per main-thread CPU-second; *_proc: threads x tokens per process CPU-second, the rate
+  // the run would have on `threads` otherwise idle cores (waiting and spinning count against it).
+  std::vector<double> pp_cpu, tg_cpu, pp_proc, tg_proc;
   auto run_pp = [&] {
     SequenceStep st{prompt, 0, table, false};
-    const double t0 = now_s(), c0 = thread_cpu_s();
+    const double t0 = now_s(), c0 = thread_cpu_s(), p0 = process_cpu_s();
     if (!be.forward(std::span<const SequenceStep>(&st, 1), logits).ok()) std::abort();
     pp_cpu.push_back(pp / (thread_cpu_s() - c0));
+    pp_proc.push_back(threads * pp / (process_cpu_s() - p0));
     return pp / (now_s() - t0);
   };
   auto run_tg = [&] {
     int32_t tok = 1;
-    const double t0 = now_s(), c0 = thread_cpu_s();
+    const double t0 = now_s(), c0 = thread_cpu_s(), p0 = process_cpu_s();
     for (int i = 0; i < tg; ++i) {
       SequenceStep st{std::span<const int32_t>(&tok, 1), i, table, false};
       if (!be.forward(std::span<const SequenceStep>(&st, 1), logits).ok()) std::abort();
       tok = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     }
     tg_cpu.push_back(tg / (thread_cpu_s() - c0));
+    tg_proc.push_back(threads * tg / (process_cpu_s() - p0));
     return tg / (now_s() - t0);
   };
   run_tg();  // warm-up: page in the weights, spin up the pool
@@ -116,5 +130,7 @@ int main(int argc, char** argv) {
   line(("tg" + std::to_string(tg)).c_str(), tgs, args["shape"] == "bench-134m" && tg == 64 ? p.first : 0);
   line(("pp" + std::to_string(pp)).c_str(), pps, args["shape"] == "bench-134m" && pp == 128 ? p.second : 0);
   std::printf("  by main-thread CPU time: tg %.1f tok/s, pp %.1f tok/s\n", median(tg_cpu), median(pp_cpu));
+  line("tg/cpu", tg_proc, 0);
+  line("pp/cpu", pp_proc, 0);
   return 0;
 }

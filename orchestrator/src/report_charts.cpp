@@ -220,6 +220,9 @@ Chart climb_chart(const std::vector<TrialRecord>& trials, const ChartContext& ct
   } else {
     c.reading = "Best E rose from " + format_number(first_e) + " (trial " + std::to_string(first_best) + ") to " +
                 format_number(incumbent) + " (trial " + std::to_string(last_gain) + "). " + ctx.e1.explanation;
+    if (ctx.e1.reached && last_gain > ctx.e1.reached_at_trial) {
+      c.reading += " Trial " + std::to_string(last_gain) + " has a higher point E, but its interval overlaps the earlier best, so it does not count as a real gain.";
+    }
   }
   return c;
 }

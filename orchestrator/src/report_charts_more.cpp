@@ -88,7 +88,9 @@ Chart latency_chart(const std::vector<TrialRecord>& trials, const ChartContext& 
     c.series.push_back(std::move(s));
   }
   if (m.slo) c.rules.push_back({false, *m.slo, "SLO " + format_number(*m.slo) + " ms"});
-  if (ctx.goal_rps_per_replica > 0) c.rules.push_back({true, ctx.goal_rps_per_replica, "goal load"});
+  if (ctx.goal_rps_per_replica > 0) {
+    c.rules.push_back({true, ctx.goal_rps_per_replica, "goal load (trial " + std::to_string(ctx.recommended) + ")"});
+  }
   if (top.empty()) {
     c.reading = "No load curve was recorded for any complete trial.";
     return c;
@@ -177,9 +179,10 @@ std::vector<Chart> sensitivity_charts(const std::vector<TrialRecord>& trials, co
       const double half = t975(static_cast<int64_t>(g.values.size()) - 1) * std::sqrt(var / n);
       ChartPoint p{static_cast<double>(i), mean, {}, {}, {}, dim + " = " + g.label + ": mean E " + format_number(mean) +
                        " over " + std::to_string(g.values.size()) + " trial(s)", false};
-      if (g.values.size() > 1) p.y_low = mean - half, p.y_high = mean + half;
+      // E is never negative: a wide interval from two or three trials is cut at 0 rather than drawn below it.
+      if (g.values.size() > 1) p.y_low = std::max(0.0, mean - half), p.y_high = mean + half;
       s.points.push_back(p);
-      c.categories.push_back(g.label);
+      c.categories.push_back(g.label + " (n=" + std::to_string(g.values.size()) + ")");
       const Interval iv{mean, mean - half, mean + half, static_cast<int64_t>(g.values.size())};
       if (mean > best) best = mean, best_v = g.label, best_i = iv;
       if (mean < worst) worst = mean, worst_v = g.label, worst_i = iv;

@@ -17,7 +17,8 @@ h1{font-size:24px;margin:4px 0}h2{font-size:19px;margin:28px 0 8px;border-bottom
 .meta{color:#666;font-size:13px}.card{border:1px solid #ccc;border-left:6px solid #009E73;border-radius:6px;padding:12px 16px;background:#fafdfb}
 .card.warn{border-left-color:#D55E00;background:#fffaf6}.headline{font-size:18px;font-weight:600;margin:4px 0 10px}
 .figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(210px,1fr));gap:8px;margin:8px 0}
-.fig{background:#fff;border:1px solid #e2e2e2;border-radius:4px;padding:6px 10px}.fig .k{font-size:12px;color:#666}.fig .v{font-size:17px;font-weight:600}
+.fig{background:#fff;border:1px solid #e2e2e2;border-radius:4px;padding:6px 10px}.fig .k{font-size:12px;color:#666}.fig .v{font-size:15px;font-weight:600;overflow-wrap:anywhere}
+.fig.wide{grid-column:span 2}
 .ok{color:#00704f}.bad{color:#b3400a}.cols{display:grid;grid-template-columns:1fr 1fr;gap:16px}
 table{border-collapse:collapse;font-size:13px;margin:6px 0}th,td{border-bottom:1px solid #e5e5e5;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f3f3f3}table.sortable th{cursor:pointer}table.sortable th[aria-sort=ascending]::after{content:" \25B2"}table.sortable th[aria-sort=descending]::after{content:" \25BC"}
@@ -58,8 +59,8 @@ constexpr const char* kScript = R"JS(
 
 std::string esc(const std::string& s) { return xml_escape(s); }
 
-std::string figure(const std::string& key, const std::string& value, const std::string& cls = "") {
-  return "<div class=\"fig\"><div class=\"k\">" + esc(key) + "</div><div class=\"v " + cls + "\">" + esc(value) +
+std::string figure(const std::string& key, const std::string& value, const std::string& cls = "", bool wide = false) {
+  return std::string("<div class=\"fig") + (wide ? " wide" : "") + "\"><div class=\"k\">" + esc(key) + "</div><div class=\"v " + cls + "\">" + esc(value) +
          "</div></div>";
 }
 
@@ -79,8 +80,8 @@ void recommendation(std::ostringstream& o, const ReportModel& m) {
     return;
   }
   o << "<div class=\"figures\">";
-  o << figure("Configuration (trial " + std::to_string(r.trial) + ")", configuration_text(r.configuration));
-  o << figure("Volumetry goal", r.goal);
+  o << figure("Configuration (trial " + std::to_string(r.trial) + ")", configuration_text(r.configuration), "", true);
+  o << figure("Volumetry goal", r.goal, "", true);
   if (r.gpus_per_replica > 0) {
     o << figure("GPUs", std::to_string(r.total_gpus) + " = " + std::to_string(r.replicas) + " replica(s) x " +
                             std::to_string(r.gpus_per_replica) + " GPU(s)");
@@ -106,9 +107,9 @@ void recommendation(std::ostringstream& o, const ReportModel& m) {
   if (r.slo_margins.empty()) {
     o << "<p class=\"note\">No SLO is set or no load curve was recorded, so there is no margin to show.</p>";
   } else {
-    o << "<table><thead><tr><th>SLO (p95)</th><th>limit</th><th>measured</th><th>margin</th></tr></thead><tbody>";
+    o << "<table><thead><tr><th>SLO</th><th>limit</th><th>measured</th><th>margin</th></tr></thead><tbody>";
     for (const auto& s : r.slo_margins) {
-      o << "<tr><td>" << esc(s.name) << "</td><td class=\"num\">" << format_number(s.limit_ms) << " ms</td><td class=\"num\">"
+      o << "<tr><td>" << esc(slo_label(s.name)) << "</td><td class=\"num\">" << format_number(s.limit_ms) << " ms</td><td class=\"num\">"
         << format_number(s.measured_ms) << " ms</td><td class=\"num " << (s.met ? "ok" : "bad") << "\">"
         << format_number(s.margin_ms) << " ms" << (s.met ? "" : " (violated)") << "</td></tr>";
     }
@@ -164,7 +165,7 @@ void cell(std::ostringstream& o, const std::optional<Interval>& v) {
 
 void trial_table(std::ostringstream& o, const ReportModel& m) {
   o << "<h2 id=\"trials\">Trials</h2><p class=\"note\">Click a column header to sort. Hover a value for its 95% interval. "
-    << "Rank 1 = not beaten beyond noise by any feasible trial.</p>";
+    << "Rank 1 = not beaten beyond noise by any feasible trial. The highlighted row is the recommendation.</p>";
   if (m.trials.empty()) {
     o << "<p>No trial yet.</p>";
     return;

@@ -50,9 +50,9 @@ void recommendation(std::ostringstream& o, const Recommendation& r) {
   if (r.slo_margins.empty()) {
     o << "No SLO is set or no load curve was recorded.\n";
   } else {
-    o << "| SLO (p95) | limit | measured | margin |\n|---|---|---|---|\n";
+    o << "| SLO | limit | measured | margin |\n|---|---|---|---|\n";
     for (const auto& s : r.slo_margins) {
-      o << "| " << s.name << " | " << format_number(s.limit_ms) << " ms | " << format_number(s.measured_ms) << " ms | "
+      o << "| " << slo_label(s.name) << " | " << format_number(s.limit_ms) << " ms | " << format_number(s.measured_ms) << " ms | "
         << format_number(s.margin_ms) << " ms" << (s.met ? "" : " (violated)") << " |\n";
     }
   }

@@ -174,6 +174,9 @@ void fill_recommendation(ReportModel& m, const ReportInputs& in, const ChartCont
                  money_per_hour(t.cost.usd_per_hour) + ": Q " + format_number(t.indicators.quality.value) +
                  ", E " + format_number(t.efficiency) + ".";
     r.spend_more = spend_more_text(in.trials, t, r.r0_usd_per_hour);
+    if (e1.reached && t.id > e1.reached_at_trial) {
+      r.e1_verdict += " Trial " + std::to_string(t.id) + " came later with a higher point E, but within noise of the best before it.";
+    }
     for (const auto& u : in.trials) {
       if (&u == best || u.state != TrialState::kComplete || !u.feasible) continue;
       if (!overlaps(u.efficiency_interval, best->efficiency_interval)) continue;

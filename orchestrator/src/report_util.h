@@ -40,6 +40,14 @@ inline std::string dollars(double usd) {
   return s;
 }
 
+// "time to first token (p95)" for "ttft_p95_ms", and so on; the name itself when unknown.
+inline std::string slo_label(const std::string& name) {
+  if (name == "ttft_p95_ms") return "time to first token (p95)";
+  if (name == "tpot_p95_ms") return "time per output token (p95)";
+  if (name == "e2e_p95_ms") return "end-to-end (p95)";
+  return name;
+}
+
 // "quant=q8_0, history_budget=256"
 inline std::string configuration_text(const std::vector<std::pair<std::string, std::string>>& c) {
   std::string s;

@@ -1,5 +1,6 @@
 #include "effitune/orchestrator/study_json.h"
 
+#include <charconv>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -10,7 +11,8 @@
 
 namespace effitune::orchestrator {
 
-using nlohmann::json;
+// ordered: exported trials read id, experiment, status, configuration first, as people expect.
+using json = nlohmann::ordered_json;
 
 const char* trial_state_name(TrialState s) {
   switch (s) {
@@ -51,6 +53,9 @@ std::optional<Quadrant> parse_quadrant(std::string_view name) {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Text from YAML files and configurations may hold invalid UTF-8; replace it rather than throw.
+std::string dump(const json& j, int indent = -1) { return j.dump(indent, ' ', false, json::error_handler_t::replace); }
 
 // JSON has no NaN or infinity; they are written as null and read back as NaN.
 json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
@@ -258,7 +263,7 @@ json embedded(const std::string& text, json empty) {
 std::string unembedded(const json& j) {
   if (j.is_string()) return j.get<std::string>();
   if (j.is_null()) return "";
-  return j.dump();
+  return dump(j);
 }
 
 json record_json(const TrialRecord& r) {
@@ -340,10 +345,9 @@ std::string csv_field(const std::string& s) {
 
 std::string csv_num(double v) {
   if (!std::isfinite(v)) return "";
-  std::ostringstream os;
-  os.precision(17);
-  os << v;
-  return os.str();
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);  // shortest text that reads back exactly
+  return std::string(buf, end);
 }
 
 }  // namespace
@@ -355,7 +359,7 @@ std::string configuration_to_json(const search::Configuration& configuration) {
     else if (const auto* d = std::get_if<double>(&value)) j[name] = num(*d);
     else j[name] = std::get<std::string>(value);
   }
-  return j.dump();
+  return dump(j);
 }
 
 Result<search::Configuration> configuration_from_json(std::string_view text) {
@@ -371,7 +375,7 @@ Result<search::Configuration> configuration_from_json(std::string_view text) {
   return c;
 }
 
-std::string trial_to_json(const TrialRecord& record, int indent) { return record_json(record).dump(indent); }
+std::string trial_to_json(const TrialRecord& record, int indent) { return dump(record_json(record), indent); }
 
 Result<TrialRecord> trial_from_json(std::string_view text) {
   EFFITUNE_ASSIGN_OR_RETURN(json j, parse(text, "trial"));
@@ -381,7 +385,7 @@ Result<TrialRecord> trial_from_json(std::string_view text) {
 std::string trials_to_json(const std::vector<TrialRecord>& records, int indent) {
   json arr = json::array();
   for (const auto& r : records) arr.push_back(record_json(r));
-  return json{{"trials", arr}}.dump(indent);
+  return dump(json{{"trials", arr}}, indent);
 }
 
 std::string trials_to_csv(const std::vector<TrialRecord>& records) {
@@ -478,7 +482,7 @@ std::string experiment_to_json(const Experiment& e, int indent) {
   j["strategy"] = json{{"name", e.strategy.name}, {"params", params}, {"max_trials", e.strategy.max_trials},
                        {"max_wall_s", num(e.strategy.max_wall_s)}};
   j["seed"] = e.seed;
-  return j.dump(indent);
+  return dump(j, indent);
 }
 
 namespace detail {
@@ -491,23 +495,23 @@ Result<T> from_text(std::string_view text, const char* what, F f) {
 }
 }  // namespace
 
-std::string interval_to_json(const Interval& interval) { return interval_json(interval).dump(); }
+std::string interval_to_json(const Interval& interval) { return dump(interval_json(interval)); }
 Result<Interval> interval_from_json(std::string_view text) {
   return from_text<Interval>(text, "interval", [](const json& j) { return interval_of(j, "interval"); });
 }
-std::string indicators_to_json(const Indicators& indicators) { return indicators_json(indicators).dump(); }
+std::string indicators_to_json(const Indicators& indicators) { return dump(indicators_json(indicators)); }
 Result<Indicators> indicators_from_json(std::string_view text) {
   return from_text<Indicators>(text, "indicators", indicators_of);
 }
-std::string cost_to_json(const Cost& cost) { return cost_json(cost).dump(); }
+std::string cost_to_json(const Cost& cost) { return dump(cost_json(cost)); }
 Result<Cost> cost_from_json(std::string_view text) { return from_text<Cost>(text, "cost", cost_of); }
 std::string constraints_to_json(const std::map<std::string, double>& constraints) {
-  return constraints_json(constraints).dump();
+  return dump(constraints_json(constraints));
 }
 Result<std::map<std::string, double>> constraints_from_json(std::string_view text) {
   return from_text<std::map<std::string, double>>(text, "constraints", constraints_of);
 }
-std::string load_curve_to_json(const std::vector<LoadPoint>& curve) { return load_curve_json(curve).dump(); }
+std::string load_curve_to_json(const std::vector<LoadPoint>& curve) { return dump(load_curve_json(curve)); }
 Result<std::vector<LoadPoint>> load_curve_from_json(std::string_view text) {
   return from_text<std::vector<LoadPoint>>(text, "load_curve", load_curve_of);
 }

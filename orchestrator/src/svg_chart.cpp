@@ -107,7 +107,7 @@ void rules(std::ostringstream& o, const std::vector<ChartRule>& rs, const Frame&
       const double x = f.sx(r.at);
       o << "<line x1=\"" << f1(x) << "\" x2=\"" << f1(x) << "\" y1=\"" << f1(f.top) << "\" y2=\""
         << f1(f.top + f.height) << "\" stroke=\"#D55E00\" stroke-dasharray=\"6 3\"/><text x=\"" << f1(x - 4)
-        << "\" y=\"" << f1(f.top + 12) << "\" text-anchor=\"end\" font-size=\"11\" fill=\"#D55E00\">";
+        << "\" y=\"" << f1(f.top + 30) << "\" text-anchor=\"end\" font-size=\"11\" fill=\"#D55E00\">";
     } else {
       const double y = f.sy(r.at);
       o << "<line x1=\"" << f1(f.left) << "\" x2=\"" << f1(f.left + f.width) << "\" y1=\"" << f1(y) << "\" y2=\""
@@ -205,11 +205,17 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
   const double raw = (hi - lo) / (target - 1);
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));
   const double frac = raw / mag;
-  const double step = (frac <= 1 ? 1 : frac <= 2 ? 2 : frac <= 5 ? 5 : 10) * mag;
-  const double first = std::floor(lo / step + 1e-9) * step;
+  // Heckbert's nice numbers, rounded to the nearest of 1, 2, 5, 10 (Graphics Gems, 1990).
+  const double mant = frac < 1.5 ? 1 : frac < 3 ? 2 : frac < 7 ? 5 : 10;
+  const double step = mant * mag;
+  // Tick k is k x mant / 10^d for steps below 1, so 0.6 prints as 0.6 and not 0.6000000000000001.
+  const double inv = mag < 1 ? std::round(1 / mag) : 0;
+  auto tick = [&](double k) { return inv > 0 ? k * mant / inv : k * step; };
+  const double k0 = std::floor(lo / step + 1e-9);
   std::vector<double> out;
-  for (double v = first; out.size() < 64; v += step) {
-    out.push_back(std::abs(v) < step * 1e-9 ? 0.0 : v);
+  for (double k = k0; out.size() < 64; k += 1) {
+    const double v = tick(k);
+    out.push_back(k == 0 ? 0.0 : v);
     if (v >= hi - step * 1e-9) break;
   }
   return out;

@@ -2,13 +2,17 @@
 // synthetic models, through the Backend interface.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <numeric>
 
 #include "cuda_test_util.h"
 #include "effitune/engine/backend.h"
+#include "effitune/engine/gguf.h"
 #include "effitune/engine/model_loader.h"
 #include "effitune/engine/sampling.h"
+#include "effitune/engine/tokenizer.h"
 #include "support/paths.h"
 #include "support/reference_f64.h"
 
@@ -194,10 +198,109 @@ TEST(CudaBackend, Bf16AgreesWithF32TeacherForced) {
   EXPECT_GE(gpu, cpu - 0.02);
 }
 
-// Random synthetic models in each weight type against the CPU backend in the same type. The CPU
-// backend quantizes activations to Q8 blocks for quantized weights while the GPU keeps bf16, so
-// quantized models get a looser bound: a Q8 activation rounding has relative error ~2^-8, NMSE
-// ~1e-5 per product, compounding over the tiny model's 2 layers and lm head well under 1e-3.
+// The task model (experiments/support-desk/model.gguf, f32 master, d = 256): bf16 weights and
+// activations against f32, teacher-forced on support-desk conversations (from dev.jsonl) followed by
+// the f32 model's greedy answer. The model is trained on assistant tokens only, so it is confident
+// there and the 99% applies to those positions (acknowledgements, answers and their
+// <|end|>); agreement over every position (user text included, where the model guesses) is printed.
+// EFFITUNE_TASK_MODEL overrides the path (the device machine's checkout is elsewhere).
+TEST(CudaBackend, TaskModelBf16AgreesWithF32TeacherForced) {
+  EFFITUNE_SKIP_WITHOUT_CUDA();
+  const char* env = std::getenv("EFFITUNE_TASK_MODEL");
+  const std::string path = env ? env : testing::source_dir() + "/experiments/support-desk/model.gguf";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no task model at " << path;
+  auto file = GgufFile::open(path);
+  ASSERT_TRUE(file.ok()) << file.status().to_string();
+  auto tok = make_tokenizer(*file.value());
+  ASSERT_TRUE(tok.ok()) << tok.status().to_string();
+  const Tokenizer& tk = *tok.value();
+  LoadOptions o16;
+  o16.weight_type = DType::kBF16;
+  auto w32 = load_model(path), w16 = load_model(path, o16);
+  ASSERT_TRUE(w32.ok() && w16.ok());
+  const int32_t bos = tk.find_token("<|bos|>"), sys = tk.find_token("<|system|>"), usr = tk.find_token("<|user|>"),
+                asst = tk.find_token("<|assistant|>"), end = tk.find_token("<|end|>");
+  ASSERT_TRUE(bos >= 0 && sys >= 0 && usr >= 0 && asst >= 0 && end >= 0);
+  struct Conv {
+    std::string system;
+    std::vector<std::pair<bool, std::string>> turns;  // (assistant?, content)
+    std::string question;
+  };
+  const std::string policy = " Returns are accepted within 30 days. Refunds take 7 business days. Support is open "
+                             "from 10 am to 8 pm.";
+  const std::vector<Conv> convs = {
+      {"You are the support assistant of Bluebird." + policy,
+       {{false, "Hello, this is Paula writing."}, {true, "Okay, I have written that down."},
+        {false, "The order number is 67902."}, {true, "Thank you, I have found order 67902."},
+        {false, "I am contacting you because it came in the wrong color."}, {true, "Thanks for the detail."},
+        {false, "It should be delivered to Denver."}, {true, "Thanks, the delivery city is Denver."},
+        {false, "Is it going to rain this weekend?"}, {true, "I am not sure about the weather, sorry."},
+        {false, "I paid $350 in total."}, {true, "Thank you, the total was $350."},
+        {false, "The order date was February 9."}, {true, "Thank you, noted."},
+        {false, "I ordered 7 purple pillow last month."}, {true, "Understood, thanks."},
+        {false, "Correction, I actually ordered 5 of them."}, {true, "Thanks, I updated the quantity to 5."}},
+       "What was the order date?"},
+      {"You are the support assistant of Bluebird." + policy,
+       {{false, "Hello, this is Paula writing."}, {true, "Okay, I have written that down."},
+        {false, "The order number is 67902."}, {true, "Thank you, I have found order 67902."},
+        {false, "It should be delivered to Denver."}, {true, "Thanks, the delivery city is Denver."},
+        {false, "I paid $350 in total."}, {true, "Thank you, the total was $350."}},
+       "Can you summarize my order?"},
+      {"You are the support assistant of Bluebird." + policy,
+       {{false, "The order number is 67902."}, {true, "Thank you, I have found order 67902."},
+        {false, "I ordered 7 purple pillow last month."}, {true, "Understood, thanks."},
+        {false, "I paid $350 in total."}, {true, "Thank you, the total was $350."}},
+       "How much did one item cost?"},
+  };
+  auto g32 = backend("cuda", w32.value(), 40);
+  auto g16 = backend("cuda", w16.value(), 40);
+  ASSERT_TRUE(g32 && g16);
+  const auto bt = table(0, 40);
+  const int32_t vocab = w32.value()->config.vocab_size;
+  int all = 0, all_same = 0, mine = 0, mine_same = 0;
+  for (const Conv& cv : convs) {
+    std::vector<int32_t> seq = {bos};
+    std::vector<bool> target_is_assistant = {false};  // per token: produced by the assistant
+    auto add = [&](int32_t special, const std::string& text, bool assistant) {
+      seq.push_back(special), target_is_assistant.push_back(false);
+      for (int32_t t : tk.encode(" " + text, false)) seq.push_back(t), target_is_assistant.push_back(assistant);
+      seq.push_back(end), target_is_assistant.push_back(assistant);
+    };
+    add(sys, cv.system, false);
+    for (const auto& [assistant, text] : cv.turns) add(assistant ? asst : usr, text, assistant);
+    add(usr, cv.question, false);
+    seq.push_back(asst), target_is_assistant.push_back(false);
+    // The f32 model's greedy answer, up to <|end|> (or 80 tokens).
+    for (int i = 0; i < 80; ++i) {
+      SequenceStep s{seq, 0, bt, false};
+      std::vector<int32_t> ids;
+      ASSERT_TRUE(dynamic_cast<DeviceGreedy*>(g32.get())->forward_greedy({&s, 1}, ids).ok());
+      seq.push_back(ids[0]), target_is_assistant.push_back(true);
+      if (ids[0] == end) break;
+    }
+    ASSERT_LE(seq.size(), 40u * kBlock);
+    SequenceStep s{seq, 0, bt, true};
+    std::vector<float> l32, l16;
+    ASSERT_TRUE(g32->forward({&s, 1}, l32).ok());
+    ASSERT_TRUE(g16->forward({&s, 1}, l16).ok());
+    for (size_t i = 0; i + 1 < seq.size(); ++i) {
+      const std::span<const float> r32(l32.data() + i * vocab, vocab), r16(l16.data() + i * vocab, vocab);
+      const bool same = argmax(r32) == argmax(r16);
+      ++all, all_same += same;
+      if (target_is_assistant[i + 1]) ++mine, mine_same += same;
+    }
+  }
+  const double frac_mine = double(mine_same) / mine, frac_all = double(all_same) / all;
+  std::printf("task model teacher-forced same top-1, bf16 vs f32: assistant positions %.4f (%d/%d), all positions "
+              "%.4f (%d/%d)\n", frac_mine, mine_same, mine, frac_all, all_same, all);
+  EXPECT_GE(frac_mine, 0.99);
+}
+
+// Random synthetic models in each weight type against the CPU backend in the same type. Both
+// backends quantize activations to int8 blocks for quantized weights, but the CPU stores the block
+// scale in f16 and the GPU in f32 and the bf16 rounding of activations differs, so quantized models
+// get a looser bound: one Q8 rounding flip has relative error ~2^-8, compounding over the tiny
+// model's 2 layers and lm head well under 1e-3.
 TEST(CudaBackend, SyntheticModelsMatchCpu) {
   EFFITUNE_SKIP_WITHOUT_CUDA();
   auto cfg = synthetic_model_config("tiny");

@@ -3,6 +3,7 @@
 // 16-bit activations the reference takes the same rounded inputs, so only the op's own output
 // rounding remains: one bf16 rounding has relative error <= 2^-9, uniformly spread, so its NMSE is
 // about 2^-18 / 3 = 1.3e-6; the bound used is 4e-6 (f16: 2^-22 / 3, bound 1e-6 covers both).
+#include <algorithm>
 #include <cmath>
 
 #include "../../engine/src/cuda/cuda_ops.h"
@@ -92,6 +93,18 @@ TEST(CudaOps, RopeAndCacheStore) {
     }
 }
 
+// Activations as the quantized GEMV sees them: per 32-block, d = max|x| / 127, q = round(x / d).
+std::vector<double> q8_blocks(const std::vector<float>& x) {
+  std::vector<double> out(x.size());
+  for (size_t b0 = 0; b0 < x.size(); b0 += 32) {
+    double amax = 0;
+    for (size_t i = b0; i < b0 + 32; ++i) amax = std::max(amax, std::abs(double(x[i])));
+    const double d = amax / 127.0;
+    for (size_t i = b0; i < b0 + 32; ++i) out[i] = d > 0 ? std::nearbyint(x[i] / d) * d : 0.0;
+  }
+  return out;
+}
+
 struct MatCase {
   DType type;
   int64_t n, k;
@@ -114,13 +127,18 @@ TEST(CudaOps, MatmulAllTypesAndBatches) {
       dequantize_row(c.type, wbytes.data() + r * dtype_row_bytes(c.type, c.k), wdq.data() + r * c.k, c.k);
     TensorView w{c.type, wbytes.data(), c.n, c.k};
     const DType act = c.type == DType::kF32 ? DType::kF32 : c.type == DType::kF16 ? DType::kF16 : DType::kBF16;
+    const bool quant = c.type == DType::kQ8_0 || c.type == DType::kQ4_0;
     for (int rows : {1, 3, 8, 9, 33, 40}) {
       const auto x = rounded(random_normal(rows * c.k, 6 + rows), act);
+      // Up to 32 rows the quantized GEMV multiplies int8 activations (llama.cpp's q8_1): the
+      // reference applies that published rounding in float64, so what remains is accumulation.
+      const bool quant_gemv = quant && rows <= 32;
+      const std::vector<double> xr = quant_gemv ? q8_blocks(x) : std::vector<double>(x.begin(), x.end());
       std::vector<double> ref(rows * c.n);
       for (int b = 0; b < rows; ++b)
         for (int64_t n = 0; n < c.n; ++n) {
           double s = 0;
-          for (int64_t k = 0; k < c.k; ++k) s += double(wdq[n * c.k + k]) * x[b * c.k + k];
+          for (int64_t k = 0; k < c.k; ++k) s += double(wdq[n * c.k + k]) * xr[b * c.k + k];
           ref[b * c.n + n] = s;
         }
       std::vector<float> out;
@@ -128,7 +146,7 @@ TEST(CudaOps, MatmulAllTypesAndBatches) {
       // Inputs are exact in the reference; only f32 accumulation (and cuBLAS's order) differs,
       // except that above 32 rows quantized weights go through a bf16 copy for cuBLAS: d * q
       // rounded to bf16 (relative error <= 2^-9) adds ~2^-18 / 3 = 1.3e-6 per product (3e-6 seen).
-      const bool quant_gemm = (c.type == DType::kQ8_0 || c.type == DType::kQ4_0) && rows > 32;
+      const bool quant_gemm = quant && rows > 32;
       const double bound = c.type == DType::kF32 ? kF32Matmul * 1e-3 : quant_gemm ? 1e-5 : 1e-6;
       EXPECT_LE(nmse(out, ref), bound)
           << dtype_name(c.type) << " " << c.n << "x" << c.k << " rows " << rows;

@@ -279,3 +279,25 @@ TEST(ConfigurationJson, KeepsIntegersRealsAndText) {
 
 }  // namespace
 }  // namespace effitune::orchestrator
+
+namespace effitune::orchestrator {
+namespace {
+
+// The fuzz corpus's valid file must stay valid, so the fuzzer starts from the success path.
+TEST(ExperimentFuzzCorpus, ValidSeedParses) {
+  const std::string path = effitune::testing::source_dir() + "/tests/fuzz/corpus/experiment_yaml_fuzz/valid.yaml";
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto e = parse_experiment(text.str(), "valid.yaml", "/nowhere", false);
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  EXPECT_EQ(e->strategy.name, "tpe");
+  EXPECT_EQ(e->space.size(), 6u);
+  EXPECT_TRUE(e->space.dimensions()[4].log);
+  EXPECT_DOUBLE_EQ(*e->goal.requests_per_s, 2);
+  EXPECT_DOUBLE_EQ(e->objective.weights.ics, 0.5);
+  EXPECT_EQ(e->workload.eval_set_path, "/nowhere/dev.jsonl");
+}
+
+}  // namespace
+}  // namespace effitune::orchestrator

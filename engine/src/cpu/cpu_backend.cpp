@@ -1,6 +1,7 @@
 #include "cpu/cpu_backend.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -75,6 +76,12 @@ void add_into(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
+PackedMatrix pack_if_possible(const TensorView& w) {
+  return PackedMatrix::can_pack(w) ? PackedMatrix::pack(w) : PackedMatrix();
+}
+
+const PackedMatrix* or_null(const PackedMatrix& p) { return p.rows() > 0 ? &p : nullptr; }
+
 }  // namespace
 
 Result<std::unique_ptr<CpuBackend>> CpuBackend::create(std::shared_ptr<const ModelWeights> weights,
@@ -114,6 +121,7 @@ Result<std::unique_ptr<CpuBackend>> CpuBackend::create(std::shared_ptr<const Mod
   backend->v_cache_.reset(new (std::nothrow) float[floats > 0 ? floats : 1]);
   if (!backend->k_cache_ || !backend->v_cache_)
     return resource_exhausted("cpu backend: cannot allocate " + std::to_string(kv_bytes >> 20) + " MiB of KV cache");
+  backend->pack_weights();
   return backend;
 }
 
@@ -122,6 +130,25 @@ CpuBackend::CpuBackend(std::shared_ptr<const ModelWeights> weights, const Backen
       options_(options),
       layout_(layout),
       pool_(options.threads > 0 ? options.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))) {}
+
+void CpuBackend::pack_weights() {
+  const char* off = std::getenv("EFFITUNE_CPU_NO_REPACK");
+  if (off != nullptr && std::string(off) == "1") return;
+  const ModelWeights& w = *weights_;
+  packed_.resize(w.layers.size());
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    const LayerWeights& l = w.layers[i];
+    PackedLayer& p = packed_[i];
+    p.wq = pack_if_possible(l.wq);
+    p.wk = pack_if_possible(l.wk);
+    p.wv = pack_if_possible(l.wv);
+    p.wo = pack_if_possible(l.wo);
+    p.gate = pack_if_possible(l.w_gate);
+    p.up = pack_if_possible(l.w_up);
+    p.down = pack_if_possible(l.w_down);
+  }
+  packed_output_ = pack_if_possible(w.output);
+}
 
 std::string CpuBackend::device_name() const {
 #if defined(__x86_64__)
@@ -286,18 +313,23 @@ Status CpuBackend::forward(std::span<const SequenceStep> steps, std::vector<floa
 
   for (int32_t l = 0; l < c.n_layers; ++l) {
     const LayerWeights& lw = w.layers[static_cast<size_t>(l)];
+    static const PackedLayer kNone;
+    const PackedLayer& pl = packed_.empty() ? kNone : packed_[static_cast<size_t>(l)];
     for_tokens([&](int64_t t) { rms_norm(x_.data() + t * dim, lw.attn_norm.f32(), dim, c.rms_eps, xn_.data() + t * dim); });
-    const MatmulJob qkv[] = {{&lw.wq, q_.data(), dim}, {&lw.wk, k_.data(), kvd}, {&lw.wv, v_.data(), kvd}};
+    const MatmulJob qkv[] = {{&lw.wq, q_.data(), dim, or_null(pl.wq)},
+                             {&lw.wk, k_.data(), kvd, or_null(pl.wk)},
+                             {&lw.wv, v_.data(), kvd, or_null(pl.wv)}};
     matmul(pool_, qkv, xn_.data(), n_tok, dim, q8_);
     attention_layer(l, steps);
-    const MatmulJob wo[] = {{&lw.wo, tmp_.data(), dim}};
+    const MatmulJob wo[] = {{&lw.wo, tmp_.data(), dim, or_null(pl.wo)}};
     matmul(pool_, wo, att_.data(), n_tok, dim, q8_);
     for_tokens([&](int64_t t) {
       add_into(x_.data() + t * dim, tmp_.data() + t * dim, dim);
       rms_norm(x_.data() + t * dim, lw.ffn_norm.f32(), dim, c.rms_eps, xn_.data() + t * dim);
     });
-    matmul_swiglu(pool_, lw.w_gate, lw.w_up, xn_.data(), n_tok, dim, gate_.data(), up_.data(), hidden, q8_);
-    const MatmulJob down[] = {{&lw.w_down, tmp_.data(), dim}};
+    matmul_swiglu(pool_, lw.w_gate, lw.w_up, xn_.data(), n_tok, dim, gate_.data(), up_.data(), hidden, q8_,
+                  or_null(pl.gate), or_null(pl.up));
+    const MatmulJob down[] = {{&lw.w_down, tmp_.data(), dim, or_null(pl.down)}};
     matmul(pool_, down, gate_.data(), n_tok, hidden, q8_);
     for_tokens([&](int64_t t) { add_into(x_.data() + t * dim, tmp_.data() + t * dim, dim); });
   }
@@ -307,7 +339,7 @@ Status CpuBackend::forward(std::span<const SequenceStep> steps, std::vector<floa
   for (int64_t r = 0; r < n_out; ++r)
     rms_norm(x_.data() + out_rows[static_cast<size_t>(r)] * dim, w.output_norm.f32(), dim, c.rms_eps,
              xn_.data() + r * dim);
-  const MatmulJob out[] = {{&w.output, logits.data(), vocab}};
+  const MatmulJob out[] = {{&w.output, logits.data(), vocab, or_null(packed_output_)}};
   matmul(pool_, out, xn_.data(), n_out, dim, q8_);
   return {};
 }

@@ -9,6 +9,7 @@
 #include "effitune/engine/backend.h"
 #include "attention.h"
 #include "matmul.h"
+#include "packed.h"
 #include "thread_pool.h"
 
 namespace effitune::engine::cpu {
@@ -31,6 +32,14 @@ class CpuBackend final : public Backend {
   CpuBackend(std::shared_ptr<const ModelWeights> weights, const BackendOptions& options, KvLayout layout);
   Status validate(std::span<const SequenceStep> steps) const;
   void attention_layer(int32_t layer, std::span<const SequenceStep> steps);
+  // Repacks every q8_0/q4_0 projection for the interleaved kernels (packed.h) when this build has
+  // them; the environment variable EFFITUNE_CPU_NO_REPACK=1 keeps the row-major kernels (A/B timing).
+  void pack_weights();
+
+  // The repacked copies of one layer's projections; empty (rows() == 0) when not packed.
+  struct PackedLayer {
+    PackedMatrix wq, wk, wv, wo, gate, up, down;
+  };
 
   std::shared_ptr<const ModelWeights> weights_;
   BackendOptions options_;
@@ -38,6 +47,8 @@ class CpuBackend final : public Backend {
   ThreadPool pool_;
   std::unique_ptr<float[]> k_cache_;
   std::unique_ptr<float[]> v_cache_;
+  std::vector<PackedLayer> packed_;
+  PackedMatrix packed_output_;
 
   // Per-token bookkeeping and activations of the current step, reused across calls.
   std::vector<int32_t> tok_pos_, tok_step_;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "cpu/ops.h"
+#include "cpu/packed.h"
 #include "cpu/simd.h"
 
 namespace effitune::engine::cpu {
@@ -351,31 +352,48 @@ Activations prepare(ThreadPool& pool, bool quant, const float* x, int64_t n_toke
 void matmul(ThreadPool& pool, std::span<const MatmulJob> jobs, const float* x, int64_t n_tokens, int64_t cols,
             std::vector<ActBlockQ8>& q8_scratch) {
   const bool quant = std::any_of(jobs.begin(), jobs.end(), [](const MatmulJob& j) { return needs_q8(j.w->type); });
+  const bool packed = std::any_of(jobs.begin(), jobs.end(), [](const MatmulJob& j) { return j.packed != nullptr; });
   const Activations a = prepare(pool, quant, x, n_tokens, cols, q8_scratch);
+  // Packed jobs are split at panel boundaries: each job spans whole panels of the concatenation.
+  const int64_t align = packed ? kPanelRows : kRowTile;
+  auto span_rows = [&](const MatmulJob& j) { return packed ? (j.w->rows + align - 1) / align * align : j.w->rows; };
   int64_t total = 0;
-  for (const MatmulJob& j : jobs) total += j.w->rows;
+  for (const MatmulJob& j : jobs) total += span_rows(j);
   pool.run([&](int i, int n) {
     int64_t g0, g1;
-    split_range(total, kRowTile, i, n, g0, g1);
+    split_range(total, align, i, n, g0, g1);
     int64_t base = 0;
     for (const MatmulJob& j : jobs) {
-      const int64_t lo = std::max(g0, base), hi = std::min(g1, base + j.w->rows);
-      if (lo < hi) matmul_rows(*j.w, lo - base, hi - base, a, j.y, j.ldy);
-      base += j.w->rows;
+      const int64_t lo = std::max(g0, base), hi = std::min({g1, base + span_rows(j), base + j.w->rows});
+      if (lo < hi) {
+        if (j.packed != nullptr) {
+          j.packed->matmul_rows(lo - base, hi - base, a, j.y, j.ldy);
+        } else {
+          matmul_rows(*j.w, lo - base, hi - base, a, j.y, j.ldy);
+        }
+      }
+      base += span_rows(j);
     }
   });
 }
 
 void matmul_swiglu(ThreadPool& pool, const TensorView& w_gate, const TensorView& w_up, const float* x, int64_t n_tokens,
-                   int64_t cols, float* gate, float* up, int64_t ld, std::vector<ActBlockQ8>& q8_scratch) {
+                   int64_t cols, float* gate, float* up, int64_t ld, std::vector<ActBlockQ8>& q8_scratch,
+                   const PackedMatrix* packed_gate, const PackedMatrix* packed_up) {
   const bool quant = needs_q8(w_gate.type) || needs_q8(w_up.type);
+  const bool packed = packed_gate != nullptr && packed_up != nullptr;
   const Activations a = prepare(pool, quant, x, n_tokens, cols, q8_scratch);
   pool.run([&](int i, int n) {
     int64_t r0, r1;
-    split_range(w_gate.rows, kRowTile, i, n, r0, r1);
+    split_range(w_gate.rows, packed ? kPanelRows : kRowTile, i, n, r0, r1);
     if (r0 >= r1) return;
-    matmul_rows(w_gate, r0, r1, a, gate, ld);
-    matmul_rows(w_up, r0, r1, a, up, ld);
+    if (packed) {
+      packed_gate->matmul_rows(r0, r1, a, gate, ld);
+      packed_up->matmul_rows(r0, r1, a, up, ld);
+    } else {
+      matmul_rows(w_gate, r0, r1, a, gate, ld);
+      matmul_rows(w_up, r0, r1, a, up, ld);
+    }
     for (int64_t t = 0; t < n_tokens; ++t) silu_mul(gate + t * ld + r0, up + t * ld + r0, r1 - r0, gate + t * ld + r0);
   });
 }

@@ -12,6 +12,8 @@
 
 namespace effitune::engine::cpu {
 
+class PackedMatrix;
+
 // An activation block: 32 values = d * qs. The scale stays f32 (ggml rounds it to f16), which removes
 // one rounding from the activation side at no cost.
 // `sum` (the sum of qs) lets q4_0 use its unsigned nibbles directly: sum((n - 8) x) = sum(n x) - 8 sum(x).
@@ -40,11 +42,13 @@ bool matmul_supports(DType t);
 // Quantized types need a.q8. Rows of `w` have a.cols elements.
 void matmul_rows(const TensorView& w, int64_t r0, int64_t r1, const Activations& a, float* y, int64_t ldy);
 
-// One projection of a fused multi-matmul: its weights and where its output rows go.
+// One projection of a fused multi-matmul: its weights and where its output rows go. When `packed`
+// is set (the same weights repacked, packed.h) its kernels are used instead of `w`'s.
 struct MatmulJob {
   const TensorView* w = nullptr;
   float* y = nullptr;  // [n_tokens][ldy], columns 0..w->rows
   int64_t ldy = 0;
+  const PackedMatrix* packed = nullptr;
 };
 
 // Runs every job over the same input on the pool, splitting the jobs' concatenated output rows
@@ -56,7 +60,9 @@ void matmul(ThreadPool& pool, std::span<const MatmulJob> jobs, const float* x, i
 // The SwiGLU input half in one parallel region: gate = silu(W_gate x) * (W_up x). Each thread computes
 // the same rows of both projections and applies the activation to them, so no second region (and no
 // serial pass over hidden_dim values per token) is needed. `up` is scratch; both are [n_tokens][ld].
+// `packed_gate` / `packed_up` (both or neither) are the repacked weights, used when given.
 void matmul_swiglu(ThreadPool& pool, const TensorView& w_gate, const TensorView& w_up, const float* x, int64_t n_tokens,
-                   int64_t cols, float* gate, float* up, int64_t ld, std::vector<ActBlockQ8>& q8_scratch);
+                   int64_t cols, float* gate, float* up, int64_t ld, std::vector<ActBlockQ8>& q8_scratch,
+                   const PackedMatrix* packed_gate = nullptr, const PackedMatrix* packed_up = nullptr);
 
 }  // namespace effitune::engine::cpu

@@ -301,8 +301,11 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     launch_rmsnorm(act_, x_, nullptr, p.tokens, c.dim, L.ffn_norm, c.rms_eps, xn_, s);
     const int64_t gu_w = 2LL * c.hidden_dim;
     EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, L.w_gu, {xn_, c.dim, p.tokens, MatIn::kPlain, gu_, gu_w, MatOut::kAct}, s));
-    if (mm_.uses_gemv(L.w_down, p.tokens)) {
-      // SwiGLU folded into the down projection's activation loads: one launch and no h round trip.
+    const bool quant_down = L.w_down.kind == WKind::kQ8 || L.w_down.kind == WKind::kQ4;
+    if (quant_down && mm_.uses_gemv(L.w_down, p.tokens)) {
+      // SwiGLU folded into the quantized GEMV's activation prologue (once per CTA). The float GEMV
+      // would recompute silu for every output row (an exp and a divide per weight, more than the
+      // weight's own load costs), so float kinds take the separate kernel.
       EFFITUNE_RETURN_IF_ERROR(
           mm_.matmul(act_, L.w_down, {gu_, gu_w, p.tokens, MatIn::kSwiGlu, x_, c.dim, MatOut::kF32Accumulate}, s));
     } else {

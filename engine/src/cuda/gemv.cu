@@ -8,7 +8,7 @@ constexpr int kWarps = 8;   // rows per CTA: one warp per output row
 constexpr int kUnroll = 4;  // 16-byte weight loads in flight per lane before the first use
 
 template <WKind W, bool kVec> struct WeightChunk;
-// Elements per chunk, and the chunk's weights as floats (times `scale`).
+// Elements per 16-byte chunk of a float-kind weight row, and the activation type it multiplies.
 template <> struct WeightChunk<WKind::kF32, true> {
   static constexpr int kElems = 4;
   using Act = float;
@@ -19,14 +19,6 @@ template <> struct WeightChunk<WKind::kF16, true> {
 };
 template <> struct WeightChunk<WKind::kBF16, true> {
   static constexpr int kElems = 8;
-  using Act = __nv_bfloat16;
-};
-template <> struct WeightChunk<WKind::kQ8, true> {
-  static constexpr int kElems = 16;
-  using Act = __nv_bfloat16;
-};
-template <> struct WeightChunk<WKind::kQ4, true> {
-  static constexpr int kElems = 32;
   using Act = __nv_bfloat16;
 };
 template <> struct WeightChunk<WKind::kF32, false> {
@@ -64,20 +56,8 @@ __device__ __forceinline__ void unpack_weights(uint4 raw, float* w) {
     unpack16(raw, 0.0f, w);
   } else if constexpr (W == WKind::kF16) {
     unpack16(raw, __half{}, w);
-  } else if constexpr (W == WKind::kBF16) {
-    unpack16(raw, __nv_bfloat16{}, w);
-  } else if constexpr (W == WKind::kQ8) {
-    const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-    for (int i = 0; i < 16; ++i) w[i] = static_cast<float>(static_cast<int8_t>(words[i / 4] >> (8 * (i % 4))));
   } else {
-    const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-    for (int i = 0; i < 16; ++i) {
-      const uint32_t byte = (words[i / 4] >> (8 * (i % 4))) & 0xFF;
-      w[i] = static_cast<float>(static_cast<int>(byte & 0xF) - 8);
-      w[i + 16] = static_cast<float>(static_cast<int>(byte >> 4) - 8);
-    }
+    unpack16(raw, __nv_bfloat16{}, w);
   }
 }
 
@@ -99,13 +79,11 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(DeviceMatrix m, MatAr
   using Chunk = WeightChunk<W, kVec>;
   using T = typename Chunk::Act;
   constexpr int E = Chunk::kElems;
-  constexpr bool kQuant = W == WKind::kQ8 || W == WKind::kQ4;
   const int lane = threadIdx.x & 31;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
   if (row >= m.rows) return;
   const int64_t K = m.cols;
   const uint8_t* wrow = static_cast<const uint8_t*>(m.data) + row * m.data_row_bytes();
-  const __half* srow = kQuant ? m.scales + row * (K / 32) : nullptr;
   const T* x = static_cast<const T*>(a.x);
   const int64_t n_chunks = K / E;
 
@@ -127,7 +105,6 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(DeviceMatrix m, MatAr
       float w[E];
       unpack_weights<W, kVec>(raw[u], w);
       const int64_t k0 = c * E;
-      const float scale = kQuant ? __half2float(srow[k0 / 32]) : 1.0f;
 #pragma unroll
       for (int b = 0; b < B; ++b) {
         if (b >= a.n_rows) break;
@@ -145,7 +122,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(DeviceMatrix m, MatAr
         float dot = 0.0f;
 #pragma unroll
         for (int i = 0; i < E; ++i) dot = fmaf(w[i], xv[i], dot);
-        acc[b] = fmaf(scale, dot, acc[b]);
+        acc[b] += dot;
       }
     }
   }
@@ -187,8 +164,8 @@ void launch_gemv(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
     case WKind::kF32: vec ? launch_w<WKind::kF32, true>(m, a, s) : launch_w<WKind::kF32, false>(m, a, s); break;
     case WKind::kF16: vec ? launch_w<WKind::kF16, true>(m, a, s) : launch_w<WKind::kF16, false>(m, a, s); break;
     case WKind::kBF16: vec ? launch_w<WKind::kBF16, true>(m, a, s) : launch_w<WKind::kBF16, false>(m, a, s); break;
-    case WKind::kQ8: launch_w<WKind::kQ8, true>(m, a, s); break;
-    case WKind::kQ4: launch_w<WKind::kQ4, true>(m, a, s); break;
+    case WKind::kQ8:
+    case WKind::kQ4: launch_gemv_quant(m, a, s); break;
   }
 }
 

@@ -36,4 +36,12 @@ struct MatArgs {
 // weight kind (f32 -> f32, f16 -> f16, bf16/Q8/Q4 -> bf16).
 void launch_gemv(const DeviceMatrix& w, const MatArgs& a, cudaStream_t s);
 
+// The Q8_0/Q4_0 case of launch_gemv (gemv_quant.cu): each CTA first quantizes the activation rows
+// (after SwiGLU, if asked) to int8 blocks of 32 with an f32 scale in shared memory, as llama.cpp's
+// q8_1 does, then streams the packed weights with 16-byte loads and multiplies with dp4a. The
+// activations' own rounding (relative ~2^-8 per element) is the price of reading each weight byte
+// once at a few instructions per 32 weights; the CPU backend quantizes activations the same way.
+// Needs cols % 32 == 0 and 16-byte aligned activation rows (ldx % 8 == 0).
+void launch_gemv_quant(const DeviceMatrix& w, const MatArgs& a, cudaStream_t s);
+
 }  // namespace effitune::engine::cuda

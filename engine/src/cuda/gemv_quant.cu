@@ -1,0 +1,198 @@
+#include <algorithm>
+
+#include "common.cuh"
+#include "gemv.cuh"
+
+namespace effitune::engine::cuda {
+namespace {
+
+constexpr int kWarps = 16;   // warps per CTA; each warp owns one output row at a time
+constexpr int kUnroll = 4;   // 16-byte weight loads in flight per lane
+constexpr int kCtasPerSm = 2;  // a small persistent grid: the activation prologue runs once per CTA
+constexpr int kMaxSmem = 200 * 1024;
+
+// Shared memory per activation row: K int8 quants, then per 32-block {d, 8 * d * sum(q)} (the second
+// term removes Q4_0's +8 offset: sum((n - 8) q) = sum(n q) - 8 sum(q)).
+inline int64_t smem_per_row(int64_t k) { return k + (k / 32) * 8; }
+
+// Quantizes 8 floats held by each of 4 consecutive lanes (one 32-block); every lane of the warp calls it.
+__device__ __forceinline__ void quantize_block8(const float* v, bool valid, int8_t* q_out, float2* s_out) {
+  float amax = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) amax = fmaxf(amax, fabsf(v[i]));
+  amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
+  amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
+  const float d = amax / 127.0f;
+  const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+  int sum = 0;
+  uint32_t packed[2] = {0, 0};
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const int q = valid ? __float2int_rn(v[i] * inv) : 0;
+    sum += q;
+    packed[i / 4] |= (static_cast<uint32_t>(q) & 0xFFu) << (8 * (i % 4));
+  }
+  sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+  sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+  if (!valid) return;
+  *reinterpret_cast<uint2*>(q_out) = make_uint2(packed[0], packed[1]);
+  if ((threadIdx.x & 3) == 0) *s_out = make_float2(d, 8.0f * d * static_cast<float>(sum));
+}
+
+template <WKind W, int B, bool kSwiGlu>
+__global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(DeviceMatrix m, MatArgs a) {
+  extern __shared__ uint4 smem[];
+  const int64_t K = m.cols, nb = K / 32, n_chunks = m.data_row_bytes() / 16;
+  const int n_rows = a.n_rows;
+  int8_t* xq = reinterpret_cast<int8_t*>(smem);
+  float2* xs = reinterpret_cast<float2*>(xq + n_rows * K);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const uint8_t* wdata = static_cast<const uint8_t*>(m.data);
+  const int64_t rb = m.data_row_bytes();
+
+  uint4 raw[kUnroll];
+  float sc[kUnroll];
+  // Loads (weights and their block scales) for chunks c0, c0 + 32, ... of `row`.
+  auto load_batch = [&](int64_t row, int64_t c0) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t c = c0 + 32 * u;
+      if (c < n_chunks) {
+        raw[u] = ld_stream16(wdata + row * rb + c * 16);
+        sc[u] = __half2float(m.scales[row * nb + (W == WKind::kQ4 ? c : c / 2)]);
+      }
+    }
+  };
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) raw[u] = make_uint4(0, 0, 0, 0), sc[u] = 0.0f;
+
+  const int64_t step = static_cast<int64_t>(gridDim.x) * kWarps;
+  int64_t row = static_cast<int64_t>(blockIdx.x) * kWarps + warp;
+  // The first weights are in flight while the CTA quantizes the activations.
+  if (row < m.rows) load_batch(row, lane);
+
+  const __nv_bfloat16* x = static_cast<const __nv_bfloat16*>(a.x);
+  const int64_t units = n_rows * (K / 8);
+  for (int64_t u0 = 0; u0 < units; u0 += kWarps * 32) {
+    const int64_t u = u0 + threadIdx.x;
+    const bool valid = u < units;
+    float v[8];
+    const int64_t b = valid ? u / (K / 8) : 0, k0 = valid ? (u % (K / 8)) * 8 : 0;
+    const __nv_bfloat16* xb = x + b * a.ldx + k0;
+    if (valid) {
+      unpack16(*reinterpret_cast<const uint4*>(xb), __nv_bfloat16{}, v);
+      if constexpr (kSwiGlu) {
+        float up[8];
+        unpack16(*reinterpret_cast<const uint4*>(xb + K), __nv_bfloat16{}, up);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) v[i] = v[i] / (1.0f + __expf(-v[i])) * up[i];
+      }
+    }
+    quantize_block8(v, valid, xq + b * K + k0, xs + b * nb + k0 / 32);
+  }
+  __syncthreads();
+
+  for (; row < m.rows; row += step) {
+    float acc[B];
+#pragma unroll
+    for (int b = 0; b < B; ++b) acc[b] = 0.0f;
+    for (int64_t c0 = lane; c0 < n_chunks; c0 += 32 * kUnroll) {
+      if (c0 != lane) load_batch(row, c0);
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int64_t c = c0 + 32 * u;
+        if (c >= n_chunks) break;
+        const int w[4] = {static_cast<int>(raw[u].x), static_cast<int>(raw[u].y), static_cast<int>(raw[u].z),
+                          static_cast<int>(raw[u].w)};
+#pragma unroll
+        for (int b = 0; b < B; ++b) {
+          if (b >= n_rows) break;
+          if constexpr (W == WKind::kQ4) {
+            // Block c: low nibbles are weights 0..15, high nibbles 16..31.
+            const uint4 xa = *reinterpret_cast<const uint4*>(xq + b * K + c * 32);
+            const uint4 xh = *reinterpret_cast<const uint4*>(xq + b * K + c * 32 + 16);
+            const int xl[4] = {static_cast<int>(xa.x), static_cast<int>(xa.y), static_cast<int>(xa.z),
+                               static_cast<int>(xa.w)};
+            const int xu[4] = {static_cast<int>(xh.x), static_cast<int>(xh.y), static_cast<int>(xh.z),
+                               static_cast<int>(xh.w)};
+            int dot = 0;
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+              dot = __dp4a(w[j] & 0x0F0F0F0F, xl[j], dot);
+              dot = __dp4a((w[j] >> 4) & 0x0F0F0F0F, xu[j], dot);
+            }
+            const float2 s = xs[b * nb + c];
+            acc[b] = fmaf(sc[u], fmaf(s.x, static_cast<float>(dot), -s.y), acc[b]);
+          } else {
+            // Chunk c: weights 16 (c % 2) .. + 15 of block c / 2.
+            const uint4 xa = *reinterpret_cast<const uint4*>(xq + b * K + c * 16);
+            int dot = __dp4a(w[0], static_cast<int>(xa.x), 0);
+            dot = __dp4a(w[1], static_cast<int>(xa.y), dot);
+            dot = __dp4a(w[2], static_cast<int>(xa.z), dot);
+            dot = __dp4a(w[3], static_cast<int>(xa.w), dot);
+            acc[b] = fmaf(sc[u] * xs[b * nb + c / 2].x, static_cast<float>(dot), acc[b]);
+          }
+        }
+      }
+    }
+    // The next row's first loads go out before this row's reduction.
+    if (row + step < m.rows) load_batch(row + step, lane);
+#pragma unroll
+    for (int b = 0; b < B; ++b) acc[b] = warp_sum(acc[b]);
+    if (lane != 0) continue;
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+      if (b >= n_rows) break;
+      const int64_t o = b * a.ldo + row;
+      if (a.out_mode == MatOut::kAct) static_cast<__nv_bfloat16*>(a.out)[o] = __float2bfloat16_rn(acc[b]);
+      else if (a.out_mode == MatOut::kF32) static_cast<float*>(a.out)[o] = acc[b];
+      else static_cast<float*>(a.out)[o] += acc[b];
+    }
+  }
+}
+
+int sm_count() {
+  static const int n = [] {
+    int dev = 0, v = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev);
+    return std::max(v, 1);
+  }();
+  return n;
+}
+
+template <WKind W, int B, bool kSwiGlu>
+void launch_k(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
+  const int64_t smem = a.n_rows * smem_per_row(m.cols);
+  static const bool raised = [] {
+    return cudaFuncSetAttribute(gemv_quant_kernel<W, B, kSwiGlu>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                kMaxSmem) == cudaSuccess;
+  }();
+  (void)raised;
+  const int per_sm = static_cast<int>(std::clamp<int64_t>(kMaxSmem / std::max<int64_t>(smem, 1), 1, kCtasPerSm));
+  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(ceil_div(m.rows, kWarps), int64_t{sm_count()} * per_sm));
+  gemv_quant_kernel<W, B, kSwiGlu><<<grid, kWarps * 32, smem, s>>>(m, a);
+}
+
+template <WKind W, int B>
+void launch_b(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
+  if (a.in == MatIn::kSwiGlu) launch_k<W, B, true>(m, a, s);
+  else launch_k<W, B, false>(m, a, s);
+}
+
+template <WKind W>
+void launch_w(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
+  if (a.n_rows <= 1) launch_b<W, 1>(m, a, s);
+  else if (a.n_rows <= 2) launch_b<W, 2>(m, a, s);
+  else if (a.n_rows <= 4) launch_b<W, 4>(m, a, s);
+  else launch_b<W, 8>(m, a, s);
+}
+
+}  // namespace
+
+void launch_gemv_quant(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
+  if (m.kind == WKind::kQ8) launch_w<WKind::kQ8>(m, a, s);
+  else launch_w<WKind::kQ4>(m, a, s);
+}
+
+}  // namespace effitune::engine::cuda

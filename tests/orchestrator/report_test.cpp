@@ -1,0 +1,316 @@
+// Recommendation reports: the model against references computed here from the stored records, the
+// SVG's points counted per chart, the JSON validated against experiments/report.schema.json (with
+// python3-jsonschema, installed by scripts/install_deps.sh), and the edge cases (failed trials, one
+// trial, an empty study).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+
+#include "effitune/orchestrator/report.h"
+#include "effitune/orchestrator/svg_chart.h"
+#include "report_test_study.h"
+#include "support/paths.h"
+
+namespace effitune::orchestrator {
+namespace {
+
+using effitune::testing::build_report_study;
+
+// chart id -> series name -> trial ids of the marks (data-trial) in that chart's SVG.
+using Marks = std::map<std::string, std::map<std::string, std::multiset<int64_t>>>;
+
+Marks marks_of(const std::string& html) {
+  Marks out;
+  const std::regex svg(R"re(<svg class="chart" data-chart="([^"]+)")re");
+  const std::regex mark(R"re(data-trial="(\d+)" data-series="([^"]*)")re");
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), svg); it != std::sregex_iterator(); ++it) {
+    const size_t begin = static_cast<size_t>(it->position(0));
+    const size_t end = html.find("</svg>", begin);
+    const std::string body = html.substr(begin, end - begin);
+    auto& chart = out[(*it)[1]];
+    for (auto m = std::sregex_iterator(body.begin(), body.end(), mark); m != std::sregex_iterator(); ++m) {
+      chart[(*m)[2]].insert(std::stoll((*m)[1]));
+    }
+  }
+  return out;
+}
+
+size_t total(const std::map<std::string, std::multiset<int64_t>>& chart) {
+  size_t n = 0;
+  for (const auto& [_, ids] : chart) n += ids.size();
+  return n;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+// Runs python3-jsonschema (Draft 2020-12) on `json_text`; returns its exit status (0 = valid).
+int validate_with_schema(const std::string& json_text, const std::string& dir) {
+  const std::string file = dir + "/report.json";
+  std::ofstream(file) << json_text;
+  const std::string schema = testing::source_dir() + "/experiments/report.schema.json";
+  const std::string cmd = "/usr/bin/python3 -c \"import json,sys,jsonschema; s=json.load(open(sys.argv[1])); "
+                          "jsonschema.Draft202012Validator.check_schema(s); "
+                          "jsonschema.Draft202012Validator(s).validate(json.load(open(sys.argv[2])))\" '" +
+                          schema + "' '" + file + "' 2>" + dir + "/validate.log";
+  return std::system(cmd.c_str());
+}
+
+TEST(SvgChart, NiceTicksCoverTheRangeWithRoundSteps) {
+  EXPECT_EQ(nice_ticks(0, 0.93, 6), (std::vector<double>{0, 0.2, 0.4, 0.6, 0.8, 1.0}));
+  EXPECT_EQ(nice_ticks(3, 97, 6), (std::vector<double>{0, 20, 40, 60, 80, 100}));
+  for (auto [lo, hi] : std::vector<std::pair<double, double>>{{0.013, 0.87}, {-3, 12}, {1234, 98765}, {5, 5}}) {
+    auto t = nice_ticks(lo, hi, 6);
+    ASSERT_GE(t.size(), 3u) << lo << " " << hi;
+    EXPECT_LE(t.front(), lo);
+    EXPECT_GE(t.back(), hi);
+    const double step = t[1] - t[0];
+    const double mant = step / std::pow(10.0, std::floor(std::log10(step)));
+    EXPECT_TRUE(std::abs(mant - 1) < 1e-9 || std::abs(mant - 2) < 1e-9 || std::abs(mant - 5) < 1e-9) << step;
+  }
+}
+
+TEST(SvgChart, FormatsAndEscapes) {
+  EXPECT_EQ(format_number(0.81234), "0.812");
+  EXPECT_EQ(format_number(12.5, 4), "12.5");
+  EXPECT_EQ(format_number(25000), "25k");
+  EXPECT_EQ(format_number(0.00042), "0.00042");
+  EXPECT_EQ(format_number(INFINITY), "n/a");
+  EXPECT_EQ(xml_escape("a<b & \"c\"'"), "a&lt;b &amp; &quot;c&quot;&#39;");
+}
+
+TEST(SvgChart, EveryTrialPointIsAMarkWithItsTooltip) {
+  Chart c;
+  c.id = "t";
+  c.series.push_back({"s", MarkKind::kPoints, 0, {{1, 2, 1.5, 2.5, 7, "trial <7>", false}, {2, 3, {}, {}, 8, "x", true}}});
+  c.series.push_back({"", MarkKind::kStep, 1, {{1, 2, {}, {}, {}, "", false}, {2, 3, {}, {}, {}, "", false}}});
+  c.series.push_back({"nan", MarkKind::kPoints, 2, {{NAN, 1, {}, {}, 9, "", false}}});
+  const std::string svg = render_svg(c);
+  EXPECT_EQ(marks_of(svg)["t"]["s"], (std::multiset<int64_t>{7, 8}));
+  EXPECT_EQ(marks_of(svg)["t"].count("nan"), 0u);  // non-finite points are skipped
+  EXPECT_NE(svg.find("<title>trial &lt;7&gt;</title>"), std::string::npos);
+  EXPECT_NE(svg.find("class=\"err\""), std::string::npos);
+}
+
+class ReportStudyTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = testing::make_temp_dir("report_test"); }
+  std::string dir_;
+};
+
+TEST_F(ReportStudyTest, RecommendsTheBestFeasibleTrialWithChartsCountingEveryTrial) {
+  auto s = build_report_study(dir_ + "/study.db", 12, {4, 9});
+  auto m = build_report_model(*s.store, "");
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+
+  // Reference: the highest E among feasible complete trials, read from the records as written.
+  const TrialRecord* best = nullptr;
+  size_t complete = 0, finite = 0, with_curve = 0;
+  for (const auto& r : s.records) {
+    if (r.state != TrialState::kComplete) continue;
+    ++complete;
+    finite += std::isfinite(r.cost.usd_per_hour);
+    with_curve += !r.load_curve.empty();
+    if (r.feasible && (!best || r.efficiency > best->efficiency)) best = &r;
+  }
+  ASSERT_NE(best, nullptr);
+  const Recommendation& rec = m->recommendation;
+  EXPECT_TRUE(rec.available);
+  EXPECT_EQ(rec.trial, best->id);
+  EXPECT_EQ(rec.replicas, best->cost.replicas);
+  EXPECT_EQ(rec.replicas, static_cast<int>(std::ceil(6.0 / best->cost.capacity_rps)));  // the goal's 6 req/s
+  EXPECT_NEAR(rec.usd_per_hour, rec.replicas * 2 * 0.12, 1e-9);  // 2 cores x $0.12/core-hour
+  EXPECT_EQ(m->trials_failed, 2);
+  EXPECT_EQ(m->trials.size(), 12u);
+  EXPECT_EQ(m->trials[4].failure_reason.find("engine start failed"), 0u);
+
+  // Ties: every other feasible complete trial whose E interval overlaps the best's.
+  std::set<int64_t> ties, shown;
+  for (const auto& r : s.records) {
+    if (r.state == TrialState::kComplete && r.feasible && r.id != best->id &&
+        r.efficiency_interval.ci_low <= best->efficiency_interval.ci_high &&
+        best->efficiency_interval.ci_low <= r.efficiency_interval.ci_high) {
+      ties.insert(r.id);
+    }
+  }
+  for (const auto& t : rec.ties) shown.insert(t.trial);
+  EXPECT_EQ(shown, ties);
+
+  const std::string html = render_html(*m);
+  Marks marks = marks_of(html);
+  EXPECT_EQ(total(marks["quadrant"]), finite);
+  EXPECT_EQ(total(marks["pareto"]), finite);
+  EXPECT_EQ(total(marks["climb"]), complete + 2);  // complete trials and the 2 failed ones
+  EXPECT_EQ(marks["climb"]["failed (drawn at 0)"], (std::multiset<int64_t>{4, 9}));
+  // Latency: the top 3 configurations, each with all of its load points.
+  std::set<int64_t> latency_trials(marks["latency"].begin()->second.begin(), marks["latency"].begin()->second.end());
+  for (const auto& [_, ids] : marks["latency"]) latency_trials.insert(ids.begin(), ids.end());
+  EXPECT_EQ(latency_trials.size(), std::min<size_t>(3, with_curve));
+  EXPECT_EQ(latency_trials.count(best->id), 1u);
+  EXPECT_EQ(total(marks["latency"]), 5 * latency_trials.size());
+
+  // Pareto front, by definition: no other point has R <= and Q >= with one strictly better.
+  std::multiset<int64_t> front;
+  for (const auto& a : s.records) {
+    if (a.state != TrialState::kComplete) continue;
+    bool dominated = false;
+    for (const auto& b : s.records) {
+      if (b.state != TrialState::kComplete || &a == &b) continue;
+      const double ra = a.cost.usd_per_hour, rb = b.cost.usd_per_hour;
+      const double qa = a.indicators.quality.value, qb = b.indicators.quality.value;
+      dominated |= rb <= ra && qb >= qa && (rb < ra || qb > qa);
+    }
+    if (!dominated) front.insert(a.id);
+  }
+  EXPECT_EQ(marks["pareto"]["on the front"], front);
+
+  // Sensitivity: one chart per dimension, one bar per value; the mean E of q4_0 from the records.
+  EXPECT_EQ(marks.count("sensitivity-quant"), 1u);
+  EXPECT_EQ(std::regex_search(html, std::regex("sensitivity-history_budget")), true);
+  double sum = 0;
+  int n = 0;
+  for (const auto& r : s.records) {
+    if (r.state == TrialState::kComplete && r.configuration_json.find("q4_0") != std::string::npos) sum += r.efficiency, ++n;
+  }
+  bool found = false;
+  for (const auto& c : m->charts) {
+    if (c.id != "sensitivity-quant") continue;
+    EXPECT_EQ(c.categories.size(), 3u);
+    for (size_t i = 0; i < c.categories.size(); ++i) {
+      if (c.categories[i] != "q4_0 (n=" + std::to_string(n) + ")") continue;
+      EXPECT_NEAR(c.series[0].points[i].y, sum / n, 1e-12);
+      found = true;
+    }
+  }
+  EXPECT_TRUE(found);
+  for (const auto& c : m->charts) EXPECT_FALSE(c.reading.empty()) << c.id;
+
+  // The table is sortable and the page is one file: no external resource.
+  EXPECT_NE(html.find("class=\"sortable\""), std::string::npos);
+  EXPECT_EQ(html.find("src=\"http"), std::string::npos);
+  EXPECT_EQ(html.find("href=\"http"), std::string::npos);
+  EXPECT_NE(html.find("0123abc"), std::string::npos);
+  EXPECT_NE(html.find("history_budget, type: int"), std::string::npos);  // the experiment file, verbatim
+}
+
+TEST_F(ReportStudyTest, SloMarginsAreReadOnTheLoadCurveAtTheGoalLoad) {
+  auto s = build_report_study(dir_ + "/study.db", 6);
+  auto m = build_report_model(*s.store, "support-desk-cpu");
+  ASSERT_TRUE(m.ok());
+  const auto& rec = m->recommendation;
+  const TrialRecord& t = s.records[rec.trial];
+  const double rps = 6.0 / t.cost.replicas;  // the goal's 6 req/s spread over the replicas
+  EXPECT_NEAR(rec.goal_rps_per_replica, rps, 1e-12);
+  // Linear interpolation between the two load points around `rps`, done here on the raw curve.
+  const auto& c = t.load_curve;
+  size_t i = 1;
+  while (i + 1 < c.size() && c[i].offered_rps < rps) ++i;
+  const double w = (rps - c[i - 1].offered_rps) / (c[i].offered_rps - c[i - 1].offered_rps);
+  const double e2e = c[i - 1].e2e_p95_ms + w * (c[i].e2e_p95_ms - c[i - 1].e2e_p95_ms);
+  ASSERT_EQ(rec.slo_margins.size(), 2u);  // ttft and e2e are set in the experiment
+  EXPECT_EQ(rec.slo_margins[1].name, "e2e_p95_ms");
+  EXPECT_NEAR(rec.slo_margins[1].measured_ms, e2e, 1e-9);
+  EXPECT_NEAR(rec.slo_margins[1].margin_ms, 4000 - e2e, 1e-9);
+}
+
+TEST_F(ReportStudyTest, JsonValidatesAgainstTheShippedSchemaAndABrokenOneDoesNot) {
+  auto s = build_report_study(dir_ + "/study.db", 8, {2}, /*drift=*/true);
+  auto m = build_report_model(*s.store, "");
+  ASSERT_TRUE(m.ok());
+  EXPECT_TRUE(m->nightly);
+  const std::string text = render_json(*m);
+  EXPECT_EQ(validate_with_schema(text, dir_), 0) << read_file(dir_ + "/validate.log");
+  auto j = nlohmann::json::parse(text);
+  EXPECT_EQ(j["recommendation"]["trial"], m->recommendation.trial);
+  EXPECT_EQ(j["trials"].size(), 8u);
+  EXPECT_EQ(j["drift"].size(), 3u);
+  // A report missing its recommendation, or with a quality above 1, must fail: the validator really checks.
+  auto broken = j;
+  broken.erase("recommendation");
+  EXPECT_NE(validate_with_schema(broken.dump(), dir_), 0);
+  broken = j;
+  broken["trials"][0]["quality"]["value"] = 1.5;
+  EXPECT_NE(validate_with_schema(broken.dump(), dir_), 0);
+
+  // The drift chart flags the one significant change.
+  const Chart* drift = nullptr;
+  for (const auto& c : m->charts) drift = c.id == "drift" ? &c : drift;
+  ASSERT_NE(drift, nullptr);
+  EXPECT_NE(drift->reading.find("1 of 3 indicators drifted"), std::string::npos) << drift->reading;
+}
+
+TEST_F(ReportStudyTest, EmptyStudySaysThereIsNothingToRecommendYet) {
+  auto s = build_report_study(dir_ + "/study.db", 0);
+  auto m = build_report_model(*s.store, "");
+  ASSERT_TRUE(m.ok());
+  EXPECT_FALSE(m->recommendation.available);
+  EXPECT_NE(m->recommendation.headline.find("Nothing to recommend yet"), std::string::npos);
+  EXPECT_FALSE(m->recommendation.reasons.empty());
+  EXPECT_TRUE(m->charts.empty());
+  const std::string html = render_html(*m);
+  EXPECT_EQ(html.find("data-trial="), std::string::npos);
+  EXPECT_NE(html.find("Nothing to recommend yet"), std::string::npos);
+  EXPECT_NE(render_markdown(*m).find("Nothing to recommend yet"), std::string::npos);
+  EXPECT_EQ(validate_with_schema(render_json(*m), dir_), 0) << read_file(dir_ + "/validate.log");
+}
+
+TEST_F(ReportStudyTest, SingleTrialAndAllFailedStudiesGiveSensibleReports) {
+  auto one = build_report_study(dir_ + "/one.db", 1);
+  auto m = build_report_model(*one.store, "");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->recommendation.trial, 0);
+  EXPECT_TRUE(m->recommendation.ties.empty());
+  EXPECT_NE(m->recommendation.spend_more.find("No measured configuration"), std::string::npos);
+  Marks marks = marks_of(render_html(*m));
+  EXPECT_EQ(total(marks["quadrant"]), 1u);
+  EXPECT_EQ(total(marks["climb"]), 1u);
+  EXPECT_EQ(validate_with_schema(render_json(*m), dir_), 0) << read_file(dir_ + "/validate.log");
+
+  auto failed = build_report_study(dir_ + "/failed.db", 3, {0, 1, 2});
+  auto f = build_report_model(*failed.store, "");
+  ASSERT_TRUE(f.ok());
+  EXPECT_FALSE(f->recommendation.available);
+  EXPECT_NE(f->recommendation.headline.find("no trial completed (3 failed)"), std::string::npos);
+  ASSERT_EQ(f->recommendation.reasons.size(), 1u);
+  EXPECT_NE(f->recommendation.reasons[0].find("3 x engine start failed"), std::string::npos);
+  EXPECT_EQ(total(marks_of(render_html(*f))["climb"]), 3u);  // the climb shows the failures
+  const std::string md = render_markdown(*f);
+  EXPECT_NE(md.find("KV cache of 8 sequences"), std::string::npos);
+  EXPECT_EQ(validate_with_schema(render_json(*f), dir_), 0) << read_file(dir_ + "/validate.log");
+}
+
+TEST_F(ReportStudyTest, UnknownExperimentNamesTheStoredOnes) {
+  auto s = build_report_study(dir_ + "/study.db", 1);
+  auto m = build_report_model(*s.store, "nope");
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(m.status().message().find("support-desk-cpu"), std::string::npos);
+}
+
+TEST_F(ReportStudyTest, MarkdownHasTheSameContentAsTables) {
+  auto s = build_report_study(dir_ + "/study.db", 5, {3});
+  auto m = build_report_model(*s.store, "");
+  ASSERT_TRUE(m.ok());
+  const std::string md = render_markdown(*m);
+  EXPECT_NE(md.find(m->recommendation.headline), std::string::npos);
+  for (const auto& c : m->charts) EXPECT_NE(md.find("### " + c.title), std::string::npos) << c.id;
+  // One table row per trial in the trial table.
+  const std::regex row(R"(\n\| \d+( \*\*\(recommended\)\*\*)? \| (complete|failed) \|)");
+  EXPECT_EQ(std::distance(std::sregex_iterator(md.begin(), md.end(), row), std::sregex_iterator()), 5);
+  ASSERT_TRUE(write_report(*m, ReportFormat::kMarkdown, dir_ + "/r.md").ok());
+  EXPECT_EQ(read_file(dir_ + "/r.md"), md);
+  EXPECT_FALSE(write_report(*m, ReportFormat::kHtml, dir_ + "/no/such/dir/r.html").ok());
+  EXPECT_EQ(parse_report_format("md"), ReportFormat::kMarkdown);
+  EXPECT_FALSE(parse_report_format("pdf").has_value());
+}
+
+}  // namespace
+}  // namespace effitune::orchestrator
