@@ -47,6 +47,12 @@ std::optional<po::variables_map> parse_with_positionals(int argc, char** argv, c
   return vm;
 }
 
+// A missing or malformed argument: the message, then exit code 2 (usage), as parse_args does.
+int usage_error(const char* command, const std::string& message) {
+  std::fprintf(stderr, "effitune %s: %s (try 'effitune %s --help')\n", command, message.c_str(), command);
+  return kExitUsage;
+}
+
 void add_study_options(po::options_description& desc) {
   desc.add_options()("help,h", "show this help")(
       "db", po::value<std::string>()->default_value(kDefaultDb), "the study file (SQLite)")(
@@ -205,7 +211,7 @@ int run_trials_impl(int argc, char** argv) {
   if (!vm) return code;
   const std::string format = (*vm)["format"].as<std::string>();
   if (format != "text" && format != "json") {
-    return report_error("trials", invalid_argument("--format must be text or json, got '" + format + "'"));
+    return usage_error("trials", "--format must be text or json, got '" + format + "'");
   }
   auto study = open_study(*vm);
   if (!study.ok()) return report_error("trials", study.status());
@@ -281,7 +287,7 @@ int run_show_impl(int argc, char** argv) {
   auto vm = parse_with_positionals(argc, argv, desc, pos, "effitune show TRIAL [--db FILE] [--format json]",
                                    "Shows one trial: configuration, indicators with 95% intervals, cost, verdict.", code);
   if (!vm) return code;
-  if (!vm->count("trial")) return report_error("show", invalid_argument("give a trial id: effitune show 3"));
+  if (!vm->count("trial")) return usage_error("show", "give a trial id: effitune show 3");
   auto id = parse_trial_id((*vm)["trial"].as<std::string>());
   if (!id.ok()) return report_error("show", id.status());
   auto study = open_study(*vm);
@@ -320,7 +326,7 @@ int run_compare_impl(int argc, char** argv) {
                                    code);
   if (!vm) return code;
   if (!vm->count("trials") || (*vm)["trials"].as<std::vector<std::string>>().size() != 2) {
-    return report_error("compare", invalid_argument("give two trial ids: effitune compare 3 7"));
+    return usage_error("compare", "give two trial ids: effitune compare 3 7");
   }
   const auto ids = (*vm)["trials"].as<std::vector<std::string>>();
   auto study = open_study(*vm);
@@ -384,7 +390,7 @@ int run_export_impl(int argc, char** argv) {
   if (!vm) return code;
   const std::string format = (*vm)["format"].as<std::string>();
   if (format != "json" && format != "csv") {
-    return report_error("export", invalid_argument("--format must be json or csv, got '" + format + "'"));
+    return usage_error("export", "--format must be json or csv, got '" + format + "'");
   }
   auto study = open_study(*vm);
   if (!study.ok()) return report_error("export", study.status());
@@ -431,13 +437,13 @@ int run_feedback_impl(int argc, char** argv) {
       code);
   if (!vm) return code;
   if (!vm->count("action") || (*vm)["action"].as<std::string>() != "import" || !vm->count("file")) {
-    return report_error("feedback", invalid_argument("usage: effitune feedback import FILE"));
+    return usage_error("feedback", "usage: effitune feedback import FILE");
   }
   probes::RatingReadOptions options;
   const std::string scale = (*vm)["scale"].as<std::string>();
   if (scale == "thumbs") options.scale = probes::RatingScale::kThumbs;
   else if (scale == "stars") options.scale = probes::RatingScale::kStars;
-  else if (scale != "auto") return report_error("feedback", invalid_argument("--scale must be auto, thumbs or stars"));
+  else if (scale != "auto") return usage_error("feedback", "--scale must be auto, thumbs or stars");
   const std::string file = (*vm)["file"].as<std::string>();
   auto set = probes::read_ratings(file, options);
   if (!set.ok()) return report_error("feedback", set.status());

@@ -5,7 +5,7 @@ pkgs=(cmake ninja-build g++ git pkg-config ccache
       libboost-dev libboost-program-options-dev libboost-system-dev
       libyaml-cpp-dev libsqlite3-dev libspdlog-dev nlohmann-json3-dev
       libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev
-      clang libclang-rt-14-dev ${EFFITUNE_EXTRA_PKGS:-})
+      clang libclang-rt-14-dev chromium python3-jsonschema ${EFFITUNE_EXTRA_PKGS:-})
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -124,6 +124,21 @@ TEST(Landscape, TpeGetsWithinFivePercentInAThirdOfTheGrid) {
   std::printf("random in the same budget: median %.4f\n", (random[4] + random[5]) / 2);
 }
 
+TEST(Landscape, DISABLED_Sweep) {
+  Landscape l = load_landscape();
+  for (int64_t st : {5, 10, 15, 20}) for (double pw : {1.0, 0.5}) for (int64_t ei : {24, 64}) {
+    std::vector<double> r;
+    for (uint64_t seed = 1; seed <= 20; ++seed)
+      r.push_back(replay(l, "tpe", {{"n_startup_trials", st}, {"prior_weight", pw}, {"n_ei_candidates", ei}}, seed, 40, nullptr) / l.grid_best);
+    int hit = 0; for (double x : r) hit += x >= 0.95;
+    std::sort(r.begin(), r.end());
+    std::printf("startup %lld prior %.1f ei %lld: hits %d/20 median %.3f\n", (long long)st, pw, (long long)ei, hit, (r[9]+r[10])/2);
+  }
+  std::vector<double> r; int hit = 0;
+  for (uint64_t seed = 1; seed <= 20; ++seed) { r.push_back(replay(l, "random", {}, seed, 40, nullptr) / l.grid_best); hit += r.back() >= 0.95; }
+  std::printf("random hits %d/20\n", hit);
+}
+
 // The same replay through the whole tuning loop (study store, tell/ask, summary).
 TEST(Landscape, TunerReplaysTheLandscape) {
   Landscape l = load_landscape();

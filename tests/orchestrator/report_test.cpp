@@ -287,6 +287,30 @@ TEST_F(ReportStudyTest, SingleTrialAndAllFailedStudiesGiveSensibleReports) {
   EXPECT_EQ(validate_with_schema(render_json(*f), dir_), 0) << read_file(dir_ + "/validate.log");
 }
 
+TEST_F(ReportStudyTest, NoFeasibleTrialShowsTheClosestAndWhyAndAnUnreadableExperimentWarns) {
+  ReportInputs in;
+  in.row.name = "x";
+  in.row.yaml_text = "name: [unclosed";
+  const Experiment ex = testing::report_experiment();
+  for (int64_t id = 0; id < 3; ++id) {
+    TrialRecord r = testing::realistic_record(ex, id, "f32", 256, "static");
+    r.feasible = false;
+    r.constraints = {{"cost", 0.4}, {"efficiency", -0.1}, {"goal", -1}};
+    r.efficiency = 0.1 * (id + 1);
+    in.trials.push_back(r);
+  }
+  const ReportModel m = build_report_model(in);
+  EXPECT_FALSE(m.recommendation.available);
+  EXPECT_EQ(m.recommendation.trial, 2);  // the highest E, shown as the closest
+  EXPECT_NE(m.recommendation.headline.find("No configuration meets all constraints yet"), std::string::npos);
+  ASSERT_GE(m.recommendation.reasons.size(), 2u);
+  EXPECT_NE(m.recommendation.reasons[0].find("above R0"), std::string::npos);
+  ASSERT_EQ(m.warnings.size(), 1u);
+  EXPECT_NE(m.warnings[0].find("could not be read"), std::string::npos);
+  EXPECT_NE(render_html(m).find("class=\"card warn\""), std::string::npos);
+  EXPECT_EQ(validate_with_schema(render_json(m), dir_), 0) << read_file(dir_ + "/validate.log");
+}
+
 TEST_F(ReportStudyTest, UnknownExperimentNamesTheStoredOnes) {
   auto s = build_report_study(dir_ + "/study.db", 1);
   auto m = build_report_model(*s.store, "nope");

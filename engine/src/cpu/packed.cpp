@@ -30,14 +30,25 @@ int64_t quant_bytes(DType t) { return t == DType::kQ8_0 ? 512 : 256; }
 
 #if EFFITUNE_PACKED_KERNELS
 
+#ifndef EFFITUNE_PACKED_PREFETCH
+#define EFFITUNE_PACKED_PREFETCH 2048
+#endif
+static const int64_t kPrefetchAhead = std::getenv("EFFITUNE_PF") ? std::atoll(std::getenv("EFFITUNE_PF")) : EFFITUNE_PACKED_PREFETCH;
+
 // Accumulates NT tokens of one panel over all blocks into acc[t] (16 rows each).
 template <bool kQ4, int NT>
 inline void panel_tile(const uint8_t* quants, const uint16_t* scales, int64_t nb, const ActBlockQ8* const* x,
                        __m512 (&acc)[NT]) {
   const __m512i low4 = _mm512_set1_epi8(0x0F);
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  constexpr int64_t kQBytes = kQ4 ? 256 : 512;
   for (int64_t b = 0; b < nb; ++b) {
     __m512i w[8];
+    // Decode (NT small) streams the weights once: prefetch ahead of the hardware prefetcher, which
+    // ramps up too slowly on these panel-sized streams.
+    if (NT <= 2 && kPrefetchAhead > 0) {
+      for (int64_t l = 0; l < kQBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(quants + b * kQBytes + l + kPrefetchAhead), _MM_HINT_T0);
+    }
     if constexpr (kQ4) {
       const uint8_t* q = quants + b * 256;
       for (int j = 0; j < 4; ++j) {
