@@ -140,7 +140,7 @@ Chart quadrant_chart(const std::vector<TrialRecord>& trials, const ChartContext&
               money_per_hour(xs) + "); " + std::to_string(counts[3]) + " are budget-eaters.";
   for (const auto* t : pts) {
     if (t->id == ctx.recommended && t->quadrant) {
-      c.reading += " The recommended trial " + std::to_string(t->id) + " (outlined) is " + quadrant_name(*t->quadrant) + ".";
+      c.reading += " The recommended trial " + std::to_string(t->id) + " (the outlined point) is " + quadrant_name(*t->quadrant) + ".";
     }
   }
   const size_t hidden = std::count_if(trials.begin(), trials.end(), [](const TrialRecord& t) {

@@ -61,7 +61,7 @@ Reply call(uint16_t port, http::verb verb, const std::string& target, const std:
   p.body_limit(64 << 20);
   http::read(s, buf, p, ec);
   if (ec) return {};
-  return {p.get().result_int(), p.get().body(), std::string(p.get()[http::field::content_type])};
+  return {static_cast<int>(p.get().result_int()), p.get().body(), std::string(p.get()[http::field::content_type])};
 }
 
 Reply post(uint16_t port, const std::string& target, const json& body, const Headers& headers = {}) {

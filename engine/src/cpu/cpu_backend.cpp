@@ -8,6 +8,8 @@
 #include <string>
 #include <thread>
 
+#include <sys/mman.h>
+
 #include "cpu/ops.h"
 #include "cpu/simd.h"
 
@@ -76,10 +78,6 @@ void add_into(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
-PackedMatrix pack_if_possible(const TensorView& w) {
-  return PackedMatrix::can_pack(w) ? PackedMatrix::pack(w) : PackedMatrix();
-}
-
 const PackedMatrix* or_null(const PackedMatrix& p) { return p.rows() > 0 ? &p : nullptr; }
 
 }  // namespace
@@ -135,19 +133,42 @@ void CpuBackend::pack_weights() {
   const char* off = std::getenv("EFFITUNE_CPU_NO_REPACK");
   if (off != nullptr && std::string(off) == "1") return;
   const ModelWeights& w = *weights_;
+  std::vector<const TensorView*> sources;
+  for (const LayerWeights& l : w.layers)
+    for (const TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) sources.push_back(t);
+  sources.push_back(&w.output);
+  int64_t total = 0;
+  for (const TensorView* t : sources)
+    if (PackedMatrix::can_pack(*t)) total += PackedMatrix::packed_bytes(*t);
+  if (total == 0) return;
+  // One arena in 2 MiB pages: a decode step streams all of it, and with 4 KiB pages every 4 KiB of
+  // weights costs a TLB miss. Without transparent huge pages (or if madvise fails) it still works.
+  constexpr size_t kHugePage = size_t{2} << 20;
+  const size_t bytes = (static_cast<size_t>(total) + kHugePage - 1) / kHugePage * kHugePage;
+  auto* arena = static_cast<uint8_t*>(std::aligned_alloc(kHugePage, bytes));
+  if (arena == nullptr) return;  // the row-major kernels need no extra memory
+  if (!std::getenv("EFFITUNE_NOHUGE")) madvise(arena, bytes, MADV_HUGEPAGE);
+  packed_arena_.reset(arena);
+  uint8_t* cursor = arena;
+  auto pack = [&](const TensorView& t) {
+    if (!PackedMatrix::can_pack(t)) return PackedMatrix();
+    PackedMatrix p = PackedMatrix::pack(t, cursor);
+    cursor += PackedMatrix::packed_bytes(t);
+    return p;
+  };
   packed_.resize(w.layers.size());
   for (size_t i = 0; i < w.layers.size(); ++i) {
     const LayerWeights& l = w.layers[i];
     PackedLayer& p = packed_[i];
-    p.wq = pack_if_possible(l.wq);
-    p.wk = pack_if_possible(l.wk);
-    p.wv = pack_if_possible(l.wv);
-    p.wo = pack_if_possible(l.wo);
-    p.gate = pack_if_possible(l.w_gate);
-    p.up = pack_if_possible(l.w_up);
-    p.down = pack_if_possible(l.w_down);
+    p.wq = pack(l.wq);
+    p.wk = pack(l.wk);
+    p.wv = pack(l.wv);
+    p.wo = pack(l.wo);
+    p.gate = pack(l.w_gate);
+    p.up = pack(l.w_up);
+    p.down = pack(l.w_down);
   }
-  packed_output_ = pack_if_possible(w.output);
+  packed_output_ = pack(w.output);
 }
 
 std::string CpuBackend::device_name() const {

@@ -49,6 +49,10 @@ class CpuBackend final : public Backend {
   std::unique_ptr<float[]> v_cache_;
   std::vector<PackedLayer> packed_;
   PackedMatrix packed_output_;
+  struct FreeArena {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t[], FreeArena> packed_arena_;  // every PackedMatrix above points into it
 
   // Per-token bookkeeping and activations of the current step, reused across calls.
   std::vector<int32_t> tok_pos_, tok_step_;

@@ -129,7 +129,13 @@ bool PackedMatrix::can_pack(const TensorView& w) {
          w.rows > 0 && w.data != nullptr;
 }
 
-PackedMatrix PackedMatrix::pack(const TensorView& w) {
+int64_t PackedMatrix::packed_bytes(const TensorView& w) {
+  const int64_t panels = (w.rows + kPanelRows - 1) / kPanelRows;
+  const int64_t bytes = panels * (w.cols / kBlock) * (quant_bytes(w.type) + kScaleBytes);
+  return (bytes + 63) / 64 * 64;
+}
+
+PackedMatrix PackedMatrix::pack(const TensorView& w, uint8_t* dst) {
   EFFITUNE_CHECK(can_pack(w), "PackedMatrix::pack: weights cannot be packed (type or shape)");
   PackedMatrix p;
   p.type_ = w.type;
@@ -137,12 +143,15 @@ PackedMatrix PackedMatrix::pack(const TensorView& w) {
   p.cols_ = w.cols;
   const int64_t nb = w.cols / kBlock, qbytes = quant_bytes(w.type);
   p.panel_bytes_ = nb * (qbytes + kScaleBytes);
-  const size_t total = static_cast<size_t>(p.panels() * p.panel_bytes_);
   // 64-byte alignment: every 64-byte chunk is one cache line (panel_bytes_ is a multiple of 64 when
   // nb is even, as in every model shape; loads stay unaligned-safe otherwise).
-  auto* raw = static_cast<uint8_t*>(std::aligned_alloc(64, (total + 63) / 64 * 64));
-  if (raw == nullptr) throw std::bad_alloc();
-  p.data_.reset(raw);
+  uint8_t* raw = dst;
+  if (raw == nullptr) {
+    raw = static_cast<uint8_t*>(std::aligned_alloc(64, static_cast<size_t>(packed_bytes(w))));
+    if (raw == nullptr) throw std::bad_alloc();
+    p.owned_.reset(raw);
+  }
+  p.data_ = raw;
   const bool q4 = w.type == DType::kQ4_0;
   for (int64_t g = 0; g < p.panels(); ++g) {
     uint8_t* panel = raw + g * p.panel_bytes_;
@@ -174,9 +183,9 @@ void PackedMatrix::matmul_rows(int64_t r0, int64_t r1, const Activations& a, flo
   EFFITUNE_CHECK(r0 % kPanelRows == 0 && a.q8 != nullptr && a.cols == cols_, "PackedMatrix::matmul_rows: bad call");
 #if EFFITUNE_PACKED_KERNELS
   if (type_ == DType::kQ4_0) {
-    packed_rows<true>(data_.get(), panel_bytes_, rows_, cols_, r0, r1, a, y, ldy);
+    packed_rows<true>(data_, panel_bytes_, rows_, cols_, r0, r1, a, y, ldy);
   } else {
-    packed_rows<false>(data_.get(), panel_bytes_, rows_, cols_, r0, r1, a, y, ldy);
+    packed_rows<false>(data_, panel_bytes_, rows_, cols_, r0, r1, a, y, ldy);
   }
 #else
   (void)r1;

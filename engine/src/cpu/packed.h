@@ -25,8 +25,12 @@ class PackedMatrix {
   // True when this build has the packed kernels (AVX-512 F/BW/VNNI) and `w` can be packed:
   // q8_0 or q4_0 with cols % 32 == 0.
   static bool can_pack(const TensorView& w);
-  // Packs `w` (can_pack(w) must hold). Rows beyond the last full panel are padded with zero scales.
-  static PackedMatrix pack(const TensorView& w);
+  // Bytes pack() writes for `w` (a multiple of 64).
+  static int64_t packed_bytes(const TensorView& w);
+  // Packs `w` (can_pack(w) must hold) into `dst` (packed_bytes(w) bytes, 64-byte aligned, outliving
+  // the result), or into memory the result owns when `dst` is null. Rows beyond the last full panel
+  // are padded with zero scales.
+  static PackedMatrix pack(const TensorView& w, uint8_t* dst = nullptr);
 
   PackedMatrix() = default;
   DType type() const { return type_; }
@@ -46,7 +50,8 @@ class PackedMatrix {
   DType type_ = DType::kF32;
   int64_t rows_ = 0, cols_ = 0;
   int64_t panel_bytes_ = 0;
-  std::unique_ptr<uint8_t[], Free> data_;
+  const uint8_t* data_ = nullptr;
+  std::unique_ptr<uint8_t[], Free> owned_;
 };
 
 }  // namespace effitune::engine::cpu
