@@ -2,6 +2,8 @@
 # Configures and builds effitune into build/ (CUDA code too when nvcc is found, for sm_90).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache keys on paths relative to the checkout, so clones share one cache.
+export CCACHE_BASEDIR="$PWD"
 bash scripts/install_deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release ${EFFITUNE_CMAKE_ARGS:-} >/dev/null
 cmake --build build -j"$(nproc)" "$@"

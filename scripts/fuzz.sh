@@ -5,6 +5,8 @@
 #   scripts/fuzz.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache keys on paths relative to the checkout, so clones share one cache.
+export CCACHE_BASEDIR="$PWD"
 seconds="${1:-20}"
 build_dir=build-fuzz
 # EFFITUNE_FUZZ adds -fsanitize=fuzzer-no-link to every library: without it libFuzzer sees coverage of
