@@ -13,6 +13,7 @@
 #include <random>
 #include <thread>
 
+#include "effitune/orchestrator/nightly.h"
 #include "effitune/orchestrator/study_json.h"
 #include "effitune/orchestrator/study_store.h"
 #include "support/paths.h"
@@ -228,6 +229,75 @@ TEST(Tuner, SigkillAtRandomMomentsLosesAndRepeatsNothing) {
   for (const auto& t : *trials) {
     EXPECT_TRUE(t.state == TrialState::kComplete || t.state == TrialState::kFailed) << "trial " << t.id;
   }
+}
+
+}  // namespace
+}  // namespace effitune::orchestrator
+
+namespace effitune::orchestrator {
+namespace {
+
+TEST(Nightly, ComparesWithTheBaselineAndSetsTheExitCode) {
+  const std::string dir = testing::make_temp_dir("nightly");
+  auto store = StudyStore::open(dir + "/study.db");
+  ASSERT_TRUE(store.ok());
+  Experiment ex = fake_experiment("grid", 6);
+  ex.space = search::Space();
+  ASSERT_TRUE(ex.space.add_categorical("mode", {"a", "b"}).ok());
+  // Night 0: the study. P 0.9 of 200 requests for both configurations.
+  auto measured = [](double p, bool feasible) {
+    TrialRunOutcome out;
+    out.ok = true;
+    out.record.indicators.performance = {p, p - 0.04, std::min(1.0, p + 0.04), 200};
+    out.record.indicators.quality = {0.8, 0.75, 0.85, 200};
+    out.record.efficiency = 0.8;
+    out.record.efficiency_interval = {0.8, 0.75, 0.85, 200};
+    out.record.feasible = feasible;
+    return out;
+  };
+  FunctionTrialRunner study([&](const search::Trial&, const Heartbeat&) { return measured(0.9, true); });
+  ASSERT_TRUE(run_study(ex, **store, study, quiet(false)).ok());
+
+  NightlyOptions o;
+  o.top = 2;
+  // Night 1: nothing changed.
+  auto same = run_nightly(ex, **store, study, o);
+  ASSERT_TRUE(same.ok()) << same.status().to_string();
+  EXPECT_EQ(same->exit_code, kNightlyOk) << same->text;
+  EXPECT_EQ(same->remeasured.size(), 2u);
+  // Night 2: P fell from 0.9 to 0.7 of 200 (z about 5): quality drift.
+  FunctionTrialRunner worse([&](const search::Trial&, const Heartbeat&) { return measured(0.7, true); });
+  auto drift = run_nightly(ex, **store, worse, o);
+  ASSERT_TRUE(drift.ok());
+  EXPECT_EQ(drift->exit_code, kNightlyQualityDrift) << drift->text;
+  bool flagged = false;
+  for (const auto& d : drift->drift) flagged = flagged || (d.indicator == "performance" && d.significant && d.p_value < 1e-4);
+  EXPECT_TRUE(flagged);
+  // Night 3: the incumbent crashes: the goal is no longer met.
+  FunctionTrialRunner broken([&](const search::Trial&, const Heartbeat&) {
+    TrialRunOutcome out;
+    out.failure_reason = "crashed: killed by SIGSEGV";
+    return out;
+  });
+  auto missed = run_nightly(ex, **store, broken, o);
+  ASSERT_TRUE(missed.ok());
+  EXPECT_EQ(missed->exit_code, kNightlyGoalMissed) << missed->text;
+  auto rows = (*store)->list_drift_results("fake");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_GE(rows->size(), 12u);  // two nights x two configurations x (P, C, Cm, A, Q, E)
+}
+
+TEST(Nightly, TwoProportionAndIntervalTests) {
+  // 180/200 vs 140/200: pooled p = 0.8, z = 0.2 / sqrt(0.8 * 0.2 * (2 / 200)) = 5.0.
+  DriftRow d = compare_indicator("performance", {0.9, 0.85, 0.93, 200}, {0.7, 0.64, 0.76, 200}, true, 0.05);
+  EXPECT_EQ(d.test, "two-proportion-z");
+  EXPECT_TRUE(d.significant);
+  EXPECT_LT(d.p_value, 1e-5);
+  d = compare_indicator("accuracy", {0.8, 0.7, 0.9, 50}, {0.75, 0.65, 0.85, 50}, false, 0.05);
+  EXPECT_EQ(d.test, "intervals-separate");
+  EXPECT_FALSE(d.significant);
+  d = compare_indicator("accuracy", {0.8, 0.75, 0.85, 50}, {0.6, 0.55, 0.7, 50}, false, 0.05);
+  EXPECT_TRUE(d.significant);
 }
 
 }  // namespace

@@ -249,19 +249,19 @@ void CpuBackend::attention_layer(int32_t layer, std::span<const SequenceStep> st
   if (n_tok < kSerialTokens) {
     for (int64_t t = 0; t < n_tok; ++t) rope_store(t);
   } else {
-    pool_.run([&](int i, int n) {
-      int64_t t0, t1;
-      split_range(n_tok, 1, i, n, t0, t1);
+    pool_.run_chunks(n_tok, 4, [&](int, int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) rope_store(t);
     });
   }
 
-  // One task per (token, head); strided assignment balances the causal triangle of a prefill.
+  // One task per (token, head), claimed in small chunks: the causal triangle of a prefill makes later
+  // tokens' tasks longer, and dynamic claiming balances that.
   const int64_t tasks = n_tok * nh;
   const size_t stride = scores_.size() / static_cast<size_t>(pool_.size());
-  pool_.run([&](int i, int n) {
-    float* scores = scores_.data() + static_cast<size_t>(i) * stride;
-    for (int64_t task = i; task < tasks; task += n) {
+  const int64_t grain = std::max<int64_t>(1, tasks / (8 * static_cast<int64_t>(pool_.size())));
+  pool_.run_chunks(tasks, grain, [&](int thread, int64_t task0, int64_t task1) {
+    float* scores = scores_.data() + static_cast<size_t>(thread) * stride;
+    for (int64_t task = task0; task < task1; ++task) {
       const int64_t t = task / nh;
       const int32_t h = static_cast<int32_t>(task % nh);
       const SequenceStep& st = steps[static_cast<size_t>(tok_step_[static_cast<size_t>(t)])];
@@ -325,9 +325,7 @@ Status CpuBackend::forward(std::span<const SequenceStep> steps, std::vector<floa
       for (int64_t t = 0; t < n_tok; ++t) fn(t);
       return;
     }
-    pool_.run([&](int i, int n) {
-      int64_t t0, t1;
-      split_range(n_tok, 1, i, n, t0, t1);
+    pool_.run_chunks(n_tok, 4, [&](int, int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) fn(t);
     });
   };

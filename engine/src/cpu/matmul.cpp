@@ -273,6 +273,12 @@ void gemm_dequant(const TensorView& w, int64_t r0, int64_t r1, const Activations
 
 bool needs_q8(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0; }
 
+// Row tiles per claimed chunk: about 8 chunks per thread, so a thread that runs late (or not at all)
+// leaves little for the others to wait on, while each chunk is still tens of tiles long.
+int64_t chunk_units(const ThreadPool& pool, int64_t units) {
+  return std::max<int64_t>(1, units / (8 * static_cast<int64_t>(pool.size())));
+}
+
 }  // namespace
 
 void quantize_act_q8(const float* x, int64_t n, ActBlockQ8* out) {
@@ -334,9 +340,7 @@ Activations prepare(ThreadPool& pool, bool quant, const float* x, int64_t n_toke
   if (quant) {
     q8_scratch.resize(static_cast<size_t>(n_tokens * nb));
     if (n_tokens >= 8) {
-      pool.run([&](int i, int n) {
-        int64_t t0, t1;
-        split_range(n_tokens, 1, i, n, t0, t1);
+      pool.run_chunks(n_tokens, 4, [&](int, int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) quantize_act_q8(x + t * cols, cols, q8_scratch.data() + t * nb);
       });
     } else {
@@ -359,9 +363,9 @@ void matmul(ThreadPool& pool, std::span<const MatmulJob> jobs, const float* x, i
   auto span_rows = [&](const MatmulJob& j) { return packed ? (j.w->rows + align - 1) / align * align : j.w->rows; };
   int64_t total = 0;
   for (const MatmulJob& j : jobs) total += span_rows(j);
-  pool.run([&](int i, int n) {
-    int64_t g0, g1;
-    split_range(total, align, i, n, g0, g1);
+  const int64_t units = (total + align - 1) / align;
+  pool.run_chunks(units, chunk_units(pool, units), [&](int, int64_t u0, int64_t u1) {
+    const int64_t g0 = u0 * align, g1 = std::min(total, u1 * align);
     int64_t base = 0;
     for (const MatmulJob& j : jobs) {
       const int64_t lo = std::max(g0, base), hi = std::min({g1, base + span_rows(j), base + j.w->rows});
@@ -383,10 +387,10 @@ void matmul_swiglu(ThreadPool& pool, const TensorView& w_gate, const TensorView&
   const bool quant = needs_q8(w_gate.type) || needs_q8(w_up.type);
   const bool packed = packed_gate != nullptr && packed_up != nullptr;
   const Activations a = prepare(pool, quant, x, n_tokens, cols, q8_scratch);
-  pool.run([&](int i, int n) {
-    int64_t r0, r1;
-    split_range(w_gate.rows, packed ? kPanelRows : kRowTile, i, n, r0, r1);
-    if (r0 >= r1) return;
+  const int64_t align = packed ? kPanelRows : kRowTile;
+  const int64_t units = (w_gate.rows + align - 1) / align;
+  pool.run_chunks(units, chunk_units(pool, units), [&](int, int64_t u0, int64_t u1) {
+    const int64_t r0 = u0 * align, r1 = std::min(w_gate.rows, u1 * align);
     if (packed) {
       packed_gate->matmul_rows(r0, r1, a, gate, ld);
       packed_up->matmul_rows(r0, r1, a, up, ld);

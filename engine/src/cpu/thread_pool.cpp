@@ -13,9 +13,9 @@ namespace effitune::engine::cpu {
 namespace {
 // How long a waiting thread spins before sleeping on a futex. Longer than the gap between two
 // parallel regions of one decode step (a few us of serial work), much shorter than a scheduler time
-// slice: on a machine busy with other processes a thread that spun for its whole slice while the
-// thread it waits for was descheduled would stall every region by milliseconds.
-constexpr auto kSpin = std::chrono::microseconds(50);
+// slice: on a machine busy with other processes, spinning while the awaited thread is descheduled
+// only burns CPU time that other processes could use.
+constexpr auto kSpin = std::chrono::microseconds(30);
 
 // Spins until pred() or the spin budget runs out; returns pred().
 template <typename Pred>
@@ -42,16 +42,31 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run_impl(Thunk thunk, void* ctx) {
+void ThreadPool::drain(int thread) {
+  for (;;) {
+    const int64_t b = next_.fetch_add(grain_, std::memory_order_relaxed);
+    if (b >= n_items_) return;
+    thunk_(ctx_, thread, b, std::min(n_items_, b + grain_));
+  }
+}
+
+void ThreadPool::run_impl(Thunk thunk, void* ctx, int64_t n, int64_t grain) {
   thunk_ = thunk;
   ctx_ = ctx;
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+  n_items_ = n;
+  grain_ = grain;
+  next_.store(0, std::memory_order_relaxed);
+  // Publishes the fields above to any worker that then reads closed_ == false.
+  closed_.store(false, std::memory_order_seq_cst);
   generation_.fetch_add(1, std::memory_order_release);
   generation_.notify_all();
-  thunk(ctx, 0, n_threads_);
-  if (spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; })) return;
-  for (int p = pending_.load(std::memory_order_acquire); p != 0; p = pending_.load(std::memory_order_acquire))
-    pending_.wait(p, std::memory_order_acquire);
+  drain(0);
+  // A worker either registered in active_ before this store is ordered (and is waited for below), or
+  // will read closed_ == true and touch nothing of this region (seq_cst on both sides).
+  closed_.store(true, std::memory_order_seq_cst);
+  if (spin_until([this] { return active_.load(std::memory_order_seq_cst) == 0; })) return;
+  for (int a = active_.load(std::memory_order_seq_cst); a != 0; a = active_.load(std::memory_order_seq_cst))
+    active_.wait(a, std::memory_order_seq_cst);
 }
 
 void ThreadPool::worker(int index) {
@@ -63,9 +78,10 @@ void ThreadPool::worker(int index) {
     }
     seen = generation_.load(std::memory_order_acquire);
     if (stop_.load(std::memory_order_acquire)) return;
-    thunk_(ctx_, index, n_threads_);
-    // The last worker wakes the caller if it went to sleep (no syscall when nobody waits).
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+    active_.fetch_add(1, std::memory_order_seq_cst);
+    if (!closed_.load(std::memory_order_seq_cst)) drain(index);
+    // The last one out wakes the caller if it went to sleep (no syscall when nobody waits).
+    if (active_.fetch_sub(1, std::memory_order_seq_cst) == 1) active_.notify_one();
   }
 }
 
