@@ -1,6 +1,8 @@
 // Quick CPU-backend timing on a random-weight model, in llama-bench's terms: tg (decode from an empty
 // cache, one token per step) and pp (one batched prefill step). Prints medians over repetitions and the
-// ratio to llama.cpp on the same 2-core machines (mission.md's CPU anchor).
+// ratio to llama.cpp on the same 2-core machines (mission.md's CPU anchor). On a machine shared with
+// other work, wall clock measures the load: the tg/cpu and pp/cpu lines give threads x tokens per
+// process CPU-second (getrusage), the rate on that many otherwise idle cores.
 //   bench_cpu [type=f16|q8_0|q4_0|f32|bf16] [threads=2] [tg=64] [pp=128] [reps=3] [shape=bench-134m]
 #include <algorithm>
 #include <chrono>

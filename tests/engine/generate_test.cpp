@@ -73,7 +73,8 @@ std::pair<std::vector<int32_t>, double> brute_force(const testing::ScriptFn& fn,
       hist.pop_back();
     }
   };
-  rec(prompt, 0.0);
+  std::vector<int32_t> hist = prompt;  // rec grows and shrinks its own copy; `prompt` stays the prefix
+  rec(hist, 0.0);
   return best;
 }
 

@@ -23,17 +23,24 @@ namespace {
 //   128 * sum(x), which the activation block carries).
 // q4_0 block b: 4 chunks of 64 bytes; chunk j lane r holds row r's stored bytes qs[4j..4j+3]
 //   unchanged: low nibbles are weights 4j..4j+3, high nibbles weights 16+4j..16+4j+3, both + 8.
+// f16 panels have no blocks or scales: column k of the 16 rows is 32 bytes at k * 32, so one
+// conversion gives 16 rows' weights and each token's x[k] is a broadcast (f32 FMA, as the row-major
+// f16 kernel; only the summation order differs).
 constexpr int64_t kBlock = 32;
 constexpr int64_t kScaleBytes = kPanelRows * 2;
 
 int64_t quant_bytes(DType t) { return t == DType::kQ8_0 ? 512 : 256; }
 
+int64_t panel_bytes_for(DType t, int64_t cols) {
+  return t == DType::kF16 ? cols * kPanelRows * 2 : cols / kBlock * (quant_bytes(t) + kScaleBytes);
+}
+
 #if EFFITUNE_PACKED_KERNELS
 
 #ifndef EFFITUNE_PACKED_PREFETCH
-#define EFFITUNE_PACKED_PREFETCH 2048
+#define EFFITUNE_PACKED_PREFETCH 4096
 #endif
-static const int64_t kPrefetchAhead = std::getenv("EFFITUNE_PF") ? std::atoll(std::getenv("EFFITUNE_PF")) : EFFITUNE_PACKED_PREFETCH;
+constexpr int64_t kPrefetchAhead = EFFITUNE_PACKED_PREFETCH;
 
 // Accumulates NT tokens of one panel over all blocks into acc[t] (16 rows each).
 template <bool kQ4, int NT>
@@ -46,7 +53,7 @@ inline void panel_tile(const uint8_t* quants, const uint16_t* scales, int64_t nb
     __m512i w[8];
     // Decode (NT small) streams the weights once: prefetch ahead of the hardware prefetcher, which
     // ramps up too slowly on these panel-sized streams.
-    if (NT <= 2 && kPrefetchAhead > 0) {
+    if constexpr (NT <= 2 && kPrefetchAhead > 0) {
       for (int64_t l = 0; l < kQBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(quants + b * kQBytes + l + kPrefetchAhead), _MM_HINT_T0);
     }
     if constexpr (kQ4) {
@@ -120,19 +127,65 @@ void packed_rows(const uint8_t* data, int64_t panel_bytes, int64_t rows, int64_t
   }
 }
 
+// f16 panels: NT tokens of one panel, column by column.
+template <int NT>
+inline void f16_panel_tokens(const uint16_t* panel, int64_t cols, const Activations& a, int64_t t0, float* y,
+                             int64_t ldy, __mmask16 mask) {
+  const float* xs[NT];
+  for (int j = 0; j < NT; ++j) xs[j] = a.x + (t0 + j) * a.cols;
+  __m512 acc[NT];
+  for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < cols; ++k) {
+    if (NT <= 2 && kPrefetchAhead > 0 && (k & 1) == 0)
+      _mm_prefetch(reinterpret_cast<const char*>(panel + k * kPanelRows) + kPrefetchAhead, _MM_HINT_T0);
+    const __m512 w = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + k * kPanelRows)));
+    for (int j = 0; j < NT; ++j) acc[j] = _mm512_fmadd_ps(w, _mm512_set1_ps(xs[j][k]), acc[j]);
+  }
+  for (int j = 0; j < NT; ++j) _mm512_mask_storeu_ps(y + (t0 + j) * ldy, mask, acc[j]);
+}
+
+template <int N>
+inline void f16_remainder(int64_t rem, const uint16_t* panel, int64_t cols, const Activations& a, int64_t t0, float* y,
+                          int64_t ldy, __mmask16 mask) {
+  if (rem == N) {
+    f16_panel_tokens<N>(panel, cols, a, t0, y, ldy, mask);
+  } else if constexpr (N > 1) {
+    f16_remainder<N - 1>(rem, panel, cols, a, t0, y, ldy, mask);
+  }
+}
+
+// Tokens per f16 tile: 8 accumulators and one weight register per column step.
+#ifndef EFFITUNE_PACKED_F16_TOK_TILE
+#define EFFITUNE_PACKED_F16_TOK_TILE 8
+#endif
+constexpr int kF16TokTile = EFFITUNE_PACKED_F16_TOK_TILE;
+
+void packed_rows_f16(const uint8_t* data, int64_t panel_bytes, int64_t rows, int64_t cols, int64_t r0, int64_t r1,
+                     const Activations& a, float* y, int64_t ldy) {
+  for (int64_t r = r0; r < r1 && r < rows; r += kPanelRows) {
+    const auto* panel = reinterpret_cast<const uint16_t*>(data + (r / kPanelRows) * panel_bytes);
+    const int64_t valid = std::min<int64_t>(kPanelRows, std::min(r1, rows) - r);
+    const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1u);
+    float* yr = y + r;
+    int64_t t = 0;
+    for (; t + kF16TokTile <= a.n_tokens; t += kF16TokTile) f16_panel_tokens<kF16TokTile>(panel, cols, a, t, yr, ldy, mask);
+    if (t < a.n_tokens) f16_remainder<kF16TokTile - 1>(a.n_tokens - t, panel, cols, a, t, yr, ldy, mask);
+  }
+}
+
 #endif  // EFFITUNE_PACKED_KERNELS
 
 }  // namespace
 
 bool PackedMatrix::can_pack(const TensorView& w) {
-  return EFFITUNE_PACKED_KERNELS && (w.type == DType::kQ8_0 || w.type == DType::kQ4_0) && w.cols % kBlock == 0 &&
-         w.rows > 0 && w.data != nullptr;
+  if (!EFFITUNE_PACKED_KERNELS || w.rows <= 0 || w.cols <= 0 || w.data == nullptr) return false;
+  if (w.type == DType::kF16) return true;
+  return (w.type == DType::kQ8_0 || w.type == DType::kQ4_0) && w.cols % kBlock == 0;
 }
 
 int64_t PackedMatrix::packed_bytes(const TensorView& w) {
   const int64_t panels = (w.rows + kPanelRows - 1) / kPanelRows;
-  const int64_t bytes = panels * (w.cols / kBlock) * (quant_bytes(w.type) + kScaleBytes);
-  return (bytes + 63) / 64 * 64;
+  return (panels * panel_bytes_for(w.type, w.cols) + 63) / 64 * 64;
 }
 
 PackedMatrix PackedMatrix::pack(const TensorView& w, uint8_t* dst) {
@@ -142,7 +195,7 @@ PackedMatrix PackedMatrix::pack(const TensorView& w, uint8_t* dst) {
   p.rows_ = w.rows;
   p.cols_ = w.cols;
   const int64_t nb = w.cols / kBlock, qbytes = quant_bytes(w.type);
-  p.panel_bytes_ = nb * (qbytes + kScaleBytes);
+  p.panel_bytes_ = panel_bytes_for(w.type, w.cols);
   // 64-byte alignment: every 64-byte chunk is one cache line (panel_bytes_ is a multiple of 64 when
   // nb is even, as in every model shape; loads stay unaligned-safe otherwise).
   uint8_t* raw = dst;
@@ -153,6 +206,17 @@ PackedMatrix PackedMatrix::pack(const TensorView& w, uint8_t* dst) {
   }
   p.data_ = raw;
   const bool q4 = w.type == DType::kQ4_0;
+  if (w.type == DType::kF16) {
+    for (int64_t g = 0; g < p.panels(); ++g) {
+      auto* panel = reinterpret_cast<uint16_t*>(raw + g * p.panel_bytes_);
+      for (int64_t r = 0; r < kPanelRows; ++r) {
+        const int64_t row = g * kPanelRows + r;
+        const auto* src = row < w.rows ? reinterpret_cast<const uint16_t*>(w.row(row)) : nullptr;
+        for (int64_t k = 0; k < w.cols; ++k) panel[k * kPanelRows + r] = src != nullptr ? src[k] : 0;
+      }
+    }
+    return p;
+  }
   for (int64_t g = 0; g < p.panels(); ++g) {
     uint8_t* panel = raw + g * p.panel_bytes_;
     auto* scales = reinterpret_cast<uint16_t*>(panel + nb * qbytes);
@@ -180,9 +244,12 @@ PackedMatrix PackedMatrix::pack(const TensorView& w, uint8_t* dst) {
 }
 
 void PackedMatrix::matmul_rows(int64_t r0, int64_t r1, const Activations& a, float* y, int64_t ldy) const {
-  EFFITUNE_CHECK(r0 % kPanelRows == 0 && a.q8 != nullptr && a.cols == cols_, "PackedMatrix::matmul_rows: bad call");
+  EFFITUNE_CHECK(r0 % kPanelRows == 0 && (a.q8 != nullptr || type_ == DType::kF16) && a.cols == cols_,
+                 "PackedMatrix::matmul_rows: bad call");
 #if EFFITUNE_PACKED_KERNELS
-  if (type_ == DType::kQ4_0) {
+  if (type_ == DType::kF16) {
+    packed_rows_f16(data_, panel_bytes_, rows_, cols_, r0, r1, a, y, ldy);
+  } else if (type_ == DType::kQ4_0) {
     packed_rows<true>(data_, panel_bytes_, rows_, cols_, r0, r1, a, y, ldy);
   } else {
     packed_rows<false>(data_, panel_bytes_, rows_, cols_, r0, r1, a, y, ldy);

@@ -1,5 +1,5 @@
-// Quantized weights (q8_0, q4_0) repacked once at load into 16-row interleaved panels for the
-// AVX-512 VNNI kernels, after llama.cpp's repacked q4_0x8 layouts. In the row-major GGUF layout every
+// Weights (q8_0, q4_0, f16) repacked once at load into 16-row interleaved panels for AVX-512
+// kernels (VNNI for the quantized types), after llama.cpp's repacked q4_0x8 layouts. In the row-major GGUF layout every
 // 32-weight block of one row is a separate dot product that ends in a horizontal sum; interleaved,
 // one 512-bit dpbusd multiplies 4 columns of 16 rows at once against 4 broadcast activation bytes,
 // so the 16 lanes of the accumulator are 16 output rows: no horizontal sums, the 16 block scales are
@@ -23,7 +23,7 @@ constexpr int64_t kPanelRows = 16;
 class PackedMatrix {
  public:
   // True when this build has the packed kernels (AVX-512 F/BW/VNNI) and `w` can be packed:
-  // q8_0 or q4_0 with cols % 32 == 0.
+  // f16, or q8_0 / q4_0 with cols % 32 == 0.
   static bool can_pack(const TensorView& w);
   // Bytes pack() writes for `w` (a multiple of 64).
   static int64_t packed_bytes(const TensorView& w);
@@ -40,7 +40,7 @@ class PackedMatrix {
   int64_t panels() const { return (rows_ + kPanelRows - 1) / kPanelRows; }
 
   // y[t * ldy + r] = dot(row r, activation row t) for r in [r0, r1), r0 a multiple of kPanelRows;
-  // every token; single-threaded. Needs a.q8.
+  // every token; single-threaded. Quantized types need a.q8, f16 reads a.x.
   void matmul_rows(int64_t r0, int64_t r1, const Activations& a, float* y, int64_t ldy) const;
 
  private:
