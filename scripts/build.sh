@@ -6,4 +6,9 @@ cd "$(dirname "$0")/.."
 export CCACHE_BASEDIR="$PWD"
 bash scripts/install_deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release ${EFFITUNE_CMAKE_ARGS:-} >/dev/null
-cmake --build build -j"$(nproc)" "$@"
+# Arguments, if any, name the targets to build (default: everything).
+if (($#)); then
+  cmake --build build -j"$(nproc)" --target "$@"
+else
+  cmake --build build -j"$(nproc)"
+fi
