@@ -48,9 +48,15 @@ Result<engine::EngineConfig> engine_config_from(const po::variables_map& vm) {
 
 std::optional<po::variables_map> parse_args(int argc, char** argv, const po::options_description& desc,
                                             const char* usage, const char* teaching, int& exit_code) {
+  return parse_args(argc, argv, desc, po::positional_options_description(), usage, teaching, exit_code);
+}
+
+std::optional<po::variables_map> parse_args(int argc, char** argv, const po::options_description& desc,
+                                            const po::positional_options_description& pos, const char* usage,
+                                            const char* teaching, int& exit_code) {
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    po::store(po::command_line_parser(argc, argv).options(desc).positional(pos).run(), vm);
     po::notify(vm);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "effitune %s: %s\nusage: %s\n(try 'effitune %s --help')\n", argv[0], e.what(), usage, argv[0]);

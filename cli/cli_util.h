@@ -19,8 +19,14 @@ void add_engine_options(po::options_description& desc);
 // Builds an EngineConfig from parsed options; kInvalidArgument names the bad option.
 Result<engine::EngineConfig> engine_config_from(const po::variables_map& vm);
 
-// Parses argv with `desc`. Returns nullopt after printing help (exit 0) or a usage error (exit 2),
-// with the exit code in `exit_code`.
+// The study file every study command reads or writes unless --db names another.
+constexpr const char* kDefaultStudyDb = "./effitune.db";
+
+// Parses argv with `desc` (and positional arguments `pos`). Returns nullopt after printing help
+// (exit 0) or a usage error (exit 2), with the exit code in `exit_code`.
+std::optional<po::variables_map> parse_args(int argc, char** argv, const po::options_description& desc,
+                                            const po::positional_options_description& pos, const char* usage,
+                                            const char* teaching, int& exit_code);
 std::optional<po::variables_map> parse_args(int argc, char** argv, const po::options_description& desc,
                                             const char* usage, const char* teaching, int& exit_code);
 

@@ -14,7 +14,7 @@ int run_report(int argc, char** argv) {
   namespace orch = effitune::orchestrator;
   po::options_description desc("options");
   desc.add_options()("help,h", "show this help")(
-      "db", po::value<std::string>()->default_value("./effitune.db"), "the study file (SQLite)")(
+      "db", po::value<std::string>()->default_value(kDefaultStudyDb), "the study file (SQLite)")(
       "experiment", po::value<std::string>(), "the experiment's name (default: the study's latest experiment)")(
       "format", po::value<std::string>()->default_value("html"), "html | md | json")(
       "out", po::value<std::string>(), "the report file to write (replaced)");

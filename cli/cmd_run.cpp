@@ -27,27 +27,14 @@ namespace {
 
 namespace orch = effitune::orchestrator;
 
-constexpr const char* kDefaultDb = "./effitune.db";
-
 std::optional<po::variables_map> parse_positional(int argc, char** argv, const po::options_description& desc,
                                                   const char* positional, const char* usage, const char* teaching,
                                                   int& exit_code) {
   po::positional_options_description pos;
   if (positional) pos.add(positional, 1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(desc).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "effitune %s: %s\nusage: %s\n(try 'effitune %s --help')\n", argv[0], e.what(), usage, argv[0]);
-    exit_code = kExitUsage;
-    return std::nullopt;
-  }
-  if (vm.count("help")) {
-    std::cout << "usage: " << usage << "\n\n" << teaching << "\n\n" << desc << "\n";
-    exit_code = kExitOk;
-    return std::nullopt;
-  }
+  auto parsed = parse_args(argc, argv, desc, pos, usage, teaching, exit_code);
+  if (!parsed) return std::nullopt;
+  po::variables_map& vm = *parsed;
   if (positional && !vm.count(positional)) {
     std::fprintf(stderr, "effitune %s: missing %s\nusage: %s\n", argv[0], positional, usage);
     exit_code = kExitUsage;
@@ -81,7 +68,7 @@ double default_trial_timeout(const orch::Experiment& ex) {
 int run_run(int argc, char** argv) {
   po::options_description desc("options");
   desc.add_options()("help,h", "show this help")("experiment-file", po::value<std::string>(), "EXPERIMENT.yaml")(
-      "db", po::value<std::string>()->default_value(kDefaultDb), "the study file (SQLite; created when absent)")(
+      "db", po::value<std::string>()->default_value(kDefaultStudyDb), "the study file (SQLite; created when absent)")(
       "resume", po::bool_switch(), "continue the study in --db: replay its trials and retry interrupted ones")(
       "max-trials", po::value<int64_t>(), "override strategy.max_trials")(
       "max-wall-s", po::value<double>(), "override strategy.max_wall_s")(
@@ -252,7 +239,7 @@ namespace effitune::cli {
 int run_nightly(int argc, char** argv) {
   po::options_description desc("options");
   desc.add_options()("help,h", "show this help")("experiment-file", po::value<std::string>(), "EXPERIMENT.yaml")(
-      "db", po::value<std::string>()->default_value(kDefaultDb), "the study file `effitune run` wrote")(
+      "db", po::value<std::string>()->default_value(kDefaultStudyDb), "the study file `effitune run` wrote")(
       "top", po::value<int>()->default_value(3), "re-measure the incumbent and the next configurations, up to this many")(
       "search-wall-s", po::value<double>()->default_value(0), "then continue the search this many seconds")(
       "search-trials", po::value<int64_t>()->default_value(0), "... and at most this many new trials")(

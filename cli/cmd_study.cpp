@@ -24,29 +24,6 @@ using orchestrator::StudyStore;
 using orchestrator::TrialRecord;
 using orchestrator::TrialState;
 
-constexpr const char* kDefaultDb = "./effitune.db";
-
-// Like parse_args, with positional arguments.
-std::optional<po::variables_map> parse_with_positionals(int argc, char** argv, const po::options_description& desc,
-                                                        const po::positional_options_description& pos,
-                                                        const char* usage, const char* teaching, int& exit_code) {
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(desc).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "effitune %s: %s\nusage: %s\n(try 'effitune %s --help')\n", argv[0], e.what(), usage, argv[0]);
-    exit_code = kExitUsage;
-    return std::nullopt;
-  }
-  if (vm.count("help")) {
-    std::cout << "usage: " << usage << "\n\n" << teaching << "\n\n" << desc << "\n";
-    exit_code = kExitOk;
-    return std::nullopt;
-  }
-  return vm;
-}
-
 // A missing or malformed argument: the message, then exit code 2 (usage), as parse_args does.
 int usage_error(const char* command, const std::string& message) {
   std::fprintf(stderr, "effitune %s: %s (try 'effitune %s --help')\n", command, message.c_str(), command);
@@ -55,7 +32,7 @@ int usage_error(const char* command, const std::string& message) {
 
 void add_study_options(po::options_description& desc) {
   desc.add_options()("help,h", "show this help")(
-      "db", po::value<std::string>()->default_value(kDefaultDb), "the study file (SQLite)")(
+      "db", po::value<std::string>()->default_value(kDefaultStudyDb), "the study file (SQLite)")(
       "experiment", po::value<std::string>(), "the experiment's name (default: the study's latest experiment)");
 }
 
@@ -284,7 +261,7 @@ int run_show_impl(int argc, char** argv) {
   po::positional_options_description pos;
   pos.add("trial", 1);
   int code = 0;
-  auto vm = parse_with_positionals(argc, argv, desc, pos, "effitune show TRIAL [--db FILE] [--format json]",
+  auto vm = parse_args(argc, argv, desc, pos, "effitune show TRIAL [--db FILE] [--format json]",
                                    "Shows one trial: configuration, indicators with 95% intervals, cost, verdict.", code);
   if (!vm) return code;
   if (!vm->count("trial")) return usage_error("show", "give a trial id: effitune show 3");
@@ -320,7 +297,7 @@ int run_compare_impl(int argc, char** argv) {
   po::positional_options_description pos;
   pos.add("trials", 2);
   int code = 0;
-  auto vm = parse_with_positionals(argc, argv, desc, pos, "effitune compare A B [--db FILE]",
+  auto vm = parse_args(argc, argv, desc, pos, "effitune compare A B [--db FILE]",
                                    "Two trials side by side. A row names a winner only when the 95% intervals\n"
                                    "separate; otherwise the two tie.",
                                    code);
@@ -429,7 +406,7 @@ int run_feedback_impl(int argc, char** argv) {
   po::positional_options_description pos;
   pos.add("action", 1).add("file", 1);
   int code = 0;
-  auto vm = parse_with_positionals(
+  auto vm = parse_args(
       argc, argv, desc, pos, "effitune feedback import FILE [--db FILE] [--experiment NAME] [--scale auto|thumbs|stars]",
       "Imports end users' ratings (ICS) into the study, keyed by configuration or request id.\n"
       "CSV: a header naming 'configuration' or 'request_id' and 'rating'; JSONL: one object per line.\n"
