@@ -2,17 +2,19 @@
 #include <string>
 
 #include "cpu/cpu_backend.h"
-#include "effitune/engine/backend.h"
-#if defined(EFFITUNE_WITH_CUDA)
 #include "cuda/cuda_backend_factory.h"
-#endif
+#include "effitune/engine/backend.h"
+#include "tp/tp_backend.h"
 
 namespace effitune::engine {
 
 Result<std::unique_ptr<Backend>> make_backend(std::shared_ptr<const ModelWeights> weights,
                                               const BackendOptions& options) {
   if (!weights) return invalid_argument("make_backend: no model weights");
+  if (options.gpu_count < 1)
+    return invalid_argument("gpu_count must be >= 1, got " + std::to_string(options.gpu_count));
   if (options.kind == "cpu") {
+    if (options.gpu_count > 1) return tp::make_tensor_parallel_backend(std::move(weights), options);
     EFFITUNE_ASSIGN_OR_RETURN(auto cpu, cpu::CpuBackend::create(std::move(weights), options));
     return std::unique_ptr<Backend>(std::move(cpu));
   }

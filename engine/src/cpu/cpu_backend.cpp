@@ -47,7 +47,7 @@ Status check_tensor(const TensorView& t, int64_t rows, int64_t cols, const char*
 Status check_weights(const ModelWeights& w) {
   const ModelConfig& c = w.config;
   if (c.dim <= 0 || c.n_heads <= 0 || c.n_kv_heads <= 0 || c.n_layers <= 0 || c.vocab_size <= 0 ||
-      c.hidden_dim <= 0 || c.dim % c.n_heads != 0 || c.n_heads % c.n_kv_heads != 0 || c.head_dim() % 2 != 0) {
+      c.hidden_dim <= 0 || (c.head_dim_override == 0 && c.dim % c.n_heads != 0) || c.n_heads % c.n_kv_heads != 0 || c.head_dim() % 2 != 0) {
     return invalid_argument("cpu backend: inconsistent model config (dim " + std::to_string(c.dim) + ", heads " +
                             std::to_string(c.n_heads) + ", kv heads " + std::to_string(c.n_kv_heads) + ")");
   }
@@ -56,17 +56,17 @@ Status check_weights(const ModelWeights& w) {
   if (static_cast<int32_t>(w.layers.size()) != c.n_layers)
     return invalid_argument("cpu backend: weights have " + std::to_string(w.layers.size()) + " layers, config says " +
                             std::to_string(c.n_layers));
-  const int64_t d = c.dim, f = c.hidden_dim, kv = c.kv_dim(), v = c.vocab_size;
+  const int64_t d = c.dim, f = c.hidden_dim, kv = c.kv_dim(), v = c.vocab_size, qd = c.q_dim();
   EFFITUNE_RETURN_IF_ERROR(check_tensor(w.token_embedding, v, d, "token_embd", true));
   EFFITUNE_RETURN_IF_ERROR(check_tensor(w.output, v, d, "output", true));
   EFFITUNE_RETURN_IF_ERROR(check_tensor(w.output_norm, 1, d, "output_norm", false));
   for (const LayerWeights& l : w.layers) {
     EFFITUNE_RETURN_IF_ERROR(check_tensor(l.attn_norm, 1, d, "attn_norm", false));
     EFFITUNE_RETURN_IF_ERROR(check_tensor(l.ffn_norm, 1, d, "ffn_norm", false));
-    EFFITUNE_RETURN_IF_ERROR(check_tensor(l.wq, d, d, "attn_q", true));
+    EFFITUNE_RETURN_IF_ERROR(check_tensor(l.wq, qd, d, "attn_q", true));
     EFFITUNE_RETURN_IF_ERROR(check_tensor(l.wk, kv, d, "attn_k", true));
     EFFITUNE_RETURN_IF_ERROR(check_tensor(l.wv, kv, d, "attn_v", true));
-    EFFITUNE_RETURN_IF_ERROR(check_tensor(l.wo, d, d, "attn_output", true));
+    EFFITUNE_RETURN_IF_ERROR(check_tensor(l.wo, d, qd, "attn_output", true));
     EFFITUNE_RETURN_IF_ERROR(check_tensor(l.w_gate, f, d, "ffn_gate", true));
     EFFITUNE_RETURN_IF_ERROR(check_tensor(l.w_up, f, d, "ffn_up", true));
     EFFITUNE_RETURN_IF_ERROR(check_tensor(l.w_down, d, f, "ffn_down", true));
@@ -83,7 +83,7 @@ const PackedMatrix* or_null(const PackedMatrix& p) { return p.rows() > 0 ? &p : 
 }  // namespace
 
 Result<std::unique_ptr<CpuBackend>> CpuBackend::create(std::shared_ptr<const ModelWeights> weights,
-                                                       const BackendOptions& options) {
+                                                       const BackendOptions& options, Communicator* comm) {
   if (!weights) return invalid_argument("cpu backend: no model weights");
   if (options.threads < 0 || options.threads > 1024)
     return invalid_argument("cpu backend: threads must be 0 (all cores) or 1..1024, got " +
@@ -113,6 +113,7 @@ Result<std::unique_ptr<CpuBackend>> CpuBackend::create(std::shared_ptr<const Mod
                               std::to_string(avail >> 20) + " MiB of available memory; lower kv_cache_tokens");
   }
   auto backend = std::unique_ptr<CpuBackend>(new CpuBackend(std::move(weights), options, layout));
+  backend->comm_ = comm;
   // Allocation without value-initialization: pages are committed on first write, per block used.
   const size_t floats = static_cast<size_t>(layout.total_floats());
   backend->k_cache_.reset(new (std::nothrow) float[floats > 0 ? floats : 1]);
@@ -235,13 +236,13 @@ Status CpuBackend::validate(std::span<const SequenceStep> steps) const {
 void CpuBackend::attention_layer(int32_t layer, std::span<const SequenceStep> steps) {
   const ModelConfig& c = weights_->config;
   const int32_t hd = c.head_dim(), nh = c.n_heads, group = c.n_heads / c.n_kv_heads;
-  const int64_t dim = c.dim, kvd = c.kv_dim(), n_tok = static_cast<int64_t>(tok_pos_.size());
+  const int64_t qd = c.q_dim(), kvd = c.kv_dim(), n_tok = static_cast<int64_t>(tok_pos_.size());
 
   // RoPE on the new Q/K rows, then K/V into the cache; every row must be in place before any token
   // of the step attends to it.
   auto rope_store = [&](int64_t t) {
     const float* cs = rope_cs_.data() + t * hd;
-    rope_apply(q_.data() + t * dim, nh, hd, cs);
+    rope_apply(q_.data() + t * qd, nh, hd, cs);
     rope_apply(k_.data() + t * kvd, c.n_kv_heads, hd, cs);
     const SequenceStep& st = steps[static_cast<size_t>(tok_step_[static_cast<size_t>(t)])];
     kv_store(k_cache_.get(), layout_, layer, st.block_table, tok_pos_[static_cast<size_t>(t)], k_.data() + t * kvd);
@@ -266,9 +267,9 @@ void CpuBackend::attention_layer(int32_t layer, std::span<const SequenceStep> st
       const int64_t t = task / nh;
       const int32_t h = static_cast<int32_t>(task % nh);
       const SequenceStep& st = steps[static_cast<size_t>(tok_step_[static_cast<size_t>(t)])];
-      attend_head(q_.data() + t * dim + static_cast<int64_t>(h) * hd, k_cache_.get(), v_cache_.get(), layout_, layer,
+      attend_head(q_.data() + t * qd + static_cast<int64_t>(h) * hd, k_cache_.get(), v_cache_.get(), layout_, layer,
                   st.block_table, tok_pos_[static_cast<size_t>(t)], h / group, scores,
-                  att_.data() + t * dim + static_cast<int64_t>(h) * hd);
+                  att_.data() + t * qd + static_cast<int64_t>(h) * hd);
     }
   });
 }
@@ -277,7 +278,7 @@ Status CpuBackend::forward(std::span<const SequenceStep> steps, std::vector<floa
   EFFITUNE_RETURN_IF_ERROR(validate(steps));
   const ModelWeights& w = *weights_;
   const ModelConfig& c = w.config;
-  const int64_t dim = c.dim, kvd = c.kv_dim(), hidden = c.hidden_dim, vocab = c.vocab_size;
+  const int64_t dim = c.dim, qd = c.q_dim(), kvd = c.kv_dim(), hidden = c.hidden_dim, vocab = c.vocab_size;
   const int32_t hd = c.head_dim();
 
   tok_pos_.clear();
@@ -301,8 +302,8 @@ Status CpuBackend::forward(std::span<const SequenceStep> steps, std::vector<floa
 
   x_.resize(static_cast<size_t>(n_tok * dim));
   xn_.resize(x_.size());
-  q_.resize(x_.size());
-  att_.resize(x_.size());
+  q_.resize(static_cast<size_t>(n_tok * qd));
+  att_.resize(q_.size());
   tmp_.resize(x_.size());
   k_.resize(static_cast<size_t>(n_tok * kvd));
   v_.resize(k_.size());
@@ -336,13 +337,15 @@ Status CpuBackend::forward(std::span<const SequenceStep> steps, std::vector<floa
     static const PackedLayer kNone;
     const PackedLayer& pl = packed_.empty() ? kNone : packed_[static_cast<size_t>(l)];
     for_tokens([&](int64_t t) { rms_norm(x_.data() + t * dim, lw.attn_norm.f32(), dim, c.rms_eps, xn_.data() + t * dim); });
-    const MatmulJob qkv[] = {{&lw.wq, q_.data(), dim, or_null(pl.wq)},
+    const MatmulJob qkv[] = {{&lw.wq, q_.data(), qd, or_null(pl.wq)},
                              {&lw.wk, k_.data(), kvd, or_null(pl.wk)},
                              {&lw.wv, v_.data(), kvd, or_null(pl.wv)}};
     matmul(pool_, qkv, xn_.data(), n_tok, dim, q8_);
     attention_layer(l, steps);
     const MatmulJob wo[] = {{&lw.wo, tmp_.data(), dim, or_null(pl.wo)}};
-    matmul(pool_, wo, att_.data(), n_tok, dim, q8_);
+    matmul(pool_, wo, att_.data(), n_tok, qd, q8_);
+    // A tensor-parallel shard holds a slice of the heads: its output is a partial sum over them.
+    if (comm_ != nullptr) EFFITUNE_RETURN_IF_ERROR(comm_->all_reduce_sum(tmp_.data(), n_tok * dim, nullptr));
     for_tokens([&](int64_t t) {
       add_into(x_.data() + t * dim, tmp_.data() + t * dim, dim);
       rms_norm(x_.data() + t * dim, lw.ffn_norm.f32(), dim, c.rms_eps, xn_.data() + t * dim);
@@ -351,6 +354,7 @@ Status CpuBackend::forward(std::span<const SequenceStep> steps, std::vector<floa
                   or_null(pl.gate), or_null(pl.up));
     const MatmulJob down[] = {{&lw.w_down, tmp_.data(), dim, or_null(pl.down)}};
     matmul(pool_, down, gate_.data(), n_tok, hidden, q8_);
+    if (comm_ != nullptr) EFFITUNE_RETURN_IF_ERROR(comm_->all_reduce_sum(tmp_.data(), n_tok * dim, nullptr));
     for_tokens([&](int64_t t) { add_into(x_.data() + t * dim, tmp_.data() + t * dim, dim); });
   }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "effitune/engine/backend.h"
+#include "effitune/engine/communicator.h"
 #include "attention.h"
 #include "matmul.h"
 #include "packed.h"
@@ -17,9 +18,11 @@ namespace effitune::engine::cpu {
 class CpuBackend final : public Backend {
  public:
   // kInvalidArgument for a bad knob or a weight type the kernels lack; kResourceExhausted when the
-  // KV storage does not fit in the memory available now (checked before allocating).
+  // KV storage does not fit in the memory available now (checked before allocating). With `comm`
+  // (not owned; outlives the backend) the weights are one tensor-parallel shard (tp/shard.h) and the
+  // attention-output and down projections are summed over the ranks.
   static Result<std::unique_ptr<CpuBackend>> create(std::shared_ptr<const ModelWeights> weights,
-                                                    const BackendOptions& options);
+                                                    const BackendOptions& options, Communicator* comm = nullptr);
 
   std::string name() const override { return "cpu"; }
   std::string device_name() const override;
@@ -43,6 +46,7 @@ class CpuBackend final : public Backend {
 
   std::shared_ptr<const ModelWeights> weights_;
   BackendOptions options_;
+  Communicator* comm_ = nullptr;
   KvLayout layout_;
   ThreadPool pool_;
   std::unique_ptr<float[]> k_cache_;

@@ -7,6 +7,7 @@
 #include "attention.cuh"
 #include "common.cuh"
 #include "sampling.cuh"
+#include "tp/tp_backend.h"
 
 namespace effitune::engine::cuda {
 namespace {
@@ -72,8 +73,8 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
                                                      const BackendOptions& options, const CudaBackendExtras& extras) {
   if (!weights) return invalid_argument("cuda: no weights");
   if (options.gpu_count != 1)
-    return unimplemented("cuda: tensor parallelism (gpu_count " + std::to_string(options.gpu_count) +
-                         ") is not implemented; use gpu_count 1");
+    return invalid_argument("cuda: one backend drives one GPU; gpu_count " + std::to_string(options.gpu_count) +
+                            " goes through make_cuda_backend");
   if (options.kv_block_size < 1) return invalid_argument("cuda: kv_block_size must be >= 1");
   if (options.kv_blocks < 0) return invalid_argument("cuda: kv_blocks must be >= 0");
   int count = 0;
@@ -297,10 +298,13 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     if (p.decode) launch_attn_decode(act_, a, meta_ + p.off_len, p.steps, p.splits, part_o_, part_ml_, s);
     else launch_attn_prefill(act_, a, meta_ + p.off_tiles, p.tiles, meta_ + p.off_pos, s);
     CUDA_RETURN_IF_LAUNCH_ERROR("attention");
+    EFFITUNE_RETURN_IF_ERROR(begin_partial_sum(p, s));
     EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, L.wo, {attn_, q_dim, p.tokens, MatIn::kPlain, x_, c.dim, MatOut::kF32Accumulate}, s));
+    EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, s));
     launch_rmsnorm(act_, x_, nullptr, p.tokens, c.dim, L.ffn_norm, c.rms_eps, xn_, s);
     const int64_t gu_w = 2LL * c.hidden_dim;
     EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, L.w_gu, {xn_, c.dim, p.tokens, MatIn::kPlain, gu_, gu_w, MatOut::kAct}, s));
+    EFFITUNE_RETURN_IF_ERROR(begin_partial_sum(p, s));
     const bool quant_down = L.w_down.kind == WKind::kQ8 || L.w_down.kind == WKind::kQ4;
     if (quant_down && mm_.uses_gemv(L.w_down, p.tokens)) {
       // SwiGLU folded into the quantized GEMV's activation prologue (once per CTA). The float GEMV
@@ -313,6 +317,7 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
       EFFITUNE_RETURN_IF_ERROR(
           mm_.matmul(act_, L.w_down, {h_, c.hidden_dim, p.tokens, MatIn::kPlain, x_, c.dim, MatOut::kF32Accumulate}, s));
     }
+    EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, s));
   }
   launch_rmsnorm(act_, x_, meta_ + p.off_rows, p.rows, c.dim, model_->out_norm, c.rms_eps, sel_, s);
   EFFITUNE_RETURN_IF_ERROR(
@@ -320,6 +325,19 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
   if (greedy) launch_argmax(logits_, p.rows, c.vocab_size, tokens_out_, s);
   CUDA_RETURN_IF_LAUNCH_ERROR("forward");
   return {};
+}
+
+// Tensor parallelism keeps the residual stream x replicated. The row-parallel projections accumulate
+// their partial products into x; every rank but 0 first zeroes its copy, so that the all-reduce
+// of x yields x + the sum of the partials (one reduction, no extra buffer or add kernel).
+Status CudaBackend::begin_partial_sum(const Plan& p, cudaStream_t s) {
+  if (extras_.comm == nullptr || extras_.comm->rank() == 0) return {};
+  return cuda_status(cudaMemsetAsync(x_, 0, static_cast<size_t>(p.tokens) * cfg_.dim * 4, s), "tensor parallel");
+}
+
+Status CudaBackend::end_partial_sum(const Plan& p, cudaStream_t s) {
+  if (extras_.comm == nullptr) return {};
+  return extras_.comm->all_reduce_sum(x_, static_cast<int64_t>(p.tokens) * cfg_.dim, s);
 }
 
 Status CudaBackend::run(std::span<const SequenceStep> steps, bool greedy) {
@@ -414,12 +432,22 @@ namespace effitune::engine {
 
 Result<std::unique_ptr<Backend>> make_cuda_backend(std::shared_ptr<const ModelWeights> weights,
                                                    const BackendOptions& options, const CudaBackendExtras& extras) {
+  if (options.gpu_count > 1) return tp::make_tensor_parallel_backend(std::move(weights), options, extras);
   return cuda::CudaBackend::create(std::move(weights), options, extras);
 }
 
 Result<std::unique_ptr<Backend>> make_cuda_backend(std::shared_ptr<const ModelWeights> weights,
                                                    const BackendOptions& options) {
   return make_cuda_backend(std::move(weights), options, CudaBackendExtras{});
+}
+
+int32_t cuda_device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return count;
 }
 
 bool cuda_backend_available() {

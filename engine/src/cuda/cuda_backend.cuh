@@ -48,6 +48,8 @@ class CudaBackend final : public Backend, public DeviceGreedy {
   Status build_plan(std::span<const SequenceStep> steps, Plan& plan);
   Status ensure_workspace(const Plan& plan);
   Status enqueue(const Plan& plan, bool greedy);
+  Status begin_partial_sum(const Plan& plan, cudaStream_t s);
+  Status end_partial_sum(const Plan& plan, cudaStream_t s);
 
   std::shared_ptr<const ModelWeights> weights_;
   ModelConfig cfg_;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "effitune/engine/backend.h"
+#include "effitune/engine/communicator.h"
 
 namespace effitune::engine {
 
@@ -16,6 +17,9 @@ struct CudaBackendExtras {
   bool cuda_graphs = true;      // capture decode steps in CUDA graphs
   bool random_weights = false;  // fill device weights from `seed` on the GPU instead of uploading
   uint64_t seed = 0;
+  // Set by the tensor-parallel backend: the weights are this rank's shard, and the attention-output
+  // and down projections are summed over the group. Not owned.
+  Communicator* comm = nullptr;
 };
 
 // A backend that can pick greedy tokens on the device, returning ids instead of logits.
@@ -30,6 +34,7 @@ class DeviceGreedy {
 
 // Creates the CUDA backend (contract of make_backend: kUnavailable when no device exists,
 // kResourceExhausted when weights + KV cache do not fit on the device, kInvalidArgument for a bad knob).
+// gpu_count > 1 builds the tensor-parallel backend over devices device .. device + gpu_count - 1.
 Result<std::unique_ptr<Backend>> make_cuda_backend(std::shared_ptr<const ModelWeights> weights,
                                                    const BackendOptions& options);
 Result<std::unique_ptr<Backend>> make_cuda_backend(std::shared_ptr<const ModelWeights> weights,
@@ -37,6 +42,14 @@ Result<std::unique_ptr<Backend>> make_cuda_backend(std::shared_ptr<const ModelWe
 
 // True when at least one CUDA device can be used by this process.
 bool cuda_backend_available();
+// CUDA devices visible to this process (0 without CUDA).
+int32_t cuda_device_count();
+
+// One NCCL communicator per device first_device .. first_device + n - 1, for one thread each,
+// through libnccl.so.2 loaded at run time (EFFITUNE_NCCL_LIBRARY names another path). Sets
+// NCCL_NVLS_ENABLE=0 first: NVLink multicast can take a shared host's GPUs out of service.
+// kUnavailable without CUDA or NCCL.
+Result<std::vector<std::unique_ptr<Communicator>>> make_nccl_group(int32_t first_device, int32_t n);
 
 // Device-to-device copy bandwidth of `device` in bytes/s (bytes read + written), measured once with
 // 1 GiB copies: the roofline of memory-bound decode. 0 without CUDA.

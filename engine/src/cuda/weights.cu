@@ -152,7 +152,7 @@ Result<std::unique_ptr<DeviceModel>> DeviceModel::plan(const ModelWeights& w) {
     return invalid_argument("cuda: " + std::to_string(group) + " query heads per KV head; the kernels support up to " +
                             std::to_string(kAttnMaxGroup));
   const int hd = c.head_dim();
-  if ((hd != 8 && hd != 16 && hd != 32 && hd != 64 && hd != 128) || c.dim % c.n_heads != 0)
+  if ((hd != 8 && hd != 16 && hd != 32 && hd != 64 && hd != 128) || (c.head_dim_override == 0 && c.dim % c.n_heads != 0))
     return invalid_argument("cuda: head_dim " + std::to_string(hd) + " is not one of 8, 16, 32, 64, 128");
   if (static_cast<int64_t>(w.layers.size()) != c.n_layers) return invalid_argument("cuda: layer count mismatch");
 

@@ -24,8 +24,12 @@ struct ModelConfig {
   bool tied_output = false;  // output projection shares the token embedding
   int32_t bos_id = 1;
   int32_t eos_id = 2;        // -1 when the model has none
+  // Set (> 0) when head_dim is not dim / n_heads: a tensor-parallel shard holds n_heads / N heads of
+  // the full model's width.
+  int32_t head_dim_override = 0;
 
-  int32_t head_dim() const { return n_heads > 0 ? dim / n_heads : 0; }
+  int32_t head_dim() const { return head_dim_override > 0 ? head_dim_override : (n_heads > 0 ? dim / n_heads : 0); }
+  int32_t q_dim() const { return head_dim() * n_heads; }
   int32_t kv_dim() const { return head_dim() * n_kv_heads; }
   // Parameter count of the weights (not counting a tied output twice).
   int64_t parameter_count() const;

@@ -1,0 +1,102 @@
+// NCCL communicators for the tensor-parallel backend, through libnccl.so.2 loaded at run time (like
+// NVML in probes/): a build needs no NCCL package, and a machine without it fails with a clear error
+// only when gpu_count > 1 is asked for. The few declarations below follow nccl.h (2.x ABI).
+#ifdef EFFITUNE_WITH_CUDA
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cuda/cuda_backend_factory.h"
+
+namespace effitune::engine {
+namespace {
+
+using NcclComm = void*;           // ncclComm_t
+using NcclResult = int;           // ncclResult_t; 0 = ncclSuccess
+constexpr int kNcclFloat32 = 7;   // ncclFloat32
+constexpr int kNcclSum = 0;       // ncclSum
+
+struct Nccl {
+  NcclResult (*comm_init_all)(NcclComm*, int, const int*) = nullptr;
+  NcclResult (*all_reduce)(const void*, void*, size_t, int, int, NcclComm, void*) = nullptr;
+  NcclResult (*comm_destroy)(NcclComm) = nullptr;
+  const char* (*error_string)(NcclResult) = nullptr;
+  NcclResult (*get_version)(int*) = nullptr;
+  std::string error;  // why loading failed; empty when loaded
+};
+
+const Nccl& nccl() {
+  static Nccl lib;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* env = std::getenv("EFFITUNE_NCCL_LIBRARY");
+    const std::string path = env != nullptr && *env != '\0' ? env : "libnccl.so.2";
+    void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (h == nullptr) {
+      lib.error = "cannot load " + path + " (" + dlerror() +
+                  "); install NCCL (libnccl2) or set EFFITUNE_NCCL_LIBRARY to its path";
+      return;
+    }
+    auto sym = [&](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(h, name));
+      if (fn == nullptr && lib.error.empty()) lib.error = path + " lacks " + name;
+    };
+    sym(lib.comm_init_all, "ncclCommInitAll");
+    sym(lib.all_reduce, "ncclAllReduce");
+    sym(lib.comm_destroy, "ncclCommDestroy");
+    sym(lib.error_string, "ncclGetErrorString");
+    sym(lib.get_version, "ncclGetVersion");
+  });
+  return lib;
+}
+
+Status nccl_status(NcclResult r, const char* what) {
+  if (r == 0) return {};
+  return internal_error(std::string("nccl: ") + what + ": " + nccl().error_string(r));
+}
+
+class NcclCommunicator final : public Communicator {
+ public:
+  NcclCommunicator(NcclComm comm, int32_t rank, int32_t size) : comm_(comm), rank_(rank), size_(size) {}
+  ~NcclCommunicator() override { nccl().comm_destroy(comm_); }
+  int32_t rank() const override { return rank_; }
+  int32_t size() const override { return size_; }
+  std::string name() const override {
+    int v = 0;
+    nccl().get_version(&v);
+    return "nccl " + std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100);
+  }
+  Status all_reduce_sum(float* data, int64_t count, void* stream) override {
+    return nccl_status(nccl().all_reduce(data, data, static_cast<size_t>(count), kNcclFloat32, kNcclSum, comm_, stream),
+                       "all_reduce");
+  }
+
+ private:
+  NcclComm comm_;
+  int32_t rank_, size_;
+};
+
+}  // namespace
+
+Result<std::vector<std::unique_ptr<Communicator>>> make_nccl_group(int32_t first_device, int32_t n) {
+  // Overwrites any inherited value: NVLink SHARP multicast can put a shared host's GPUs out of
+  // service, and this process must never turn it on.
+  setenv("NCCL_NVLS_ENABLE", "0", 1);
+  const Nccl& lib = nccl();
+  if (!lib.error.empty()) return unavailable("tensor parallelism needs NCCL: " + lib.error);
+  std::vector<int> devices(static_cast<size_t>(n));
+  for (int32_t r = 0; r < n; ++r) devices[static_cast<size_t>(r)] = first_device + r;
+  std::vector<NcclComm> comms(static_cast<size_t>(n), nullptr);
+  EFFITUNE_RETURN_IF_ERROR(nccl_status(lib.comm_init_all(comms.data(), n, devices.data()), "ncclCommInitAll"));
+  std::vector<std::unique_ptr<Communicator>> group;
+  for (int32_t r = 0; r < n; ++r) group.push_back(std::make_unique<NcclCommunicator>(comms[static_cast<size_t>(r)], r, n));
+  return group;
+}
+
+}  // namespace effitune::engine
+
+#endif  // EFFITUNE_WITH_CUDA

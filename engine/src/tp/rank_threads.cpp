@@ -1,0 +1,52 @@
+#include "tp/rank_threads.h"
+
+namespace effitune::engine::tp {
+
+RankThreads::RankThreads(int32_t ranks) : ranks_(ranks), results_(static_cast<size_t>(ranks)) {
+  for (int32_t r = 1; r < ranks; ++r) threads_.emplace_back([this, r] { loop(r); });
+}
+
+RankThreads::~RankThreads() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  start_.notify_all();
+  for (std::thread& t : threads_) t.join();
+}
+
+void RankThreads::loop(int32_t rank) {
+  uint64_t seen = 0;
+  for (;;) {
+    const std::function<Status(int32_t)>* job = nullptr;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      start_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+      job = job_;
+    }
+    Status st = (*job)(rank);
+    std::lock_guard<std::mutex> lock(mu_);
+    results_[static_cast<size_t>(rank)] = std::move(st);
+    if (--pending_ == 0) done_.notify_all();
+  }
+}
+
+Status RankThreads::run(const std::function<Status(int32_t)>& fn) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    job_ = &fn;
+    pending_ = ranks_ - 1;
+    ++generation_;
+  }
+  start_.notify_all();
+  results_[0] = fn(0);
+  std::unique_lock<std::mutex> lock(mu_);
+  done_.wait(lock, [&] { return pending_ == 0; });
+  for (const Status& st : results_)
+    if (!st.ok()) return st;
+  return {};
+}
+
+}  // namespace effitune::engine::tp

@@ -1,0 +1,125 @@
+#include "tp/tp_backend.h"
+
+#include <algorithm>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cpu/cpu_backend.h"
+#include "effitune/engine/communicator.h"
+#include "tp/rank_threads.h"
+#include "tp/shard.h"
+
+namespace effitune::engine::tp {
+namespace {
+
+class TensorParallelBackend final : public Backend, public DeviceGreedy {
+ public:
+  TensorParallelBackend(std::vector<std::unique_ptr<Communicator>> comms, std::vector<std::unique_ptr<Backend>> shards)
+      : comms_(std::move(comms)), shards_(std::move(shards)), threads_(static_cast<int32_t>(shards_.size())) {
+    for (auto& s : shards_) greedy_.push_back(dynamic_cast<DeviceGreedy*>(s.get()));
+  }
+
+  std::string name() const override { return shards_[0]->name(); }
+  std::string device_name() const override {
+    return std::to_string(shards_.size()) + " x " + shards_[0]->device_name() + " (tensor-parallel, " +
+           comms_[0]->name() + ")";
+  }
+
+  // Every rank gets the same steps, so every rank's validation takes the same branch: either all
+  // return the error before their first collective, or none does.
+  Status forward(std::span<const SequenceStep> steps, std::vector<float>& logits) override {
+    return threads_.run([&](int32_t r) {
+      return r == 0 ? shards_[0]->forward(steps, logits) : shards_[r]->forward(steps, scratch_logits(r));
+    });
+  }
+
+  Status forward_greedy(std::span<const SequenceStep> steps, std::vector<int32_t>& tokens) override {
+    if (greedy_[0] == nullptr) return unimplemented("forward_greedy: the " + name() + " backend has no device sampler");
+    return threads_.run([&](int32_t r) {
+      if (r == 0) return greedy_[0]->forward_greedy(steps, tokens);
+      std::vector<int32_t> ignored;
+      return greedy_[r]->forward_greedy(steps, ignored);
+    });
+  }
+
+  void synchronize() override {
+    for (DeviceGreedy* g : greedy_)
+      if (g != nullptr) g->synchronize();
+  }
+
+  void copy_block(int32_t src, int32_t dst) override {
+    for (auto& s : shards_) s->copy_block(src, dst);
+  }
+  int64_t kv_bytes_per_block() const override {
+    int64_t total = 0;
+    for (const auto& s : shards_) total += s->kv_bytes_per_block();
+    return total;
+  }
+  int64_t weight_bytes() const override {
+    int64_t total = 0;
+    for (const auto& s : shards_) total += s->weight_bytes();
+    return total;
+  }
+
+ private:
+  std::vector<float>& scratch_logits(int32_t r) {
+    return scratch_[static_cast<size_t>(r)];
+  }
+
+  // Declared before the shards, so destroyed after them: a CUDA shard may have collectives queued.
+  std::vector<std::unique_ptr<Communicator>> comms_;
+  std::vector<std::unique_ptr<Backend>> shards_;
+  std::vector<DeviceGreedy*> greedy_;
+  std::vector<std::vector<float>> scratch_ = std::vector<std::vector<float>>(shards_.size());
+  RankThreads threads_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Backend>> make_tensor_parallel_backend(std::shared_ptr<const ModelWeights> weights,
+                                                              const BackendOptions& options,
+                                                              const CudaBackendExtras& cuda) {
+  if (!weights) return invalid_argument("tensor parallel: no model weights");
+  const int32_t n = options.gpu_count;
+  EFFITUNE_RETURN_IF_ERROR(check_degree(*weights, n));
+  std::vector<std::unique_ptr<Communicator>> comms;
+  if (options.kind == "cuda") {
+    const int32_t visible = cuda_device_count();
+    if (options.device < 0 || options.device + n > visible)
+      return invalid_argument("gpu_count " + std::to_string(n) + " from device " + std::to_string(options.device) +
+                              " needs " + std::to_string(options.device + n) + " GPUs, but " + std::to_string(visible) +
+                              " are visible; lower gpu_count or use more replicas");
+    EFFITUNE_ASSIGN_OR_RETURN(comms, make_nccl_group(options.device, n));
+  } else if (options.kind == "cpu") {
+    comms = make_in_process_group(n);
+  } else {
+    return invalid_argument("tensor parallel: unknown backend kind '" + options.kind + "'");
+  }
+
+  std::vector<std::unique_ptr<Backend>> shards;
+  for (int32_t r = 0; r < n; ++r) {
+    EFFITUNE_ASSIGN_OR_RETURN(auto shard_w, shard_weights(weights, r, n));
+    BackendOptions o = options;
+    o.gpu_count = 1;
+    if (options.kind == "cuda") {
+      o.device = options.device + r;
+      CudaBackendExtras x = cuda;
+      x.seed = cuda.seed + static_cast<uint64_t>(r);
+      x.comm = comms[static_cast<size_t>(r)].get();
+      auto made = make_cuda_backend(std::move(shard_w), o, x);
+      if (!made.ok()) return Status(made.status().code(), "rank " + std::to_string(r) + ": " + made.status().message());
+      shards.push_back(std::move(made).value());
+    } else {
+      // The ranks share the cores: each gets its part of the thread budget.
+      const int32_t total = options.threads > 0 ? options.threads
+                                                : std::max(1, static_cast<int32_t>(std::thread::hardware_concurrency()));
+      o.threads = std::max(1, total / n);
+      EFFITUNE_ASSIGN_OR_RETURN(auto cpu, cpu::CpuBackend::create(std::move(shard_w), o, comms[static_cast<size_t>(r)].get()));
+      shards.push_back(std::move(cpu));
+    }
+  }
+  return std::unique_ptr<Backend>(new TensorParallelBackend(std::move(comms), std::move(shards)));
+}
+
+}  // namespace effitune::engine::tp
