@@ -2,7 +2,9 @@
 // one long prompt, and batched greedy decode at several batch sizes, in the JSON format of
 // `effitune bench` (one object per line) plus a table with the ratio to llama.cpp's anchors.
 //   bench_cuda [models=llama-1b,llama-8b] [quants=bf16,q8_0,q4_0] [batches=1,16,64,256] [prompt=128]
-//              [gen=64] [prefill=512] [reps=3] [out=FILE]
+//              [gen=64] [prefill=512] [reps=3] [tp=1,2] [out=FILE]
+// tp lists tensor-parallel degrees (GPUs per replica); for tp > 1 each row also carries the time of
+// the step's all-reduces (2 per layer, measured alone with NCCL at the row's message size).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -76,7 +78,8 @@ double anchor(const std::string& model, const std::string& quant, int batch, boo
 struct Row {
   std::string model, quant;
   int batch = 0, prompt = 0, gen = 0;
-  double prefill = 0, decode = 0, roofline = 0;
+  double prefill = 0, decode = 0, roofline = 0, allreduce_us = 0;
+  int tp = 1;
 };
 
 }  // namespace
@@ -85,12 +88,13 @@ int main(int argc, char** argv) {
   std::map<std::string, std::string> args = {{"models", "llama-1b,llama-8b"}, {"quants", "bf16,q8_0,q4_0"},
                                              {"batches", "1,16,64,256"},       {"prompt", "128"},
                                              {"gen", "64"},                    {"prefill", "512"},
-                                             {"reps", "3"},                    {"out", ""}};
+                                             {"reps", "3"},                    {"out", ""},
+                                             {"tp", "1"}};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const auto eq = a.find('=');
     if (eq == std::string::npos || !args.count(a.substr(0, eq))) {
-      std::fprintf(stderr, "bench_cuda: unknown argument '%s' (expected key=value: models, quants, batches, prompt, gen, prefill, reps, out)\n", a.c_str());
+      std::fprintf(stderr, "bench_cuda: unknown argument '%s' (expected key=value: models, quants, batches, prompt, gen, prefill, reps, tp, out)\n", a.c_str());
       return 2;
     }
     args[a.substr(0, eq)] = a.substr(eq + 1);
@@ -120,7 +124,13 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "bench_cuda: unknown model %s\n", model.c_str());
       return 2;
     }
-    for (const std::string& quant : split(args["quants"])) {
+    for (const std::string& quant : split(args["quants"]))
+    for (const std::string& tp_s : split(args["tp"])) {
+      const int tp = std::stoi(tp_s);
+      if (tp > cuda_device_count()) {
+        std::fprintf(stderr, "bench_cuda: tp=%d needs %d GPUs, %d visible: skipped\n", tp, tp, cuda_device_count());
+        continue;
+      }
       const auto type = parse_dtype(quant);
       if (!type) {
         std::fprintf(stderr, "bench_cuda: unknown quant %s\n", quant.c_str());
@@ -128,6 +138,7 @@ int main(int argc, char** argv) {
       }
       BackendOptions o;
       o.kind = "cuda";
+      o.gpu_count = tp;
       o.kv_block_size = 16;
       const int per_seq_blocks = (std::max(prompt + gen + 2, prefill_n) + 15) / 16;
       o.kv_blocks = max_batch * per_seq_blocks + per_seq_blocks;
@@ -141,18 +152,26 @@ int main(int argc, char** argv) {
       }
       std::unique_ptr<Backend> backend = std::move(made).value();
       auto* greedy = dynamic_cast<DeviceGreedy*>(backend.get());
-      std::fprintf(stderr, "%s %s: %.2f GB weights on %s in %.1f s\n", model.c_str(), quant.c_str(),
+      std::fprintf(stderr, "%s %s tp=%d: %.2f GB weights on %s in %.1f s\n", model.c_str(), quant.c_str(), tp,
                    backend->weight_bytes() / 1e9, backend->device_name().c_str(), now_s() - t_load);
       const double kv_per_token = static_cast<double>(backend->kv_bytes_per_block()) / o.kv_block_size;
-      auto emit = [&](const Row& r) {
+      auto emit = [&](Row r) {
+        r.tp = tp;
+        if (tp > 1) {
+          // The step's all-reduces: two per layer over the step's tokens x dim floats.
+          const int64_t tokens = r.gen == 0 ? r.prompt : r.batch;
+          auto t = cuda_all_reduce_seconds(0, tp, tokens * cfg->dim, 200);
+          if (t.ok()) r.allreduce_us = 2.0 * cfg->n_layers * t.value() * 1e6;
+        }
         rows.push_back(r);
         if (!out) return;
         std::fprintf(out,
                      "{\"backend\":\"cuda\",\"device\":\"%s\",\"model\":\"synthetic:%s\",\"quant\":\"%s\",\"batch\":%d,"
-                     "\"tp\":1,\"prompt_tokens\":%d,\"gen_tokens\":%d,\"prefill_tok_s\":%.1f,\"decode_tok_s\":%.1f,"
-                     "\"roofline_decode_tok_s\":%.1f,\"copy_bandwidth_gbs\":%.0f,\"commit\":\"%s\",\"date\":\"%s\"}\n",
-                     backend->device_name().c_str(), r.model.c_str(), r.quant.c_str(), r.batch, r.prompt, r.gen,
-                     r.prefill, r.decode, r.roofline, bw / 1e9, commit.c_str(), date);
+                     "\"tp\":%d,\"prompt_tokens\":%d,\"gen_tokens\":%d,\"prefill_tok_s\":%.1f,\"decode_tok_s\":%.1f,"
+                     "\"roofline_decode_tok_s\":%.1f,\"copy_bandwidth_gbs\":%.0f,\"allreduce_us_per_step\":%.1f,"
+                     "\"commit\":\"%s\",\"date\":\"%s\"}\n",
+                     backend->device_name().c_str(), r.model.c_str(), r.quant.c_str(), r.batch, r.tp, r.prompt, r.gen,
+                     r.prefill, r.decode, r.roofline, bw / 1e9, r.allreduce_us, commit.c_str(), date);
         std::fflush(out);
       };
 
@@ -201,7 +220,9 @@ int main(int argc, char** argv) {
           if (step == gen && st.ok()) {
             const double dt = now_s() - t_start;
             const double avg_ctx = prompt + 1 + gen / 2.0;
-            const double bytes = backend->weight_bytes() + b * avg_ctx * kv_per_token;
+            // Each GPU streams its shard: the sums over ranks divided by the degree (replicated
+            // embedding and LM head included, as each rank reads them).
+            const double bytes = (backend->weight_bytes() + b * avg_ctx * kv_per_token) / tp;
             emit({model, quant, b, prompt, gen, b * prompt / prefill_s, b * gen / dt, bw > 0 ? b * bw / bytes : 0});
           }
         }
@@ -210,13 +231,14 @@ int main(int argc, char** argv) {
     }
   }
   if (out) std::fclose(out);
-  std::printf("%-9s %-5s %5s %12s %12s %10s %9s %9s\n", "model", "quant", "batch", "prefill/s", "decode/s", "roofline",
-              "llama.cpp", "ratio");
+  std::printf("%-9s %-5s %3s %5s %12s %12s %10s %9s %9s %11s\n", "model", "quant", "tp", "batch", "prefill/s", "decode/s",
+              "roofline", "llama.cpp", "ratio", "allreduce");
   for (const Row& r : rows) {
     const bool pre = r.gen == 0;
     const double a = anchor(r.model, r.quant, r.batch, pre), v = pre ? r.prefill : r.decode;
-    std::printf("%-9s %-5s %5d %12.0f %12.0f %10.0f %9.0f %9s\n", r.model.c_str(), r.quant.c_str(), r.batch, r.prefill,
-                pre ? 0.0 : r.decode, r.roofline, a, a > 0 ? std::to_string(v / a).substr(0, 4).c_str() : "-");
+    std::printf("%-9s %-5s %3d %5d %12.0f %12.0f %10.0f %9.0f %9s %8.0f us\n", r.model.c_str(), r.quant.c_str(), r.tp,
+                r.batch, r.prefill, pre ? 0.0 : r.decode, r.roofline, a,
+                a > 0 ? std::to_string(v / a).substr(0, 4).c_str() : "-", r.allreduce_us);
   }
   return 0;
 }

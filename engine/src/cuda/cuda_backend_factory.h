@@ -50,6 +50,9 @@ int32_t cuda_device_count();
 // NCCL_NVLS_ENABLE=0 first: NVLink multicast can take a shared host's GPUs out of service.
 // kUnavailable without CUDA or NCCL.
 Result<std::vector<std::unique_ptr<Communicator>>> make_nccl_group(int32_t first_device, int32_t n);
+// Seconds per NCCL all-reduce of `count` floats over those devices (eager launches, the slowest
+// rank, after a warm-up): the communication cost of one tensor-parallel projection.
+Result<double> cuda_all_reduce_seconds(int32_t first_device, int32_t n, int64_t count, int32_t reps);
 
 // Device-to-device copy bandwidth of `device` in bytes/s (bytes read + written), measured once with
 // 1 GiB copies: the roofline of memory-bound decode. 0 without CUDA.

@@ -3,11 +3,16 @@
 // only when gpu_count > 1 is asked for. The few declarations below follow nccl.h (2.x ABI).
 #ifdef EFFITUNE_WITH_CUDA
 
+#include <cuda_runtime.h>
 #include <dlfcn.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cuda/cuda_backend_factory.h"
@@ -80,6 +85,51 @@ class NcclCommunicator final : public Communicator {
   int32_t rank_, size_;
 };
 
+// Runs fn(rank) on one thread per rank (each collective needs all ranks at once) and returns the
+// lowest rank's error.
+Status on_rank_threads(int32_t n, const std::function<Status(int32_t)>& fn) {
+  std::vector<Status> results(static_cast<size_t>(n));
+  std::vector<std::thread> threads;
+  for (int32_t r = 0; r < n; ++r) threads.emplace_back([&, r] { results[static_cast<size_t>(r)] = fn(r); });
+  for (std::thread& t : threads) t.join();
+  for (const Status& st : results)
+    if (!st.ok()) return st;
+  return {};
+}
+
+Status cuda_ok(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return {};
+  return internal_error(std::string("nccl group: ") + what + ": " + cudaGetErrorString(e));
+}
+
+// `reps` all-reduces of `count` floats on every rank, eagerly, after `warm` unmeasured ones;
+// returns the slowest rank's seconds per all-reduce.
+Result<double> time_all_reduce(std::vector<std::unique_ptr<Communicator>>& group, int32_t first_device, int64_t count,
+                               int32_t warm, int32_t reps) {
+  const int32_t n = static_cast<int32_t>(group.size());
+  std::vector<double> seconds(static_cast<size_t>(n), 0.0);
+  EFFITUNE_RETURN_IF_ERROR(on_rank_threads(n, [&](int32_t r) -> Status {
+    EFFITUNE_RETURN_IF_ERROR(cuda_ok(cudaSetDevice(first_device + r), "cudaSetDevice"));
+    float* buf = nullptr;
+    cudaStream_t stream = nullptr;
+    EFFITUNE_RETURN_IF_ERROR(cuda_ok(cudaMalloc(&buf, static_cast<size_t>(std::max<int64_t>(count, 1)) * 4), "cudaMalloc"));
+    EFFITUNE_RETURN_IF_ERROR(cuda_ok(cudaMemset(buf, 0, static_cast<size_t>(std::max<int64_t>(count, 1)) * 4), "cudaMemset"));
+    EFFITUNE_RETURN_IF_ERROR(cuda_ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate"));
+    Status st;
+    for (int32_t i = 0; i < warm && st.ok(); ++i) st = group[static_cast<size_t>(r)]->all_reduce_sum(buf, count, stream);
+    if (st.ok()) st = cuda_ok(cudaStreamSynchronize(stream), "warm-up");
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int32_t i = 0; i < reps && st.ok(); ++i) st = group[static_cast<size_t>(r)]->all_reduce_sum(buf, count, stream);
+    if (st.ok()) st = cuda_ok(cudaStreamSynchronize(stream), "all_reduce");
+    seconds[static_cast<size_t>(r)] =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / std::max(1, reps);
+    cudaStreamDestroy(stream);
+    cudaFree(buf);
+    return st;
+  }));
+  return *std::max_element(seconds.begin(), seconds.end());
+}
+
 }  // namespace
 
 Result<std::vector<std::unique_ptr<Communicator>>> make_nccl_group(int32_t first_device, int32_t n) {
@@ -94,7 +144,15 @@ Result<std::vector<std::unique_ptr<Communicator>>> make_nccl_group(int32_t first
   EFFITUNE_RETURN_IF_ERROR(nccl_status(lib.comm_init_all(comms.data(), n, devices.data()), "ncclCommInitAll"));
   std::vector<std::unique_ptr<Communicator>> group;
   for (int32_t r = 0; r < n; ++r) group.push_back(std::make_unique<NcclCommunicator>(comms[static_cast<size_t>(r)], r, n));
+  // NCCL connects its channels on the first collective; doing that here, eagerly, keeps it out of the
+  // first decode step's CUDA graph capture.
+  EFFITUNE_RETURN_IF_ERROR(time_all_reduce(group, first_device, 1, 1, 0).status());
   return group;
+}
+
+Result<double> cuda_all_reduce_seconds(int32_t first_device, int32_t n, int64_t count, int32_t reps) {
+  EFFITUNE_ASSIGN_OR_RETURN(auto group, make_nccl_group(first_device, n));
+  return time_all_reduce(group, first_device, count, 10, reps);
 }
 
 }  // namespace effitune::engine
