@@ -13,6 +13,7 @@
 #include "effitune/engine/backend.h"
 #include "effitune/engine/model_loader.h"
 #include "support/paths.h"
+#include "../../engine/src/tp/shard.h"
 
 namespace effitune::engine {
 namespace {
@@ -145,6 +146,33 @@ TEST(TensorParallelCpu, KvBytesAndWeightsAreAccountedOverRanks) {
                              (*w)->config.n_layers * 2 * (*w)->layers[0].attn_norm.bytes();
   EXPECT_EQ(two->weight_bytes(), one->weight_bytes() + replicated);
   EXPECT_NE(two->device_name().find("tensor-parallel"), std::string::npos) << two->device_name();
+}
+
+// The cut itself, against the definition: rank r's Q rows, down columns and (vocab-parallel) head
+// rows are exactly the full model's, element by element.
+TEST(TensorParallelCpu, ShardsAreTheDocumentedSlices) {
+  auto cfg = *synthetic_model_config("tiny");  // dim 64, 4 heads (hd 16), 2 KV heads, hidden 160, vocab 96
+  cfg.tied_output = true;
+  auto full = make_random_model(cfg, DType::kF32, 11);
+  ASSERT_TRUE(full.ok()) << full.status().to_string();
+  const ModelWeights& w = **full;
+  for (int32_t r = 0; r < 2; ++r) {
+    auto s = tp::shard_weights(*full, r, 2, /*split_lm_head=*/true);
+    ASSERT_TRUE(s.ok()) << s.status().to_string();
+    const ModelWeights& sh = **s;
+    EXPECT_EQ(sh.config.n_heads, 2);
+    EXPECT_EQ(sh.config.n_kv_heads, 1);
+    EXPECT_EQ(sh.config.hidden_dim, 80);
+    EXPECT_EQ(sh.config.head_dim(), 16);
+    EXPECT_FALSE(sh.config.tied_output);
+    const LayerWeights &a = w.layers[1], &b = sh.layers[1];
+    for (int64_t i = 0; i < 32; ++i)
+      for (int64_t j = 0; j < 64; ++j) ASSERT_EQ(b.wq.f32()[i * 64 + j], a.wq.f32()[(r * 32 + i) * 64 + j]);
+    for (int64_t i = 0; i < 64; ++i)
+      for (int64_t j = 0; j < 80; ++j) ASSERT_EQ(b.w_down.f32()[i * 80 + j], a.w_down.f32()[i * 160 + r * 80 + j]);
+    ASSERT_EQ(sh.output.rows, 48);
+    for (int64_t i = 0; i < 48 * 64; ++i) ASSERT_EQ(sh.output.f32()[i], w.token_embedding.f32()[r * 48 * 64 + i]);
+  }
 }
 
 TEST(TensorParallelCpu, DegreesThatDoNotDivideTheModelFailBeforeAnythingStarts) {

@@ -320,8 +320,18 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, s));
   }
   launch_rmsnorm(act_, x_, meta_ + p.off_rows, p.rows, c.dim, model_->out_norm, c.rms_eps, sel_, s);
+  // A vocab-parallel LM head (tp/shard.h) writes its columns of the zeroed logits; the all-reduce
+  // then assembles every rank's columns on every rank.
+  const bool split_head = extras_.comm != nullptr && model_->output.rows < c.vocab_size;
+  float* head_out = logits_;
+  if (split_head) {
+    CUDA_RETURN_IF_ERROR(cudaMemsetAsync(logits_, 0, static_cast<size_t>(p.rows) * c.vocab_size * 4, s));
+    head_out += static_cast<int64_t>(extras_.comm->rank()) * model_->output.rows;
+  }
   EFFITUNE_RETURN_IF_ERROR(
-      mm_.matmul(act_, model_->output, {sel_, c.dim, p.rows, MatIn::kPlain, logits_, c.vocab_size, MatOut::kF32}, s));
+      mm_.matmul(act_, model_->output, {sel_, c.dim, p.rows, MatIn::kPlain, head_out, c.vocab_size, MatOut::kF32}, s));
+  if (split_head)
+    EFFITUNE_RETURN_IF_ERROR(extras_.comm->all_reduce_sum(logits_, static_cast<int64_t>(p.rows) * c.vocab_size, s));
   if (greedy) launch_argmax(logits_, p.rows, c.vocab_size, tokens_out_, s);
   CUDA_RETURN_IF_LAUNCH_ERROR("forward");
   return {};

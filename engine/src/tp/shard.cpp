@@ -65,7 +65,7 @@ Status check_degree(const ModelWeights& w, int32_t n) {
 }
 
 Result<std::shared_ptr<const ModelWeights>> shard_weights(std::shared_ptr<const ModelWeights> full, int32_t rank,
-                                                          int32_t n) {
+                                                          int32_t n, bool split_lm_head) {
   if (!full) return invalid_argument("shard_weights: no weights");
   EFFITUNE_RETURN_IF_ERROR(check_degree(*full, n));
   if (rank < 0 || rank >= n)
@@ -80,6 +80,11 @@ Result<std::shared_ptr<const ModelWeights>> shard_weights(std::shared_ptr<const 
   s->token_embedding = full->token_embedding;
   s->output_norm = full->output_norm;
   s->output = full->output;
+  if (split_lm_head && n > 1 && c.vocab_size % n == 0) {
+    const int64_t rows = c.vocab_size / n;
+    s->output = row_slice(full->output, rank * rows, rows);
+    s->config.tied_output = false;  // a slice of the embedding is no longer the embedding
+  }
   s->storage.push_back(full);  // the row views and replicated tensors point into it
   const int64_t qd = s->config.q_dim(), kvd = s->config.kv_dim(), f = s->config.hidden_dim;
   for (const LayerWeights& l : full->layers) {
