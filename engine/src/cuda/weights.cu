@@ -175,7 +175,10 @@ Result<std::unique_ptr<DeviceModel>> DeviceModel::plan(const ModelWeights& w) {
     return k;
   };
 
-  const bool tied = c.tied_output || (w.output.data != nullptr && w.output.data == w.token_embedding.data);
+  // Same start and same shape: rank 0's vocab-parallel head starts where the embedding does but is a
+  // slice of it, not the whole.
+  const bool tied = c.tied_output || (w.output.data != nullptr && w.output.data == w.token_embedding.data &&
+                                      w.output.rows == w.token_embedding.rows);
   m->add_matrix(&m->emb, device_kind(w.token_embedding.type, act), {w.token_embedding});
   if (!tied) m->add_matrix(&m->output, device_kind(w.output.type, act), {w.output});
   m->add_norm(&m->out_norm, w.output_norm);

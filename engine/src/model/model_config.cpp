@@ -16,7 +16,7 @@ int64_t ModelConfig::parameter_count() const {
 
 int64_t ModelWeights::bytes() const {
   int64_t total = token_embedding.bytes() + output_norm.bytes();
-  if (output.data != token_embedding.data) total += output.bytes();
+  if (output.data != token_embedding.data || output.rows != token_embedding.rows) total += output.bytes();
   for (const auto& l : layers) {
     for (const TensorView* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.w_gate, &l.w_down, &l.w_up}) {
       total += t->bytes();
