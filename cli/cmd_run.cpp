@@ -50,11 +50,19 @@ std::string device_of(const orch::Experiment& ex) {
   return "cpu: " + std::to_string(cores) + " threads";
 }
 
-// The runner every study command uses: each trial in a child `effitune trial` process.
-orch::ChildProcessRunner child_runner(const orch::Experiment& ex, double timeout_s) {
+// The runner every study command uses: each trial in a child `effitune trial` process. The child
+// does not open the study, so the study's ICS ratings travel with the runner (none before the
+// experiment's first run: list_feedback says kNotFound then).
+Result<orch::ChildProcessRunner> child_runner(const orch::Experiment& ex, orch::StudyStore& store, double timeout_s) {
   orch::ChildRunnerOptions ro;
   ro.experiment_path = ex.yaml_path;
   ro.child.timeout_s = timeout_s;
+  auto ratings = store.list_feedback(ex.name);
+  if (ratings.ok()) {
+    ro.ics_ratings = std::move(ratings).value();
+  } else if (ratings.status().code() != StatusCode::kNotFound) {
+    return ratings.status();
+  }
   return orch::ChildProcessRunner(ro);
 }
 
@@ -74,6 +82,7 @@ int run_run(int argc, char** argv) {
       "max-wall-s", po::value<double>(), "override strategy.max_wall_s")(
       "trial-timeout-s", po::value<double>(), "wall-clock limit of one trial (default from the load-test settings)")(
       "no-stop-at-e1", po::bool_switch(), "keep searching after E1 (the practical limit) is detected")(
+      "max-attempts", po::value<int32_t>(), "fail a trial interrupted this many times (default 3)")(
       "quiet", po::bool_switch(), "no progress bar");
   int code = 0;
   auto vm = parse_positional(argc, argv, desc, "experiment-file",
@@ -93,12 +102,20 @@ int run_run(int argc, char** argv) {
   if (vm->count("max-trials")) o.max_trials = (*vm)["max-trials"].as<int64_t>();
   if (vm->count("max-wall-s")) o.max_wall_s = (*vm)["max-wall-s"].as<double>();
   o.stop_at_e1 = !(*vm)["no-stop-at-e1"].as<bool>();
+  if (vm->count("max-attempts")) {
+    o.max_attempts = (*vm)["max-attempts"].as<int32_t>();
+    if (o.max_attempts < 1) {
+      std::fprintf(stderr, "effitune run: --max-attempts must be >= 1\n");
+      return kExitUsage;
+    }
+  }
   o.progress = !(*vm)["quiet"].as<bool>();
   o.engine_commit = EFFITUNE_GIT_COMMIT;
   o.device = device_of(*ex);
   const double timeout = vm->count("trial-timeout-s") ? (*vm)["trial-timeout-s"].as<double>() : default_trial_timeout(*ex);
-  auto runner = child_runner(*ex, timeout);
-  auto summary = orch::run_study(*ex, **store, runner, o);
+  auto runner = child_runner(*ex, **store, timeout);
+  if (!runner.ok()) return report_error("run", runner.status());
+  auto summary = orch::run_study(*ex, **store, *runner, o);
   if (!summary.ok()) return report_error("run", summary.status());
   std::cout << orch::format_summary(*summary);
   std::cout << "next: effitune report --db " << (*vm)["db"].as<std::string>() << "\n";
@@ -111,7 +128,8 @@ int run_trial(int argc, char** argv) {
       "config", po::value<std::string>()->required(), "the configuration as a JSON object")(
       "out", po::value<std::string>()->required(), "where to write the trial record (JSON)")(
       "fidelity", po::value<double>(), "load-test seconds (successive halving)")(
-      "trial-id", po::value<int64_t>()->default_value(0), "the trial's id, for messages");
+      "trial-id", po::value<int64_t>()->default_value(0), "the trial's id, for messages")(
+      "ics", po::value<std::string>(), "the configuration's ICS from the study's ratings (JSON; `run` passes it)");
   int code = 0;
   auto vm = parse_args(argc, argv, desc,
                        "effitune trial --experiment FILE --config JSON --out FILE",
@@ -125,7 +143,13 @@ int run_trial(int argc, char** argv) {
   if (!config.ok()) return report_error("trial", config.status().with_context("--config"));
   std::optional<double> fidelity;
   if (vm->count("fidelity")) fidelity = (*vm)["fidelity"].as<double>();
-  auto rec = orch::measure_trial(*ex, *config, fidelity, true);
+  std::optional<orch::IcsEstimate> ics;
+  if (vm->count("ics")) {
+    auto parsed = orch::ics_from_json((*vm)["ics"].as<std::string>());
+    if (!parsed.ok()) return report_error("trial", parsed.status());
+    ics = std::move(parsed).value();
+  }
+  auto rec = orch::measure_trial(*ex, *config, fidelity, true, ics);
   if (!rec.ok()) return report_error("trial", rec.status());
   rec->id = (*vm)["trial-id"].as<int64_t>();
   rec->configuration_json = (*vm)["config"].as<std::string>();
@@ -271,8 +295,9 @@ int run_nightly(int argc, char** argv) {
   o.tuner.engine_commit = EFFITUNE_GIT_COMMIT;
   o.tuner.device = device_of(*ex);
   const double timeout = vm->count("trial-timeout-s") ? (*vm)["trial-timeout-s"].as<double>() : default_trial_timeout(*ex);
-  auto runner = child_runner(*ex, timeout);
-  auto res = orch::run_nightly(*ex, **store, runner, o);
+  auto runner = child_runner(*ex, **store, timeout);
+  if (!runner.ok()) return report_error("nightly", runner.status());
+  auto res = orch::run_nightly(*ex, **store, *runner, o);
   if (!res.ok()) return report_error("nightly", res.status());
   std::cout << res->text;
   return res->exit_code;

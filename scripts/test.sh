@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 ctest --test-dir build --output-on-failure -j"$(nproc)" -L 'unit|model|cuda' --timeout 900
-# Slow tests that are acceptance checks: the 10,000-request server soak and the report in Chromium.
+# Slow tests that are acceptance checks: the 10,000-request server soak, the report in Chromium, and
+# `effitune run` SIGKILLed at random moments and resumed (about 1 minute).
 # (EngineTarget.HttpServerAgreesWithInProcess is left out: its capacity intervals need a quiet machine.)
-ctest --test-dir build --output-on-failure -L slow -R 'ServerSoak|ReportBrowser' --timeout 900
+ctest --test-dir build --output-on-failure -L slow -R 'ServerSoak|ReportBrowser|RunKillResume' --timeout 900
 bash scripts/fuzz.sh "${EFFITUNE_FUZZ_SECONDS:-15}"
 # The malformed-model-file tests again, under AddressSanitizer + UBSan (in the fuzz build).
 cmake --build build-fuzz --target effitune_engine_tests -j"$(nproc)"

@@ -101,7 +101,7 @@ Status read_engine(const Reader& r, const YAML::Node& node, EngineSection& out) 
 Status read_workload(const Reader& r, const Map& top, const std::string& base_dir, bool check_files,
                      WorkloadSection& out) {
   EFFITUNE_ASSIGN_OR_RETURN(YAML::Node node, top.required("workload", "a mapping with eval_set, items, repeats, ..."));
-  EFFITUNE_ASSIGN_OR_RETURN(Map m, Map::open(r, node, "workload", {"eval_set", "items", "repeats", "load_test_s", "warmup_s", "max_new_tokens"}));
+  EFFITUNE_ASSIGN_OR_RETURN(Map m, Map::open(r, node, "workload", {"eval_set", "items", "repeats", "load_test_s", "warmup_s", "max_new_tokens", "capacity_probes"}));
   EFFITUNE_ASSIGN_OR_RETURN(YAML::Node eval, m.required("eval_set", "the evaluation set (JSONL) path"));
   EFFITUNE_ASSIGN_OR_RETURN(std::string p, r.string(eval, "workload.eval_set"));
   out.eval_set_path = resolve(base_dir, p);
@@ -116,6 +116,11 @@ Status read_workload(const Reader& r, const Map& top, const std::string& base_di
   EFFITUNE_RETURN_IF_ERROR(int_field("items", 0, out.items, "0 means every item of the set"));
   EFFITUNE_RETURN_IF_ERROR(int_field("repeats", 1, out.repeats, "1 means no repeats"));
   EFFITUNE_RETURN_IF_ERROR(int_field("max_new_tokens", 0, out.max_new_tokens, "0 means no cap"));
+  EFFITUNE_RETURN_IF_ERROR(int_field("capacity_probes", 2, out.capacity_probes, "the search needs a passing and a failing load"));
+  if (out.capacity_probes > 64) {
+    return r.error(m.get("capacity_probes"), "workload.capacity_probes", "at most 64", Reader::describe(m.get("capacity_probes")),
+                   "more probes only narrow the capacity bracket further");
+  }
   if (m.has("load_test_s")) {
     EFFITUNE_ASSIGN_OR_RETURN(out.load_test_s, r.number_at_least(m.get("load_test_s"), "workload.load_test_s", 0, true, "a load test needs some duration"));
   }
@@ -156,7 +161,7 @@ Status read_slo(const Reader& r, const YAML::Node& node, SloSection& out) {
 
 Status read_objective(const Reader& r, const Map& top, ObjectiveSection& out) {
   EFFITUNE_ASSIGN_OR_RETURN(YAML::Node node, top.required("objective", "a mapping with r0_usd_per_hour, e0, weights, ..."));
-  EFFITUNE_ASSIGN_OR_RETURN(Map m, Map::open(r, node, "objective", {"r0_usd_per_hour", "e0", "weights", "quality_split", "cost_split_usd_per_hour", "e1_patience", "e1_min_relative_gain"}));
+  EFFITUNE_ASSIGN_OR_RETURN(Map m, Map::open(r, node, "objective", {"r0_usd_per_hour", "e0", "weights", "floors", "quality_split", "cost_split_usd_per_hour", "e1_patience", "e1_min_relative_gain"}));
   EFFITUNE_ASSIGN_OR_RETURN(YAML::Node r0, m.required("r0_usd_per_hour", "R0, the running-cost ceiling in USD per hour"));
   EFFITUNE_ASSIGN_OR_RETURN(out.r0_usd_per_hour, r.number_at_least(r0, "objective.r0_usd_per_hour", 0, true, "R0 is a ceiling above zero"));
   if (m.has("e0")) {
@@ -174,6 +179,21 @@ Status read_objective(const Reader& r, const Map& top, ObjectiveSection& out) {
     const auto& q = out.weights;
     if (q.performance + q.consistency + q.completeness + q.accuracy + q.ics <= 0) {
       return r.error(m.get("weights"), "objective.weights", "at least one positive weight", "all zero");
+    }
+  }
+  if (m.has("floors")) {
+    EFFITUNE_ASSIGN_OR_RETURN(Map f, Map::open(r, m.get("floors"), "objective.floors", {"P", "C", "Cm", "A", "ICS", "Q"}));
+    std::pair<const char*, std::optional<double>*> fields[] = {
+        {"P", &out.floors.performance}, {"C", &out.floors.consistency}, {"Cm", &out.floors.completeness},
+        {"A", &out.floors.accuracy},    {"ICS", &out.floors.ics},       {"Q", &out.floors.quality}};
+    for (auto& [key, field] : fields) {
+      if (!f.has(key)) continue;
+      EFFITUNE_ASSIGN_OR_RETURN(double v, r.number_at_least(f.get(key), f.child(key), 0, false, "a floor is a minimum in [0, 1]"));
+      if (v > 1) {
+        return r.error(f.get(key), f.child(key), "a floor in [0, 1]", Reader::describe(f.get(key)),
+                       "indicators are in [0, 1]; a floor above 1 makes every configuration infeasible");
+      }
+      *field = v;
     }
   }
   if (m.has("quality_split")) {

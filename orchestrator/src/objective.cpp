@@ -193,6 +193,26 @@ Judgement judge(double quality, double running_cost, double efficiency, bool goa
   return j;
 }
 
+std::map<std::string, double> floor_constraints(const Indicators& ind, const QualityFloors& f) {
+  std::map<std::string, double> out;
+  auto add = [&](const char* name, const std::optional<double>& floor, const Interval* x) {
+    if (!floor) return;
+    if (!x) {
+      out[name] = 1.0;
+      return;
+    }
+    out[name] = *floor > 0 ? (*floor - x->value) / *floor : -1.0;
+  };
+  add("min_performance", f.performance, &ind.performance);
+  add("min_consistency", f.consistency, &ind.consistency);
+  add("min_completeness", f.completeness, &ind.completeness);
+  add("min_accuracy", f.accuracy, &ind.accuracy);
+  auto ics = ind.parts.find("ics");
+  add("min_ics", f.ics, ics == ind.parts.end() ? nullptr : &ics->second);
+  add("min_quality", f.quality, &ind.quality);
+  return out;
+}
+
 Status evaluate_record(TrialRecord& rec, const ReplicaMeasure& replica, const Experiment& ex) {
   EFFITUNE_ASSIGN_OR_RETURN(rec.indicators.quality, compute_quality(rec.indicators, ex.objective.weights));
   EFFITUNE_ASSIGN_OR_RETURN(CostEstimate cost, compute_cost(ex.goal, replica, ex.prices));
@@ -202,6 +222,10 @@ Status evaluate_record(TrialRecord& rec, const ReplicaMeasure& replica, const Ex
   Judgement j = judge(rec.indicators.quality.value, rec.cost.usd_per_hour, rec.efficiency, cost.goal_met, ex.objective);
   rec.feasible = j.feasible;
   rec.constraints = j.constraints;
+  for (const auto& [name, v] : floor_constraints(rec.indicators, ex.objective.floors)) {
+    rec.constraints[name] = v;
+    rec.feasible = rec.feasible && v <= 0;
+  }
   rec.quadrant = j.quadrant;
   return {};
 }

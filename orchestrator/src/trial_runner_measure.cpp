@@ -166,7 +166,14 @@ void say(bool progress, const std::string& line) {
 }  // namespace
 
 Result<TrialRecord> measure_trial(const Experiment& ex, const search::Configuration& configuration,
-                                  std::optional<double> fidelity, bool progress) {
+                                  std::optional<double> fidelity, bool progress,
+                                  const std::optional<IcsEstimate>& ics) {
+  if (!ics && ex.objective.weights.ics > 0) {
+    // Checked first: Q could not be computed at the end, so measuring would be wasted.
+    return failed_precondition("objective.weights.ICS is " + std::to_string(ex.objective.weights.ics) +
+                               " but this trial got no ICS ratings (--ics); import ratings into the study with "
+                               "`effitune feedback import FILE --db DB` and resume the run");
+  }
   EFFITUNE_ASSIGN_OR_RETURN(search::Configuration c, ex.space.canonicalize(configuration));
   EFFITUNE_ASSIGN_OR_RETURN(auto items, probes::read_dataset(ex.workload.eval_set_path));
   if (ex.workload.items > 0 && items.size() > static_cast<size_t>(ex.workload.items)) items.resize(ex.workload.items);
@@ -250,7 +257,7 @@ Result<TrialRecord> measure_trial(const Experiment& ex, const search::Configurat
   co.min_load = single_rps / 64;
   co.max_load = single_rps * 256;
   co.tolerance = std::max(0.01, single_rps * 0.25);
-  co.max_probes = 8;
+  co.max_probes = ex.workload.capacity_probes;
   EFFITUNE_ASSIGN_OR_RETURN(
       probes::CapacityResult cap,
       probes::find_capacity(
@@ -308,6 +315,10 @@ Result<TrialRecord> measure_trial(const Experiment& ex, const search::Configurat
   rec.indicators.parts["history_consistency"] = to_interval(quality.history_consistency);
   rec.indicators.parts["truncation_rate"] = to_interval(quality.truncation_rate);
   rec.indicators.parts["key_point_recall"] = to_interval(quality.key_point_recall);
+  if (ics) {
+    rec.indicators.parts["ics"] = ics->interval;
+    measurements["ics"] = {{"source", ics->source}, {"ratings", ics->interval.n}};
+  }
   EFFITUNE_RETURN_IF_ERROR(evaluate_record(rec, replica, ex));
   for (const auto& [load, r] : by_load) rec.load_curve.push_back(point_of(load, r));
 

@@ -136,6 +136,17 @@ Result<TunerSummary> run_study(const Experiment& ex, StudyStore& store, TrialRun
                                "' from a different experiment file; resuming would mix two searches. Use "
                                "another --db, or rename the experiment");
   }
+  if (ex.objective.weights.ics > 0) {
+    // Refused before any trial: every one would fail. The experiment row exists now, so the ratings
+    // can be imported into this study and the same command run again.
+    EFFITUNE_ASSIGN_OR_RETURN(auto ratings, store.list_feedback(ex.name));
+    if (ratings.empty()) {
+      return failed_precondition("objective.weights.ICS is " + fmt(ex.objective.weights.ics) + " but study " +
+                                 store.path() + " holds no ICS ratings of '" + ex.name +
+                                 "'; import them with `effitune feedback import RATINGS --db " + store.path() +
+                                 " --experiment " + ex.name + "` and run again, or set the ICS weight to 0");
+    }
+  }
   {
     EFFITUNE_ASSIGN_OR_RETURN(auto existing, store.list_trials(ex.name));
     if (!existing.empty() && !options.resume) {

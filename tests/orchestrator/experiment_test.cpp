@@ -217,6 +217,31 @@ TEST_F(ExperimentTest, ConditionOnUnknownParent) {
 TEST_F(ExperimentTest, UnknownType) {
   expect_error(38, "  - {name: gpu_count, type: integer, lo: 1, hi: 1}", 38, "categorical, int or float");
 }
+TEST_F(ExperimentTest, QualityFloors) {
+  // Line 22 holds the floors instead of the quadrant split for this test.
+  auto e = load_experiment(write(22, "  floors: {Cm: 0.8, A: 0.9, Q: 0.5}"));
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  EXPECT_DOUBLE_EQ(*e->objective.floors.completeness, 0.8);
+  EXPECT_DOUBLE_EQ(*e->objective.floors.accuracy, 0.9);
+  EXPECT_DOUBLE_EQ(*e->objective.floors.quality, 0.5);
+  EXPECT_FALSE(e->objective.floors.performance.has_value());
+  EXPECT_FALSE(e->objective.floors.ics.has_value());
+  auto none = load_experiment(write());
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->objective.floors.any());
+}
+TEST_F(ExperimentTest, FloorAboveOne) { expect_error(22, "  floors: {Cm: 1.2}", 22, "a floor in [0, 1]"); }
+TEST_F(ExperimentTest, NegativeFloor) { expect_error(22, "  floors: {A: -0.1}", 22, "objective.floors.A"); }
+TEST_F(ExperimentTest, UnknownFloorKey) { expect_error(22, "  floors: {completeness: 0.8}", 22, "completeness"); }
+TEST_F(ExperimentTest, FloorsMustBeAMapping) { expect_error(22, "  floors: 0.8", 22, "objective.floors"); }
+TEST_F(ExperimentTest, CapacityProbes) {
+  auto e = load_experiment(write(11, "  capacity_probes: 3"));
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  EXPECT_EQ(e->workload.capacity_probes, 3);
+  EXPECT_EQ(load_experiment(write())->workload.capacity_probes, 8);
+  expect_error(11, "  capacity_probes: 1", 11, ">= 2");
+  expect_error(11, "  capacity_probes: 65", 11, "at most 64");
+}
 TEST_F(ExperimentTest, UnknownStrategy) { expect_error(40, "  name: annealing", 40, "one of"); }
 TEST_F(ExperimentTest, BadStrategyParameter) { expect_error(41, "  params: {max_trialz: 3}", 40, "max_trialz"); }
 TEST_F(ExperimentTest, GoalNeedsUsersOrRate) { expect_error(13, "  # no users", 14, "users and/or requests_per_s"); }

@@ -144,6 +144,109 @@ TEST(Judge, ConstraintsAndQuadrant) {
   EXPECT_FALSE(judge(0.9, 0.1, 9, false, o).feasible);  // goal not met
 }
 
+TEST(Floors, BelowAFloorIsInfeasibleAndNamed) {
+  Indicators ind = pcca(iv(0.95, 0.9, 1), iv(0.8, 0.7, 0.9), iv(0.34, 0.3, 0.4), iv(0.92, 0.9, 0.95));
+  ind.quality = iv(0.6, 0.5, 0.7);
+  QualityFloors f;
+  f.completeness = 0.8;
+  f.accuracy = 0.9;
+  auto c = floor_constraints(ind, f);
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_NEAR(c["min_completeness"], (0.8 - 0.34) / 0.8, 1e-12);  // violated: 57.5% short
+  EXPECT_NEAR(c["min_accuracy"], (0.9 - 0.92) / 0.9, 1e-12);      // met
+  f.ics = 0.5;
+  EXPECT_EQ(floor_constraints(ind, f)["min_ics"], 1.0);  // no ratings: below any floor
+  ind.parts["ics"] = iv(0.75, 0.6, 0.85);
+  EXPECT_NEAR(floor_constraints(ind, f)["min_ics"], -0.5, 1e-12);
+  QualityFloors zero;
+  zero.quality = 0;
+  EXPECT_EQ(floor_constraints(ind, zero)["min_quality"], -1.0);
+  EXPECT_TRUE(floor_constraints(ind, {}).empty());
+}
+
+TEST(Floors, EvaluateRecordAppliesThem) {
+  Experiment ex;
+  ex.goal.requests_per_s = 4;
+  ex.objective.r0_usd_per_hour = 1;
+  ex.prices.usd_per_cpu_core_hour = 0.05;
+  ReplicaMeasure r;
+  r.capacity_rps = iv(2, 1.8, 2.2, 5);
+  r.cpu_cores_per_replica = 1;
+  TrialRecord rec;
+  rec.indicators = pcca(iv(1, 1, 1), iv(0.9, 0.9, 0.9), iv(0.34, 0.3, 0.4), iv(0.9, 0.9, 0.9));
+  ASSERT_TRUE(evaluate_record(rec, r, ex).ok());
+  EXPECT_TRUE(rec.feasible);  // cheap (2 replicas x $0.05) and no floor: it would win E = Q / R
+  ex.objective.floors.completeness = 0.8;
+  ASSERT_TRUE(evaluate_record(rec, r, ex).ok());
+  EXPECT_FALSE(rec.feasible);
+  EXPECT_GT(rec.constraints.at("min_completeness"), 0);
+  EXPECT_LE(rec.constraints.at("cost"), 0);  // the other constraints are still there and met
+  // The ranking and the incumbent ignore it.
+  rec.state = TrialState::kComplete;
+  EXPECT_TRUE(rank_trials({rec}).empty());
+}
+
+// Wilson score interval, written out from its definition (Wilson 1927) in float64.
+Interval wilson(double x, double n) {
+  const double z = 1.959963984540054, p = x / n, d = 1 + z * z / n;
+  const double center = (p + z * z / (2 * n)) / d;
+  const double half = z / d * std::sqrt(p * (1 - p) / n + z * z / (4 * n * n));
+  return iv(p, center - half, center + half, static_cast<int64_t>(n));
+}
+
+FeedbackRow rating(const std::string& key, const std::string& scale, double v, const std::string& field = "configuration") {
+  return FeedbackRow{"x", field, key, scale, v, "ratings.jsonl:1", 0};
+}
+
+TEST(Ics, KeysMatchExactlyTheActiveDimensions) {
+  search::Configuration c;
+  c.values = {{"history_budget", int64_t{96}}, {"quant", std::string("q8_0")}, {"temperature", 0.8}};
+  EXPECT_TRUE(rating_key_matches("history_budget=96,quant=q8_0,temperature=0.8", c));
+  EXPECT_TRUE(rating_key_matches(" quant = q8_0 , temperature=0.80, history_budget=96 ", c));
+  EXPECT_TRUE(rating_key_matches(c.key(), c));  // Configuration::key()'s quoted form
+  EXPECT_TRUE(rating_key_matches("{\"history_budget\": 96.0, \"quant\": \"q8_0\", \"temperature\": 0.8}", c));
+  EXPECT_FALSE(rating_key_matches("history_budget=96,quant=q8_0", c));  // a dimension missing
+  EXPECT_FALSE(rating_key_matches("history_budget=96,quant=q4_0,temperature=0.8", c));
+  EXPECT_FALSE(rating_key_matches("history_budget=96,quant=q8_0,temperature=0.8,top_k=3", c));
+  EXPECT_FALSE(rating_key_matches("history_budget=\"96\",quant=q8_0,temperature=0.8", c));  // quoted: text
+  EXPECT_FALSE(rating_key_matches("q8_0-greedy", c));
+  EXPECT_FALSE(rating_key_matches("{\"quant\": \"q8_0\"", c));  // broken JSON
+}
+
+TEST(Ics, ThumbsAreWilsonStarsAreNormalizedAndUnratedFallsBackToTheStudy) {
+  search::Configuration a, b, unrated;
+  a.values = {{"quant", std::string("q8_0")}};
+  b.values = {{"quant", std::string("f32")}};
+  unrated.values = {{"quant", std::string("q4_0")}};
+  std::vector<FeedbackRow> rows;
+  for (int i = 0; i < 7; ++i) rows.push_back(rating("quant=q8_0", "thumbs", i < 5 ? 1 : 0));
+  rows.push_back(rating("req-1", "thumbs", 0, "request_id"));  // pooled only
+  auto ia = ics_for_configuration(rows, a);
+  ASSERT_TRUE(ia.ok() && ia->has_value());
+  const Interval want = wilson(5, 7);
+  EXPECT_EQ((*ia)->source, "configuration");
+  EXPECT_NEAR((*ia)->interval.value, want.value, 1e-12);
+  EXPECT_NEAR((*ia)->interval.ci_low, want.ci_low, 1e-9);
+  EXPECT_NEAR((*ia)->interval.ci_high, want.ci_high, 1e-9);
+  EXPECT_EQ((*ia)->interval.n, 7);
+  auto iu = ics_for_configuration(rows, unrated);
+  ASSERT_TRUE(iu.ok() && iu->has_value());
+  EXPECT_EQ((*iu)->source, "study");
+  EXPECT_NEAR((*iu)->interval.value, 5.0 / 8, 1e-12);
+  EXPECT_EQ((*iu)->interval.n, 8);
+
+  std::vector<FeedbackRow> stars = {rating("quant=f32", "stars", 5), rating("quant=f32", "stars", 4),
+                                    rating("quant=f32", "stars", 2), rating("quant=f32", "stars", 5)};
+  auto ib = ics_for_configuration(stars, b);
+  ASSERT_TRUE(ib.ok() && ib->has_value());
+  EXPECT_NEAR((*ib)->interval.value, (1.0 + 0.75 + 0.25 + 1.0) / 4, 1e-12);  // (stars - 1) / 4
+  EXPECT_LE((*ib)->interval.ci_low, (*ib)->interval.value);
+  EXPECT_GE((*ib)->interval.ci_high, (*ib)->interval.value);
+  EXPECT_GE((*ib)->interval.ci_low, 0.25);  // a bootstrap mean stays within the data
+  EXPECT_LE((*ib)->interval.ci_high, 1.0);
+  EXPECT_FALSE(ics_for_configuration({}, a)->has_value());
+}
+
 TrialRecord trial(int64_t id, double e, double lo, double hi, bool feasible = true,
                   TrialState state = TrialState::kComplete) {
   TrialRecord t;

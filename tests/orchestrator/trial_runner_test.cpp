@@ -132,5 +132,21 @@ TEST(ChildProcessRunner, FailuresAreRecordedAndTheStudyGoesOn) {
   ASSERT_TRUE(s->best.has_value());
 }
 
+TEST(IcsArgument, RoundTripsAndRejectsBadValues) {
+  IcsEstimate in{{0.625, 0.3057, 0.8632, 8}, "study"};
+  auto out = ics_from_json(ics_to_json(in));
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  EXPECT_EQ(out->interval.value, 0.625);
+  EXPECT_EQ(out->interval.ci_low, 0.3057);
+  EXPECT_EQ(out->interval.ci_high, 0.8632);
+  EXPECT_EQ(out->interval.n, 8);
+  EXPECT_EQ(out->source, "study");
+  EXPECT_FALSE(ics_from_json("{\"value\":1.5,\"ci_low\":0,\"ci_high\":1,\"n\":3,\"source\":\"x\"}").ok());
+  EXPECT_FALSE(ics_from_json("{\"value\":0.2,\"ci_low\":0.5,\"ci_high\":1,\"n\":3,\"source\":\"x\"}").ok());
+  EXPECT_FALSE(ics_from_json("{\"value\":0.5,\"ci_low\":0,\"ci_high\":1,\"n\":-1,\"source\":\"x\"}").ok());
+  EXPECT_FALSE(ics_from_json("{\"value\":0.5,\"ci_low\":0,\"ci_high\":1,\"n\":3}").ok());
+  EXPECT_FALSE(ics_from_json("[0.5]").ok());
+}
+
 }  // namespace
 }  // namespace effitune::orchestrator

@@ -115,6 +115,29 @@ TEST(Tuner, RunsTheBudgetAndRecordsFailures) {
   EXPECT_EQ(calls, 25);
 }
 
+TEST(Tuner, IcsWeightWithoutRatingsIsRefusedBeforeAnyTrial) {
+  const std::string dir = testing::make_temp_dir("tuner-ics");
+  auto store = StudyStore::open(dir + "/study.db");
+  ASSERT_TRUE(store.ok());
+  Experiment ex = fake_experiment("random", 3);
+  ex.objective.weights.ics = 1;
+  int calls = 0;
+  FunctionTrialRunner runner([&](const search::Trial& t, const Heartbeat&) {
+    ++calls;
+    return fake_measure(t, "ics");
+  });
+  auto s = run_study(ex, **store, runner, quiet(false));
+  ASSERT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.status().message().find("feedback import"), std::string::npos) << s.status().message();
+  EXPECT_EQ(calls, 0);
+  EXPECT_TRUE((*store)->list_trials("fake")->empty());
+  // The experiment is recorded, so ratings can be imported into it; then the same run goes ahead.
+  ASSERT_TRUE((*store)->add_feedback({{"fake", "configuration", "x=3,mode=b", "thumbs", 1, "r.csv:2", 0}}).ok());
+  auto again = run_study(ex, **store, runner, quiet(false));
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_EQ(calls, 3);
+}
+
 TEST(Tuner, TpeFindsTheOptimumRegion) {
   const std::string dir = testing::make_temp_dir("tuner-tpe");
   auto store = StudyStore::open(dir + "/study.db");

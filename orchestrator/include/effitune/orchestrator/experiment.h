@@ -41,6 +41,7 @@ struct WorkloadSection {
   double load_test_s = 30;         // duration of one load-test step, warm-up excluded (> 0)
   double warmup_s = 5;             // warm-up before each step, excluded from the figures (>= 0)
   int32_t max_new_tokens = 0;      // hard generation cap when no response_budget dimension; 0 = none
+  int32_t capacity_probes = 8;     // load tests the capacity search may run (2-64): precision vs trial time
 };
 
 // The volumetry goal: at least one of users (closed loop) and requests_per_s (open loop) is set.
@@ -66,10 +67,23 @@ struct QualityWeights {
   double ics = 0;           // ICS; 0 = ratings do not enter Q
 };
 
+// Quality floors: per-indicator minimums, constraints like E >= E0. A configuration whose point value
+// of a floored indicator is below its floor is infeasible (never recommended); nullopt: no floor.
+struct QualityFloors {
+  std::optional<double> performance;   // P
+  std::optional<double> consistency;   // C
+  std::optional<double> completeness;  // Cm
+  std::optional<double> accuracy;      // A
+  std::optional<double> ics;           // ICS (a configuration without ratings is below any floor)
+  std::optional<double> quality;       // Q
+  bool any() const { return performance || consistency || completeness || accuracy || ics || quality; }
+};
+
 struct ObjectiveSection {
   double r0_usd_per_hour = 0;            // R0, the running-cost ceiling (> 0)
   double e0 = 0;                         // E0, the efficiency floor, in Q per (usd/hour) (>= 0)
   QualityWeights weights;
+  QualityFloors floors;                  // each in [0, 1]
   double quality_split = 0.5;            // magic quadrant: Q >= split is "high quality", in [0, 1]
   double cost_split_usd_per_hour = 0;    // magic quadrant: R >= split is "high cost"; 0 = R0 / 2
   int32_t e1_patience = 3;               // E1: the last k improvements (>= 1) ...

@@ -18,7 +18,9 @@
 
 #include "effitune/common/status.h"
 #include "effitune/orchestrator/experiment.h"
+#include "effitune/orchestrator/study_store.h"
 #include "effitune/orchestrator/trial_record.h"
+#include "effitune/search/configuration.h"
 
 namespace effitune::orchestrator {
 
@@ -71,8 +73,15 @@ Judgement judge(double quality, double running_cost, double efficiency, bool goa
                 const ObjectiveSection& objective);
 Quadrant quadrant_of(double quality, double running_cost, const ObjectiveSection& objective);
 
+// The quality floors as constraints (Optuna convention, <= 0 met), one per floor set, named
+// "min_performance", "min_consistency", "min_completeness", "min_accuracy", "min_ics", "min_quality":
+// (floor - value) / floor on the point value (-1 for a floor of 0). A floored ICS without an "ics" part
+// is violated (1). The quality point value is read from indicators.quality.
+std::map<std::string, double> floor_constraints(const Indicators& indicators, const QualityFloors& floors);
+
 // Fills quality, cost, efficiency, feasibility, constraints and quadrant of `record` from its
-// indicators (P, C, Cm, A already measured) and the replica measurement. Errors as above.
+// indicators (P, C, Cm, A already measured) and the replica measurement; the experiment's quality
+// floors join the constraints (floor_constraints) and decide feasibility with them. Errors as above.
 Status evaluate_record(TrialRecord& record, const ReplicaMeasure& replica, const Experiment& experiment);
 
 // Rank of each feasible complete trial by E: 1 + the number of feasible complete trials whose E
@@ -100,5 +109,26 @@ struct E1Verdict {
   std::string explanation;        // one sentence for the summary and the report
 };
 E1Verdict detect_e1(const std::vector<TrialRecord>& trials, int32_t patience, double min_relative_gain);
+
+// ICS of one configuration from the study's imported ratings (StudyStore::list_feedback), so that the
+// trial's child process, which does not open the study, gets it from the parent.
+//
+// A rating keyed by configuration applies to a configuration when its key names exactly the
+// configuration's active dimensions with the same values, written either as a JSON object
+// ({"quant": "q4_0", "history_budget": 256}, configuration_to_json's form) or as name=value pairs
+// separated by commas (quant=q4_0,history_budget=256; Configuration::key()'s quoted strings also
+// match). Numbers match within a relative 1e-9, so 1 and 1.0 are the same value.
+//
+// The ratings that apply give ICS = the share of thumbs up with its Wilson interval (thumbs only), or
+// the mean normalized rating ((stars - 1) / 4, thumbs 0/1) with a percentile bootstrap interval. When
+// none applies, every rating of the study is pooled (source "study": the study-wide ICS stands in for
+// a configuration nobody rated yet); with no ratings at all the result is nullopt.
+struct IcsEstimate {
+  Interval interval;    // in [0, 1]; n = the ratings behind it
+  std::string source;   // "configuration" or "study"
+};
+bool rating_key_matches(const std::string& key, const search::Configuration& configuration);
+Result<std::optional<IcsEstimate>> ics_for_configuration(const std::vector<FeedbackRow>& ratings,
+                                                         const search::Configuration& configuration);
 
 }  // namespace effitune::orchestrator

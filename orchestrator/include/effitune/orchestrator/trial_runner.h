@@ -21,6 +21,8 @@
 
 #include "effitune/common/status.h"
 #include "effitune/orchestrator/experiment.h"
+#include "effitune/orchestrator/objective.h"
+#include "effitune/orchestrator/study_store.h"
 #include "effitune/orchestrator/trial_record.h"
 #include "effitune/search/strategy.h"
 
@@ -86,12 +88,16 @@ std::string signal_name(int signal);
 std::string describe_child_failure(const ChildResult& result);
 
 // Runs each trial as `<executable> trial --experiment <experiment_path> --config <json> --out <file>
-// [--fidelity F] [extra_args...]` in `work_dir` (out files are created there and removed after).
+// [--fidelity F] [--ics JSON] [extra_args...]` in `work_dir` (out files are created there and removed
+// after). The child does not open the study, so the parent hands it what it needs from there: the ICS
+// of the trial's configuration (ics_for_configuration over `ics_ratings`) as
+// --ics '{"value":..,"ci_low":..,"ci_high":..,"n":..,"source":".."}', when the study has ratings.
 struct ChildRunnerOptions {
   std::string executable = "/proc/self/exe";
   std::string experiment_path;
   std::string work_dir;               // "" = the system temp dir
   std::vector<std::string> extra_args;
+  std::vector<FeedbackRow> ics_ratings;  // the study's ratings of this experiment (list_feedback)
   ChildOptions child;
 };
 
@@ -111,10 +117,17 @@ class ChildProcessRunner : public TrialRunner {
 // history); then, on the in-process engine target with the configuration's batch policy, a capacity
 // search under the SLOs (open-loop Poisson load tests, warm-up excluded) and one load test at the
 // goal's share per replica, which gives P. `fidelity` (successive halving) replaces the load-test
-// duration in seconds. `progress` prints one line per step on stderr.
+// duration in seconds. `progress` prints one line per step on stderr. `ics`, when given, becomes the
+// "ics" part of the indicators (and enters Q when objective.weights.ICS > 0; without it such a Q
+// cannot be computed: kInvalidArgument).
 // Errors: kInvalidArgument for a configuration the space rejects or a knob the engine rejects,
 // kResourceExhausted when the model does not fit; engine and probe errors as they come.
 Result<TrialRecord> measure_trial(const Experiment& experiment, const search::Configuration& configuration,
-                                  std::optional<double> fidelity, bool progress);
+                                  std::optional<double> fidelity, bool progress,
+                                  const std::optional<IcsEstimate>& ics = std::nullopt);
+
+// The --ics argument's JSON and its inverse (kInvalidArgument naming the field; values outside [0, 1]).
+std::string ics_to_json(const IcsEstimate& ics);
+Result<IcsEstimate> ics_from_json(std::string_view json);
 
 }  // namespace effitune::orchestrator
