@@ -196,7 +196,9 @@ TEST(CudaOps, PagedAttention) {
   const AttnCase cases[] = {
       {1, 1, 8, 4, 8, 16, true},      {37, 1, 32, 8, 128, 16, true}, {700, 1, 32, 8, 128, 16, true},
       {1100, 1, 8, 2, 64, 7, true},   {700, 1, 8, 8, 64, 16, true},  {37, 1, 32, 8, 128, 16, false},
-      {100, 37, 32, 8, 128, 16, false}, {130, 130, 8, 4, 8, 16, false}, {90, 20, 12, 12, 64, 5, false}};
+      {100, 37, 32, 8, 128, 16, false}, {130, 130, 8, 4, 8, 16, false}, {90, 20, 12, 12, 64, 5, false},
+      // Several 64-position K/V tiles and full causal triangles (the tensor-core prefill kernel).
+      {512, 512, 32, 8, 128, 16, false}, {300, 300, 16, 4, 64, 16, false}, {200, 70, 16, 2, 128, 16, false}};
   for (DType act : {DType::kF32, DType::kBF16}) {
     for (const AttnCase& c : cases) {
       const auto q = rounded(random_normal(c.n_new * c.nh * c.hd, 10), act);

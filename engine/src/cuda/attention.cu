@@ -1,4 +1,6 @@
 #include <cfloat>
+#include <cstring>
+#include <type_traits>
 
 #include "attention.cuh"
 #include "common.cuh"
@@ -239,6 +241,170 @@ __global__ void __launch_bounds__(256) attn_prefill_kernel(AttnArgs a, const int
   }
 }
 
+// Tensor-core prefill for 16-bit activations and head_dim 64 or 128 (FlashAttention-2 layout on
+// mma.sync m16n8k16): four warps own 16 query rows each (rows = the tile's tokens x the KV head's G
+// query heads, so GQA heads share every K/V tile), S = Q K^T and O += P V run on tensor cores with
+// f32 accumulation, the online softmax stays in registers (exp2 with log2(e) folded into the scale),
+// and P is rounded to the activation type for the second product, as FlashAttention does. K/V tiles
+// of 64 positions are staged in shared memory (V transposed), rows padded by 8 elements so that the
+// fragment loads of a warp fall in 32 distinct banks.
+template <typename T>
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float x, float y) {
+  uint32_t u;
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
+    memcpy(&u, &h, 4);
+  } else {
+    const __half2 h = __floats2half2_rn(x, y);
+    memcpy(&u, &h, 4);
+  }
+  return u;
+}
+
+template <typename T>
+__device__ __forceinline__ uint32_t ld32(const T* p) {
+  return *reinterpret_cast<const uint32_t*>(p);
+}
+
+template <typename T, int HD>
+__global__ void __launch_bounds__(128) attn_prefill_mma_kernel(AttnArgs a, const int32_t* tiles, const int32_t* pos) {
+  constexpr int kKeys = 64, kPadK = HD + 8, kPadV = kKeys + 8, kVecs = HD / 8;
+  __shared__ __align__(16) T ks[kKeys * kPadK];  // [position][dim]
+  __shared__ __align__(16) T vt[HD * kPadV];     // [dim][position]
+  const int tile = blockIdx.x, kvh = blockIdx.y, tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int gq = lane >> 2, tq = lane & 3;
+  const int s = tiles[3 * tile], t0 = tiles[3 * tile + 1], nq = tiles[3 * tile + 2];
+  const int G = a.n_heads / a.n_kv_heads, rows = nq * G;
+  const int64_t kv_dim = static_cast<int64_t>(a.n_kv_heads) * HD;
+  const int max_pos = pos[t0 + nq - 1];
+
+  // This thread's two rows: warp * 16 + gq and + 8 (rows past the tile compute on a clamped row and
+  // are not stored).
+  int my_pos[2];
+  uint32_t qf[HD / 16][4];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int r = min(warp * 16 + gq + 8 * i, rows - 1), t = t0 + r / G;
+    my_pos[i] = pos[t];
+    const T* q = static_cast<const T*>(a.qkv) + t * a.ld_qkv + (kvh * G + r % G) * HD;
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; ++kk) {
+      qf[kk][i] = ld32(q + kk * 16 + tq * 2);
+      qf[kk][2 + i] = ld32(q + kk * 16 + 8 + tq * 2);
+    }
+  }
+  float o[HD / 8][4];
+#pragma unroll
+  for (int dn = 0; dn < HD / 8; ++dn) o[dn][0] = o[dn][1] = o[dn][2] = o[dn][3] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  const float scale_log2 = a.scale * 1.4426950408889634f;
+  const int32_t* bt = a.block_tables + static_cast<int64_t>(s) * a.bt_stride;
+  const T* kc = static_cast<const T*>(a.kv.k);
+  const T* vc = static_cast<const T*>(a.kv.v);
+
+  for (int kb = 0; kb <= max_pos; kb += kKeys) {
+    __syncthreads();
+    for (int i = tid; i < kKeys * kVecs; i += blockDim.x) {
+      const int j = i / kVecs, c = (i % kVecs) * 8, p = kb + j;
+      uint4 kv4 = make_uint4(0, 0, 0, 0), vv4 = make_uint4(0, 0, 0, 0);
+      if (p <= max_pos) {
+        const int64_t slot =
+            (static_cast<int64_t>(bt[p / a.block_size]) * a.block_size + p % a.block_size) * kv_dim + kvh * HD + c;
+        kv4 = *reinterpret_cast<const uint4*>(kc + slot);
+        vv4 = *reinterpret_cast<const uint4*>(vc + slot);
+      }
+      *reinterpret_cast<uint4*>(&ks[j * kPadK + c]) = kv4;
+      const T* ve = reinterpret_cast<const T*>(&vv4);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) vt[(c + e) * kPadV + j] = ve[e];
+    }
+    __syncthreads();
+
+    float sc[kKeys / 8][4];
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n) {
+      sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
+      const T* krow = &ks[(n * 8 + gq) * kPadK + tq * 2];
+#pragma unroll
+      for (int kk = 0; kk < HD / 16; ++kk) mma_16816<T>(sc[n], qf[kk], ld32(krow + kk * 16), ld32(krow + kk * 16 + 8));
+    }
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int key = kb + n * 8 + tq * 2 + (e & 1);
+        const float v = key <= my_pos[e >> 1] ? sc[n][e] * scale_log2 : -INFINITY;
+        sc[n][e] = v;
+        mx[e >> 1] = fmaxf(mx[e >> 1], v);
+      }
+    float corr[2];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+      // Position 0 is in the first tile and every row attends to it, so m is finite from then on.
+      const float m_new = fmaxf(m[i], mx[i]);
+      corr[i] = exp2f(m[i] - m_new);
+      m[i] = m_new;
+      l[i] *= corr[i];
+    }
+#pragma unroll
+    for (int dn = 0; dn < HD / 8; ++dn) {
+      o[dn][0] *= corr[0], o[dn][1] *= corr[0];
+      o[dn][2] *= corr[1], o[dn][3] *= corr[1];
+    }
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float p = exp2f(sc[n][e] - m[e >> 1]);
+        sc[n][e] = p;
+        l[e >> 1] += p;
+      }
+    // The S accumulator of key columns 16 kk .. 16 kk + 15 is, register for register, the A
+    // fragment of P for that k-step.
+#pragma unroll
+    for (int kk = 0; kk < kKeys / 16; ++kk) {
+      const uint32_t pa[4] = {pack2<T>(sc[2 * kk][0], sc[2 * kk][1]), pack2<T>(sc[2 * kk][2], sc[2 * kk][3]),
+                              pack2<T>(sc[2 * kk + 1][0], sc[2 * kk + 1][1]),
+                              pack2<T>(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
+#pragma unroll
+      for (int dn = 0; dn < HD / 8; ++dn) {
+        const T* vrow = &vt[(dn * 8 + gq) * kPadV + kk * 16 + tq * 2];
+        mma_16816<T>(o[dn], pa, ld32(vrow), ld32(vrow + 8));
+      }
+    }
+  }
+
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+    const int r = warp * 16 + gq + 8 * i;
+    if (r >= rows) continue;
+    const int t = t0 + r / G;
+    T* out = static_cast<T*>(a.out) + t * static_cast<int64_t>(a.n_heads) * HD + (kvh * G + r % G) * HD + tq * 2;
+    const float inv = 1.0f / l[i];
+#pragma unroll
+    for (int dn = 0; dn < HD / 8; ++dn)
+      *reinterpret_cast<uint32_t*>(out + dn * 8) = pack2<T>(o[dn][2 * i] * inv, o[dn][2 * i + 1] * inv);
+  }
+}
+
 template <typename T, int HD>
 void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32_t n_splits, float* po, float* pml,
                cudaStream_t s) {
@@ -265,6 +431,16 @@ void decode_t(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32_
 template <typename T>
 void prefill_t(const AttnArgs& a, const int32_t* tiles, int32_t n_tiles, const int32_t* pos, cudaStream_t s) {
   const dim3 grid(n_tiles, a.n_kv_heads);
+  if constexpr (!std::is_same_v<T, float>) {
+    if (a.head_dim == 128) {
+      attn_prefill_mma_kernel<T, 128><<<grid, 128, 0, s>>>(a, tiles, pos);
+      return;
+    }
+    if (a.head_dim == 64) {
+      attn_prefill_mma_kernel<T, 64><<<grid, 128, 0, s>>>(a, tiles, pos);
+      return;
+    }
+  }
   if (a.head_dim <= 32) attn_prefill_kernel<T, 32><<<grid, 256, 0, s>>>(a, tiles, pos);
   else if (a.head_dim <= 64) attn_prefill_kernel<T, 64><<<grid, 256, 0, s>>>(a, tiles, pos);
   else attn_prefill_kernel<T, 128><<<grid, 256, 0, s>>>(a, tiles, pos);
