@@ -2,7 +2,10 @@
 // Thresholds (NMSE): f32 elementwise 1e-7 and f32 matmul/attention 5e-4 (test-backend-ops). For
 // 16-bit activations the reference takes the same rounded inputs, so only the op's own output
 // rounding remains: one bf16 rounding has relative error <= 2^-9, uniformly spread, so its NMSE is
-// about 2^-18 / 3 = 1.3e-6; the bound used is 4e-6 (f16: 2^-22 / 3, bound 1e-6 covers both).
+// about 2^-18 / 3 = 1.3e-6; the bound used is 4e-6 (f16: 2^-22 / 3, bound 1e-6 covers both). The
+// tensor-core prefill attention (16-bit, head_dim 64/128) also rounds the softmax weights P to bf16
+// before P V, as FlashAttention does: an independent relative error <= 2^-9 on each weight moves
+// o = sum p v / l by the same NMSE again, so two roundings: bound 8e-6 (measured up to 4.5e-6).
 #include <algorithm>
 #include <cmath>
 
@@ -19,6 +22,7 @@ using testing::random_normal;
 constexpr double kF32Elementwise = 1e-7;
 constexpr double kF32Matmul = 5e-4;
 constexpr double kHalfRounding = 4e-6;
+constexpr double kHalfTwoRoundings = 8e-6;
 
 float round_to(DType act, float v) {
   if (act == DType::kBF16) return bf16_to_f32(f32_to_bf16(v));
@@ -208,7 +212,8 @@ TEST(CudaOps, PagedAttention) {
       ASSERT_TRUE(
           cuda_ops::attention(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd, c.block, c.decode, act, out).ok());
       const auto ref = attention_ref(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd);
-      EXPECT_LE(nmse(out, ref), act == DType::kF32 ? kF32Matmul * 1e-3 : kHalfRounding)
+      const bool tensor_core = !c.decode && (c.hd == 64 || c.hd == 128);
+      EXPECT_LE(nmse(out, ref), act == DType::kF32 ? kF32Matmul * 1e-3 : tensor_core ? kHalfTwoRoundings : kHalfRounding)
           << dtype_name(act) << " len " << c.len << " new " << c.n_new << " heads " << c.nh << "/" << c.nkv
           << " hd " << c.hd << (c.decode ? " decode" : " prefill");
     }
