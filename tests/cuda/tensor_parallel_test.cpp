@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../../engine/src/cuda/cuda_ops.h"
 #include "cuda_test_util.h"
 #include "effitune/engine/backend.h"
 #include "effitune/engine/model_loader.h"
@@ -146,6 +147,28 @@ TEST(CudaTensorParallel, TaskModelBf16Tp2AgreesWithTp1TeacherForced) {
   }
   std::printf("task model bf16 TP=2 vs TP=1 same top-1: %d / %d\n", same, n);
   EXPECT_GE(same, 0.99 * n);
+}
+
+// The group's all-reduce against the host sum, bit for bit (rank-order f32 sums on every rank):
+// decode-sized messages (the peer-to-peer one-shot kernel), many calls in a row (its call counters
+// and alternating staging slots), and sizes it hands to NCCL (not a multiple of 4, over 4 MiB).
+TEST(CudaTensorParallel, AllReduceEqualsTheHostSumBitForBit) {
+  SKIP_WITHOUT_TWO_GPUS();
+  const int32_t ranks = 2;
+  std::vector<int64_t> sizes = {4096, 262144, 3000, (int64_t{1} << 20) + 4096, 8};
+  for (int i = 0; i < 40; ++i) sizes.push_back(i % 2 ? 4096 : 65536);
+  std::vector<std::vector<std::vector<float>>> in(sizes.size()), out;
+  for (size_t c = 0; c < sizes.size(); ++c)
+    for (int32_t r = 0; r < ranks; ++r) in[c].push_back(testing::random_normal(sizes[c], 1000 * c + r));
+  ASSERT_TRUE(cuda_ops::all_reduce(ranks, in, out).ok());
+  for (size_t c = 0; c < sizes.size(); ++c) {
+    for (int32_t r = 0; r < ranks; ++r) {
+      ASSERT_EQ(out[c][r].size(), in[c][r].size());
+      size_t wrong = 0;
+      for (size_t i = 0; i < in[c][r].size(); ++i) wrong += out[c][r][i] != in[c][0][i] + in[c][1][i];
+      EXPECT_EQ(wrong, 0u) << "call " << c << " (" << sizes[c] << " floats), rank " << r;
+    }
+  }
 }
 
 // The device count is checked before NCCL or any shard is set up.

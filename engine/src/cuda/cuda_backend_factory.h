@@ -50,8 +50,12 @@ int32_t cuda_device_count();
 // NCCL_NVLS_ENABLE=0 first: NVLink multicast can take a shared host's GPUs out of service.
 // kUnavailable without CUDA or NCCL.
 Result<std::vector<std::unique_ptr<Communicator>>> make_nccl_group(int32_t first_device, int32_t n);
-// Seconds per NCCL all-reduce of `count` floats over those devices (eager launches, the slowest
-// rank, after a warm-up): the communication cost of one tensor-parallel projection.
+// The tensor-parallel backend's group: NCCL, plus (when every pair of devices has peer access) a
+// one-shot peer-to-peer all-reduce for messages up to 4 MiB (p2p_comm.cu), which is what decode
+// sends. EFFITUNE_TP_ALLREDUCE=nccl keeps NCCL for everything (A/B timing).
+Result<std::vector<std::unique_ptr<Communicator>>> make_cuda_tp_group(int32_t first_device, int32_t n);
+// Seconds per all-reduce of `count` floats over those devices through make_cuda_tp_group (eager
+// launches, the slowest rank, after a warm-up): the communication cost of one tensor-parallel projection.
 Result<double> cuda_all_reduce_seconds(int32_t first_device, int32_t n, int64_t count, int32_t reps);
 
 // Device-to-device copy bandwidth of `device` in bytes/s (bytes read + written), measured once with

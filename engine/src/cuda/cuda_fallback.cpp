@@ -21,6 +21,7 @@ Result<std::unique_ptr<Backend>> make_cuda_backend(std::shared_ptr<const ModelWe
 bool cuda_backend_available() { return false; }
 int32_t cuda_device_count() { return 0; }
 Result<std::vector<std::unique_ptr<Communicator>>> make_nccl_group(int32_t, int32_t) { return no_cuda(); }
+Result<std::vector<std::unique_ptr<Communicator>>> make_cuda_tp_group(int32_t, int32_t) { return no_cuda(); }
 Result<double> cuda_all_reduce_seconds(int32_t, int32_t, int64_t, int32_t) { return no_cuda(); }
 double cuda_measured_copy_bandwidth(int32_t) { return 0.0; }
 
@@ -36,6 +37,10 @@ Status rope_store(std::span<const float>, std::span<const int32_t>, int32_t, int
 Status matmul(const TensorView&, std::span<const float>, int32_t, bool, std::vector<float>&) { return no_cuda(); }
 Status attention(std::span<const float>, std::span<const float>, std::span<const float>, int32_t, int32_t, int32_t,
                  int32_t, int32_t, int32_t, bool, DType, std::vector<float>&) {
+  return no_cuda();
+}
+Status all_reduce(int32_t, const std::vector<std::vector<std::vector<float>>>&,
+                  std::vector<std::vector<std::vector<float>>>&) {
   return no_cuda();
 }
 }  // namespace cuda_ops

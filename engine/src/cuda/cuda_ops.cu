@@ -6,12 +6,14 @@
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <thread>
 
 #include "attention.cuh"
 #include "common.cuh"
 #include "elementwise.cuh"
 #include "gemm.cuh"
 #include "weights.cuh"
+#include "cuda/cuda_backend_factory.h"
 
 namespace effitune::engine::cuda_ops {
 namespace {
@@ -257,6 +259,47 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
   std::vector<uint8_t> b;
   EFFITUNE_RETURN_IF_ERROR(download(b, dout, out_bytes));
   out = from_act(b, a);
+  return {};
+}
+
+Status all_reduce(int32_t ranks, const std::vector<std::vector<std::vector<float>>>& inputs,
+                  std::vector<std::vector<std::vector<float>>>& outputs) {
+  EFFITUNE_RETURN_IF_ERROR(available());
+  EFFITUNE_ASSIGN_OR_RETURN(auto group, make_cuda_tp_group(0, ranks));
+  outputs.assign(inputs.size(), std::vector<std::vector<float>>(static_cast<size_t>(ranks)));
+  std::vector<Status> results(static_cast<size_t>(ranks));
+  std::vector<std::thread> threads;
+  for (int32_t r = 0; r < ranks; ++r) {
+    threads.emplace_back([&, r] {
+      // (void): Status is [[nodiscard]], and nvcc counts operator='s returned reference as discarded.
+      static_cast<void>(results[r] = [&]() -> Status {
+        CUDA_RETURN_IF_ERROR(cudaSetDevice(r));
+        cudaStream_t stream = nullptr;
+        CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+        auto call = [&](size_t c) -> Status {
+          const std::vector<float>& in = inputs[c][r];
+          DevBuf d;
+          EFFITUNE_RETURN_IF_ERROR(upload(d, in.data(), in.size() * 4));
+          EFFITUNE_RETURN_IF_ERROR(
+              group[r]->all_reduce_sum(static_cast<float*>(d.p), static_cast<int64_t>(in.size()), stream));
+          CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+          outputs[c][r].resize(in.size());
+          CUDA_RETURN_IF_ERROR(cudaMemcpy(outputs[c][r].data(), d.p, in.size() * 4, cudaMemcpyDeviceToHost));
+          return {};
+        };
+        Status st;
+        for (size_t c = 0; c < inputs.size(); ++c) {
+          static_cast<void>(st = call(c));
+          if (!st.ok()) break;
+        }
+        cudaStreamDestroy(stream);
+        return st;
+      }());
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const Status& st : results)
+    if (!st.ok()) return st;
   return {};
 }
 

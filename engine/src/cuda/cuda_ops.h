@@ -39,4 +39,10 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
                  int32_t n_new, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, int32_t block_size,
                  bool decode_kernel, DType act, std::vector<float>& out);
 
+// Runs the calls in order through the tensor-parallel group of devices 0 .. ranks - 1
+// (make_cuda_tp_group), one host thread per rank, each on its own stream: inputs[c][r] is rank r's
+// data for call c (every rank the same length). outputs[c][r] is what rank r holds afterwards.
+Status all_reduce(int32_t ranks, const std::vector<std::vector<std::vector<float>>>& inputs,
+                  std::vector<std::vector<std::vector<float>>>& outputs);
+
 }  // namespace effitune::engine::cuda_ops

@@ -151,7 +151,7 @@ Result<std::vector<std::unique_ptr<Communicator>>> make_nccl_group(int32_t first
 }
 
 Result<double> cuda_all_reduce_seconds(int32_t first_device, int32_t n, int64_t count, int32_t reps) {
-  EFFITUNE_ASSIGN_OR_RETURN(auto group, make_nccl_group(first_device, n));
+  EFFITUNE_ASSIGN_OR_RETURN(auto group, make_cuda_tp_group(first_device, n));
   return time_all_reduce(group, first_device, count, 10, reps);
 }
 

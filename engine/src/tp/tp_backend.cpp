@@ -90,7 +90,7 @@ Result<std::unique_ptr<Backend>> make_tensor_parallel_backend(std::shared_ptr<co
       return invalid_argument("gpu_count " + std::to_string(n) + " from device " + std::to_string(options.device) +
                               " needs " + std::to_string(options.device + n) + " GPUs, but " + std::to_string(visible) +
                               " are visible; lower gpu_count or use more replicas");
-    EFFITUNE_ASSIGN_OR_RETURN(comms, make_nccl_group(options.device, n));
+    EFFITUNE_ASSIGN_OR_RETURN(comms, make_cuda_tp_group(options.device, n));
   } else if (options.kind == "cpu") {
     comms = make_in_process_group(n);
   } else {

@@ -1,0 +1,176 @@
+// A one-shot all-reduce over NVLink peer access for the small messages of tensor-parallel decode
+// (one residual row per token: 16 KB at batch 1), where NCCL's ring costs ~10 us of latency per call
+// on 2 H100s (bench/README.md). All ranks live in this process (one thread per GPU), so every rank's
+// staging buffer is addressable by the others once peer access is on: no IPC handles.
+//
+// Per call, CTA b of every rank owns one slice of the elements: it copies its slice of `data` into
+// its staging slot, signals CTA b of every peer (a release store of the call number into the peer's
+// flag word), waits for the peers' signals (acquire loads), then sums the slice over all ranks' slots
+// in rank order, so that every rank gets the same bits. Call numbers live in device memory (one per
+// CTA) and advance inside the kernel, so the kernel works inside CUDA graphs. Two staging slots
+// alternate: a rank can only reach call k + 2, which reuses call k's slot, after every peer has
+// signalled call k + 1, that is, after it has finished reading call k.
+#include <cuda_runtime.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "common.cuh"
+#include "cuda/cuda_backend_factory.h"
+
+namespace effitune::engine {
+namespace cuda {
+namespace {
+
+constexpr int kMaxRanks = 8;
+constexpr int kBlocks = 32;
+constexpr int kThreads = 512;
+constexpr int64_t kMaxFloats = int64_t{1} << 20;  // per slot: 4 MiB (256 tokens x 4096)
+
+struct P2pArgs {
+  float* bufs[kMaxRanks];      // rank q's staging: 2 slots of kMaxFloats
+  uint32_t* flags[kMaxRanks];  // rank q's arrival words: [kBlocks][kMaxRanks]
+  uint32_t* calls;             // this rank's call numbers: [kBlocks]
+  float* data;
+  int64_t count;               // a multiple of 4
+  int rank, n;
+};
+
+__device__ __forceinline__ void store_release(uint32_t* p, uint32_t v) {
+  asm volatile("st.release.sys.global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
+__device__ __forceinline__ uint32_t load_acquire(const uint32_t* p) {
+  uint32_t v;
+  asm volatile("ld.acquire.sys.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+
+__global__ void __launch_bounds__(kThreads) p2p_all_reduce_kernel(P2pArgs a) {
+  const int b = blockIdx.x, tid = threadIdx.x;
+  __shared__ uint32_t call_s;
+  if (tid == 0) call_s = a.calls[b] + 1;
+  __syncthreads();
+  const uint32_t call = call_s;
+  const int64_t slot = (call & 1) * kMaxFloats;
+  const int64_t vecs = a.count / 4, per = (vecs + gridDim.x - 1) / gridDim.x;
+  const int64_t lo = b * per, hi = min(vecs, lo + per);
+  float4* mine = reinterpret_cast<float4*>(a.bufs[a.rank] + slot);
+  float4* data = reinterpret_cast<float4*>(a.data);
+  for (int64_t i = lo + tid; i < hi; i += blockDim.x) mine[i] = data[i];
+  __syncthreads();
+  if (tid < a.n) {
+    // Thread q tells rank q that this rank's slice of this call is in place, then waits for rank q.
+    store_release(a.flags[tid] + b * kMaxRanks + a.rank, call);
+    const uint32_t* from = a.flags[a.rank] + b * kMaxRanks + tid;
+    // Wrap-safe "not yet": a fast peer may already have signalled call + 1.
+    while (static_cast<int32_t>(load_acquire(from) - call) < 0) {
+    }
+  }
+  __syncthreads();
+  for (int64_t i = lo + tid; i < hi; i += blockDim.x) {
+    float4 acc = __ldcg(reinterpret_cast<const float4*>(a.bufs[0] + slot) + i);
+    for (int q = 1; q < a.n; ++q) {
+      const float4 v = __ldcg(reinterpret_cast<const float4*>(a.bufs[q] + slot) + i);
+      acc.x += v.x, acc.y += v.y, acc.z += v.z, acc.w += v.w;
+    }
+    data[i] = acc;
+  }
+  if (tid == 0) a.calls[b] = call;
+}
+
+// The device memory of a group, shared by its communicators; freed when the last one goes.
+struct P2pGroup {
+  int32_t first_device = 0, n = 0;
+  std::vector<float*> bufs;
+  std::vector<uint32_t*> flags, calls;
+  ~P2pGroup() {
+    for (int32_t r = 0; r < n; ++r) {
+      cudaSetDevice(first_device + r);
+      cudaFree(bufs[r]);
+      cudaFree(flags[r]);
+      cudaFree(calls[r]);
+    }
+  }
+};
+
+class HybridCommunicator final : public Communicator {
+ public:
+  HybridCommunicator(std::unique_ptr<Communicator> nccl, std::shared_ptr<P2pGroup> group)
+      : nccl_(std::move(nccl)), group_(std::move(group)) {}
+  int32_t rank() const override { return nccl_->rank(); }
+  int32_t size() const override { return nccl_->size(); }
+  std::string name() const override { return nccl_->name() + " + p2p one-shot <= 4 MiB"; }
+  Status all_reduce_sum(float* data, int64_t count, void* stream) override {
+    if (count > kMaxFloats || count % 4 != 0 || reinterpret_cast<uintptr_t>(data) % 16 != 0)
+      return nccl_->all_reduce_sum(data, count, stream);
+    if (count == 0) return {};
+    const P2pGroup& g = *group_;
+    P2pArgs a{};
+    for (int32_t q = 0; q < g.n; ++q) a.bufs[q] = g.bufs[q], a.flags[q] = g.flags[q];
+    a.calls = g.calls[rank()];
+    a.data = data;
+    a.count = count;
+    a.rank = rank();
+    a.n = g.n;
+    p2p_all_reduce_kernel<<<kBlocks, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(a);
+    return cuda_status(cudaGetLastError(), "p2p all_reduce");
+  }
+
+ private:
+  std::unique_ptr<Communicator> nccl_;
+  std::shared_ptr<P2pGroup> group_;
+};
+
+// Peer access between every pair and the staging memory on every device; null when a pair cannot
+// reach each other directly (then NCCL carries everything).
+Result<std::shared_ptr<P2pGroup>> make_p2p_group(int32_t first_device, int32_t n) {
+  if (n > kMaxRanks) return std::shared_ptr<P2pGroup>();
+  for (int32_t r = 0; r < n; ++r)
+    for (int32_t q = 0; q < n; ++q) {
+      int ok = 0;
+      if (q != r && (cudaDeviceCanAccessPeer(&ok, first_device + r, first_device + q) != cudaSuccess || !ok))
+        return std::shared_ptr<P2pGroup>();
+    }
+  auto g = std::make_shared<P2pGroup>();
+  g->first_device = first_device;
+  for (int32_t r = 0; r < n; ++r) {
+    CUDA_RETURN_IF_ERROR(cudaSetDevice(first_device + r));
+    for (int32_t q = 0; q < n; ++q) {
+      if (q == r) continue;
+      const cudaError_t e = cudaDeviceEnablePeerAccess(first_device + q, 0);
+      if (e == cudaErrorPeerAccessAlreadyEnabled) cudaGetLastError();
+      else CUDA_RETURN_IF_ERROR(e);
+    }
+    float* buf = nullptr;
+    uint32_t *flags = nullptr, *calls = nullptr;
+    g->n = r;  // the destructor frees what exists so far
+    CUDA_RETURN_IF_ERROR(cudaMalloc(&buf, 2 * kMaxFloats * sizeof(float)));
+    g->bufs.push_back(buf);
+    CUDA_RETURN_IF_ERROR(cudaMalloc(&flags, kBlocks * kMaxRanks * sizeof(uint32_t)));
+    g->flags.push_back(flags);
+    CUDA_RETURN_IF_ERROR(cudaMalloc(&calls, kBlocks * sizeof(uint32_t)));
+    g->calls.push_back(calls);
+    g->n = r + 1;
+    CUDA_RETURN_IF_ERROR(cudaMemset(flags, 0, kBlocks * kMaxRanks * sizeof(uint32_t)));
+    CUDA_RETURN_IF_ERROR(cudaMemset(calls, 0, kBlocks * sizeof(uint32_t)));
+    CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+  }
+  return g;
+}
+
+}  // namespace
+}  // namespace cuda
+
+Result<std::vector<std::unique_ptr<Communicator>>> make_cuda_tp_group(int32_t first_device, int32_t n) {
+  EFFITUNE_ASSIGN_OR_RETURN(auto group, make_nccl_group(first_device, n));
+  const char* mode = std::getenv("EFFITUNE_TP_ALLREDUCE");
+  if (mode != nullptr && std::string(mode) == "nccl") return std::move(group);
+  EFFITUNE_ASSIGN_OR_RETURN(auto p2p, cuda::make_p2p_group(first_device, n));
+  if (!p2p) return std::move(group);
+  std::vector<std::unique_ptr<Communicator>> hybrid;
+  for (auto& c : group) hybrid.push_back(std::make_unique<cuda::HybridCommunicator>(std::move(c), p2p));
+  return std::move(hybrid);
+}
+
+}  // namespace effitune::engine
