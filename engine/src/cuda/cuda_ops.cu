@@ -280,6 +280,9 @@ Status all_reduce(int32_t ranks, const std::vector<std::vector<std::vector<float
           const std::vector<float>& in = inputs[c][r];
           DevBuf d;
           EFFITUNE_RETURN_IF_ERROR(upload(d, in.data(), in.size() * 4));
+          // A copy from pageable memory can return before its DMA lands, and it runs on the legacy
+          // stream, which `stream` (non-blocking) does not wait for.
+          CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
           EFFITUNE_RETURN_IF_ERROR(
               group[r]->all_reduce_sum(static_cast<float*>(d.p), static_cast<int64_t>(in.size()), stream));
           CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
