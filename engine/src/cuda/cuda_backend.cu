@@ -395,10 +395,6 @@ Status CudaBackend::run(std::span<const SequenceStep> steps, bool greedy) {
   if (!g.exec || g.generation != ws_generation_) {
     if (g.exec) cudaGraphExecDestroy(g.exec);
     g.exec = nullptr;
-    // One eager run first: cuBLASLt's algorithms are measured per shape outside a capture (gemm_lt.cuh).
-    // It computes this very step; the graph launched below recomputes the same values into the same
-    // KV slots, so running it twice changes nothing.
-    EFFITUNE_RETURN_IF_ERROR(enqueue(p, greedy));
     cudaGraph_t graph = nullptr;
     CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
     const Status st = enqueue(p, greedy);

@@ -1,5 +1,4 @@
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 
 #include "common.cuh"
@@ -73,9 +72,6 @@ Status MatmulContext::init(int64_t dequant_elems, cudaStream_t stream) {
   // Pure fp32 for f32 models (no TF32): the f32 path must match the CPU reference.
   EFFITUNE_RETURN_IF_ERROR(cublas_status(cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode"));
   if (dequant_elems > 0) CUDA_RETURN_IF_ERROR(cudaMalloc(&dequant_, dequant_elems * 2));
-  const char* lt = std::getenv("EFFITUNE_CUBLASLT");
-  use_lt_ = lt == nullptr || std::string(lt) != "0";
-  if (use_lt_) EFFITUNE_RETURN_IF_ERROR(lt_.init(workspace_, kWorkspaceBytes));
   dequant_elems_ = dequant_elems;
   return {};
 }
@@ -113,13 +109,6 @@ Status MatmulContext::gemm(ActType act, const DeviceMatrix& w, const MatArgs& a,
   const cudaDataType_t ab = cuda_type(act);
   const cudaDataType_t c = a.out_mode == MatOut::kAct ? ab : CUDA_R_32F;
   const float alpha = 1.0f, beta = a.out_mode == MatOut::kF32Accumulate ? 1.0f : 0.0f;
-  if (use_lt_ && act != ActType::kF32) {
-    LtProblem lp;
-    lp.n = w.rows, lp.t = a.n_rows, lp.k = w.cols, lp.ldb = a.ldx, lp.ldc = a.ldo;
-    lp.ab = ab, lp.c = c, lp.w = wdata, lp.x = a.x, lp.y = a.out, lp.beta = beta;
-    EFFITUNE_ASSIGN_OR_RETURN(const bool done, lt_.run(lp, s));
-    if (done) return {};
-  }
   return cublas_status(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(w.rows), a.n_rows,
                                     static_cast<int>(w.cols), &alpha, wdata, ab, static_cast<int>(w.cols), a.x, ab,
                                     static_cast<int>(a.ldx), &beta, a.out, c, static_cast<int>(a.ldo),

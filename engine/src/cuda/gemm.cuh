@@ -1,6 +1,5 @@
-// Matrix products for any batch: the GEMV kernels for small batches, cuBLAS above (tensor cores
-// with per-shape measured cuBLASLt algorithms for f16/bf16, plain fp32 for f32); quantized weights
-// are dequantized to a bf16 scratch first.
+// Matrix products for any batch: the GEMV kernels for small batches, cuBLAS (tensor cores for
+// f16/bf16, plain fp32 for f32) above; quantized weights are dequantized to a bf16 scratch first.
 #pragma once
 
 #include <cublas_v2.h>
@@ -8,7 +7,6 @@
 
 #include "device_types.cuh"
 #include "effitune/common/status.h"
-#include "gemm_lt.cuh"
 #include "gemv.cuh"
 
 namespace effitune::engine::cuda {
@@ -35,8 +33,6 @@ class MatmulContext {
   Status gemm(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s);
 
   cublasHandle_t handle_ = nullptr;
-  LtTuner lt_;          // measured cuBLASLt algorithms for 16-bit products
-  bool use_lt_ = true;  // EFFITUNE_CUBLASLT=0 keeps plain cuBLAS (A/B timing)
   void* workspace_ = nullptr;
   void* dequant_ = nullptr;
   int64_t dequant_elems_ = 0;
