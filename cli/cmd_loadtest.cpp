@@ -29,7 +29,8 @@ constexpr const char* kTeaching =
     "Sends the workload open-loop at --rate requests/s (Poisson by default), or from --users closed-loop users,\n"
     "or replays a trace's timestamps, and measures TTFT, ITL, TPOT and E2E from each request's scheduled send\n"
     "time (no coordinated omission). Performance P = requests within every SLO / offered requests.\n"
-    "--find-capacity searches the highest rate (or --capacity-of users) that meets the SLOs.\n"
+    "--find-capacity searches the highest rate (or --capacity-of users) that meets the SLOs (--search pchip\n"
+    "interpolates the SLO margin instead of bisecting).\n"
     "Examples:\n"
     "  effitune loadtest --target null --workload synthetic:in=64,out=16 --rate 2000 --duration 10 --slo e2e_p99_ms=10\n"
     "  effitune loadtest --target inproc --model experiments/support-desk/model.gguf \\\n"
@@ -190,6 +191,8 @@ Result<Options> options_from(const po::variables_map& vm, const pr::Workload& wo
     o.capacity.tolerance = vm["capacity-tolerance"].as<double>();
     o.capacity.max_load = vm["capacity-max"].as<double>();
     o.capacity.min_load = o.capacity_users ? 1 : std::min(0.01, o.capacity.start_load);
+    EFFITUNE_ASSIGN_OR_RETURN(o.capacity.interpolation,
+                              pr::parse_capacity_interpolation(vm["search"].as<std::string>()));
   }
   if (vm.count("price")) {
     EFFITUNE_ASSIGN_OR_RETURN(o.prices, pr::parse_price_table(vm["price"].as<std::string>()));
@@ -219,6 +222,8 @@ int run_loadtest(int argc, char** argv) {
       ("capacity-start", po::value<double>()->default_value(1.0), "first load probed")
       ("capacity-tolerance", po::value<double>()->default_value(0.5), "stop when the bracket is this narrow")
       ("capacity-max", po::value<double>()->default_value(100000.0), "highest load probed")
+      ("search", po::value<std::string>()->default_value("bisect"),
+       "capacity search inside the bracket: bisect | pchip (interpolates the SLO margin: fewer probes)")
       ("arrival", po::value<std::string>()->default_value("poisson"), "open loop: poisson | gamma | constant")
       ("cv", po::value<double>()->default_value(2.0), "gamma arrivals: coefficient of variation of gaps (burstiness)")
       ("rate-profile", po::value<std::string>(), "ramps and bursts: RATE:SECONDS,... or A-B:SECONDS (overrides --rate)")
@@ -309,7 +314,9 @@ int run_loadtest(int argc, char** argv) {
                         {"performance", estimate_json(p.performance)}});
     out["capacity"] = {{"of", o.capacity_users ? "users" : "rate_per_s"}, {"value", cap->capacity},
                        {"ci_low", cap->ci_low}, {"ci_high", cap->ci_high}, {"bracket_high", cap->bracket_high},
-                       {"bracketed", cap->bracketed}, {"probes", probes}};
+                       {"bracketed", cap->bracketed},
+                       {"search", o.capacity.interpolation == pr::CapacityInterpolation::kPchip ? "pchip" : "bisect"},
+                       {"interpolated_probes", cap->interpolated_probes}, {"probes", probes}};
     if (by_load.count(cap->capacity)) final_result = std::move(by_load.at(cap->capacity));
   } else {
     const double load = o.config.mode == pr::LoadMode::kClosedLoop ? o.config.users : o.config.arrivals.rate_per_s;

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "effitune/probes/capacity_search.h"
 #include "effitune/search/factory.h"
 #include "experiment_yaml.h"
 
@@ -101,7 +102,7 @@ Status read_engine(const Reader& r, const YAML::Node& node, EngineSection& out) 
 Status read_workload(const Reader& r, const Map& top, const std::string& base_dir, bool check_files,
                      WorkloadSection& out) {
   EFFITUNE_ASSIGN_OR_RETURN(YAML::Node node, top.required("workload", "a mapping with eval_set, items, repeats, ..."));
-  EFFITUNE_ASSIGN_OR_RETURN(Map m, Map::open(r, node, "workload", {"eval_set", "items", "repeats", "load_test_s", "warmup_s", "max_new_tokens", "capacity_probes"}));
+  EFFITUNE_ASSIGN_OR_RETURN(Map m, Map::open(r, node, "workload", {"eval_set", "items", "repeats", "load_test_s", "warmup_s", "max_new_tokens", "capacity_probes", "capacity_search"}));
   EFFITUNE_ASSIGN_OR_RETURN(YAML::Node eval, m.required("eval_set", "the evaluation set (JSONL) path"));
   EFFITUNE_ASSIGN_OR_RETURN(std::string p, r.string(eval, "workload.eval_set"));
   out.eval_set_path = resolve(base_dir, p);
@@ -120,6 +121,13 @@ Status read_workload(const Reader& r, const Map& top, const std::string& base_di
   if (out.capacity_probes > 64) {
     return r.error(m.get("capacity_probes"), "workload.capacity_probes", "at most 64", Reader::describe(m.get("capacity_probes")),
                    "more probes only narrow the capacity bracket further");
+  }
+  if (m.has("capacity_search")) {
+    EFFITUNE_ASSIGN_OR_RETURN(out.capacity_search, r.string(m.get("capacity_search"), "workload.capacity_search"));
+    if (!probes::parse_capacity_interpolation(out.capacity_search).ok())
+      return r.error(m.get("capacity_search"), "workload.capacity_search", "bisect or pchip",
+                     Reader::describe(m.get("capacity_search")),
+                     "pchip places probes where a monotone fit of the SLO margin crosses 1 (fewer probes)");
   }
   if (m.has("load_test_s")) {
     EFFITUNE_ASSIGN_OR_RETURN(out.load_test_s, r.number_at_least(m.get("load_test_s"), "workload.load_test_s", 0, true, "a load test needs some duration"));

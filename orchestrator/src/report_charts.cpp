@@ -138,6 +138,11 @@ Chart quadrant_chart(const std::vector<TrialRecord>& trials, const ChartContext&
   c.reading = std::to_string(counts[0]) + " of " + std::to_string(pts.size()) +
               " measured configurations are efficient (Q at least " + format_number(ys) + " for under " +
               money_per_hour(xs) + "); " + std::to_string(counts[3]) + " are budget-eaters.";
+  // A quadrant is not a verdict: an efficient-looking point can still break a floor, R0 or E0.
+  if (!bad.points.empty()) {
+    c.reading += " " + std::to_string(bad.points.size()) + " of the " + std::to_string(pts.size()) +
+                 " break a constraint (grey; the trial table says which).";
+  }
   for (const auto* t : pts) {
     if (t->id == ctx.recommended && t->quadrant) {
       c.reading += " The recommended trial " + std::to_string(t->id) + " (the outlined point) is " + quadrant_name(*t->quadrant) + ".";

@@ -22,7 +22,7 @@ h1{font-size:24px;margin:4px 0}h2{font-size:19px;margin:28px 0 8px;border-bottom
 .ok{color:#00704f}.bad{color:#b3400a}.cols{display:grid;grid-template-columns:1fr 1fr;gap:16px}
 table{border-collapse:collapse;font-size:13px;margin:6px 0}th,td{border-bottom:1px solid #e5e5e5;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f3f3f3}table.sortable th{cursor:pointer}table.sortable th[aria-sort=ascending]::after{content:" \25B2"}table.sortable th[aria-sort=descending]::after{content:" \25BC"}
-td.num{text-align:right;font-variant-numeric:tabular-nums}tr.failed td{color:#b3400a}tr.recommended td{background:#eef8f3;font-weight:600}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}tr.failed td{color:#b3400a}tr.infeasible td{color:#777}tr td.why{color:#b3400a;min-width:220px}tr.recommended td{background:#eef8f3;font-weight:600}
 .charts{display:grid;grid-template-columns:1fr 1fr;gap:18px}.chart-box{margin:0;border:1px solid #e2e2e2;border-radius:6px;padding:8px}
 .chart-box svg{width:100%;height:auto}.reading{margin:2px 0 6px;font-size:14px}.note{color:#666;font-size:12px}
 .small{grid-template-columns:repeat(3,1fr)}pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px;max-height:420px}
@@ -83,10 +83,10 @@ void recommendation(std::ostringstream& o, const ReportModel& m) {
   o << figure("Configuration (trial " + std::to_string(r.trial) + ")", configuration_text(r.configuration), "", true);
   o << figure("Volumetry goal", r.goal, "", true);
   if (r.gpus_per_replica > 0) {
-    o << figure("GPUs", std::to_string(r.total_gpus) + " = " + std::to_string(r.replicas) + " replica(s) x " +
-                            std::to_string(r.gpus_per_replica) + " GPU(s)");
+    o << figure("GPUs", std::to_string(r.total_gpus) + " = " + count_of(r.replicas, "replica") + " x " +
+                            count_of(r.gpus_per_replica, "GPU"));
   } else {
-    o << figure("Replicas (CPU)", std::to_string(r.replicas) + " x " + std::to_string(r.cpu_cores_per_replica) + " cores");
+    o << figure("Replicas (CPU)", count_of(r.replicas, "replica") + " x " + count_of(r.cpu_cores_per_replica, "core"));
   }
   o << figure("Capacity per replica", format_number(r.capacity_rps_per_replica) + " req/s under the SLOs");
   const bool r_ok = r.r0_usd_per_hour <= 0 || r.usd_per_hour <= r.r0_usd_per_hour;
@@ -163,19 +163,32 @@ void cell(std::ostringstream& o, const std::optional<Interval>& v) {
     << format_number(v->ci_high) << "\">" << format_number(v->value) << "</td>";
 }
 
+// Why a trial is not recommendable: the failure reason, or one line per constraint it breaks.
+void why_cell(std::ostringstream& o, const TrialRow& t) {
+  std::string sort_key, lines;
+  for (const auto& line : why_lines(t)) {
+    sort_key += (sort_key.empty() ? "" : "; ") + line;
+    lines += (lines.empty() ? "" : "<br>") + esc(line);
+  }
+  o << "<td class=\"why\" data-v=\"" << esc(sort_key) << "\">" << lines << "</td>";
+}
+
 void trial_table(std::ostringstream& o, const ReportModel& m) {
   o << "<h2 id=\"trials\">Trials</h2><p class=\"note\">Click a column header to sort. Hover a value for its 95% interval. "
-    << "Rank 1 = not beaten beyond noise by any feasible trial. The highlighted row is the recommendation.</p>";
+    << "Rank 1 = not beaten beyond noise by any feasible trial. The highlighted row is the recommendation; grey rows "
+    << "break a constraint, and the last column says which.</p>";
   if (m.trials.empty()) {
     o << "<p>No trial yet.</p>";
     return;
   }
   o << "<table class=\"sortable\" id=\"trial-table\"><thead><tr><th>trial</th><th>state</th><th>configuration</th><th>P</th><th>C</th>"
     << "<th>Cm</th><th>A</th><th>Q</th><th>R $/h</th><th>E</th><th>replicas</th><th>feasible</th><th>quadrant</th><th>rank</th>"
-    << "<th>failure reason</th></tr></thead><tbody>";
+    << "<th>why not feasible / why failed</th></tr></thead><tbody>";
   for (const auto& t : m.trials) {
     const bool rec = t.id == m.recommendation.trial;
-    o << "<tr data-trial-row=\"" << t.id << "\" class=\"" << (t.state == "failed" ? "failed" : "") << (rec ? " recommended" : "")
+    const bool infeasible = t.state != "failed" && t.usd_per_hour && !t.feasible;
+    o << "<tr data-trial-row=\"" << t.id << "\" class=\"" << (t.state == "failed" ? "failed" : "") << (infeasible ? "infeasible" : "")
+      << (rec ? " recommended" : "")
       << "\"><td class=\"num\" data-v=\"" << t.id << "\">" << t.id << "</td><td data-v=\"" << esc(t.state) << "\">" << esc(t.state)
       << "</td><td data-v=\"" << esc(configuration_text(t.configuration)) << "\">" << esc(configuration_text(t.configuration)) << "</td>";
     cell(o, t.performance);
@@ -194,8 +207,9 @@ void trial_table(std::ostringstream& o, const ReportModel& m) {
       << (t.usd_per_hour ? std::to_string(t.replicas) : "") << "</td><td data-v=\"" << (t.usd_per_hour ? (t.feasible ? "yes" : "no") : "")
       << "\">" << (t.usd_per_hour ? (t.feasible ? "yes" : "no") : "") << "</td><td data-v=\"" << esc(t.quadrant) << "\">"
       << esc(t.quadrant) << "</td><td class=\"num\" data-v=\"" << (t.rank > 0 ? std::to_string(t.rank) : "") << "\">"
-      << (t.rank > 0 ? std::to_string(t.rank) : "") << "</td><td data-v=\"" << esc(t.failure_reason) << "\">"
-      << esc(t.failure_reason) << "</td></tr>";
+      << (t.rank > 0 ? std::to_string(t.rank) : "") << "</td>";
+    why_cell(o, t);
+    o << "</tr>";
   }
   o << "</tbody></table>";
 }

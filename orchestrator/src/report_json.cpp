@@ -97,6 +97,10 @@ json recommendation(const Recommendation& r) {
 }
 
 json trial(const TrialRow& t) {
+  json violations = json::array();
+  for (const auto& v : t.violations) {
+    violations.push_back({{"constraint", v.constraint}, {"amount", num(v.amount)}, {"text", v.text}});
+  }
   return {{"id", t.id}, {"state", t.state}, {"configuration", configuration(t.configuration_json, t.configuration)},
           {"performance", opt_interval(t.performance)}, {"consistency", opt_interval(t.consistency)},
           {"completeness", opt_interval(t.completeness)}, {"accuracy", opt_interval(t.accuracy)},
@@ -105,7 +109,8 @@ json trial(const TrialRow& t) {
           {"goal_reachable", t.usd_per_hour ? json(std::isfinite(*t.usd_per_hour)) : json(nullptr)},
           {"replicas", t.replicas}, {"gpus_per_replica", t.gpus_per_replica}, {"feasible", t.feasible},
           {"quadrant", t.quadrant.empty() ? json(nullptr) : json(t.quadrant)},
-          {"rank", t.rank > 0 ? json(t.rank) : json(nullptr)}, {"failure_reason", t.failure_reason}};
+          {"rank", t.rank > 0 ? json(t.rank) : json(nullptr)}, {"failure_reason", t.failure_reason},
+          {"violations", violations}};
 }
 
 json drift(const DriftRow& d) {

@@ -24,6 +24,13 @@ std::string cell(const std::string& s) {
 
 std::string opt(const std::optional<Interval>& i) { return i ? interval_text(*i) : ""; }
 
+// The why cell's lines, joined: a Markdown cell holds one line.
+std::string why_text(const TrialRow& t) {
+  std::string s;
+  for (const auto& line : why_lines(t)) s += (s.empty() ? "" : "; ") + line;
+  return s;
+}
+
 void recommendation(std::ostringstream& o, const Recommendation& r) {
   o << "## Recommendation\n\n**" << cell(r.headline) << "**\n\n";
   for (const auto& s : r.reasons) o << "- " << s << "\n";
@@ -32,9 +39,9 @@ void recommendation(std::ostringstream& o, const Recommendation& r) {
   o << "| | |\n|---|---|\n| Configuration (trial " << r.trial << ") | " << cell(configuration_text(r.configuration)) << " |\n"
     << "| Volumetry goal | " << cell(r.goal) << " |\n";
   if (r.gpus_per_replica > 0) {
-    o << "| GPUs | " << r.total_gpus << " = " << r.replicas << " replica(s) x " << r.gpus_per_replica << " GPU(s) |\n";
+    o << "| GPUs | " << r.total_gpus << " = " << count_of(r.replicas, "replica") << " x " << count_of(r.gpus_per_replica, "GPU") << " |\n";
   } else {
-    o << "| Replicas (CPU) | " << r.replicas << " x " << r.cpu_cores_per_replica << " cores |\n";
+    o << "| Replicas (CPU) | " << count_of(r.replicas, "replica") << " x " << count_of(r.cpu_cores_per_replica, "core") << " |\n";
   }
   o << "| Capacity per replica | " << format_number(r.capacity_rps_per_replica) << " req/s under the SLOs |\n"
     << "| Running cost R vs ceiling R0 | " << money_per_hour(r.usd_per_hour) << " vs " << money_per_hour(r.r0_usd_per_hour) << " |\n"
@@ -134,7 +141,7 @@ std::string render_markdown(const ReportModel& m) {
   o << "## Trials\n\n";
   if (m.trials.empty()) o << "No trial yet.\n\n";
   else {
-    o << "| trial | state | configuration | P | C | Cm | A | Q | R $/h | E | replicas | feasible | quadrant | rank | failure reason |\n"
+    o << "| trial | state | configuration | P | C | Cm | A | Q | R $/h | E | replicas | feasible | quadrant | rank | why not feasible / why failed |\n"
       << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const auto& t : m.trials) {
       const bool measured = t.usd_per_hour.has_value();
@@ -144,7 +151,7 @@ std::string render_markdown(const ReportModel& m) {
         << (measured ? (std::isfinite(*t.usd_per_hour) ? format_number(*t.usd_per_hour, 4) : "unreachable") : "") << " | "
         << opt(t.efficiency) << " | " << (measured ? std::to_string(t.replicas) : "") << " | "
         << (measured ? (t.feasible ? "yes" : "no") : "") << " | " << t.quadrant << " | " << (t.rank > 0 ? std::to_string(t.rank) : "")
-        << " | " << cell(t.failure_reason) << " |\n";
+        << " | " << cell(why_text(t)) << " |\n";
     }
     o << "\n";
   }

@@ -3,6 +3,7 @@
 #include "effitune/orchestrator/report_model.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <sstream>
@@ -60,15 +61,23 @@ std::vector<SloMargin> slo_margins(const SloSection& slo, const TrialRecord& t, 
   return out;
 }
 
-std::vector<NamedInterval> quality_rows(const Indicators& ind) {
+// The label with the experiment's floor on that indicator, so the reader sees how close it came.
+std::string with_floor(std::string label, const std::optional<double>& floor, double value) {
+  if (!floor) return label;
+  return label + "; floor " + format_number(*floor) + (value < *floor ? ", below it" : "");
+}
+
+std::vector<NamedInterval> quality_rows(const Indicators& ind, const QualityFloors& f) {
   std::vector<NamedInterval> out = {
-      {"Q", "Quality (weighted geometric mean)", ind.quality},
-      {"P", "Performance: requests within the SLOs / offered", ind.performance},
-      {"C", "Consistency", ind.consistency},
-      {"Cm", "Completeness: (1 - truncation) x key-point recall", ind.completeness},
-      {"A", "Accuracy against the references", ind.accuracy},
+      {"Q", with_floor("Quality (weighted geometric mean)", f.quality, ind.quality.value), ind.quality},
+      {"P", with_floor("Performance: requests within the SLOs / offered", f.performance, ind.performance.value), ind.performance},
+      {"C", with_floor("Consistency", f.consistency, ind.consistency.value), ind.consistency},
+      {"Cm", with_floor("Completeness: (1 - truncation) x key-point recall", f.completeness, ind.completeness.value), ind.completeness},
+      {"A", with_floor("Accuracy against the references", f.accuracy, ind.accuracy.value), ind.accuracy},
   };
-  for (const auto& [name, v] : ind.parts) out.push_back({name, "part: " + name, v});
+  for (const auto& [name, v] : ind.parts) {
+    out.push_back({name, name == "ics" ? with_floor("part: ics", f.ics, v.value) : "part: " + name, v});
+  }
   return out;
 }
 
@@ -104,6 +113,86 @@ std::string spend_more_text(const std::vector<TrialRecord>& trials, const TrialR
     s << ".";
   }
   return s.str();
+}
+
+// The floor of a min_* constraint: the experiment's when it is known, else recovered from the
+// constraint's value c = (floor - value) / floor (an unreadable stored experiment still explains).
+std::optional<double> floor_of(const std::optional<double>& configured, double value, double c) {
+  if (configured) return configured;
+  if (c < 1) return value / (1 - c);
+  return std::nullopt;
+}
+
+// Why the SLOs cannot be met at any replica count: the limits broken at the lightest load tested.
+std::string unreachable_goal_text(const TrialRecord& t, const SloSection& slo) {
+  const std::string what = "goal unreachable: the SLOs fail even at the lightest load tested";
+  if (t.load_curve.empty()) return what;
+  const LoadPoint* low = &t.load_curve.front();
+  for (const auto& p : t.load_curve) low = p.offered_rps < low->offered_rps ? &p : low;
+  std::string missed;
+  auto add = [&](const char* name, const std::optional<double>& limit, double measured) {
+    if (!limit || measured <= *limit) return;
+    missed += (missed.empty() ? "" : ", ") + slo_label(name) + " " + format_number(measured) + " ms > " +
+              format_number(*limit) + " ms";
+  };
+  add("ttft_p95_ms", slo.ttft_p95_ms, low->ttft_p95_ms);
+  add("tpot_p95_ms", slo.tpot_p95_ms, low->tpot_p95_ms);
+  add("e2e_p95_ms", slo.e2e_p95_ms, low->e2e_p95_ms);
+  if (missed.empty()) return what;
+  return what + " (" + format_number(low->offered_rps) + " req/s): " + missed;
+}
+
+std::vector<Violation> violations_of(const TrialRecord& t, const ChartContext& ctx) {
+  std::vector<Violation> out;
+  const QualityFloors& f = ctx.objective.floors;
+  const Indicators& i = t.indicators;
+  struct Floor {
+    const char* key;
+    const char* label;
+    std::optional<double> configured;
+    std::optional<double> value;  // nullopt: not measured (an ICS floor without ratings)
+  };
+  std::optional<double> ics;
+  if (auto it = i.parts.find("ics"); it != i.parts.end()) ics = it->second.value;
+  const Floor floors[] = {{"min_performance", "performance P", f.performance, i.performance.value},
+                          {"min_consistency", "consistency C", f.consistency, i.consistency.value},
+                          {"min_completeness", "completeness Cm", f.completeness, i.completeness.value},
+                          {"min_accuracy", "accuracy A", f.accuracy, i.accuracy.value},
+                          {"min_ics", "ICS", f.ics, ics},
+                          {"min_quality", "quality Q", f.quality, i.quality.value}};
+  // An unreachable goal makes R infinite and E 0, so it alone explains the cost and efficiency misses.
+  auto goal = t.constraints.find("goal");
+  const bool unreachable = goal != t.constraints.end() && goal->second > 0 && !std::isfinite(t.cost.usd_per_hour);
+  for (const auto& [name, c] : t.constraints) {
+    if (!(c > 0)) continue;
+    if (unreachable && (name == "cost" || name == "efficiency")) continue;
+    Violation v{name, c, ""};
+    // R0 and E0 come from the experiment; without it (unreadable stored text, defaults of 0) they are
+    // recovered from c = (R - R0) / R0 and c = (E0 - E) / E0.
+    if (name == "cost") {
+      const double r0 = ctx.objective.r0_usd_per_hour > 0 ? ctx.objective.r0_usd_per_hour : t.cost.usd_per_hour / (1 + c);
+      v.text = "R " + money_per_hour(t.cost.usd_per_hour) + " > R0 " + money_per_hour(r0);
+    } else if (name == "efficiency") {
+      const double e0 = ctx.objective.e0 > 0 || c >= 1 ? ctx.objective.e0 : t.efficiency / (1 - c);
+      v.text = "E " + format_number(t.efficiency) + " < E0 " + format_number(e0);
+    } else if (name == "goal") {
+      v.text = unreachable_goal_text(t, ctx.slo);
+    }
+    for (const auto& fl : floors) {
+      if (name != fl.key) continue;
+      if (!fl.value) {
+        v.text = std::string(fl.label) + " not measured (no ratings)" +
+                 (fl.configured ? ", floor " + format_number(*fl.configured) : std::string());
+        continue;
+      }
+      const auto floor = floor_of(fl.configured, *fl.value, c);
+      v.text = std::string(fl.label) + " " + format_number(*fl.value) + " < floor " +
+               (floor ? format_number(*floor) : std::string("(unknown)"));
+    }
+    if (v.text.empty()) v.text = "constraint '" + name + "' violated (" + format_number(c) + " > 0)";
+    out.push_back(std::move(v));
+  }
+  return out;
 }
 
 void fill_recommendation(ReportModel& m, const ReportInputs& in, const ChartContext& ctx, const E1Verdict& e1) {
@@ -157,18 +246,16 @@ void fill_recommendation(ReportModel& m, const ReportInputs& in, const ChartCont
   }
   r.efficiency = t.efficiency_interval;
   r.usd_per_million_good_tokens = t.cost.usd_per_million_good_tokens;
-  r.quality = quality_rows(t.indicators);
+  r.quality = quality_rows(t.indicators, ctx.objective.floors);
   r.quadrant = t.quadrant;
   r.goal_rps_per_replica = goal_rps_per_replica(goal, t);
   r.slo_margins = slo_margins(ctx.slo, t, r.goal_rps_per_replica);
 
   const std::string deploy = configuration_text(r.configuration);
   const std::string hw = t.cost.gpus_per_replica > 0
-                             ? std::to_string(r.total_gpus) + " GPU" + (r.total_gpus == 1 ? "" : "s") + " (" +
-                                   std::to_string(r.replicas) + " replica" + (r.replicas == 1 ? "" : "s") + " x " +
+                             ? count_of(r.total_gpus, "GPU") + " (" + count_of(r.replicas, "replica") + " x " +
                                    std::to_string(r.gpus_per_replica) + ")"
-                             : std::to_string(r.replicas) + " CPU replica" + (r.replicas == 1 ? "" : "s") + " x " +
-                                   std::to_string(r.cpu_cores_per_replica) + " cores";
+                             : count_of(r.replicas, "CPU replica") + " x " + count_of(r.cpu_cores_per_replica, "core");
   if (best) {
     r.headline = "Deploy trial " + std::to_string(t.id) + " (" + deploy + ") on " + hw + " for " +
                  money_per_hour(t.cost.usd_per_hour) + ": Q " + format_number(t.indicators.quality.value) +
@@ -188,18 +275,20 @@ void fill_recommendation(ReportModel& m, const ReportInputs& in, const ChartCont
   } else {
     r.headline = "No configuration meets all constraints yet; the closest is trial " + std::to_string(t.id) + " (" +
                  deploy + ", " + money_per_hour(t.cost.usd_per_hour) + ", E " + format_number(t.efficiency) + ").";
-    for (const auto& [name, v] : t.constraints) {
-      if (v <= 0) continue;
-      if (name == "cost") r.reasons.push_back("R " + money_per_hour(t.cost.usd_per_hour) + " is above R0 " + money_per_hour(r.r0_usd_per_hour) + ".");
-      else if (name == "efficiency") r.reasons.push_back("E " + format_number(t.efficiency) + " is below E0 " + format_number(r.e0) + ".");
-      else if (name == "goal") r.reasons.push_back("The SLOs do not hold at the volumetry goal at any replica count.");
-      else r.reasons.push_back("Constraint '" + name + "' is violated (" + format_number(v) + " > 0).");
+    bool floor_missed = false;
+    for (const auto& v : violations_of(t, ctx)) {
+      if (v.constraint == "cost") r.reasons.push_back("R " + money_per_hour(t.cost.usd_per_hour) + " is above R0 " + money_per_hour(r.r0_usd_per_hour) + ".");
+      else if (v.constraint == "efficiency") r.reasons.push_back("E " + format_number(t.efficiency) + " is below E0 " + format_number(r.e0) + ".");
+      else r.reasons.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(v.text[0]))) + v.text.substr(1) + ".");
+      floor_missed |= v.constraint.rfind("min_", 0) == 0;
     }
-    r.reasons.push_back("Widen the search space, raise R0 or lower E0, then resume the run.");
+    r.reasons.push_back(std::string("Widen the search space, raise R0 or lower E0") + (floor_missed ? " or the quality floors" : "") +
+                        ", then resume the run.");
   }
 }
 
-TrialRow trial_row(const TrialRecord& t, const std::vector<std::string>& order, const std::map<int64_t, int32_t>& ranks) {
+TrialRow trial_row(const TrialRecord& t, const ChartContext& ctx, const std::map<int64_t, int32_t>& ranks) {
+  const std::vector<std::string>& order = ctx.order;
   TrialRow row;
   row.id = t.id;
   row.state = trial_state_name(t.state);
@@ -219,6 +308,7 @@ TrialRow trial_row(const TrialRecord& t, const std::vector<std::string>& order, 
     row.gpus_per_replica = t.cost.gpus_per_replica;
     row.feasible = t.feasible;
     if (t.quadrant) row.quadrant = quadrant_name(*t.quadrant);
+    if (!t.feasible) row.violations = violations_of(t, ctx);
   }
   if (auto it = ranks.find(t.id); it != ranks.end()) row.rank = it->second;
   return row;
@@ -276,7 +366,7 @@ ReportModel build_report_model(const ReportInputs& in) {
 
   std::map<int64_t, int32_t> ranks;
   for (const auto& r : rank_trials(in.trials)) ranks[r.id] = r.rank;
-  for (const auto& t : in.trials) m.trials.push_back(trial_row(t, ctx.order, ranks));
+  for (const auto& t : in.trials) m.trials.push_back(trial_row(t, ctx, ranks));
 
   m.reproducibility.experiment_yaml = in.row.yaml_text;
   m.reproducibility.engine_commit = in.row.engine_commit;

@@ -9,6 +9,7 @@
 
 #include "effitune/orchestrator/experiment.h"
 #include "effitune/orchestrator/objective.h"
+#include "effitune/orchestrator/report_model.h"
 #include "effitune/orchestrator/study_store.h"
 #include "effitune/orchestrator/svg_chart.h"
 #include "effitune/orchestrator/trial_record.h"
@@ -31,6 +32,11 @@ inline std::string money_per_hour(double usd) {
   s += format_number(usd, 4);
   s += "/h";
   return s;
+}
+
+// "1 core", "3 cores": a count with its unit, plural when it is not 1.
+inline std::string count_of(int64_t n, const std::string& unit) {
+  return std::to_string(n) + " " + unit + (n == 1 ? "" : "s");
 }
 
 // "$1.25"
@@ -59,6 +65,18 @@ inline std::string configuration_text(const std::vector<std::pair<std::string, s
 // space) and then the rest in the object's order. Malformed JSON gives {{"configuration", text}}.
 std::vector<std::pair<std::string, std::string>> configuration_pairs(const std::string& json,
                                                                      const std::vector<std::string>& order);
+
+// The trial table's "why" cell, one line each: the failure reason of a failed trial, else the
+// constraints a measured trial breaks (a pruned trial says so; an infeasible record with no stored
+// constraint, from an older study, says that).
+inline std::vector<std::string> why_lines(const TrialRow& t) {
+  if (!t.failure_reason.empty()) return {t.failure_reason};
+  std::vector<std::string> out;
+  for (const auto& v : t.violations) out.push_back(v.text);
+  if (t.state == "pruned") out.insert(out.begin(), "pruned by successive halving after a short probe");
+  else if (out.empty() && t.usd_per_hour && !t.feasible) out.push_back("not feasible (no constraint recorded)");
+  return out;
+}
 
 // Date and time of a unix timestamp in UTC, "2025-01-31 22:04 UTC".
 std::string utc_text(double unix_s);

@@ -459,7 +459,9 @@ std::string experiment_to_json(const Experiment& e, int indent) {
                      {"context_length", e.engine.context_length}, {"max_sequences", e.engine.max_sequences}};
   j["workload"] = json{{"eval_set", e.workload.eval_set_path}, {"items", e.workload.items},
                        {"repeats", e.workload.repeats}, {"load_test_s", num(e.workload.load_test_s)},
-                       {"warmup_s", num(e.workload.warmup_s)}, {"max_new_tokens", e.workload.max_new_tokens}};
+                       {"warmup_s", num(e.workload.warmup_s)}, {"max_new_tokens", e.workload.max_new_tokens},
+                       {"capacity_probes", e.workload.capacity_probes},
+                       {"capacity_search", e.workload.capacity_search}};
   j["goal"] = json{{"users", opt(e.goal.users)}, {"think_time_s", num(e.goal.think_time_s)},
                    {"requests_per_s", opt(e.goal.requests_per_s)}};
   j["slo"] = json{{"ttft_p95_ms", opt(e.slo.ttft_p95_ms)}, {"tpot_p95_ms", opt(e.slo.tpot_p95_ms)},
@@ -470,6 +472,10 @@ std::string experiment_to_json(const Experiment& e, int indent) {
                         {"weights", json{{"P", num(o.weights.performance)}, {"C", num(o.weights.consistency)},
                                          {"Cm", num(o.weights.completeness)}, {"A", num(o.weights.accuracy)},
                                          {"ICS", num(o.weights.ics)}}},
+                        // null: no floor on that indicator (the YAML's keys, as for the weights)
+                        {"floors", json{{"P", opt(o.floors.performance)}, {"C", opt(o.floors.consistency)},
+                                        {"Cm", opt(o.floors.completeness)}, {"A", opt(o.floors.accuracy)},
+                                        {"ICS", opt(o.floors.ics)}, {"Q", opt(o.floors.quality)}}},
                         {"quality_split", num(o.quality_split)},
                         {"cost_split_usd_per_hour", num(o.cost_split_usd_per_hour)},
                         {"e1_patience", o.e1_patience},

@@ -258,6 +258,7 @@ Result<TrialRecord> measure_trial(const Experiment& ex, const search::Configurat
   co.max_load = single_rps * 256;
   co.tolerance = std::max(0.01, single_rps * 0.25);
   co.max_probes = ex.workload.capacity_probes;
+  EFFITUNE_ASSIGN_OR_RETURN(co.interpolation, probes::parse_capacity_interpolation(ex.workload.capacity_search));
   EFFITUNE_ASSIGN_OR_RETURN(
       probes::CapacityResult cap,
       probes::find_capacity(

@@ -93,6 +93,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void on_resolve(beast::error_code ec, tcp::resolver::results_type results);
+  void arm_connect_timeout();
   void on_connect(beast::error_code ec);
   void on_write(beast::error_code ec);
   void read_more();
@@ -121,6 +122,11 @@ class Session : public std::enable_shared_from_this<Session> {
 class HttpTarget : public Target {
  public:
   explicit HttpTarget(HttpTargetOptions o) : o_(std::move(o)), work_(asio::make_work_guard(ioc_)) {
+    // A numeric host needs no resolver: Asio's runs getaddrinfo on a thread of its own, a handoff
+    // per request that competes with the server under test on a small machine.
+    beast::error_code ec;
+    const auto address = asio::ip::make_address(o_.host, ec);
+    if (!ec) endpoint_ = tcp::endpoint(address, o_.port);
     thread_ = std::thread([this] { ioc_.run(); });
   }
   ~HttpTarget() override {
@@ -145,6 +151,7 @@ class HttpTarget : public Target {
 
   // I/O thread only.
   void forget(const std::shared_ptr<Session>& s) { live_.erase(s); }
+  const std::optional<tcp::endpoint>& endpoint() const { return endpoint_; }
 
  private:
   HttpTargetOptions o_;
@@ -152,9 +159,15 @@ class HttpTarget : public Target {
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::thread thread_;
   std::unordered_set<std::shared_ptr<Session>> live_;
+  std::optional<tcp::endpoint> endpoint_;  // set when the host is a numeric address
 };
 
 void Session::start() {
+  if (const auto& endpoint = owner_.endpoint()) {
+    arm_connect_timeout();
+    stream_.async_connect(*endpoint, [self = shared_from_this()](beast::error_code ec) { self->on_connect(ec); });
+    return;
+  }
   resolver_.async_resolve(o_.host, std::to_string(o_.port),
                           [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type r) {
                             self->on_resolve(ec, std::move(r));
@@ -170,11 +183,15 @@ Status Session::io_error(const char* stage, beast::error_code ec) const {
 void Session::on_resolve(beast::error_code ec, tcp::resolver::results_type results) {
   if (done_) return;
   if (ec) return fail(io_error("resolving", ec));
-  stream_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      std::chrono::duration<double>(o_.connect_timeout_s)));
+  arm_connect_timeout();
   stream_.async_connect(results, [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
     self->on_connect(ec);
   });
+}
+
+void Session::arm_connect_timeout() {
+  stream_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(o_.connect_timeout_s)));
 }
 
 void Session::on_connect(beast::error_code ec) {

@@ -242,6 +242,13 @@ TEST_F(ExperimentTest, CapacityProbes) {
   expect_error(11, "  capacity_probes: 1", 11, ">= 2");
   expect_error(11, "  capacity_probes: 65", 11, "at most 64");
 }
+TEST_F(ExperimentTest, CapacitySearch) {
+  auto e = load_experiment(write(11, "  capacity_search: pchip"));
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  EXPECT_EQ(e->workload.capacity_search, "pchip");
+  EXPECT_EQ(load_experiment(write())->workload.capacity_search, "bisect");
+  expect_error(11, "  capacity_search: newton", 11, "bisect or pchip");
+}
 TEST_F(ExperimentTest, UnknownStrategy) { expect_error(40, "  name: annealing", 40, "one of"); }
 TEST_F(ExperimentTest, BadStrategyParameter) { expect_error(41, "  params: {max_trialz: 3}", 40, "max_trialz"); }
 TEST_F(ExperimentTest, GoalNeedsUsersOrRate) { expect_error(13, "  # no users", 14, "users and/or requests_per_s"); }
@@ -322,6 +329,77 @@ TEST(ExperimentFuzzCorpus, ValidSeedParses) {
   EXPECT_DOUBLE_EQ(*e->goal.requests_per_s, 2);
   EXPECT_DOUBLE_EQ(e->objective.weights.ics, 0.5);
   EXPECT_EQ(e->workload.eval_set_path, "/nowhere/dev.jsonl");
+}
+
+}  // namespace
+}  // namespace effitune::orchestrator
+
+namespace effitune::orchestrator {
+namespace {
+
+// experiment_to_json carries the quality floors and the capacity-probe budget: the floors written
+// back as YAML from the JSON give the same experiment, and unset floors are null.
+TEST(ExperimentToJson, FloorsAndCapacityProbesRoundTrip) {
+  const std::string base =
+      "name: floors-json\nmodel: synthetic:llama-1b\nworkload: {eval_set: dev.jsonl, capacity_probes: 12}\n"
+      "goal: {requests_per_s: 3}\nslo: {e2e_p95_ms: 2000}\nprices: {usd_per_cpu_core_hour: 0.05}\n"
+      "space:\n  - {name: quant, type: categorical, values: [f32, q8_0]}\nstrategy: {name: grid, max_trials: 2}\n";
+  auto e = parse_experiment(base + "objective: {r0_usd_per_hour: 1, e0: 0.1, floors: {Cm: 0.7, A: 0.65, ICS: 0.25, Q: 0.5}}\n",
+                            "floors.yaml", "/nowhere", false);
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  const auto j = nlohmann::json::parse(experiment_to_json(*e));
+  EXPECT_EQ(j["workload"]["capacity_probes"], 12);
+  const auto& floors = j["objective"]["floors"];
+  EXPECT_EQ(floors.size(), 6u);
+  EXPECT_TRUE(floors["P"].is_null());
+  EXPECT_TRUE(floors["C"].is_null());
+  EXPECT_DOUBLE_EQ(floors["Cm"].get<double>(), 0.7);
+  EXPECT_DOUBLE_EQ(floors["A"].get<double>(), 0.65);
+  EXPECT_DOUBLE_EQ(floors["ICS"].get<double>(), 0.25);
+  EXPECT_DOUBLE_EQ(floors["Q"].get<double>(), 0.5);
+
+  // Back: the set floors as a YAML flow mapping (JSON numbers are YAML numbers).
+  std::string yaml_floors;
+  for (const auto& [key, v] : floors.items()) {
+    if (!v.is_null()) yaml_floors += (yaml_floors.empty() ? "" : ", ") + key + ": " + v.dump();
+  }
+  auto back = parse_experiment(base + "objective: {r0_usd_per_hour: 1, e0: 0.1, floors: {" + yaml_floors + "}}\n",
+                               "floors-back.yaml", "/nowhere", false);
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  const QualityFloors& a = e->objective.floors;
+  const QualityFloors& b = back->objective.floors;
+  EXPECT_EQ(a.performance, b.performance);
+  EXPECT_EQ(a.consistency, b.consistency);
+  EXPECT_EQ(a.completeness, b.completeness);
+  EXPECT_EQ(a.accuracy, b.accuracy);
+  EXPECT_EQ(a.ics, b.ics);
+  EXPECT_EQ(a.quality, b.quality);
+  EXPECT_EQ(experiment_to_json(*back), experiment_to_json(*e));
+
+  // No floors: every key is null, and the default probe budget (8) is reported.
+  auto none = parse_experiment("name: floors-json\nmodel: synthetic:llama-1b\nworkload: {eval_set: dev.jsonl}\n"
+                               "goal: {requests_per_s: 3}\nprices: {usd_per_cpu_core_hour: 0.05}\n"
+                               "space:\n  - {name: quant, type: categorical, values: [f32]}\n"
+                               "objective: {r0_usd_per_hour: 1}\n",
+                               "none.yaml", "/nowhere", false);
+  ASSERT_TRUE(none.ok()) << none.status().to_string();
+  const auto n = nlohmann::json::parse(experiment_to_json(*none));
+  for (const auto& [key, v] : n["objective"]["floors"].items()) EXPECT_TRUE(v.is_null()) << key;
+  EXPECT_EQ(n["workload"]["capacity_probes"], 8);
+}
+
+// The fuzz corpus's floors seed stays valid, so the fuzzer starts inside the floors branch.
+TEST(ExperimentFuzzCorpus, FloorsSeedParses) {
+  std::ifstream in(effitune::testing::source_dir() + "/tests/fuzz/corpus/experiment_yaml_fuzz/floors.yaml");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto e = parse_experiment(text.str(), "floors.yaml", "/nowhere", false);
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  const QualityFloors& f = e->objective.floors;
+  ASSERT_TRUE(f.performance && f.consistency && f.completeness && f.accuracy && f.ics && f.quality);
+  EXPECT_DOUBLE_EQ(*f.completeness, 0.7);
+  EXPECT_DOUBLE_EQ(*f.ics, 0.2);
+  EXPECT_EQ(e->workload.capacity_probes, 6);
 }
 
 }  // namespace

@@ -305,10 +305,85 @@ TEST_F(ReportStudyTest, NoFeasibleTrialShowsTheClosestAndWhyAndAnUnreadableExper
   EXPECT_NE(m.recommendation.headline.find("No configuration meets all constraints yet"), std::string::npos);
   ASSERT_GE(m.recommendation.reasons.size(), 2u);
   EXPECT_NE(m.recommendation.reasons[0].find("above R0"), std::string::npos);
+  // Without a readable experiment, R0 is recovered from cost = (R - R0) / R0 = 0.4.
+  ASSERT_EQ(m.trials[0].violations.size(), 1u);
+  EXPECT_EQ(m.trials[0].violations[0].constraint, "cost");
+  EXPECT_EQ(m.trials[0].violations[0].text, "R $" + format_number(in.trials[0].cost.usd_per_hour, 4) + "/h > R0 $" +
+                                                format_number(in.trials[0].cost.usd_per_hour / 1.4, 4) + "/h");
   ASSERT_EQ(m.warnings.size(), 1u);
   EXPECT_NE(m.warnings[0].find("could not be read"), std::string::npos);
   EXPECT_NE(render_html(m).find("class=\"card warn\""), std::string::npos);
   EXPECT_EQ(validate_with_schema(render_json(m), dir_), 0) << read_file(dir_ + "/validate.log");
+}
+
+// A trial below a quality floor, one that cannot reach the goal and a feasible one: the table says
+// why each infeasible trial is out, in all three formats.
+TEST_F(ReportStudyTest, TrialTableSaysWhichConstraintsAnInfeasibleTrialBreaks) {
+  std::string yaml = testing::kReportExperimentYaml;
+  const std::string objective = "objective: {r0_usd_per_hour: 2.0, e0: 0.4,";
+  ASSERT_NE(yaml.find(objective), std::string::npos);
+  yaml.replace(yaml.find(objective), objective.size(), objective + " floors: {Cm: 0.82},");
+  auto ex = parse_experiment(yaml, "floors.yaml", "/tmp", false);
+  ASSERT_TRUE(ex.ok()) << ex.status().to_string();
+  ReportInputs in;
+  in.row.name = ex->name;
+  in.row.yaml_text = yaml;
+  in.experiment = *ex;
+  // Cm = 0.88 - 0.1 x (1 - 64 / 256) = 0.805 < 0.82 at a history budget of 64; 0.88 at 256.
+  in.trials.push_back(testing::realistic_record(*ex, 0, "q8_0", 64, "continuous"));
+  in.trials.push_back(testing::realistic_record(*ex, 1, "q8_0", 256, "continuous"));
+  TrialRecord slow = testing::realistic_record(*ex, 2, "f32", 256, "static");
+  ReplicaMeasure none;  // no load met the SLOs: capacity 0
+  none.cpu_cores_per_replica = 2;
+  ASSERT_TRUE(evaluate_record(slow, none, *ex).ok());
+  slow.load_curve = {{0.5, 0.5, 0.2, 900, 20, 4500, 0.4}, {1.0, 0.9, 0.1, 1500, 30, 7000, 0.1}};
+  in.trials.push_back(slow);
+  ASSERT_NEAR(in.trials[0].indicators.completeness.value, 0.805, 1e-12);
+  ASSERT_FALSE(in.trials[0].feasible);
+  ASSERT_TRUE(in.trials[1].feasible);
+  ASSERT_FALSE(in.trials[2].feasible);
+
+  const ReportModel m = build_report_model(in);
+  ASSERT_EQ(m.trials.size(), 3u);
+  const std::string floor_text = "completeness Cm 0.805 < floor 0.82";
+  ASSERT_EQ(m.trials[0].violations.size(), 1u);
+  EXPECT_EQ(m.trials[0].violations[0].constraint, "min_completeness");
+  EXPECT_NEAR(m.trials[0].violations[0].amount, (0.82 - 0.805) / 0.82, 1e-12);
+  EXPECT_EQ(m.trials[0].violations[0].text, floor_text);
+  EXPECT_TRUE(m.trials[1].violations.empty());
+  // The unreachable goal explains the infinite R and zero E, so it is the one reason given.
+  const std::string goal_text =
+      "goal unreachable: the SLOs fail even at the lightest load tested (0.5 req/s): time to first token (p95) 900 ms > 800 ms, "
+      "end-to-end (p95) 4500 ms > 4000 ms";
+  ASSERT_EQ(m.trials[2].violations.size(), 1u);
+  EXPECT_EQ(m.trials[2].violations[0].constraint, "goal");
+  EXPECT_EQ(m.trials[2].violations[0].text, goal_text);
+  EXPECT_EQ(m.recommendation.trial, 1);
+
+  const std::string html = render_html(m);
+  const size_t row0 = html.find("data-trial-row=\"0\"");
+  ASSERT_NE(row0, std::string::npos);
+  const std::string row0_html = html.substr(row0, html.find("</tr>", row0) - row0);
+  EXPECT_NE(row0_html.find("completeness Cm 0.805 &lt; floor 0.82"), std::string::npos) << row0_html;
+  EXPECT_NE(html.find("4500 ms &gt; 4000 ms"), std::string::npos);
+
+  const std::string md = render_markdown(m);
+  const std::regex md_row0(R"(\n\| 0 \| complete \|[^\n]*\| no \|[^\n]*completeness Cm 0\.805 < floor 0\.82 \|\n)");
+  EXPECT_TRUE(std::regex_search(md, md_row0)) << md;
+  EXPECT_NE(md.find(goal_text), std::string::npos);
+
+  const std::string text = render_json(m);
+  EXPECT_EQ(validate_with_schema(text, dir_), 0) << read_file(dir_ + "/validate.log");
+  const auto j = nlohmann::json::parse(text);
+  ASSERT_EQ(j["trials"][0]["violations"].size(), 1u);
+  EXPECT_EQ(j["trials"][0]["violations"][0]["constraint"], "min_completeness");
+  EXPECT_EQ(j["trials"][0]["violations"][0]["text"], floor_text);
+  EXPECT_TRUE(j["trials"][1]["violations"].empty());
+  EXPECT_EQ(j["trials"][2]["violations"][0]["text"], goal_text);
+  // The schema holds violations to its shape: an unknown field is rejected.
+  auto broken = j;
+  broken["trials"][0]["violations"][0]["why"] = "x";
+  EXPECT_NE(validate_with_schema(broken.dump(), dir_), 0);
 }
 
 TEST_F(ReportStudyTest, UnknownExperimentNamesTheStoredOnes) {

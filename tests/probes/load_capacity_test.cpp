@@ -94,6 +94,134 @@ TEST(CapacitySearch, NothingMeetsOrEverythingMeets) {
   EXPECT_EQ(failing.status().code(), StatusCode::kUnavailable);
 }
 
+// A queueing-like margin: latency grows like 1 / (1 - load / saturation), the threshold chosen so
+// that the margin is exactly 1 at `cap`; at or past saturation every request fails (margin capped).
+MeasureLoad queue_margin(double cap, double saturation, int* calls) {
+  return [=](double load) -> Result<CapacityProbe> {
+    ++*calls;
+    CapacityProbe p;
+    const double m = load >= saturation ? 1e6 : (1 - cap / saturation) / (1 - load / saturation);
+    p.meets = m <= 1;
+    p.margin = {m, m, m, 1};
+    return p;
+  };
+}
+
+// Linear, convex (queueing) and curves whose capacity sits near a doubling step: PCHIP needs fewer
+// probes than bisection for the same tolerance and lands on the same side (capacity <= cap).
+TEST(CapacitySearch, PchipNeedsFewerProbesThanBisection) {
+  struct Case {
+    double cap, saturation;  // saturation 0: the linear margin load / cap
+  };
+  int total_bisect = 0, total_pchip = 0;
+  for (const Case& c : {Case{137.3, 0}, Case{7.7, 0}, Case{5000, 0}, Case{30, 40}, Case{90, 100}, Case{63, 70},
+                        Case{33, 200}, Case{0.3, 0.6}}) {
+    int probes[2] = {0, 0};
+    for (int method = 0; method < 2; ++method) {
+      CapacityOptions o;
+      o.start_load = 1;
+      o.tolerance = 0.05;
+      o.interpolation = method == 0 ? CapacityInterpolation::kBisect : CapacityInterpolation::kPchip;
+      int calls = 0;
+      auto r = c.saturation > 0 ? find_capacity(queue_margin(c.cap, c.saturation, &calls), o)
+                                : find_capacity([&](double load) { ++calls; return threshold_at(c.cap)(load); }, o);
+      ASSERT_TRUE(r.ok());
+      EXPECT_TRUE(r->bracketed);
+      EXPECT_LE(r->capacity, c.cap + 1e-9) << c.cap << " method " << method;
+      EXPECT_GE(r->capacity, c.cap - 0.05) << c.cap << " method " << method;
+      EXPECT_GT(r->bracket_high, c.cap);
+      EXPECT_LE(r->bracket_high - r->bracket_low, 0.05 + 1e-12);
+      EXPECT_EQ(static_cast<int>(r->probes.size()), calls);
+      if (method == 1) {
+        EXPECT_GT(r->interpolated_probes, 0);
+      }
+      probes[method] = calls;
+    }
+    EXPECT_LT(probes[1], probes[0]) << "cap " << c.cap << ": pchip " << probes[1] << " bisect " << probes[0];
+    total_bisect += probes[0];
+    total_pchip += probes[1];
+  }
+  std::printf("probes over 8 curves: bisection %d, pchip %d\n", total_bisect, total_pchip);
+  // At least a quarter fewer in all, bracketing probes (the same for both) included: 95 against 137.
+  EXPECT_LE(total_pchip * 4, total_bisect * 3);
+}
+
+TEST(CapacitySearch, PchipIntegerUsers) {
+  for (int cap : {23, 64, 5}) {
+    int calls_b = 0, calls_p = 0;
+    CapacityOptions o;
+    o.integer_load = true;
+    auto b = find_capacity(queue_margin(cap + 0.5, cap * 1.6, &calls_b), o);
+    o.interpolation = CapacityInterpolation::kPchip;
+    auto p = find_capacity(queue_margin(cap + 0.5, cap * 1.6, &calls_p), o);
+    ASSERT_TRUE(b.ok() && p.ok());
+    EXPECT_EQ(b->capacity, cap);
+    EXPECT_EQ(p->capacity, cap);
+    EXPECT_EQ(p->bracket_high, cap + 1);
+    for (const auto& pr : p->probes) EXPECT_EQ(pr.load, std::round(pr.load));
+    EXPECT_LE(calls_p, calls_b) << cap;
+  }
+}
+
+// Margins that contradict meets (noise: the pooled run fails while the mean margin is below 1) or
+// that are not monotone make PCHIP fall back to midpoints; the search still brackets to tolerance.
+TEST(CapacitySearch, PchipFallsBackOnInconsistentMargins) {
+  int calls = 0;
+  CapacityOptions o;
+  o.start_load = 1;
+  o.tolerance = 0.1;
+  o.interpolation = CapacityInterpolation::kPchip;
+  auto r = find_capacity(
+      [&](double load) -> Result<CapacityProbe> {
+        ++calls;
+        CapacityProbe p;
+        p.meets = load <= 20;
+        const double m = 0.5 + 0.4 * std::sin(load);  // never above 1: tells nothing about the crossing
+        p.margin = {m, m, m, 1};
+        return p;
+      },
+      o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->interpolated_probes, 0);
+  EXPECT_NEAR(r->capacity, 20, 0.1);
+  EXPECT_LE(r->capacity, 20);
+  EXPECT_LE(r->bracket_high - r->bracket_low, 0.1);
+  EXPECT_EQ(parse_capacity_interpolation("pchip").value(), CapacityInterpolation::kPchip);
+  EXPECT_EQ(parse_capacity_interpolation("bisect").value(), CapacityInterpolation::kBisect);
+  EXPECT_EQ(parse_capacity_interpolation("newton").status().code(), StatusCode::kInvalidArgument);
+}
+
+// A noisy margin (multiplicative wobble of +-15%, deterministic in the load) around a queueing curve:
+// ITP's guarantee keeps PCHIP within one probe of bisection, and the answer within the tolerance of
+// the load where `meets` changes.
+TEST(CapacitySearch, PchipSafeguardUnderNoise) {
+  for (double cap : {12.0, 47.0, 180.0}) {
+    int calls_b = 0, calls_p = 0;
+    auto noisy = [cap](int* calls) {
+      return [cap, calls](double load) -> Result<CapacityProbe> {
+        ++*calls;
+        CapacityProbe p;
+        const double sat = cap * 1.25;
+        const double base = load >= sat ? 1e6 : (1 - cap / sat) / (1 - load / sat);
+        p.meets = load <= cap;
+        const double m = base * (1 + 0.15 * std::sin(37 * load));
+        p.margin = {m, m, m, 1};
+        return p;
+      };
+    };
+    CapacityOptions o;
+    o.start_load = 1;
+    o.tolerance = 0.5;
+    auto b = find_capacity(noisy(&calls_b), o);
+    o.interpolation = CapacityInterpolation::kPchip;
+    auto p = find_capacity(noisy(&calls_p), o);
+    ASSERT_TRUE(b.ok() && p.ok());
+    EXPECT_LE(p->capacity, cap);
+    EXPECT_GE(p->capacity, cap - 0.5);
+    EXPECT_LE(calls_p, calls_b + 1) << cap;
+  }
+}
+
 // End to end: a single FIFO server with a 10 ms service time and constant arrivals keeps every
 // request at exactly 10 ms up to 100 requests/s; above, the queue grows without bound. With an E2E
 // p99 SLO of 10.5 ms the capacity is 100 requests/s.

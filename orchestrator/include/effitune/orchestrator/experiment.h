@@ -42,6 +42,7 @@ struct WorkloadSection {
   double warmup_s = 5;             // warm-up before each step, excluded from the figures (>= 0)
   int32_t max_new_tokens = 0;      // hard generation cap when no response_budget dimension; 0 = none
   int32_t capacity_probes = 8;     // load tests the capacity search may run (2-64): precision vs trial time
+  std::string capacity_search = "bisect";  // or "pchip" (probes/capacity_search.h)
 };
 
 // The volumetry goal: at least one of users (closed loop) and requests_per_s (open loop) is set.

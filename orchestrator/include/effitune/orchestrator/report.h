@@ -19,7 +19,7 @@ enum class ReportFormat { kHtml, kMarkdown, kJson };
 std::optional<ReportFormat> parse_report_format(std::string_view name);
 
 // The JSON report's "report_version"; bump it with any change to experiments/report.schema.json.
-inline constexpr int kReportJsonVersion = 1;
+inline constexpr int kReportJsonVersion = 2;
 
 std::string render_html(const ReportModel& model);
 std::string render_markdown(const ReportModel& model);

@@ -78,6 +78,13 @@ struct Recommendation {
   std::vector<Alternative> ties;
 };
 
+// One constraint a trial breaks, in plain words, so a reader sees why it is not feasible.
+struct Violation {
+  std::string constraint;  // the constraints key: "cost", "efficiency", "goal", "min_completeness", ...
+  double amount = 0;       // the constraint's value (Optuna convention, > 0 = violated)
+  std::string text;        // "R $0.6/h > R0 $0.5/h", "completeness 0.52 < floor 0.7", ...
+};
+
 struct TrialRow {
   int64_t id = 0;
   std::string state;  // trial_state_name
@@ -91,6 +98,7 @@ struct TrialRow {
   std::string quadrant;  // quadrant_name or ""
   int32_t rank = 0;      // rank_trials rank (0: not ranked: infeasible or not complete)
   std::string failure_reason;
+  std::vector<Violation> violations;  // complete but not feasible: each violated constraint
 };
 
 struct Reproducibility {
