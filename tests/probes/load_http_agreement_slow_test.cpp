@@ -16,9 +16,11 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -32,6 +34,7 @@
 #include "effitune/probes/capacity_search.h"
 #include "effitune/probes/http_target.h"
 #include "effitune/probes/load_test.h"
+#include "effitune/probes/stats.h"
 #include "support/paths.h"
 
 namespace effitune::probes {
@@ -151,6 +154,23 @@ LoadTestConfig capacity_config() {
 }
 
 constexpr int kCapacityRepetitions = 2;
+constexpr int kSearches = 3;
+
+// Mean and 95% Student-t interval of a few values (t quantiles for 2-4 degrees of freedom).
+Estimate t_interval(const std::vector<double>& v) {
+  const double n = static_cast<double>(v.size());
+  double mean = 0, ss = 0;
+  for (double x : v) mean += x / n;
+  for (double x : v) ss += (x - mean) * (x - mean);
+  const double sd = v.size() > 1 ? std::sqrt(ss / (n - 1)) : 0.0;
+  static constexpr double kT[] = {0, 12.706, 4.303, 3.182, 2.776};
+  const double t = kT[std::min<size_t>(v.size() - 1, 4)];
+  Estimate e;
+  e.value = mean;
+  e.ci_low = mean - t * sd / std::sqrt(n);
+  e.ci_high = mean + t * sd / std::sqrt(n);
+  return e;
+}
 
 // Process CPU (cores) by probed load, for one target.
 using CoresByLoad = std::map<double, double>;
@@ -223,37 +243,50 @@ TEST(EngineTarget, HttpServerAgreesWithInProcess) {
               a.pooled.ttft.p50_ms, a.pooled.e2e.p50_ms, a.pooled.tpot.p50_ms, b.pooled.ttft.p50_ms, b.pooled.e2e.p50_ms,
               b.pooled.tpot.p50_ms);
 
-  // Capacity: the two searches alternate their probes.
+  // Capacity: the two searches alternate their probes, and the pair of searches runs kSearches times.
+  // One search's interval is its final bracket, which only says how finely it bisected; on a shared
+  // 2-core machine a target's capacity drifts by more than that from one minute to the next (the
+  // same target measured 228-390 req/s), so each target's capacity interval is the 95% t-interval
+  // over the repeated searches, as for any repeated measurement.
   const double cores_before = available_cores();
-  Turns turns;
-  Result<CapacityResult> cap_in = internal_error("not run"), cap_http = internal_error("not run");
-  CoresByLoad cores_in, cores_http;
-  std::thread t_in([&] { cap_in = search(**inproc, turns, 0, cores_in); });
-  std::thread t_http([&] { cap_http = search(**http, turns, 1, cores_http); });
-  t_in.join();
-  t_http.join();
+  std::vector<double> caps_in, caps_http;
+  double io_share = 0;
+  for (int run = 0; run < kSearches; ++run) {
+    Turns turns;
+    Result<CapacityResult> cap_in = internal_error("not run"), cap_http = internal_error("not run");
+    CoresByLoad cores_in, cores_http;
+    std::thread t_in([&] { cap_in = search(**inproc, turns, 0, cores_in); });
+    std::thread t_http([&] { cap_http = search(**http, turns, 1, cores_http); });
+    t_in.join();
+    t_http.join();
+    ASSERT_TRUE(cap_in.ok()) << cap_in.status().to_string();
+    ASSERT_TRUE(cap_http.ok()) << cap_http.status().to_string();
+    EXPECT_TRUE(cap_in->bracketed);
+    EXPECT_TRUE(cap_http->bracketed);
+    std::printf("search %d: capacity inproc %.1f [%.1f, %.1f] (%zu probes)  http %.1f [%.1f, %.1f] (%zu probes)  ratio %.3f\n",
+                run, cap_in->capacity, cap_in->ci_low, cap_in->ci_high, cap_in->probes.size(), cap_http->capacity,
+                cap_http->ci_low, cap_http->ci_high, cap_http->probes.size(), cap_http->capacity / cap_in->capacity);
+    caps_in.push_back(cap_in->capacity);
+    caps_http.push_back(cap_http->capacity);
+    // The CPU the HTTP path adds per request (client and server I/O), from the highest load both met,
+    // as a share of the engine's core at the in-process capacity.
+    for (const auto& [load, c] : cores_in)
+      if (cores_http.count(load)) io_share = std::max(io_share, std::max(0.0, cores_http.at(load) - c) / load * cap_in->capacity);
+  }
   http->reset();
   (*server)->shutdown();
-  ASSERT_TRUE(cap_in.ok()) << cap_in.status().to_string();
-  ASSERT_TRUE(cap_http.ok()) << cap_http.status().to_string();
-  std::printf("capacity inproc %.1f [%.1f, %.1f] (%zu probes)  http %.1f [%.1f, %.1f] (%zu probes)  ratio %.3f\n",
-              cap_in->capacity, cap_in->ci_low, cap_in->ci_high, cap_in->probes.size(), cap_http->capacity,
-              cap_http->ci_low, cap_http->ci_high, cap_http->probes.size(), cap_http->capacity / cap_in->capacity);
-  const double cores_after = available_cores();
-  // The CPU the HTTP path adds per request (client and server I/O), from the highest load both met,
-  // as a share of the engine's core at the in-process capacity.
-  double io_share = 0;
-  for (const auto& [load, c] : cores_in)
-    if (cores_http.count(load)) io_share = std::max(0.0, cores_http.at(load) - c) / load * cap_in->capacity;
+  const Estimate in = t_interval(caps_in), ht = t_interval(caps_http);
+  std::printf("capacity over %d searches: inproc %.1f [%.1f, %.1f]  http %.1f [%.1f, %.1f]  ratio %.3f\n", kSearches,
+              in.value, in.ci_low, in.ci_high, ht.value, ht.ci_low, ht.ci_high, ht.value / in.value);
   std::printf("available cores before %.2f after %.2f; HTTP I/O at capacity %.2f of a core\n", cores_before,
-              cores_after, io_share);
-  EXPECT_TRUE(cap_in->bracketed);
-  EXPECT_TRUE(cap_http->bracketed);
-  // Within their intervals; the HTTP side may be lower by the share of a core its own I/O needs (it
-  // runs on the same two cores as the engine; at ~1 core free that share comes out of the engine's),
-  // never higher. 9 of 9 runs at load averages 0.7-4.3 held this; 4 of 9 held the bare overlap.
-  EXPECT_LE(cap_in->ci_low, cap_http->ci_high * (1 + io_share));
-  EXPECT_LE(cap_http->ci_low, cap_in->ci_high);
+              available_cores(), io_share);
+  // The intervals overlap; the HTTP side's may sit lower by the share of a core its own I/O takes
+  // (client and server run on the same two cores as the engine).
+  EXPECT_LE(in.ci_low, ht.ci_high * (1 + io_share));
+  EXPECT_LE(ht.ci_low, in.ci_high);
+  // And the means are close in absolute terms, so that wide intervals alone cannot pass the test.
+  EXPECT_GT(ht.value / in.value, 0.75);
+  EXPECT_LT(ht.value / in.value, 1.25);
 }
 
 }  // namespace
