@@ -151,11 +151,11 @@ TEST(CudaTensorParallel, TaskModelBf16Tp2AgreesWithTp1TeacherForced) {
 
 // The group's all-reduce against the host sum, bit for bit (rank-order f32 sums on every rank):
 // decode-sized messages (the peer-to-peer one-shot kernel), many calls in a row (its call counters
-// and alternating staging slots), and sizes it hands to NCCL (not a multiple of 4, over 4 MiB).
+// and alternating staging slots), and sizes it hands to NCCL (not a multiple of 4, over 8 MiB).
 TEST(CudaTensorParallel, AllReduceEqualsTheHostSumBitForBit) {
   SKIP_WITHOUT_TWO_GPUS();
   const int32_t ranks = 2;
-  std::vector<int64_t> sizes = {4096, 262144, 3000, (int64_t{1} << 20) + 4096, 8};
+  std::vector<int64_t> sizes = {4096, 262144, 3000, (int64_t{1} << 21) + 4096, 8, 2097152};
   for (int i = 0; i < 40; ++i) sizes.push_back(i % 2 ? 4096 : 65536);
   std::vector<std::vector<std::vector<float>>> in(sizes.size()), out;
   for (size_t c = 0; c < sizes.size(); ++c)

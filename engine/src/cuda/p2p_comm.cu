@@ -26,7 +26,7 @@ namespace {
 constexpr int kMaxRanks = 8;
 constexpr int kBlocks = 32;
 constexpr int kThreads = 512;
-constexpr int64_t kMaxFloats = int64_t{1} << 20;  // per slot: 4 MiB (256 tokens x 4096)
+constexpr int64_t kMaxFloats = int64_t{1} << 21;  // per slot: 8 MiB (a 512-token prefill chunk x 4096)
 
 struct P2pArgs {
   float* bufs[kMaxRanks];      // rank q's staging: 2 slots of kMaxFloats
@@ -100,7 +100,7 @@ class HybridCommunicator final : public Communicator {
       : nccl_(std::move(nccl)), group_(std::move(group)) {}
   int32_t rank() const override { return nccl_->rank(); }
   int32_t size() const override { return nccl_->size(); }
-  std::string name() const override { return nccl_->name() + " + p2p one-shot <= 4 MiB"; }
+  std::string name() const override { return nccl_->name() + " + p2p one-shot <= 8 MiB"; }
   Status all_reduce_sum(float* data, int64_t count, void* stream) override {
     if (count > kMaxFloats || count % 4 != 0 || reinterpret_cast<uintptr_t>(data) % 16 != 0)
       return nccl_->all_reduce_sum(data, count, stream);
