@@ -6,7 +6,6 @@
 #include <cstring>
 #include <numeric>
 #include <random>
-#include <thread>
 
 #include "attention.cuh"
 #include "common.cuh"
@@ -14,6 +13,7 @@
 #include "gemm.cuh"
 #include "weights.cuh"
 #include "cuda/cuda_backend_factory.h"
+#include "tp/rank_threads.h"
 
 namespace effitune::engine::cuda_ops {
 namespace {
@@ -267,43 +267,29 @@ Status all_reduce(int32_t ranks, const std::vector<std::vector<std::vector<float
   EFFITUNE_RETURN_IF_ERROR(available());
   EFFITUNE_ASSIGN_OR_RETURN(auto group, make_cuda_tp_group(0, ranks));
   outputs.assign(inputs.size(), std::vector<std::vector<float>>(static_cast<size_t>(ranks)));
-  std::vector<Status> results(static_cast<size_t>(ranks));
-  std::vector<std::thread> threads;
-  for (int32_t r = 0; r < ranks; ++r) {
-    threads.emplace_back([&, r] {
-      // (void): Status is [[nodiscard]], and nvcc counts operator='s returned reference as discarded.
-      static_cast<void>(results[r] = [&]() -> Status {
-        CUDA_RETURN_IF_ERROR(cudaSetDevice(r));
-        cudaStream_t stream = nullptr;
-        CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-        auto call = [&](size_t c) -> Status {
-          const std::vector<float>& in = inputs[c][r];
-          DevBuf d;
-          EFFITUNE_RETURN_IF_ERROR(upload(d, in.data(), in.size() * 4));
-          // A copy from pageable memory can return before its DMA lands, and it runs on the legacy
-          // stream, which `stream` (non-blocking) does not wait for.
-          CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
-          EFFITUNE_RETURN_IF_ERROR(
-              group[r]->all_reduce_sum(static_cast<float*>(d.p), static_cast<int64_t>(in.size()), stream));
-          CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
-          outputs[c][r].resize(in.size());
-          CUDA_RETURN_IF_ERROR(cudaMemcpy(outputs[c][r].data(), d.p, in.size() * 4, cudaMemcpyDeviceToHost));
-          return {};
-        };
-        Status st;
-        for (size_t c = 0; c < inputs.size(); ++c) {
-          static_cast<void>(st = call(c));
-          if (!st.ok()) break;
-        }
-        cudaStreamDestroy(stream);
-        return st;
-      }());
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  for (const Status& st : results)
-    if (!st.ok()) return st;
-  return {};
+  // One thread per rank: a collective needs every rank at once.
+  return tp::RankThreads(ranks).run([&](int32_t r) -> Status {
+    CUDA_RETURN_IF_ERROR(cudaSetDevice(r));
+    cudaStream_t stream = nullptr;
+    CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    auto call = [&](size_t c) -> Status {
+      const std::vector<float>& in = inputs[c][r];
+      DevBuf d;
+      EFFITUNE_RETURN_IF_ERROR(upload(d, in.data(), in.size() * 4));
+      // A copy from pageable memory can return before its DMA lands, and it runs on the legacy
+      // stream, which `stream` (non-blocking) does not wait for.
+      CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+      EFFITUNE_RETURN_IF_ERROR(group[r]->all_reduce_sum(static_cast<float*>(d.p), static_cast<int64_t>(in.size()), stream));
+      CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+      outputs[c][r].resize(in.size());
+      CUDA_RETURN_IF_ERROR(cudaMemcpy(outputs[c][r].data(), d.p, in.size() * 4, cudaMemcpyDeviceToHost));
+      return {};
+    };
+    Status st;
+    for (size_t c = 0; c < inputs.size() && st.ok(); ++c) static_cast<void>(st = call(c));
+    cudaStreamDestroy(stream);
+    return st;
+  });
 }
 
 }  // namespace effitune::engine::cuda_ops

@@ -9,13 +9,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
-#include <functional>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "cuda/cuda_backend_factory.h"
+#include "tp/rank_threads.h"
 
 namespace effitune::engine {
 namespace {
@@ -85,18 +84,6 @@ class NcclCommunicator final : public Communicator {
   int32_t rank_, size_;
 };
 
-// Runs fn(rank) on one thread per rank (each collective needs all ranks at once) and returns the
-// lowest rank's error.
-Status on_rank_threads(int32_t n, const std::function<Status(int32_t)>& fn) {
-  std::vector<Status> results(static_cast<size_t>(n));
-  std::vector<std::thread> threads;
-  for (int32_t r = 0; r < n; ++r) threads.emplace_back([&, r] { results[static_cast<size_t>(r)] = fn(r); });
-  for (std::thread& t : threads) t.join();
-  for (const Status& st : results)
-    if (!st.ok()) return st;
-  return {};
-}
-
 Status cuda_ok(cudaError_t e, const char* what) {
   if (e == cudaSuccess) return {};
   return internal_error(std::string("nccl group: ") + what + ": " + cudaGetErrorString(e));
@@ -108,7 +95,8 @@ Result<double> time_all_reduce(std::vector<std::unique_ptr<Communicator>>& group
                                int32_t warm, int32_t reps) {
   const int32_t n = static_cast<int32_t>(group.size());
   std::vector<double> seconds(static_cast<size_t>(n), 0.0);
-  EFFITUNE_RETURN_IF_ERROR(on_rank_threads(n, [&](int32_t r) -> Status {
+  // Each collective needs all ranks at once: one thread per rank.
+  EFFITUNE_RETURN_IF_ERROR(tp::RankThreads(n).run([&](int32_t r) -> Status {
     EFFITUNE_RETURN_IF_ERROR(cuda_ok(cudaSetDevice(first_device + r), "cudaSetDevice"));
     float* buf = nullptr;
     cudaStream_t stream = nullptr;

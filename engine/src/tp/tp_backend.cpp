@@ -30,7 +30,7 @@ class TensorParallelBackend final : public Backend, public DeviceGreedy {
   // return the error before their first collective, or none does.
   Status forward(std::span<const SequenceStep> steps, std::vector<float>& logits) override {
     return threads_.run([&](int32_t r) {
-      return r == 0 ? shards_[0]->forward(steps, logits) : shards_[r]->forward(steps, scratch_logits(r));
+      return shards_[r]->forward(steps, r == 0 ? logits : scratch_[static_cast<size_t>(r)]);
     });
   }
 
@@ -63,15 +63,11 @@ class TensorParallelBackend final : public Backend, public DeviceGreedy {
   }
 
  private:
-  std::vector<float>& scratch_logits(int32_t r) {
-    return scratch_[static_cast<size_t>(r)];
-  }
-
   // Declared before the shards, so destroyed after them: a CUDA shard may have collectives queued.
   std::vector<std::unique_ptr<Communicator>> comms_;
   std::vector<std::unique_ptr<Backend>> shards_;
   std::vector<DeviceGreedy*> greedy_;
-  std::vector<std::vector<float>> scratch_ = std::vector<std::vector<float>>(shards_.size());
+  std::vector<std::vector<float>> scratch_ = std::vector<std::vector<float>>(shards_.size());  // ranks > 0's logits
   RankThreads threads_;
 };
 
