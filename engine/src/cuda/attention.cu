@@ -27,6 +27,8 @@ __device__ __forceinline__ void load8(const T* p, float* out) {
 template <typename T, int HD>
 __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int32_t* seq_len, int32_t n_splits, float* po,
                                                           float* pml) {
+  pdl_trigger();
+  pdl_wait();
   constexpr int kVec = 16 / sizeof(T), kGroups = HD / kVec < 1 ? 1 : HD / kVec, kSubs = 128 / kGroups;
   extern __shared__ float smem[];
   const int kvh = blockIdx.x, s = blockIdx.y, split = blockIdx.z;
@@ -143,6 +145,8 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int3
 
 template <typename T>
 __global__ void attn_merge_kernel(AttnArgs a, int32_t n_splits, const float* po, const float* pml) {
+  pdl_trigger();
+  pdl_wait();
   const int h = blockIdx.x, s = blockIdx.y, hd = a.head_dim;
   const int64_t base = (static_cast<int64_t>(s) * a.n_heads + h) * n_splits;
   float M = -FLT_MAX;
@@ -166,6 +170,8 @@ __global__ void attn_merge_kernel(AttnArgs a, int32_t n_splits, const float* po,
 // registers and spilled.
 template <typename T, int HD>
 __global__ void __launch_bounds__(256) attn_prefill_kernel(AttnArgs a, const int32_t* tiles, const int32_t* pos) {
+  pdl_trigger();
+  pdl_wait();
   constexpr int kKeys = 32, kLanes = 4, kHalf = HD / kLanes;
   __shared__ float ks[kKeys][HD];
   __shared__ float vs[kKeys][HD];
@@ -281,6 +287,8 @@ __device__ __forceinline__ uint32_t ld32(const T* p) {
 
 template <typename T, int HD>
 __global__ void __launch_bounds__(128) attn_prefill_mma_kernel(AttnArgs a, const int32_t* tiles, const int32_t* pos) {
+  pdl_trigger();
+  pdl_wait();
   constexpr int kKeys = 64, kPadK = HD + 8, kPadV = kKeys + 8, kVecs = HD / 8;
   __shared__ __align__(16) T ks[kKeys * kPadK];  // [position][dim]
   __shared__ __align__(16) T vt[HD * kPadV];     // [dim][position]
@@ -412,8 +420,10 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
   const int G = a.n_heads / a.n_kv_heads;
   const size_t smem = (static_cast<size_t>(G) * HD + G * kAttnChunk + 2 * kAttnMaxGroup + kSubs * G * HD) * sizeof(float);
   const dim3 grid(a.n_kv_heads, n_steps, n_splits);
-  attn_decode_kernel<T, HD><<<grid, 128, smem, s>>>(a, seq_len, n_splits, po, pml);
-  if (n_splits > 1) attn_merge_kernel<T><<<dim3(a.n_heads, n_steps), HD < 128 ? HD : 128, 0, s>>>(a, n_splits, po, pml);
+  launch_pdl(attn_decode_kernel<T, HD>, grid, 128, smem, s, a, seq_len, n_splits, po, pml);
+  if (n_splits > 1)
+    launch_pdl(attn_merge_kernel<T>, dim3(a.n_heads, n_steps), HD < 128 ? HD : 128, 0, s, a, n_splits, po,
+               static_cast<const float*>(pml));
 }
 
 template <typename T>
@@ -433,17 +443,17 @@ void prefill_t(const AttnArgs& a, const int32_t* tiles, int32_t n_tiles, const i
   const dim3 grid(n_tiles, a.n_kv_heads);
   if constexpr (!std::is_same_v<T, float>) {
     if (a.head_dim == 128) {
-      attn_prefill_mma_kernel<T, 128><<<grid, 128, 0, s>>>(a, tiles, pos);
+      launch_pdl(attn_prefill_mma_kernel<T, 128>, grid, 128, 0, s, a, tiles, pos);
       return;
     }
     if (a.head_dim == 64) {
-      attn_prefill_mma_kernel<T, 64><<<grid, 128, 0, s>>>(a, tiles, pos);
+      launch_pdl(attn_prefill_mma_kernel<T, 64>, grid, 128, 0, s, a, tiles, pos);
       return;
     }
   }
-  if (a.head_dim <= 32) attn_prefill_kernel<T, 32><<<grid, 256, 0, s>>>(a, tiles, pos);
-  else if (a.head_dim <= 64) attn_prefill_kernel<T, 64><<<grid, 256, 0, s>>>(a, tiles, pos);
-  else attn_prefill_kernel<T, 128><<<grid, 256, 0, s>>>(a, tiles, pos);
+  if (a.head_dim <= 32) launch_pdl(attn_prefill_kernel<T, 32>, grid, 256, 0, s, a, tiles, pos);
+  else if (a.head_dim <= 64) launch_pdl(attn_prefill_kernel<T, 64>, grid, 256, 0, s, a, tiles, pos);
+  else launch_pdl(attn_prefill_kernel<T, 128>, grid, 256, 0, s, a, tiles, pos);
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "effitune/common/status.h"
@@ -91,5 +93,52 @@ __device__ __forceinline__ float block_sum(float v, float* scratch32) {
 }
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Programmatic dependent launch (sm_90). A decode step is ~10 small kernels per layer, and at batch 1
+// each boundary used to cost the drain of one grid plus the launch and ramp-up of the next. With
+// launch_pdl the next kernel's CTAs are launched as soon as every CTA of the running one has called
+// pdl_trigger(), and wait in pdl_wait() until it has completed and its writes are visible: a kernel
+// may do independent work first (the GEMVs issue their first weight loads), but must call
+// pdl_wait() before it reads what an earlier kernel wrote or writes what one reads. Every kernel
+// launched with launch_pdl calls pdl_wait() in every CTA before it exits, so completion stays
+// transitive along the stream. EFFITUNE_CUDA_PDL=0 launches normally (A/B timing).
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+inline bool env_flag(const char* name, bool fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  return std::strcmp(v, "0") != 0;
+}
+
+inline bool pdl_enabled() {
+  static const bool on = env_flag("EFFITUNE_CUDA_PDL", true);
+  return on;
+}
+
+// Launches `kernel` on `s`, allowed to overlap the tail of the previous kernel (see pdl_wait).
+// Errors surface through cudaGetLastError like a <<<>>> launch.
+template <typename... Params, typename... Args>
+void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t s, Args... args) {
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = s;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl_enabled() ? 1 : 0;
+  cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...);
+}
 
 }  // namespace effitune::engine::cuda

@@ -32,7 +32,7 @@ int32_t batch_bucket(int32_t n) {
 }
 
 struct WsLayout {
-  int64_t x, xn, qkv, attn, gu, h, sel, logits, tok_out, part_o, part_ml, meta, total;
+  int64_t x, xn, qkv, attn, gu, h, sel, logits, tok_out, keys, part_o, part_ml, meta, total;
 };
 
 WsLayout ws_layout(const ModelConfig& c, ActType act, const StepShape& s) {
@@ -54,6 +54,7 @@ WsLayout ws_layout(const ModelConfig& c, ActType act, const StepShape& s) {
   l.sel = take(s.rows * c.dim * a);
   l.logits = take(s.rows * c.vocab_size * 4);
   l.tok_out = take(s.rows * 4);
+  l.keys = take(s.rows * 8);
   l.part_o = take(s.steps * c.n_heads * s.splits * hd * 4);
   l.part_ml = take(s.steps * c.n_heads * s.splits * 2 * 4);
   l.meta = take(s.meta_ints * 4);
@@ -92,6 +93,7 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
   b->cfg_ = weights->config;
   b->options_ = options;
   b->extras_ = extras;
+  b->fuse_gate_up_ = env_flag("EFFITUNE_CUDA_FUSE", true);
   cudaDeviceProp prop{};
   CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, options.device));
   b->device_name_ = prop.name;
@@ -252,6 +254,9 @@ Status CudaBackend::ensure_workspace(const Plan& p) {
   sel_ = b + l.sel;
   logits_ = reinterpret_cast<float*>(b + l.logits);
   tokens_out_ = reinterpret_cast<int32_t*>(b + l.tok_out);
+  argmax_keys_ = reinterpret_cast<unsigned long long*>(b + l.keys);
+  // launch_finish_argmax leaves the keys at zero after every step; they start there too.
+  CUDA_RETURN_IF_ERROR(cudaMemset(argmax_keys_, 0, cap.rows * 8));
   part_o_ = reinterpret_cast<float*>(b + l.part_o);
   part_ml_ = reinterpret_cast<float*>(b + l.part_ml);
   meta_ = reinterpret_cast<int32_t*>(b + l.meta);
@@ -303,6 +308,18 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, s));
     launch_rmsnorm(act_, x_, nullptr, p.tokens, c.dim, L.ffn_norm, c.rms_eps, xn_, s);
     const int64_t gu_w = 2LL * c.hidden_dim;
+    const bool quant_gu = L.w_gu.kind == WKind::kQ8 || L.w_gu.kind == WKind::kQ4;
+    if (!quant_gu && fuse_gate_up_ && mm_.uses_gemv(L.w_gu, p.tokens)) {
+      // The float GEMV computes gate and up rows side by side and writes silu(gate) * up: one
+      // launch instead of two, and no gate|up round trip through memory.
+      EFFITUNE_RETURN_IF_ERROR(
+          mm_.matmul(act_, L.w_gu, {xn_, c.dim, p.tokens, MatIn::kPlain, h_, c.hidden_dim, MatOut::kSwiGluAct}, s));
+      EFFITUNE_RETURN_IF_ERROR(begin_partial_sum(p, s));
+      EFFITUNE_RETURN_IF_ERROR(
+          mm_.matmul(act_, L.w_down, {h_, c.hidden_dim, p.tokens, MatIn::kPlain, x_, c.dim, MatOut::kF32Accumulate}, s));
+      EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, s));
+      continue;
+    }
     EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, L.w_gu, {xn_, c.dim, p.tokens, MatIn::kPlain, gu_, gu_w, MatOut::kAct}, s));
     EFFITUNE_RETURN_IF_ERROR(begin_partial_sum(p, s));
     const bool quant_down = L.w_down.kind == WKind::kQ8 || L.w_down.kind == WKind::kQ4;
@@ -325,14 +342,20 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
   const bool split_head = extras_.comm != nullptr && model_->output.rows < c.vocab_size;
   float* head_out = logits_;
   if (split_head) {
-    CUDA_RETURN_IF_ERROR(cudaMemsetAsync(logits_, 0, static_cast<size_t>(p.rows) * c.vocab_size * 4, s));
+    launch_zero(logits_, static_cast<int64_t>(p.rows) * c.vocab_size, s);
     head_out += static_cast<int64_t>(extras_.comm->rank()) * model_->output.rows;
   }
-  EFFITUNE_RETURN_IF_ERROR(
-      mm_.matmul(act_, model_->output, {sel_, c.dim, p.rows, MatIn::kPlain, head_out, c.vocab_size, MatOut::kF32}, s));
+  MatArgs head{sel_, c.dim, p.rows, MatIn::kPlain, head_out, c.vocab_size, MatOut::kF32};
+  const bool float_head = model_->output.kind != WKind::kQ8 && model_->output.kind != WKind::kQ4;
+  // Greedy argmax folded into the head GEMV (a separate one-CTA-per-row pass over 128k logits took
+  // ~30 us per step at batch 1).
+  const bool fused_argmax = greedy && !split_head && float_head && fuse_gate_up_ && p.rows <= kGemvMaxBatch;
+  if (fused_argmax) head.argmax = argmax_keys_;
+  EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, model_->output, head, s));
   if (split_head)
     EFFITUNE_RETURN_IF_ERROR(extras_.comm->all_reduce_sum(logits_, static_cast<int64_t>(p.rows) * c.vocab_size, s));
-  if (greedy) launch_argmax(logits_, p.rows, c.vocab_size, tokens_out_, s);
+  if (fused_argmax) launch_finish_argmax(argmax_keys_, p.rows, tokens_out_, s);
+  else if (greedy) launch_argmax(logits_, p.rows, c.vocab_size, tokens_out_, s);
   CUDA_RETURN_IF_LAUNCH_ERROR("forward");
   return {};
 }
@@ -342,7 +365,8 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
 // of x yields x + the sum of the partials (one reduction, no extra buffer or add kernel).
 Status CudaBackend::begin_partial_sum(const Plan& p, cudaStream_t s) {
   if (extras_.comm == nullptr || extras_.comm->rank() == 0) return {};
-  return cuda_status(cudaMemsetAsync(x_, 0, static_cast<size_t>(p.tokens) * cfg_.dim * 4, s), "tensor parallel");
+  launch_zero(x_, static_cast<int64_t>(p.tokens) * cfg_.dim, s);
+  return cuda_status(cudaGetLastError(), "tensor parallel");
 }
 
 Status CudaBackend::end_partial_sum(const Plan& p, cudaStream_t s) {

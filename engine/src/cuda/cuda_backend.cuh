@@ -60,6 +60,8 @@ class CudaBackend final : public Backend, public DeviceGreedy {
   std::unique_ptr<DeviceModel> model_;
   MatmulContext mm_;
   ActType act_ = ActType::kF32;
+  // EFFITUNE_CUDA_FUSE=0 turns the fused decode kernels off (A/B timing and bisecting).
+  bool fuse_gate_up_ = true;
 
   void* kv_ = nullptr;           // [layer][K|V][blocks + 1][block_size][kv_dim]
   int64_t kv_layer_bytes_ = 0;   // one layer's K (or V) over all blocks
@@ -79,6 +81,7 @@ class CudaBackend final : public Backend, public DeviceGreedy {
   void* sel_ = nullptr;
   float* logits_ = nullptr;
   int32_t* tokens_out_ = nullptr;
+  unsigned long long* argmax_keys_ = nullptr;  // [rows] for the argmax fused into the head GEMV
   float* part_o_ = nullptr;
   float* part_ml_ = nullptr;
   int32_t* meta_ = nullptr;

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "common.cuh"
 #include "elementwise.cuh"
 
@@ -25,6 +27,8 @@ __device__ __forceinline__ float load_weight(const DeviceMatrix& m, int64_t row,
 }
 
 __global__ void embed_kernel(DeviceMatrix emb, const int32_t* tokens, float* x) {
+  pdl_trigger();
+  pdl_wait();
   const int64_t t = blockIdx.x;
   const int64_t tok = tokens[t];
   for (int64_t c = threadIdx.x; c < emb.cols; c += blockDim.x) x[t * emb.cols + c] = load_weight(emb, tok, c);
@@ -33,6 +37,8 @@ __global__ void embed_kernel(DeviceMatrix emb, const int32_t* tokens, float* x) 
 template <typename T>
 __global__ void rmsnorm_kernel(const float* x, const int32_t* rows, int32_t dim, const float* w, float eps, T* out) {
   __shared__ float scratch[32];
+  pdl_trigger();
+  pdl_wait();
   const int64_t r = blockIdx.x;
   const float* xr = x + (rows ? rows[r] : r) * static_cast<int64_t>(dim);
   float ss = 0.0f;
@@ -44,6 +50,8 @@ __global__ void rmsnorm_kernel(const float* x, const int32_t* rows, int32_t dim,
 
 template <typename T>
 __global__ void rope_store_kernel(RopeStoreArgs a) {
+  pdl_trigger();
+  pdl_wait();
   const int64_t t = blockIdx.x;
   const int hd = a.head_dim, half = hd / 2;
   const int q_dim = a.n_heads * hd, kv_dim = a.n_kv_heads * hd;
@@ -75,6 +83,8 @@ __global__ void rope_store_kernel(RopeStoreArgs a) {
 
 template <typename T>
 __global__ void swiglu_kernel(const T* gu, int32_t hidden, T* h) {
+  pdl_trigger();
+  pdl_wait();
   const int64_t t = blockIdx.y;
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= hidden) return;
@@ -82,10 +92,22 @@ __global__ void swiglu_kernel(const T* gu, int32_t hidden, T* h) {
   h[t * hidden + i] = from_f32<T>(g / (1.0f + expf(-g)) * u);
 }
 
+__global__ void zero_kernel(float* p, int64_t n) {
+  pdl_trigger();
+  pdl_wait();
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    p[i] = 0.0f;
+}
+
 }  // namespace
 
+void launch_zero(float* p, int64_t n, cudaStream_t s) {
+  if (n > 0) launch_pdl(zero_kernel, static_cast<unsigned>(std::min<int64_t>(ceil_div(n, 256), 1024)), 256, 0, s, p, n);
+}
+
 void launch_embed(const DeviceMatrix& emb, const int32_t* tokens, int32_t n_tokens, float* x, cudaStream_t s) {
-  if (n_tokens > 0) embed_kernel<<<n_tokens, 256, 0, s>>>(emb, tokens, x);
+  if (n_tokens > 0) launch_pdl(embed_kernel, n_tokens, 256, 0, s, emb, tokens, x);
 }
 
 void launch_rmsnorm(ActType act, const float* x, const int32_t* rows, int32_t n_rows, int32_t dim, const float* w,
@@ -93,10 +115,10 @@ void launch_rmsnorm(ActType act, const float* x, const int32_t* rows, int32_t n_
   if (n_rows <= 0) return;
   const int threads = dim >= 1024 ? 512 : 128;
   switch (act) {
-    case ActType::kF32: rmsnorm_kernel<<<n_rows, threads, 0, s>>>(x, rows, dim, w, eps, static_cast<float*>(out)); break;
-    case ActType::kF16: rmsnorm_kernel<<<n_rows, threads, 0, s>>>(x, rows, dim, w, eps, static_cast<__half*>(out)); break;
+    case ActType::kF32: launch_pdl(rmsnorm_kernel<float>, n_rows, threads, 0, s, x, rows, dim, w, eps, static_cast<float*>(out)); break;
+    case ActType::kF16: launch_pdl(rmsnorm_kernel<__half>, n_rows, threads, 0, s, x, rows, dim, w, eps, static_cast<__half*>(out)); break;
     case ActType::kBF16:
-      rmsnorm_kernel<<<n_rows, threads, 0, s>>>(x, rows, dim, w, eps, static_cast<__nv_bfloat16*>(out));
+      launch_pdl(rmsnorm_kernel<__nv_bfloat16>, n_rows, threads, 0, s, x, rows, dim, w, eps, static_cast<__nv_bfloat16*>(out));
       break;
   }
 }
@@ -104,9 +126,9 @@ void launch_rmsnorm(ActType act, const float* x, const int32_t* rows, int32_t n_
 void launch_rope_store(ActType act, const RopeStoreArgs& a, cudaStream_t s) {
   if (a.n_tokens <= 0) return;
   switch (act) {
-    case ActType::kF32: rope_store_kernel<float><<<a.n_tokens, 256, 0, s>>>(a); break;
-    case ActType::kF16: rope_store_kernel<__half><<<a.n_tokens, 256, 0, s>>>(a); break;
-    case ActType::kBF16: rope_store_kernel<__nv_bfloat16><<<a.n_tokens, 256, 0, s>>>(a); break;
+    case ActType::kF32: launch_pdl(rope_store_kernel<float>, a.n_tokens, 256, 0, s, a); break;
+    case ActType::kF16: launch_pdl(rope_store_kernel<__half>, a.n_tokens, 256, 0, s, a); break;
+    case ActType::kBF16: launch_pdl(rope_store_kernel<__nv_bfloat16>, a.n_tokens, 256, 0, s, a); break;
   }
 }
 
@@ -114,10 +136,10 @@ void launch_swiglu(ActType act, const void* gu, int32_t n_tokens, int32_t hidden
   if (n_tokens <= 0) return;
   const dim3 grid(static_cast<unsigned>(ceil_div(hidden, 256)), n_tokens);
   switch (act) {
-    case ActType::kF32: swiglu_kernel<<<grid, 256, 0, s>>>(static_cast<const float*>(gu), hidden, static_cast<float*>(h)); break;
-    case ActType::kF16: swiglu_kernel<<<grid, 256, 0, s>>>(static_cast<const __half*>(gu), hidden, static_cast<__half*>(h)); break;
+    case ActType::kF32: launch_pdl(swiglu_kernel<float>, grid, 256, 0, s, static_cast<const float*>(gu), hidden, static_cast<float*>(h)); break;
+    case ActType::kF16: launch_pdl(swiglu_kernel<__half>, grid, 256, 0, s, static_cast<const __half*>(gu), hidden, static_cast<__half*>(h)); break;
     case ActType::kBF16:
-      swiglu_kernel<<<grid, 256, 0, s>>>(static_cast<const __nv_bfloat16*>(gu), hidden, static_cast<__nv_bfloat16*>(h));
+      launch_pdl(swiglu_kernel<__nv_bfloat16>, grid, 256, 0, s, static_cast<const __nv_bfloat16*>(gu), hidden, static_cast<__nv_bfloat16*>(h));
       break;
   }
 }

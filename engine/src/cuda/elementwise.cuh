@@ -38,6 +38,9 @@ struct RopeStoreArgs {
 // into their cache slots (block_tables[seq][pos / block_size], pos % block_size).
 void launch_rope_store(ActType act, const RopeStoreArgs& a, cudaStream_t s);
 
+// p[0, n) = 0 (a kernel rather than cudaMemsetAsync, so that it joins the launch_pdl chain).
+void launch_zero(float* p, int64_t n, cudaStream_t s);
+
 // h[t, i] = silu(gu[t, i]) * gu[t, hidden + i]  (gate | up concatenated per row).
 void launch_swiglu(ActType act, const void* gu, int32_t n_tokens, int32_t hidden, void* h, cudaStream_t s);
 

@@ -4,8 +4,8 @@
 namespace effitune::engine::cuda {
 namespace {
 
-constexpr int kWarps = 8;   // rows per CTA: one warp per output row
-constexpr int kUnroll = 4;  // 16-byte weight loads in flight per lane before the first use
+constexpr int kWarps = 8;   // warps per CTA
+constexpr int kUnroll = 4;  // 16-byte weight loads per lane per batch (two batches in flight)
 
 template <WKind W, bool kVec> struct WeightChunk;
 // Elements per 16-byte chunk of a float-kind weight row, and the activation type it multiplies.
@@ -74,76 +74,192 @@ __device__ __forceinline__ void load_x(const T* p, float* out) {
   }
 }
 
-template <WKind W, bool kVec, int B, bool kSwiGlu>
-__global__ void __launch_bounds__(kWarps * 32) gemv_kernel(DeviceMatrix m, MatArgs a) {
+// Greedy decoding fused into the LM head: each CTA folds its rows' logits into one 64-bit key per
+// activation row (order-preserving float bits above, the complemented row index below, so the
+// larger logit wins and ties go to the lower index, as engine::argmax) and atomicMax-es it into
+// a.argmax[b]. One atomic per CTA and row; finish_argmax turns the keys into token ids.
+__device__ __forceinline__ unsigned long long argmax_key(float v, int64_t row) {
+  const uint32_t u = __float_as_uint(v);
+  const uint32_t ordered = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  return (static_cast<unsigned long long>(ordered) << 32) | (~static_cast<uint32_t>(row));
+}
+
+template <int B>
+__device__ __forceinline__ void argmax_epilogue(const float (&acc)[B], int64_t row, bool owner, const MatArgs& a) {
+  __shared__ unsigned long long best[kWarps][B];
+  const int warp = threadIdx.x >> 5;
+  if ((threadIdx.x & 31) == 0) {
+#pragma unroll
+    for (int b = 0; b < B; ++b) best[warp][b] = owner ? argmax_key(acc[b], row) : 0ULL;
+  }
+  __syncthreads();
+  if (threadIdx.x < B && static_cast<int>(threadIdx.x) < a.n_rows) {
+    unsigned long long m = 0;
+    for (int w = 0; w < kWarps; ++w) m = max(m, best[w][threadIdx.x]);
+    atomicMax(a.argmax + threadIdx.x, m);
+  }
+}
+
+// One output row per group of S warps (S = 1, 2, 4 or 8, chosen at launch): with few rows (the
+// 1B shape's 2048-row projections, tensor-parallel shards) one warp per row left only ~16 warps per
+// SM, too few loads in flight to reach HBM bandwidth; the S warps of a row split its 16-byte chunks
+// (interleaved in 512-byte runs per warp) and sum their partials through shared memory in a fixed
+// order, so results stay deterministic. Each lane double-buffers its weight loads: the next kUnroll
+// chunks are issued before the current ones are multiplied.
+//
+// kGateUp: the matrix is gate|up stacked ([2H, K]); the row group j computes gate row j and up row j
+// and writes h[j] = silu(gate) * up (each rounded to the activation type first, exactly as the
+// separate SwiGLU kernel reads them from the gate|up buffer), so no gate|up buffer or SwiGLU launch
+// is needed.
+template <WKind W, bool kVec, int B, bool kGateUp>
+__global__ void __launch_bounds__(kWarps * 32) gemv_kernel(DeviceMatrix m, MatArgs a, int split) {
   using Chunk = WeightChunk<W, kVec>;
   using T = typename Chunk::Act;
   constexpr int E = Chunk::kElems;
-  const int lane = threadIdx.x & 31;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
-  if (row >= m.rows) return;
+  constexpr int R = kGateUp ? 2 : 1;  // weight rows per row group
+  __shared__ float partial[kWarps][R][B];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int slice = warp % split;
+  const int64_t out_rows = kGateUp ? m.rows / 2 : m.rows;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * (kWarps / split) + warp / split;
   const int64_t K = m.cols;
-  const uint8_t* wrow = static_cast<const uint8_t*>(m.data) + row * m.data_row_bytes();
+  const uint8_t* wrow[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r)
+    wrow[r] = static_cast<const uint8_t*>(m.data) + (row + r * out_rows) * m.data_row_bytes();
   const T* x = static_cast<const T*>(a.x);
-  const int64_t n_chunks = K / E;
+  const int64_t n_chunks = K / E, first = static_cast<int64_t>(slice) * 32 + lane, stride = 32LL * split;
+  const bool active = row < out_rows;
 
-  float acc[B];
-#pragma unroll
-  for (int b = 0; b < B; ++b) acc[b] = 0.0f;
-
-  for (int64_t c0 = lane; c0 < n_chunks; c0 += 32 * kUnroll) {
-    uint4 raw[kUnroll];
+  uint4 cur[R][kUnroll], nxt[R][kUnroll];
+  // Chunks c0, c0 + stride, ... (kUnroll of them) of every row of the group.
+  auto load_batch = [&](uint4 (&dst)[R][kUnroll], int64_t c0) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int64_t c = c0 + 32 * u;
-      if (c < n_chunks) raw[u] = load_raw<W, kVec>(wrow, c);
+      const int64_t c = c0 + stride * u;
+#pragma unroll
+      for (int r = 0; r < R; ++r)
+        if (c < n_chunks) dst[r][u] = load_raw<W, kVec>(wrow[r], c);
     }
+  };
+  // The first weight loads do not depend on earlier kernels: issue them before waiting on those.
+  if (active) load_batch(cur, first);
+  pdl_trigger();
+  pdl_wait();
+
+  float acc[R][B];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int64_t c = c0 + 32 * u;
-      if (c >= n_chunks) break;
-      float w[E];
-      unpack_weights<W, kVec>(raw[u], w);
-      const int64_t k0 = c * E;
+  for (int r = 0; r < R; ++r)
 #pragma unroll
-      for (int b = 0; b < B; ++b) {
-        if (b >= a.n_rows) break;
-        float xv[E];
-        const T* xb = x + b * a.ldx;
-        if constexpr (kSwiGlu) {
-          float up[E];
-          load_x<T, E>(xb + k0, xv);
-          load_x<T, E>(xb + K + k0, up);
+    for (int b = 0; b < B; ++b) acc[r][b] = 0.0f;
+
+  if (active) {
+    for (int64_t c0 = first; c0 < n_chunks; c0 += stride * kUnroll) {
+      const bool more = c0 + stride * kUnroll < n_chunks;
+      if (more) load_batch(nxt, c0 + stride * kUnroll);
 #pragma unroll
-          for (int i = 0; i < E; ++i) xv[i] = xv[i] / (1.0f + __expf(-xv[i])) * up[i];
-        } else {
-          load_x<T, E>(xb + k0, xv);
+      for (int u = 0; u < kUnroll; ++u) {
+        const int64_t c = c0 + stride * u;
+        if (c >= n_chunks) break;
+        float w[R][E];
+#pragma unroll
+        for (int r = 0; r < R; ++r) unpack_weights<W, kVec>(cur[r][u], w[r]);
+        const int64_t k0 = c * E;
+#pragma unroll
+        for (int b = 0; b < B; ++b) {
+          if (b >= a.n_rows) break;
+          float xv[E];
+          load_x<T, E>(x + b * a.ldx + k0, xv);
+#pragma unroll
+          for (int r = 0; r < R; ++r) {
+            float dot = 0.0f;
+#pragma unroll
+            for (int i = 0; i < E; ++i) dot = fmaf(w[r][i], xv[i], dot);
+            acc[r][b] += dot;
+          }
         }
-        float dot = 0.0f;
+      }
+      if (more) {
 #pragma unroll
-        for (int i = 0; i < E; ++i) dot = fmaf(w[i], xv[i], dot);
-        acc[b] += dot;
+        for (int r = 0; r < R; ++r)
+#pragma unroll
+          for (int u = 0; u < kUnroll; ++u) cur[r][u] = nxt[r][u];
       }
     }
   }
 #pragma unroll
-  for (int b = 0; b < B; ++b) acc[b] = warp_sum(acc[b]);
-  if (lane != 0) return;
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int b = 0; b < B; ++b) acc[r][b] = warp_sum(acc[r][b]);
+  if (split > 1) {
+    if (lane == 0) {
+#pragma unroll
+      for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int b = 0; b < B; ++b) partial[warp][r][b] = acc[r][b];
+    }
+    __syncthreads();
+    if (slice != 0) return;
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+      for (int b = 0; b < B; ++b) {
+        float sum = 0.0f;
+        for (int j = 0; j < split; ++j) sum += partial[warp + j][r][b];
+        acc[r][b] = sum;
+      }
+  }
+  if constexpr (!kGateUp) {
+    if (a.argmax != nullptr) argmax_epilogue<B>(acc[0], row, active && lane == 0, a);
+  }
+  if (lane != 0 || !active) return;
 #pragma unroll
   for (int b = 0; b < B; ++b) {
     if (b >= a.n_rows) break;
     const int64_t o = b * a.ldo + row;
-    if (a.out_mode == MatOut::kAct) static_cast<T*>(a.out)[o] = from_f32<T>(acc[b]);
-    else if (a.out_mode == MatOut::kF32) static_cast<float*>(a.out)[o] = acc[b];
-    else static_cast<float*>(a.out)[o] += acc[b];
+    if constexpr (kGateUp) {
+      const float g = to_f32(from_f32<T>(acc[0][b])), u = to_f32(from_f32<T>(acc[1][b]));
+      static_cast<T*>(a.out)[o] = from_f32<T>(g / (1.0f + expf(-g)) * u);
+    } else if (a.out_mode == MatOut::kAct) {
+      static_cast<T*>(a.out)[o] = from_f32<T>(acc[0][b]);
+    } else if (a.out_mode == MatOut::kF32) {
+      static_cast<float*>(a.out)[o] = acc[0][b];
+    } else {
+      static_cast<float*>(a.out)[o] += acc[0][b];
+    }
   }
+}
+
+int sm_count() {
+  static const int n = [] {
+    int dev = 0, v = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev);
+    return v > 0 ? v : 1;
+  }();
+  return n;
+}
+
+// Warps per output row: enough row groups x warps for ~32 warps per SM, but at least one chunk
+// batch per warp. EFFITUNE_GEMV_SPLIT=0 keeps one warp per row (A/B timing).
+int split_for(int64_t out_rows, int64_t n_chunks) {
+  static const bool on = env_flag("EFFITUNE_GEMV_SPLIT", true);
+  if (!on) return 1;
+  int split = 1;
+  while (split < kWarps && out_rows * split < int64_t{sm_count()} * 32 && n_chunks >= 32LL * kUnroll * split * 2)
+    split *= 2;
+  return split;
 }
 
 template <WKind W, bool kVec, int B>
 void launch_b(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
-  const unsigned grid = static_cast<unsigned>(ceil_div(m.rows, kWarps));
-  if (a.in == MatIn::kSwiGlu) gemv_kernel<W, kVec, B, true><<<grid, kWarps * 32, 0, s>>>(m, a);
-  else gemv_kernel<W, kVec, B, false><<<grid, kWarps * 32, 0, s>>>(m, a);
+  const bool gate_up = a.out_mode == MatOut::kSwiGluAct;
+  const int64_t out_rows = gate_up ? m.rows / 2 : m.rows;
+  // The argmax epilogue reduces over the whole CTA, so it needs every warp on its own row.
+  const int split = a.argmax != nullptr ? 1 : split_for(out_rows, m.cols / WeightChunk<W, kVec>::kElems);
+  const unsigned grid = static_cast<unsigned>(ceil_div(out_rows, kWarps / split));
+  if (gate_up) launch_pdl(gemv_kernel<W, kVec, B, true>, grid, kWarps * 32, 0, s, m, a, split);
+  else launch_pdl(gemv_kernel<W, kVec, B, false>, grid, kWarps * 32, 0, s, m, a, split);
 }
 
 template <WKind W, bool kVec>
@@ -154,7 +270,20 @@ void launch_w(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
   else launch_b<W, kVec, 8>(m, a, s);
 }
 
+__global__ void finish_argmax_kernel(unsigned long long* keys, int32_t rows, int32_t* out) {
+  pdl_trigger();
+  pdl_wait();
+  const int r = threadIdx.x;
+  if (r >= rows) return;
+  out[r] = static_cast<int32_t>(~static_cast<uint32_t>(keys[r] & 0xFFFFFFFFull));
+  keys[r] = 0;  // ready for the next step
+}
+
 }  // namespace
+
+void launch_finish_argmax(unsigned long long* keys, int32_t rows, int32_t* out, cudaStream_t s) {
+  if (rows > 0) launch_pdl(finish_argmax_kernel, 1, static_cast<unsigned>(ceil_div(rows, 32) * 32), 0, s, keys, rows, out);
+}
 
 void launch_gemv(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
   // Vector loads need 16-byte aligned rows: true for every quantized row and for float rows whose

@@ -14,12 +14,13 @@ constexpr int kGemvMaxBatch = 8;
 
 enum class MatIn {
   kPlain,   // x[b, k]
-  kSwiGlu,  // x is gate|up rows of width 2K: input = silu(gate[k]) * up[k]
+  kSwiGlu,  // quantized GEMV only: x is gate|up rows of width 2K, input = silu(gate[k]) * up[k]
 };
 enum class MatOut {
   kAct,            // out[b, n] in the activation type
   kF32,            // out[b, n] f32
   kF32Accumulate,  // out[b, n] += result (f32): the residual add
+  kSwiGluAct,      // float GEMV only, W = gate|up [2H, K]: out[b, j] = silu(gate_j) * up_j, activation type
 };
 
 struct MatArgs {
@@ -30,11 +31,18 @@ struct MatArgs {
   void* out = nullptr;
   int64_t ldo = 0;  // elements between output rows
   MatOut out_mode = MatOut::kAct;
+  // Float GEMV with kF32 output only, n_rows <= kGemvMaxBatch: also fold each activation row's
+  // largest output (lowest index on ties) into argmax[b] (zero before the first use; see
+  // launch_finish_argmax).
+  unsigned long long* argmax = nullptr;
 };
 
 // out = W x for n_rows <= kGemvMaxBatch activation rows. The activation type is implied by the
 // weight kind (f32 -> f32, f16 -> f16, bf16/Q8/Q4 -> bf16).
 void launch_gemv(const DeviceMatrix& w, const MatArgs& a, cudaStream_t s);
+
+// out[r] = the token id held in keys[r] (from a GEMV with MatArgs::argmax), then keys[r] = 0.
+void launch_finish_argmax(unsigned long long* keys, int32_t rows, int32_t* out, cudaStream_t s);
 
 // The Q8_0/Q4_0 case of launch_gemv (gemv_quant.cu): each CTA first quantizes the activation rows
 // (after SwiGLU, if asked) to int8 blocks of 32 with an f32 scale in shared memory, as llama.cpp's

@@ -68,8 +68,11 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
 
   const int64_t step = static_cast<int64_t>(gridDim.x) * kWarps;
   int64_t row = static_cast<int64_t>(blockIdx.x) * kWarps + warp;
-  // The first weights are in flight while the CTA quantizes the activations.
+  // The first weights are in flight while the CTA waits for the previous kernel (launch_pdl) and
+  // then quantizes the activations.
   if (row < m.rows) load_batch(row, lane);
+  pdl_trigger();
+  pdl_wait();
 
   const __nv_bfloat16* x = static_cast<const __nv_bfloat16*>(a.x);
   const int64_t units = n_rows * (K / 8);
@@ -171,7 +174,7 @@ void launch_k(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
   (void)raised;
   const int per_sm = static_cast<int>(std::clamp<int64_t>(kMaxSmem / std::max<int64_t>(smem, 1), 1, kCtasPerSm));
   const unsigned grid = static_cast<unsigned>(std::min<int64_t>(ceil_div(m.rows, kWarps), int64_t{sm_count()} * per_sm));
-  gemv_quant_kernel<W, B, kSwiGlu><<<grid, kWarps * 32, smem, s>>>(m, a);
+  launch_pdl(gemv_quant_kernel<W, B, kSwiGlu>, grid, kWarps * 32, smem, s, m, a);
 }
 
 template <WKind W, int B>
