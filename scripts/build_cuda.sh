@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the CUDA tests and bench here (sm_90) and stages them for the device machine in .carry/cuda:
 # binaries, the non-system shared libraries ldd lists (not the CUDA ones: the device image has them),
-# stories260K (../shared does not travel), the task model and the commit id. Then: run scripts/gpu_check.sh there
+# stories260K (../shared does not travel) and the commit id. Then: run scripts/gpu_check.sh there
 # with carry [".carry/cuda"].
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,10 +9,10 @@ B=${BUILD_DIR:-build-cuda}
 # (The top-level CMakeLists tells CMake 3.25 about nvcc 13's C++20 flag.)
 cmake -S . -B "$B" -G Ninja -DEFFITUNE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
   >/dev/null
-ninja -C "$B" -j"${JOBS:-2}" effitune_cuda_tests bench_cuda
+ninja -C "$B" -j"${JOBS:-2}" effitune_cuda_tests bench_cuda bench_gemm
 C=.carry/cuda
 mkdir -p "$C/lib"
-cp "$B/tests/effitune_cuda_tests" "$B/tools/bench_cuda" "$C/"
+cp "$B/tests/effitune_cuda_tests" "$B/tools/bench_cuda" "$B/tools/bench_gemm" "$C/"
 for bin in "$C/effitune_cuda_tests" "$C/bench_cuda"; do
   ldd "$bin" | awk '/=> \// {print $3}' | while read -r lib; do
     case "$(basename "$lib")" in
@@ -22,7 +22,7 @@ for bin in "$C/effitune_cuda_tests" "$C/bench_cuda"; do
   done
 done
 cp ../shared/data/stories260K.bin "$C/"
-# The task model (tracked, but the tests look for it beside /work/main; gpu_check.sh points them here).
-cp experiments/support-desk/model.gguf "$C/task_model.gguf"
+
+rm -f "$C/task_model.gguf"  # the tracked task model travels with the tree; gpu_check.sh points the tests at it
 git rev-parse --short HEAD > "$C/commit" 2>/dev/null || echo uncommitted > "$C/commit"
 du -sh "$C"

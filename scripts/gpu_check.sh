@@ -12,7 +12,7 @@ mkdir -p "$OUT"
 MODE=${1:-all}
 CUBLAS_DIR=$(dirname "$(find /usr/local/cuda* /usr/lib /opt -name 'libcublas.so.13' 2>/dev/null | head -1)" 2>/dev/null)
 export LD_LIBRARY_PATH=$C/lib:/usr/local/cuda/lib64:${CUBLAS_DIR:-.}:${LD_LIBRARY_PATH:-}
-export EFFITUNE_TASK_MODEL=$C/task_model.gguf
+export EFFITUNE_TASK_MODEL=$PWD/experiments/support-desk/model.gguf
 export EFFITUNE_COMMIT=$(cat "$C/commit" 2>/dev/null || echo unknown)
 # NCCL (tensor parallelism) is loaded at run time; the image has it under CUDA or in a Python wheel.
 # NVLink multicast stays off in every process (the engine forces it too).

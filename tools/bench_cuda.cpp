@@ -2,7 +2,10 @@
 // one long prompt, and batched greedy decode at several batch sizes, in the JSON format of
 // `effitune bench` (one object per line) plus a table with the ratio to llama.cpp's anchors.
 //   bench_cuda [models=llama-1b,llama-8b] [quants=bf16,q8_0,q4_0] [batches=1,16,64,256] [prompt=128]
-//              [gen=64] [prefill=512] [reps=3] [tp=1,2] [out=FILE]
+//              [gen=64] [prefill=512] [reps=3] [tp=1,2] [out=FILE] [sample=1]
+// sample=1 instead times token selection at vocab 128256 for batch 1 and 64: launch_sample on the
+// device (with the params' upload and the ids' copy back) against copying the logits to the host
+// and running engine::Sampler on every row (what serving did before the device sampler).
 // tp lists tensor-parallel degrees (GPUs per replica); for tp > 1 each row also carries the time of
 // the step's all-reduces (2 per layer, measured alone with NCCL at the row's message size).
 #include <algorithm>
@@ -11,13 +14,17 @@
 #include <cstdlib>
 #include <ctime>
 #include <map>
+#include <random>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "../engine/src/cuda/cuda_backend_factory.h"
+#include "../engine/src/cuda/sampling_ops.h"
 #include "effitune/engine/backend.h"
 #include "effitune/engine/model_loader.h"
+#include "effitune/engine/sampling.h"
 
 using namespace effitune::engine;
 using effitune::Status;
@@ -82,6 +89,57 @@ struct Row {
   int tp = 1;
 };
 
+// Microseconds per step of picking `batch` tokens at vocab 128256: device vs host, per knob set.
+int sample_bench(int reps) {
+  constexpr int32_t kVocab = 128256;
+  struct Knobs {
+    const char* name;
+    float t;
+    int32_t k;
+    float p;
+  };
+  const Knobs knobs[] = {{"greedy", 0.0f, 0, 1.0f}, {"T1", 1.0f, 0, 1.0f}, {"T0.8 k40 p0.95", 0.8f, 40, 0.95f},
+                         {"T1 p0.9", 1.0f, 0, 0.9f}};
+  std::printf("%-16s %6s %14s %14s %14s %14s %8s\n", "knobs", "batch", "device_us", "copy_us", "host_sample_us",
+              "host_total_us", "speedup");
+  for (const int batch : {1, 64}) {
+    // Llama-like rows: a N(0, 2) bulk and 40 tokens lifted by 6..14 nats.
+    std::vector<float> logits(static_cast<size_t>(batch) * kVocab);
+    std::mt19937_64 rng(7);
+    std::normal_distribution<float> bulk(0.0f, 2.0f);
+    std::uniform_int_distribution<int32_t> pick(0, kVocab - 1);
+    std::uniform_real_distribution<float> lift(6.0f, 14.0f);
+    for (float& v : logits) v = bulk(rng);
+    for (int r = 0; r < batch; ++r)
+      for (int i = 0; i < 40; ++i) logits[static_cast<size_t>(r) * kVocab + pick(rng)] += lift(rng);
+    for (const Knobs& kn : knobs) {
+      RowSampling p;
+      p.temperature = kn.t, p.top_k = kn.k, p.top_p = kn.p, p.seed = 1;
+      auto dev = effitune::engine::cuda_ops::time_sample(logits, batch, p, reps);
+      if (!dev.ok()) {
+        std::fprintf(stderr, "bench_cuda: %s\n", dev.status().to_string().c_str());
+        return 1;
+      }
+      DecodingConfig c;
+      c.strategy = kn.t > 0 ? DecodingStrategy::kSample : DecodingStrategy::kGreedy;
+      c.temperature = kn.t, c.top_k = kn.k, c.top_p = kn.p;
+      Sampler sampler(c);
+      std::vector<double> host;
+      int64_t sink = 0;
+      for (int rep = 0; rep < (batch == 1 ? 20 : 3); ++rep) {  // the host path is slow: few reps
+        const double t0 = now_s();
+        for (int r = 0; r < batch; ++r)
+          sink += sampler.sample(std::span<const float>(logits.data() + static_cast<size_t>(r) * kVocab, kVocab));
+        host.push_back((now_s() - t0) * 1e6);
+      }
+      const double h = median(host), total = dev->logits_copy_us + h;
+      std::printf("%-16s %6d %14.1f %14.1f %14.1f %14.1f %7.1fx%s\n", kn.name, batch, dev->device_sample_us,
+                  dev->logits_copy_us, h, total, total / dev->device_sample_us, sink < 0 ? "!" : "");
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -89,12 +147,12 @@ int main(int argc, char** argv) {
                                              {"batches", "1,16,64,256"},       {"prompt", "128"},
                                              {"gen", "64"},                    {"prefill", "512"},
                                              {"reps", "3"},                    {"out", ""},
-                                             {"tp", "1"}};
+                                             {"tp", "1"},                      {"sample", "0"}};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const auto eq = a.find('=');
     if (eq == std::string::npos || !args.count(a.substr(0, eq))) {
-      std::fprintf(stderr, "bench_cuda: unknown argument '%s' (expected key=value: models, quants, batches, prompt, gen, prefill, reps, tp, out)\n", a.c_str());
+      std::fprintf(stderr, "bench_cuda: unknown argument '%s' (expected key=value: models, quants, batches, prompt, gen, prefill, reps, tp, out, sample)\n", a.c_str());
       return 2;
     }
     args[a.substr(0, eq)] = a.substr(eq + 1);
@@ -103,6 +161,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_cuda: no CUDA device\n");
     return 1;
   }
+  if (args["sample"] == "1") return sample_bench(std::max(3, std::stoi(args["reps"]) * 100));
   const int prompt = std::stoi(args["prompt"]), gen = std::stoi(args["gen"]), prefill_n = std::stoi(args["prefill"]);
   const int reps = std::stoi(args["reps"]);
   std::vector<int> batches;

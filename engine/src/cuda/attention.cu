@@ -50,12 +50,44 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int3
   float* stat = sc + G * kAttnChunk;       // [G][2]
   float* red = stat + 2 * kAttnMaxGroup;   // [kSubs][G][HD]
   const T* q = static_cast<const T*>(a.qkv) + s * a.ld_qkv + kvh * G * HD;
-  for (int i = tid; i < G * HD; i += blockDim.x) q_s[i] = to_f32(q[i]) * a.scale;
-  __syncthreads();
-
   const int32_t* bt = a.block_tables + static_cast<int64_t>(s) * a.bt_stride;
   const T* kc = static_cast<const T*>(a.kv.k);
   const T* vc = static_cast<const T*>(a.kv.v);
+  if (a.inv_freq == nullptr) {
+    for (int i = tid; i < G * HD; i += blockDim.x) q_s[i] = to_f32(q[i]) * a.scale;
+  } else {
+    // RoPE fused in (decode only): rotate this group's query heads for the new position len - 1,
+    // and the CTA whose split holds that position also rotates and stores its K and V, which no
+    // other CTA reads. Same angles (double) and roundings as rope_store_kernel.
+    const int pos = len - 1;
+    for (int i = tid; i < G * HD / 2; i += blockDim.x) {
+      const int g = i / (HD / 2), j = i % (HD / 2);
+      double sd, cd;
+      sincos(static_cast<double>(pos) * a.inv_freq[j], &sd, &cd);
+      const float sn = static_cast<float>(sd), cs = static_cast<float>(cd);
+      const float x0 = to_f32(q[g * HD + 2 * j]), x1 = to_f32(q[g * HD + 2 * j + 1]);
+      q_s[g * HD + 2 * j] = to_f32(from_f32<T>(x0 * cs - x1 * sn)) * a.scale;
+      q_s[g * HD + 2 * j + 1] = to_f32(from_f32<T>(x0 * sn + x1 * cs)) * a.scale;
+    }
+    if (p1 == len) {
+      const T* kn = static_cast<const T*>(a.qkv) + s * a.ld_qkv + static_cast<int64_t>(a.n_heads) * HD + kvh * HD;
+      const T* vn = kn + kv_dim;
+      const int64_t slot = (static_cast<int64_t>(bt[pos / a.block_size]) * a.block_size + pos % a.block_size) * kv_dim + kvh * HD;
+      T* kw = static_cast<T*>(a.kv.k) + slot;
+      T* vw = static_cast<T*>(a.kv.v) + slot;
+      for (int j = tid; j < HD / 2; j += blockDim.x) {
+        double sd, cd;
+        sincos(static_cast<double>(pos) * a.inv_freq[j], &sd, &cd);
+        const float sn = static_cast<float>(sd), cs = static_cast<float>(cd);
+        const float x0 = to_f32(kn[2 * j]), x1 = to_f32(kn[2 * j + 1]);
+        kw[2 * j] = from_f32<T>(x0 * cs - x1 * sn);
+        kw[2 * j + 1] = from_f32<T>(x0 * sn + x1 * cs);
+      }
+      for (int d = tid; d < HD; d += blockDim.x) vw[d] = vn[d];
+    }
+  }
+  __syncthreads();
+
   for (int p = p0 + tid; p < p1; p += blockDim.x) {
     const T* kr = kc + (static_cast<int64_t>(bt[p / a.block_size]) * a.block_size + p % a.block_size) * kv_dim + kvh * HD;
     float k[HD];

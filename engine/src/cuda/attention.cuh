@@ -29,6 +29,9 @@ struct AttnArgs {
   int32_t block_size = 0;
   int32_t n_heads = 0, n_kv_heads = 0, head_dim = 0;
   float scale = 1.0f;  // 1 / sqrt(head_dim)
+  // Decode only: when set, q and the new token's k are still unrotated in qkv, and the decode kernel
+  // applies RoPE (inv_freq as RopeStoreArgs) and stores the new K/V itself (no rope_store launch).
+  const double* inv_freq = nullptr;
 };
 
 // Decode: token s belongs to step s; seq_len[s] positions (the new one included) are attended.

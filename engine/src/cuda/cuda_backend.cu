@@ -273,8 +273,8 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
   launch_embed(model_->emb, tok, p.tokens, x_, s);
   for (int32_t li = 0; li < c.n_layers; ++li) {
     const DeviceLayer& L = model_->layers[li];
-    launch_rmsnorm(act_, x_, nullptr, p.tokens, c.dim, L.attn_norm, c.rms_eps, xn_, s);
-    EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, L.wqkv, {xn_, c.dim, p.tokens, MatIn::kPlain, qkv_, qkv_w, MatOut::kAct}, s));
+    EFFITUNE_RETURN_IF_ERROR(
+        normed_matmul(L.attn_norm, L.wqkv, p.tokens, {nullptr, c.dim, p.tokens, MatIn::kPlain, qkv_, qkv_w, MatOut::kAct}, s));
     KvLayer kv;
     kv.k = static_cast<char*>(kv_) + (2LL * li) * kv_layer_bytes_;
     kv.v = static_cast<char*>(kv_) + (2LL * li + 1) * kv_layer_bytes_;
@@ -289,7 +289,8 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     r.block_size = options_.kv_block_size;
     r.inv_freq = inv_freq_;
     r.kv = kv;
-    launch_rope_store(act_, r, s);
+    const bool fused_rope = p.decode && fuse_gate_up_;
+    if (!fused_rope) launch_rope_store(act_, r, s);
     AttnArgs a;
     a.qkv = qkv_;
     a.ld_qkv = qkv_w;
@@ -300,27 +301,28 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     a.block_size = options_.kv_block_size;
     a.n_heads = c.n_heads, a.n_kv_heads = c.n_kv_heads, a.head_dim = hd;
     a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    if (fused_rope) a.inv_freq = inv_freq_;
     if (p.decode) launch_attn_decode(act_, a, meta_ + p.off_len, p.steps, p.splits, part_o_, part_ml_, s);
     else launch_attn_prefill(act_, a, meta_ + p.off_tiles, p.tiles, meta_ + p.off_pos, s);
     CUDA_RETURN_IF_LAUNCH_ERROR("attention");
     EFFITUNE_RETURN_IF_ERROR(begin_partial_sum(p, s));
     EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, L.wo, {attn_, q_dim, p.tokens, MatIn::kPlain, x_, c.dim, MatOut::kF32Accumulate}, s));
     EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, s));
-    launch_rmsnorm(act_, x_, nullptr, p.tokens, c.dim, L.ffn_norm, c.rms_eps, xn_, s);
     const int64_t gu_w = 2LL * c.hidden_dim;
-    const bool quant_gu = L.w_gu.kind == WKind::kQ8 || L.w_gu.kind == WKind::kQ4;
-    if (!quant_gu && fuse_gate_up_ && mm_.uses_gemv(L.w_gu, p.tokens)) {
-      // The float GEMV computes gate and up rows side by side and writes silu(gate) * up: one
-      // launch instead of two, and no gate|up round trip through memory.
-      EFFITUNE_RETURN_IF_ERROR(
-          mm_.matmul(act_, L.w_gu, {xn_, c.dim, p.tokens, MatIn::kPlain, h_, c.hidden_dim, MatOut::kSwiGluAct}, s));
+    if (fuse_gate_up_ && mm_.uses_gemv(L.w_gu, p.tokens) && p.tokens <= kGemvMaxBatch) {
+      // The GEMV computes gate and up rows side by side and writes silu(gate) * up: no SwiGLU
+      // launch (float kinds) or per-CTA SwiGLU prologue in the down projection (quantized kinds),
+      // and no gate|up round trip through memory.
+      EFFITUNE_RETURN_IF_ERROR(normed_matmul(L.ffn_norm, L.w_gu, p.tokens,
+                                             {nullptr, c.dim, p.tokens, MatIn::kPlain, h_, c.hidden_dim, MatOut::kSwiGluAct}, s));
       EFFITUNE_RETURN_IF_ERROR(begin_partial_sum(p, s));
       EFFITUNE_RETURN_IF_ERROR(
           mm_.matmul(act_, L.w_down, {h_, c.hidden_dim, p.tokens, MatIn::kPlain, x_, c.dim, MatOut::kF32Accumulate}, s));
       EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, s));
       continue;
     }
-    EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, L.w_gu, {xn_, c.dim, p.tokens, MatIn::kPlain, gu_, gu_w, MatOut::kAct}, s));
+    EFFITUNE_RETURN_IF_ERROR(
+        normed_matmul(L.ffn_norm, L.w_gu, p.tokens, {nullptr, c.dim, p.tokens, MatIn::kPlain, gu_, gu_w, MatOut::kAct}, s));
     EFFITUNE_RETURN_IF_ERROR(begin_partial_sum(p, s));
     const bool quant_down = L.w_down.kind == WKind::kQ8 || L.w_down.kind == WKind::kQ4;
     if (quant_down && mm_.uses_gemv(L.w_down, p.tokens)) {
@@ -358,6 +360,22 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
   else if (greedy) launch_argmax(logits_, p.rows, c.vocab_size, tokens_out_, s);
   CUDA_RETURN_IF_LAUNCH_ERROR("forward");
   return {};
+}
+
+// RMSNorm(x) * norm, then the projection `a` (whose x is filled in here): inside the GEMV's prologue
+// when it can (one launch less per projection at decode), else the RMSNorm kernel into xn first.
+Status CudaBackend::normed_matmul(const float* norm, const DeviceMatrix& w, int32_t rows, MatArgs a, cudaStream_t s) {
+  if (fuse_gate_up_ && mm_.uses_gemv(w, rows) && gemv_fuses_rmsnorm(w, rows)) {
+    a.x = x_;
+    a.ldx = cfg_.dim;
+    a.in = MatIn::kRmsNorm;
+    a.norm_w = norm;
+    a.norm_eps = cfg_.rms_eps;
+    return mm_.matmul(act_, w, a, s);
+  }
+  launch_rmsnorm(act_, x_, nullptr, rows, cfg_.dim, norm, cfg_.rms_eps, xn_, s);
+  a.x = xn_;
+  return mm_.matmul(act_, w, a, s);
 }
 
 // Tensor parallelism keeps the residual stream x replicated. The row-parallel projections accumulate

@@ -12,6 +12,7 @@
 #include "cuda_backend_factory.h"
 #include "elementwise.cuh"
 #include "gemm.cuh"
+#include "sampling.cuh"
 #include "weights.cuh"
 
 namespace effitune::engine::cuda {
@@ -21,7 +22,7 @@ struct StepShape {
   int64_t tokens = 0, rows = 0, steps = 0, splits = 1, meta_ints = 0;
 };
 
-class CudaBackend final : public Backend, public DeviceGreedy {
+class CudaBackend final : public Backend, public DeviceSampler {
  public:
   static Result<std::unique_ptr<Backend>> create(std::shared_ptr<const ModelWeights> weights,
                                                  const BackendOptions& options, const CudaBackendExtras& extras);
@@ -31,6 +32,11 @@ class CudaBackend final : public Backend, public DeviceGreedy {
   std::string device_name() const override { return device_name_; }
   Status forward(std::span<const SequenceStep> steps, std::vector<float>& logits) override;
   Status forward_greedy(std::span<const SequenceStep> steps, std::vector<int32_t>& tokens) override;
+  // Defined in cuda_backend_sampling.cu.
+  Status forward_sample(std::span<const SequenceStep> steps, std::span<const RowSampling> params,
+                        std::vector<int32_t>& tokens) override;
+  Status forward_topk(std::span<const SequenceStep> steps, int32_t k, std::vector<int32_t>& ids,
+                      std::vector<float>& logprobs) override;
   void synchronize() override;
   void copy_block(int32_t src, int32_t dst) override;
   int64_t kv_bytes_per_block() const override { return kv_block_bytes_; }
@@ -48,6 +54,7 @@ class CudaBackend final : public Backend, public DeviceGreedy {
   Status build_plan(std::span<const SequenceStep> steps, Plan& plan);
   Status ensure_workspace(const Plan& plan);
   Status enqueue(const Plan& plan, bool greedy);
+  Status normed_matmul(const float* norm, const DeviceMatrix& w, int32_t rows, MatArgs a, cudaStream_t s);
   Status begin_partial_sum(const Plan& plan, cudaStream_t s);
   Status end_partial_sum(const Plan& plan, cudaStream_t s);
 
@@ -86,6 +93,7 @@ class CudaBackend final : public Backend, public DeviceGreedy {
   float* part_ml_ = nullptr;
   int32_t* meta_ = nullptr;
   int32_t* meta_host_ = nullptr;  // pinned
+  SamplingBuffers sampling_;      // forward_sample / forward_topk
 
   struct Graph {
     cudaGraphExec_t exec = nullptr;

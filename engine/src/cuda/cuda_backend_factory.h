@@ -9,6 +9,7 @@
 
 #include "effitune/engine/backend.h"
 #include "effitune/engine/communicator.h"
+#include "effitune/engine/sampling.h"
 
 namespace effitune::engine {
 
@@ -30,6 +31,23 @@ class DeviceGreedy {
   virtual Status forward_greedy(std::span<const SequenceStep> steps, std::vector<int32_t>& tokens) = 0;
   // Waits for all queued device work.
   virtual void synchronize() = 0;
+};
+
+// A backend that also samples on the device (greedy, temperature / top-k / top-p, and the top-k
+// log-probabilities beam search needs), so that only ids and a few floats cross the bus.
+class DeviceSampler : public DeviceGreedy {
+ public:
+  // False when forward_sample / forward_topk would return kUnimplemented (a tensor-parallel group of
+  // CPU shards).
+  virtual bool samples_on_device() const { return true; }
+  // One token per step, drawn from the row of its last token with params[i] (RowSampling in
+  // effitune/engine/sampling.h; one per step). kInvalidArgument for a size mismatch or a bad knob.
+  virtual Status forward_sample(std::span<const SequenceStep> steps, std::span<const RowSampling> params,
+                                std::vector<int32_t>& tokens) = 0;
+  // The k (1..128, <= vocab) largest log-softmax values of each step's last row, descending (lower
+  // id first on ties): ids and logprobs get steps.size() x k entries.
+  virtual Status forward_topk(std::span<const SequenceStep> steps, int32_t k, std::vector<int32_t>& ids,
+                              std::vector<float>& logprobs) = 0;
 };
 
 // Creates the CUDA backend (contract of make_backend: kUnavailable when no device exists,

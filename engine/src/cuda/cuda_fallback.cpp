@@ -35,6 +35,9 @@ Status rope_store(std::span<const float>, std::span<const int32_t>, int32_t, int
   return no_cuda();
 }
 Status matmul(const TensorView&, std::span<const float>, int32_t, bool, std::vector<float>&) { return no_cuda(); }
+Status gemm_stream(const TensorView&, std::span<const float>, int32_t, GemmOut, int32_t, std::vector<float>&) {
+  return no_cuda();
+}
 Status attention(std::span<const float>, std::span<const float>, std::span<const float>, int32_t, int32_t, int32_t,
                  int32_t, int32_t, int32_t, bool, DType, std::vector<float>&) {
   return no_cuda();

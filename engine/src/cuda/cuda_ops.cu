@@ -6,11 +6,13 @@
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <string>
 
 #include "attention.cuh"
 #include "common.cuh"
 #include "elementwise.cuh"
 #include "gemm.cuh"
+#include "gemm_stream.cuh"
 #include "weights.cuh"
 #include "cuda/cuda_backend_factory.h"
 #include "tp/rank_threads.h"
@@ -200,6 +202,59 @@ Status matmul(const TensorView& w, std::span<const float> x, int32_t rows, bool 
   EFFITUNE_RETURN_IF_ERROR(download(b, dout, out_n * 4));
   out.resize(out_n);
   std::memcpy(out.data(), b.data(), out_n * 4);
+  return {};
+}
+
+Status gemm_stream(const TensorView& w, std::span<const float> x, int32_t rows, GemmOut mode, int32_t splits,
+                   std::vector<float>& out) {
+  EFFITUNE_RETURN_IF_ERROR(available());
+  WKind kind;
+  ActType a;
+  switch (w.type) {
+    case DType::kF16: kind = WKind::kF16, a = ActType::kF16; break;
+    case DType::kBF16: kind = WKind::kBF16, a = ActType::kBF16; break;
+    case DType::kQ8_0: kind = WKind::kQ8, a = ActType::kBF16; break;
+    case DType::kQ4_0: kind = WKind::kQ4, a = ActType::kBF16; break;
+    default: return invalid_argument("gemm_stream: weights must be f16, bf16, q8_0 or q4_0");
+  }
+  if (x.size() != static_cast<size_t>(rows) * w.cols) return invalid_argument("gemm_stream: x must hold rows x W.cols values");
+  DeviceMatrix m;
+  DevBuf dm, dx, dout;
+  EFFITUNE_RETURN_IF_ERROR(upload_single(w, kind, m, &dm.p));
+  const auto in = to_act(x, a);
+  EFFITUNE_RETURN_IF_ERROR(upload(dx, in.data(), in.size()));
+  const size_t out_n = static_cast<size_t>(rows) * w.rows;
+  const size_t out_bytes = out_n * (mode == GemmOut::kAct ? act_bytes(a) : 4);
+  if (mode == GemmOut::kF32Accumulate) {
+    if (out.size() != out_n) return invalid_argument("gemm_stream: accumulate needs rows x W.rows values in out");
+    EFFITUNE_RETURN_IF_ERROR(upload(dout, out.data(), out_bytes));
+  } else {
+    CUDA_RETURN_IF_ERROR(cudaMalloc(&dout.p, out_bytes));
+  }
+  MatArgs args;
+  args.x = dx.p;
+  args.ldx = w.cols;
+  args.n_rows = rows;
+  args.out = dout.p;
+  args.ldo = w.rows;
+  args.out_mode = mode == GemmOut::kAct ? MatOut::kAct : mode == GemmOut::kF32 ? MatOut::kF32 : MatOut::kF32Accumulate;
+  if (!gemm_stream_supports(a, m, args))
+    return invalid_argument("gemm_stream: shape not supported (" + std::to_string(rows) + " rows, K " +
+                            std::to_string(w.cols) + ")");
+  struct Ws {
+    GemmStreamWorkspace w;
+    ~Ws() { gemm_stream_free(w); }
+  } ws;
+  EFFITUNE_RETURN_IF_ERROR(gemm_stream_alloc(ws.w));
+  launch_gemm_stream(m, args, ws.w, 0, splits);
+  std::vector<uint8_t> b;
+  EFFITUNE_RETURN_IF_ERROR(download(b, dout, out_bytes));
+  if (mode == GemmOut::kAct) {
+    out = from_act(b, a);
+  } else {
+    out.resize(out_n);
+    std::memcpy(out.data(), b.data(), out_n * 4);
+  }
   return {};
 }
 

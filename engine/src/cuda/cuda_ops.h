@@ -32,6 +32,15 @@ Status rope_store(std::span<const float> qkv, std::span<const int32_t> pos, int3
 // (which must then hold rows x W.rows values) as the residual projections do.
 Status matmul(const TensorView& w, std::span<const float> x, int32_t rows, bool accumulate, std::vector<float>& out);
 
+enum class GemmOut { kAct, kF32, kF32Accumulate };
+
+// The weight-streaming GEMM alone (gemm_stream.cuh; 9-128 rows, bf16/f16/Q8_0/Q4_0 weights), W
+// uploaded as `matmul` does. `splits` > 0 forces that many K splits, 0 lets the kernel choose.
+// kAct returns the activation-type output widened to f32; kF32Accumulate adds onto `out` (which
+// must then hold rows x W.rows values). kInvalidArgument for a shape the kernel does not take.
+Status gemm_stream(const TensorView& w, std::span<const float> x, int32_t rows, GemmOut mode, int32_t splits,
+                   std::vector<float>& out);
+
 // Attention of `q` ([n_new][n_heads * head_dim], positions len - n_new .. len - 1) over one
 // sequence's `len` cached positions (k, v: [len][n_kv_heads * head_dim]) stored in shuffled blocks of
 // `block_size`. `decode_kernel` (n_new == 1 only) uses the split-K decode kernel, else the prefill one.

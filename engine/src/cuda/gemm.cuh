@@ -1,5 +1,6 @@
-// Matrix products for any batch: the GEMV kernels for small batches, cuBLAS (tensor cores for
-// f16/bf16, plain fp32 for f32) above; quantized weights are dequantized to a bf16 scratch first.
+// Matrix products for any batch: the GEMV kernels for small batches, the weight-streaming GEMM
+// (gemm_stream.cuh) up to 128 rows, cuBLAS (tensor cores for f16/bf16, plain fp32 for f32) above;
+// for cuBLAS, quantized weights are dequantized to a bf16 scratch first.
 #pragma once
 
 #include <cublas_v2.h>
@@ -7,6 +8,7 @@
 
 #include "device_types.cuh"
 #include "effitune/common/status.h"
+#include "gemm_stream.cuh"
 #include "gemv.cuh"
 
 namespace effitune::engine::cuda {
@@ -18,8 +20,9 @@ class MatmulContext {
   MatmulContext(const MatmulContext&) = delete;
   MatmulContext& operator=(const MatmulContext&) = delete;
 
-  // `dequant_elems`: the largest quantized matrix (0 when there is none); its bf16 scratch and the
-  // cuBLAS workspace are allocated here. kResourceExhausted when they do not fit.
+  // `dequant_elems`: the largest quantized matrix (0 when there is none); its bf16 scratch, the
+  // cuBLAS workspace and the streaming GEMM's split-K workspace are allocated here.
+  // kResourceExhausted when they do not fit.
   Status init(int64_t dequant_elems, cudaStream_t stream);
   // Bytes init() allocates for a given dequant scratch size.
   static int64_t bytes_needed(int64_t dequant_elems);
@@ -28,14 +31,21 @@ class MatmulContext {
   Status matmul(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s);
   // Whether matmul() takes the GEMV path (which supports the fused input modes) for this batch.
   static bool uses_gemv(const DeviceMatrix& w, int32_t n_rows);
+  // EFFITUNE_GEMM_STREAM, read once: unset routes quantized weights at 33-128 rows to the streaming
+  // GEMM (where it supports the shape); "1" also float weights at 9-128 rows (slower than cuBLAS
+  // there today: for A/B runs); "0" keeps cuBLAS for everything above the GEMV.
+  static bool stream_enabled();
 
  private:
   Status gemm(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s);
+  // 0: off, 1: quantized and float weights, 2 (unset): quantized only.
+  static int stream_mode();
 
   cublasHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   void* dequant_ = nullptr;
   int64_t dequant_elems_ = 0;
+  GemmStreamWorkspace stream_ws_;
 };
 
 // Writes w dequantized into `out` ([rows, cols] bf16).

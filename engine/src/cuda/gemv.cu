@@ -1,78 +1,17 @@
 #include "common.cuh"
 #include "gemv.cuh"
+#include "gemv_detail.cuh"
 
 namespace effitune::engine::cuda {
 namespace {
 
-constexpr int kWarps = 8;   // warps per CTA
+using gemv_detail::kWarps;
+using gemv_detail::load_raw;
+using gemv_detail::load_x;
+using gemv_detail::rmsnorm_prologue;
+using gemv_detail::unpack_weights;
+using gemv_detail::WeightChunk;
 constexpr int kUnroll = 4;  // 16-byte weight loads per lane per batch (two batches in flight)
-
-template <WKind W, bool kVec> struct WeightChunk;
-// Elements per 16-byte chunk of a float-kind weight row, and the activation type it multiplies.
-template <> struct WeightChunk<WKind::kF32, true> {
-  static constexpr int kElems = 4;
-  using Act = float;
-};
-template <> struct WeightChunk<WKind::kF16, true> {
-  static constexpr int kElems = 8;
-  using Act = __half;
-};
-template <> struct WeightChunk<WKind::kBF16, true> {
-  static constexpr int kElems = 8;
-  using Act = __nv_bfloat16;
-};
-template <> struct WeightChunk<WKind::kF32, false> {
-  static constexpr int kElems = 1;
-  using Act = float;
-};
-template <> struct WeightChunk<WKind::kF16, false> {
-  static constexpr int kElems = 1;
-  using Act = __half;
-};
-template <> struct WeightChunk<WKind::kBF16, false> {
-  static constexpr int kElems = 1;
-  using Act = __nv_bfloat16;
-};
-
-template <WKind W, bool kVec>
-__device__ __forceinline__ uint4 load_raw(const uint8_t* row, int64_t c) {
-  if constexpr (kVec) {
-    return ld_stream16(row + c * 16);
-  } else {
-    uint4 r{};
-    if constexpr (W == WKind::kF32) r.x = reinterpret_cast<const uint32_t*>(row)[c];
-    else r.x = reinterpret_cast<const uint16_t*>(row)[c];
-    return r;
-  }
-}
-
-template <WKind W, bool kVec>
-__device__ __forceinline__ void unpack_weights(uint4 raw, float* w) {
-  if constexpr (!kVec) {
-    if constexpr (W == WKind::kF32) w[0] = __uint_as_float(raw.x);
-    else if constexpr (W == WKind::kF16) w[0] = __half2float(__ushort_as_half(static_cast<unsigned short>(raw.x)));
-    else w[0] = __bfloat162float(__ushort_as_bfloat16(static_cast<unsigned short>(raw.x)));
-  } else if constexpr (W == WKind::kF32) {
-    unpack16(raw, 0.0f, w);
-  } else if constexpr (W == WKind::kF16) {
-    unpack16(raw, __half{}, w);
-  } else {
-    unpack16(raw, __nv_bfloat16{}, w);
-  }
-}
-
-// Loads E activations starting at p (16-byte vectors when E * sizeof(T) allows).
-template <typename T, int E>
-__device__ __forceinline__ void load_x(const T* p, float* out) {
-  if constexpr ((E * sizeof(T)) % 16 == 0) {
-    constexpr int kPer = 16 / sizeof(T);
-#pragma unroll
-    for (int i = 0; i < E / kPer; ++i) unpack16(*reinterpret_cast<const uint4*>(p + i * kPer), T{}, out + i * kPer);
-  } else {
-#pragma unroll
-    for (int i = 0; i < E; ++i) out[i] = to_f32(p[i]);
-  }
-}
 
 // Greedy decoding fused into the LM head: each CTA folds its rows' logits into one 64-bit key per
 // activation row (order-preserving float bits above, the complemented row index below, so the
@@ -111,7 +50,9 @@ __device__ __forceinline__ void argmax_epilogue(const float (&acc)[B], int64_t r
 // and writes h[j] = silu(gate) * up (each rounded to the activation type first, exactly as the
 // separate SwiGLU kernel reads them from the gate|up buffer), so no gate|up buffer or SwiGLU launch
 // is needed.
-template <WKind W, bool kVec, int B, bool kGateUp>
+//
+// kNorm: the input is MatIn::kRmsNorm (rmsnorm_prologue into dynamic shared memory).
+template <WKind W, bool kVec, int B, bool kGateUp, bool kNorm>
 __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(DeviceMatrix m, MatArgs a, int split) {
   using Chunk = WeightChunk<W, kVec>;
   using T = typename Chunk::Act;
@@ -127,7 +68,9 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(DeviceMatrix m, MatAr
 #pragma unroll
   for (int r = 0; r < R; ++r)
     wrow[r] = static_cast<const uint8_t*>(m.data) + (row + r * out_rows) * m.data_row_bytes();
-  const T* x = static_cast<const T*>(a.x);
+  extern __shared__ uint4 gemv_smem[];
+  const T* x = kNorm ? reinterpret_cast<const T*>(gemv_smem) : static_cast<const T*>(a.x);
+  const int64_t ldx = kNorm ? K : a.ldx;
   const int64_t n_chunks = K / E, first = static_cast<int64_t>(slice) * 32 + lane, stride = 32LL * split;
   const bool active = row < out_rows;
 
@@ -146,6 +89,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(DeviceMatrix m, MatAr
   if (active) load_batch(cur, first);
   pdl_trigger();
   pdl_wait();
+  if constexpr (kNorm) rmsnorm_prologue<T, B>(a, K, reinterpret_cast<T*>(gemv_smem));
 
   float acc[R][B];
 #pragma unroll
@@ -169,7 +113,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(DeviceMatrix m, MatAr
         for (int b = 0; b < B; ++b) {
           if (b >= a.n_rows) break;
           float xv[E];
-          load_x<T, E>(x + b * a.ldx + k0, xv);
+          load_x<T, E>(x + b * ldx + k0, xv);
 #pragma unroll
           for (int r = 0; r < R; ++r) {
             float dot = 0.0f;
@@ -258,8 +202,16 @@ void launch_b(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
   // The argmax epilogue reduces over the whole CTA, so it needs every warp on its own row.
   const int split = a.argmax != nullptr ? 1 : split_for(out_rows, m.cols / WeightChunk<W, kVec>::kElems);
   const unsigned grid = static_cast<unsigned>(ceil_div(out_rows, kWarps / split));
-  if (gate_up) launch_pdl(gemv_kernel<W, kVec, B, true>, grid, kWarps * 32, 0, s, m, a, split);
-  else launch_pdl(gemv_kernel<W, kVec, B, false>, grid, kWarps * 32, 0, s, m, a, split);
+  if constexpr (kVec && W != WKind::kF32) {
+    if (a.in == MatIn::kRmsNorm) {
+      const size_t smem = static_cast<size_t>(a.n_rows) * m.cols * sizeof(typename WeightChunk<W, kVec>::Act);
+      if (gate_up) launch_pdl(gemv_kernel<W, kVec, B, true, true>, grid, kWarps * 32, smem, s, m, a, split);
+      else launch_pdl(gemv_kernel<W, kVec, B, false, true>, grid, kWarps * 32, smem, s, m, a, split);
+      return;
+    }
+  }
+  if (gate_up) launch_pdl(gemv_kernel<W, kVec, B, true, false>, grid, kWarps * 32, 0, s, m, a, split);
+  else launch_pdl(gemv_kernel<W, kVec, B, false, false>, grid, kWarps * 32, 0, s, m, a, split);
 }
 
 template <WKind W, bool kVec>
@@ -285,10 +237,20 @@ void launch_finish_argmax(unsigned long long* keys, int32_t rows, int32_t* out, 
   if (rows > 0) launch_pdl(finish_argmax_kernel, 1, static_cast<unsigned>(ceil_div(rows, 32) * 32), 0, s, keys, rows, out);
 }
 
+bool gemv_fuses_rmsnorm(const DeviceMatrix& w, int32_t n_rows) {
+  const bool float16 = w.kind == WKind::kBF16 || w.kind == WKind::kF16;
+  const bool quant = w.kind == WKind::kQ8 || w.kind == WKind::kQ4;
+  if (w.cols % 8 != 0 || n_rows < 1 || n_rows > kGemvMaxBatch) return false;
+  // Float kinds: the normalized rows live in static-limit shared memory (48 KB) next to 16-byte rows.
+  if (float16) return w.data_row_bytes() % 16 == 0 && static_cast<int64_t>(n_rows) * w.cols * 2 <= 48 * 1024;
+  return quant && gemv_quant_fuses_rmsnorm(w, n_rows);
+}
+
 void launch_gemv(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
   // Vector loads need 16-byte aligned rows: true for every quantized row and for float rows whose
   // byte length is a multiple of 16 (not stories260K's hidden 172 in bf16).
   const bool vec = m.data_row_bytes() % 16 == 0;
+  if (launch_gemv_bulk(m, a, s)) return;
   switch (m.kind) {
     case WKind::kF32: vec ? launch_w<WKind::kF32, true>(m, a, s) : launch_w<WKind::kF32, false>(m, a, s); break;
     case WKind::kF16: vec ? launch_w<WKind::kF16, true>(m, a, s) : launch_w<WKind::kF16, false>(m, a, s); break;

@@ -15,6 +15,7 @@ constexpr int kGemvMaxBatch = 8;
 enum class MatIn {
   kPlain,   // x[b, k]
   kSwiGlu,  // quantized GEMV only: x is gate|up rows of width 2K, input = silu(gate[k]) * up[k]
+  kRmsNorm,  // x is the f32 residual stream: input = RMSNorm(x) * norm_w (see gemv_fuses_rmsnorm)
 };
 enum class MatOut {
   kAct,            // out[b, n] in the activation type
@@ -35,7 +36,15 @@ struct MatArgs {
   // largest output (lowest index on ties) into argmax[b] (zero before the first use; see
   // launch_finish_argmax).
   unsigned long long* argmax = nullptr;
+  const float* norm_w = nullptr;  // MatIn::kRmsNorm: the norm's weight [K] and epsilon
+  float norm_eps = 0.0f;
 };
+
+// Whether launch_gemv takes MatIn::kRmsNorm for this weight and batch (16-bit float or quantized
+// kinds, n_rows <= kGemvMaxBatch, the normalized rows fit in shared memory); otherwise run the
+// RMSNorm kernel first and pass kPlain.
+bool gemv_fuses_rmsnorm(const DeviceMatrix& w, int32_t n_rows);
+bool gemv_quant_fuses_rmsnorm(const DeviceMatrix& w, int32_t n_rows);
 
 // out = W x for n_rows <= kGemvMaxBatch activation rows. The activation type is implied by the
 // weight kind (f32 -> f32, f16 -> f16, bf16/Q8/Q4 -> bf16).
@@ -43,6 +52,11 @@ void launch_gemv(const DeviceMatrix& w, const MatArgs& a, cudaStream_t s);
 
 // out[r] = the token id held in keys[r] (from a GEMV with MatArgs::argmax), then keys[r] = 0.
 void launch_finish_argmax(unsigned long long* keys, int32_t rows, int32_t* out, cudaStream_t s);
+
+// The bf16/f16 GEMV through shared-memory stages filled by bulk asynchronous copies (gemv_bulk.cu),
+// used by launch_gemv when it applies (16-bit weights with rows a multiple of 512 bytes, no fused
+// argmax; EFFITUNE_GEMV_BULK=0 turns it off). Returns false, launching nothing, otherwise.
+bool launch_gemv_bulk(const DeviceMatrix& w, const MatArgs& a, cudaStream_t s);
 
 // The Q8_0/Q4_0 case of launch_gemv (gemv_quant.cu): each CTA first quantizes the activation rows
 // (after SwiGLU, if asked) to int8 blocks of 32 with an f32 scale in shared memory, as llama.cpp's

@@ -39,8 +39,14 @@ __device__ __forceinline__ void quantize_block8(const float* v, bool valid, int8
   if ((threadIdx.x & 3) == 0) *s_out = make_float2(d, 8.0f * d * static_cast<float>(sum));
 }
 
-template <WKind W, int B, bool kSwiGlu>
+// In: the activation prologue's input mode (MatIn::kPlain, kSwiGlu or kRmsNorm).
+// kGateUp (MatOut::kSwiGluAct): the matrix is gate|up stacked ([2H, K]); a warp streams gate row j
+// and up row j side by side (half the chunks per row in flight, so the same registers) and writes
+// h[j] = silu(gate) * up in bf16, which spares the down projection the per-CTA SwiGLU prologue
+// (each of ~260 CTAs recomputed 14k silu and read 57 KB of gate|up for the 8B shape).
+template <WKind W, int B, MatIn In, bool kGateUp>
 __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(DeviceMatrix m, MatArgs a) {
+  constexpr int R = kGateUp ? 2 : 1, U = kUnroll / R;
   extern __shared__ uint4 smem[];
   const int64_t K = m.cols, nb = K / 32, n_chunks = m.data_row_bytes() / 16;
   const int n_rows = a.n_rows;
@@ -50,29 +56,61 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
   const uint8_t* wdata = static_cast<const uint8_t*>(m.data);
   const int64_t rb = m.data_row_bytes();
 
-  uint4 raw[kUnroll];
-  float sc[kUnroll];
-  // Loads (weights and their block scales) for chunks c0, c0 + 32, ... of `row`.
+  const int64_t out_rows = kGateUp ? m.rows / 2 : m.rows;
+  uint4 raw[R][U];
+  float sc[R][U];
+  // Loads (weights and their block scales) for chunks c0, c0 + 32, ... of output `row`.
   auto load_batch = [&](int64_t row, int64_t c0) {
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
+    for (int u = 0; u < U; ++u) {
       const int64_t c = c0 + 32 * u;
-      if (c < n_chunks) {
-        raw[u] = ld_stream16(wdata + row * rb + c * 16);
-        sc[u] = __half2float(m.scales[row * nb + (W == WKind::kQ4 ? c : c / 2)]);
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        const int64_t wr = row + r * out_rows;
+        if (c < n_chunks) {
+          raw[r][u] = ld_stream16(wdata + wr * rb + c * 16);
+          sc[r][u] = __half2float(m.scales[wr * nb + (W == WKind::kQ4 ? c : c / 2)]);
+        }
       }
     }
   };
 #pragma unroll
-  for (int u = 0; u < kUnroll; ++u) raw[u] = make_uint4(0, 0, 0, 0), sc[u] = 0.0f;
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int u = 0; u < U; ++u) raw[r][u] = make_uint4(0, 0, 0, 0), sc[r][u] = 0.0f;
 
   const int64_t step = static_cast<int64_t>(gridDim.x) * kWarps;
   int64_t row = static_cast<int64_t>(blockIdx.x) * kWarps + warp;
   // The first weights are in flight while the CTA waits for the previous kernel (launch_pdl) and
   // then quantizes the activations.
-  if (row < m.rows) load_batch(row, lane);
+  if (row < out_rows) load_batch(row, lane);
   pdl_trigger();
   pdl_wait();
+
+  // kRmsNorm: each row's scale first (the formula and roundings of rmsnorm_kernel).
+  __shared__ float red[kWarps][B];
+  __shared__ float norm_scale[B];
+  if constexpr (In == MatIn::kRmsNorm) {
+    const float* xf = static_cast<const float*>(a.x);
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+      float ss = 0.0f;
+      if (b < n_rows)
+        for (int64_t k = threadIdx.x * 4; k < K; k += blockDim.x * 4) {
+          const float4 v = *reinterpret_cast<const float4*>(xf + b * a.ldx + k);
+          ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+        }
+      ss = warp_sum(ss);
+      if (lane == 0) red[warp][b] = ss;
+    }
+    __syncthreads();
+    if (threadIdx.x < B) {
+      float total = 0.0f;
+      for (int w = 0; w < kWarps; ++w) total += red[w][threadIdx.x];
+      norm_scale[threadIdx.x] = rsqrtf(total / static_cast<float>(K) + a.norm_eps);
+    }
+    __syncthreads();
+  }
 
   const __nv_bfloat16* x = static_cast<const __nv_bfloat16*>(a.x);
   const int64_t units = n_rows * (K / 8);
@@ -82,9 +120,14 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
     float v[8];
     const int64_t b = valid ? u / (K / 8) : 0, k0 = valid ? (u % (K / 8)) * 8 : 0;
     const __nv_bfloat16* xb = x + b * a.ldx + k0;
-    if (valid) {
+    if (valid && In == MatIn::kRmsNorm) {
+      const float* xf = static_cast<const float*>(a.x) + b * a.ldx + k0;
+#pragma unroll
+      for (int i = 0; i < 8; ++i)
+        v[i] = __bfloat162float(__float2bfloat16_rn(xf[i] * norm_scale[b] * a.norm_w[k0 + i]));
+    } else if (valid) {
       unpack16(*reinterpret_cast<const uint4*>(xb), __nv_bfloat16{}, v);
-      if constexpr (kSwiGlu) {
+      if constexpr (In == MatIn::kSwiGlu) {
         float up[8];
         unpack16(*reinterpret_cast<const uint4*>(xb + K), __nv_bfloat16{}, up);
 #pragma unroll
@@ -95,18 +138,22 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
   }
   __syncthreads();
 
-  for (; row < m.rows; row += step) {
-    float acc[B];
+  for (; row < out_rows; row += step) {
+    float acc[R][B];
 #pragma unroll
-    for (int b = 0; b < B; ++b) acc[b] = 0.0f;
-    for (int64_t c0 = lane; c0 < n_chunks; c0 += 32 * kUnroll) {
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+      for (int b = 0; b < B; ++b) acc[r][b] = 0.0f;
+    for (int64_t c0 = lane; c0 < n_chunks; c0 += 32 * U) {
       if (c0 != lane) load_batch(row, c0);
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
+      for (int u = 0; u < U; ++u) {
         const int64_t c = c0 + 32 * u;
         if (c >= n_chunks) break;
-        const int w[4] = {static_cast<int>(raw[u].x), static_cast<int>(raw[u].y), static_cast<int>(raw[u].z),
-                          static_cast<int>(raw[u].w)};
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+        const int w[4] = {static_cast<int>(raw[r][u].x), static_cast<int>(raw[r][u].y), static_cast<int>(raw[r][u].z),
+                          static_cast<int>(raw[r][u].w)};
 #pragma unroll
         for (int b = 0; b < B; ++b) {
           if (b >= n_rows) break;
@@ -125,7 +172,7 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
               dot = __dp4a((w[j] >> 4) & 0x0F0F0F0F, xu[j], dot);
             }
             const float2 s = xs[b * nb + c];
-            acc[b] = fmaf(sc[u], fmaf(s.x, static_cast<float>(dot), -s.y), acc[b]);
+            acc[r][b] = fmaf(sc[r][u], fmaf(s.x, static_cast<float>(dot), -s.y), acc[r][b]);
           } else {
             // Chunk c: weights 16 (c % 2) .. + 15 of block c / 2.
             const uint4 xa = *reinterpret_cast<const uint4*>(xq + b * K + c * 16);
@@ -133,23 +180,35 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
             dot = __dp4a(w[1], static_cast<int>(xa.y), dot);
             dot = __dp4a(w[2], static_cast<int>(xa.z), dot);
             dot = __dp4a(w[3], static_cast<int>(xa.w), dot);
-            acc[b] = fmaf(sc[u] * xs[b * nb + c / 2].x, static_cast<float>(dot), acc[b]);
+            acc[r][b] = fmaf(sc[r][u] * xs[b * nb + c / 2].x, static_cast<float>(dot), acc[r][b]);
           }
+        }
         }
       }
     }
     // The next row's first loads go out before this row's reduction.
-    if (row + step < m.rows) load_batch(row + step, lane);
+    if (row + step < out_rows) load_batch(row + step, lane);
 #pragma unroll
-    for (int b = 0; b < B; ++b) acc[b] = warp_sum(acc[b]);
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+      for (int b = 0; b < B; ++b) acc[r][b] = warp_sum(acc[r][b]);
     if (lane != 0) continue;
 #pragma unroll
     for (int b = 0; b < B; ++b) {
       if (b >= n_rows) break;
       const int64_t o = b * a.ldo + row;
-      if (a.out_mode == MatOut::kAct) static_cast<__nv_bfloat16*>(a.out)[o] = __float2bfloat16_rn(acc[b]);
-      else if (a.out_mode == MatOut::kF32) static_cast<float*>(a.out)[o] = acc[b];
-      else static_cast<float*>(a.out)[o] += acc[b];
+      if constexpr (kGateUp) {
+        // The roundings of the unfused path: gate and up stored in bf16, then swiglu_kernel.
+        const float g = __bfloat162float(__float2bfloat16_rn(acc[0][b]));
+        const float u = __bfloat162float(__float2bfloat16_rn(acc[R - 1][b]));
+        static_cast<__nv_bfloat16*>(a.out)[o] = __float2bfloat16_rn(g / (1.0f + expf(-g)) * u);
+      } else if (a.out_mode == MatOut::kAct) {
+        static_cast<__nv_bfloat16*>(a.out)[o] = __float2bfloat16_rn(acc[0][b]);
+      } else if (a.out_mode == MatOut::kF32) {
+        static_cast<float*>(a.out)[o] = acc[0][b];
+      } else {
+        static_cast<float*>(a.out)[o] += acc[0][b];
+      }
     }
   }
 }
@@ -164,23 +223,33 @@ int sm_count() {
   return n;
 }
 
-template <WKind W, int B, bool kSwiGlu>
+template <WKind W, int B, MatIn In, bool kGateUp>
 void launch_k(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
   const int64_t smem = a.n_rows * smem_per_row(m.cols);
   static const bool raised = [] {
-    return cudaFuncSetAttribute(gemv_quant_kernel<W, B, kSwiGlu>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    return cudaFuncSetAttribute(gemv_quant_kernel<W, B, In, kGateUp>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                 kMaxSmem) == cudaSuccess;
   }();
   (void)raised;
   const int per_sm = static_cast<int>(std::clamp<int64_t>(kMaxSmem / std::max<int64_t>(smem, 1), 1, kCtasPerSm));
-  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(ceil_div(m.rows, kWarps), int64_t{sm_count()} * per_sm));
-  launch_pdl(gemv_quant_kernel<W, B, kSwiGlu>, grid, kWarps * 32, smem, s, m, a);
+  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(ceil_div(kGateUp ? m.rows / 2 : m.rows, kWarps), int64_t{sm_count()} * per_sm));
+  launch_pdl(gemv_quant_kernel<W, B, In, kGateUp>, grid, kWarps * 32, smem, s, m, a);
 }
 
 template <WKind W, int B>
 void launch_b(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
-  if (a.in == MatIn::kSwiGlu) launch_k<W, B, true>(m, a, s);
-  else launch_k<W, B, false>(m, a, s);
+  const bool gate_up = a.out_mode == MatOut::kSwiGluAct;
+  switch (a.in) {
+    case MatIn::kSwiGlu: launch_k<W, B, MatIn::kSwiGlu, false>(m, a, s); break;
+    case MatIn::kRmsNorm:
+      if (gate_up) launch_k<W, B, MatIn::kRmsNorm, true>(m, a, s);
+      else launch_k<W, B, MatIn::kRmsNorm, false>(m, a, s);
+      break;
+    case MatIn::kPlain:
+      if (gate_up) launch_k<W, B, MatIn::kPlain, true>(m, a, s);
+      else launch_k<W, B, MatIn::kPlain, false>(m, a, s);
+      break;
+  }
 }
 
 template <WKind W>
@@ -192,6 +261,10 @@ void launch_w(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
 }
 
 }  // namespace
+
+bool gemv_quant_fuses_rmsnorm(const DeviceMatrix& w, int32_t n_rows) {
+  return n_rows * smem_per_row(w.cols) <= kMaxSmem;
+}
 
 void launch_gemv_quant(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
   if (m.kind == WKind::kQ8) launch_w<WKind::kQ8>(m, a, s);

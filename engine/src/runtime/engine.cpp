@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <string_view>
 
+#include "cuda/cuda_backend_factory.h"
 #include "effitune/engine/model_loader.h"
 
 namespace effitune::engine {
@@ -87,6 +90,34 @@ Result<std::unique_ptr<Engine>> Engine::create_with_backend(std::shared_ptr<cons
 }
 
 Status Engine::step(std::span<const StepRequest> requests, std::vector<float>& logits) {
+  return run_step(requests, [&](std::span<const SequenceStep> steps) { return backend_->forward(steps, logits); });
+}
+
+bool Engine::samples_on_device() const {
+  static const bool enabled = [] {
+    const char* v = std::getenv("EFFITUNE_DEVICE_SAMPLING");
+    return v == nullptr || std::string_view(v) != "0";
+  }();
+  const auto* sampler = dynamic_cast<const DeviceSampler*>(backend_.get());
+  return enabled && sampler != nullptr && sampler->samples_on_device();
+}
+
+Status Engine::step_sample(std::span<const StepRequest> requests, std::span<const RowSampling> params,
+                           std::vector<int32_t>& tokens) {
+  if (!samples_on_device())
+    return unimplemented("step_sample: the " + backend_->name() +
+                         " backend does not sample on the device (or EFFITUNE_DEVICE_SAMPLING=0); use step()");
+  if (params.size() != requests.size())
+    return invalid_argument("step_sample: " + std::to_string(params.size()) + " sampling params for " +
+                            std::to_string(requests.size()) + " requests (one per request)");
+  auto* sampler = dynamic_cast<DeviceSampler*>(backend_.get());
+  return run_step(requests, [&](std::span<const SequenceStep> steps) {
+    return sampler->forward_sample(steps, params, tokens);
+  });
+}
+
+Status Engine::run_step(std::span<const StepRequest> requests,
+                        const std::function<Status(std::span<const SequenceStep>)>& forward) {
   if (requests.empty()) return invalid_argument("step() needs at least one request");
   const int32_t vocab = model().vocab_size;
   for (size_t i = 0; i < requests.size(); ++i) {
@@ -125,7 +156,7 @@ Status Engine::step(std::span<const StepRequest> requests, std::vector<float>& l
     steps[i].block_table = kv_->block_table(requests[i].seq);
     steps[i].all_logits = requests[i].all_logits;
   }
-  Status s = backend_->forward(steps, logits);
+  Status s = forward(steps);
   if (!s.ok()) {
     for (size_t i = 0; i < requests.size(); ++i) kv_->truncate(requests[i].seq, old_lengths[i]);
     return s;

@@ -29,6 +29,26 @@ Status validate(const DecodingConfig& c) {
   return {};
 }
 
+RowSampling row_sampling(const DecodingConfig& c, uint64_t counter) {
+  RowSampling p;
+  if (c.strategy == DecodingStrategy::kSample && c.temperature > 0.0f) {
+    p.temperature = c.temperature;
+    p.top_k = c.top_k;
+    p.top_p = c.top_p;
+  }
+  p.seed = c.seed;
+  p.counter = counter;
+  return p;
+}
+
+Status validate(const RowSampling& p) {
+  if (!(p.temperature <= 100.0f)) return invalid_argument("row sampling: temperature must be <= 100, got " + std::to_string(p.temperature));
+  if (p.top_k < 0) return invalid_argument("row sampling: top_k must be >= 0 (0 = off), got " + std::to_string(p.top_k));
+  if (!(p.top_p > 0.0f && p.top_p <= 1.0f))
+    return invalid_argument("row sampling: top_p must be in (0, 1], got " + std::to_string(p.top_p));
+  return {};
+}
+
 int32_t argmax(std::span<const float> logits) {
   int32_t best = 0;
   for (size_t i = 1; i < logits.size(); ++i)

@@ -201,9 +201,21 @@ StepReport Scheduler::step() {
     }
     report.dispatched = true;
     report.batch_sequences = static_cast<int32_t>(batch.size());
+    // On a device sampler the step returns one id per request instead of a logits row each. The
+    // draw's counter is the request's generated-token count, so its tokens do not depend on the batch.
+    const bool on_device = engine_.samples_on_device();
+    std::vector<RowSampling> params;
+    if (on_device) {
+      params.reserve(batch.size());
+      for (Req* r : batch)
+        params.push_back(r->scheduled_tokens == r->pending()
+                             ? row_sampling(r->in.decoding, static_cast<uint64_t>(r->generated()))
+                             : RowSampling{});  // mid-prompt: the id is not used
+    }
     std::vector<float> logits;
+    std::vector<int32_t> ids;
     const double t0 = clock_->now_ms();
-    Status s = engine_.step(reqs, logits);
+    Status s = on_device ? engine_.step_sample(reqs, params, ids) : engine_.step(reqs, logits);
     const double t1 = clock_->now_ms();
     report.step_ms = t1 - t0;
     ++counters_.steps;
@@ -218,7 +230,9 @@ StepReport Scheduler::step() {
       }
       if (!r->decoding) counters_.prompt_tokens_computed += n;
       r->n_computed += n;
-      if (r->pending() == 0) sample_and_advance(r, logits.data() + i * vocab, t1, report);
+      if (r->pending() != 0) continue;
+      if (on_device) advance(r, ids[i], t1, report);
+      else sample_and_advance(r, logits.data() + i * vocab, t1, report);
     }
   }
   process_cancels(clock_->now_ms());  // those that arrived from other threads during the step
@@ -227,9 +241,13 @@ StepReport Scheduler::step() {
   return report;
 }
 
-void Scheduler::sample_and_advance(Req* r, const float* logits, double now, StepReport&) {
+void Scheduler::sample_and_advance(Req* r, const float* logits, double now, StepReport& report) {
+  const size_t vocab = static_cast<size_t>(engine_.model().vocab_size);
+  advance(r, r->sampler->sample(std::span<const float>(logits, vocab)), now, report);
+}
+
+void Scheduler::advance(Req* r, int32_t token, double now, StepReport&) {
   const ModelConfig& model = engine_.model();
-  const int32_t token = r->sampler->sample(std::span<const float>(logits, static_cast<size_t>(model.vocab_size)));
   if (r->first_sample_ms < 0) r->first_sample_ms = now;
   if (r->in.decoding.stop_at_eos && model.eos_id >= 0 && token == model.eos_id) {
     finish(r, RequestOutcome::kStop, {}, now);

@@ -13,11 +13,14 @@
 namespace effitune::engine::tp {
 namespace {
 
-class TensorParallelBackend final : public Backend, public DeviceGreedy {
+class TensorParallelBackend final : public Backend, public DeviceSampler {
  public:
   TensorParallelBackend(std::vector<std::unique_ptr<Communicator>> comms, std::vector<std::unique_ptr<Backend>> shards)
       : comms_(std::move(comms)), shards_(std::move(shards)), threads_(static_cast<int32_t>(shards_.size())) {
-    for (auto& s : shards_) greedy_.push_back(dynamic_cast<DeviceGreedy*>(s.get()));
+    for (auto& s : shards_) {
+      greedy_.push_back(dynamic_cast<DeviceGreedy*>(s.get()));
+      sampler_.push_back(dynamic_cast<DeviceSampler*>(s.get()));
+    }
   }
 
   std::string name() const override { return shards_[0]->name(); }
@@ -40,6 +43,30 @@ class TensorParallelBackend final : public Backend, public DeviceGreedy {
       if (r == 0) return greedy_[0]->forward_greedy(steps, tokens);
       std::vector<int32_t> ignored;
       return greedy_[r]->forward_greedy(steps, ignored);
+    });
+  }
+
+  bool samples_on_device() const override { return sampler_[0] != nullptr; }
+
+  // Every rank samples its own copy of the (all-reduced, identical) logits; rank 0's ids are returned.
+  Status forward_sample(std::span<const SequenceStep> steps, std::span<const RowSampling> params,
+                        std::vector<int32_t>& tokens) override {
+    if (sampler_[0] == nullptr) return unimplemented("forward_sample: the " + name() + " backend has no device sampler");
+    return threads_.run([&](int32_t r) {
+      if (r == 0) return sampler_[0]->forward_sample(steps, params, tokens);
+      std::vector<int32_t> ignored;
+      return sampler_[r]->forward_sample(steps, params, ignored);
+    });
+  }
+
+  Status forward_topk(std::span<const SequenceStep> steps, int32_t k, std::vector<int32_t>& ids,
+                      std::vector<float>& logprobs) override {
+    if (sampler_[0] == nullptr) return unimplemented("forward_topk: the " + name() + " backend has no device sampler");
+    return threads_.run([&](int32_t r) {
+      if (r == 0) return sampler_[0]->forward_topk(steps, k, ids, logprobs);
+      std::vector<int32_t> ignored_ids;
+      std::vector<float> ignored_lp;
+      return sampler_[r]->forward_topk(steps, k, ignored_ids, ignored_lp);
     });
   }
 
@@ -67,6 +94,7 @@ class TensorParallelBackend final : public Backend, public DeviceGreedy {
   std::vector<std::unique_ptr<Communicator>> comms_;
   std::vector<std::unique_ptr<Backend>> shards_;
   std::vector<DeviceGreedy*> greedy_;
+  std::vector<DeviceSampler*> sampler_;
   std::vector<std::vector<float>> scratch_ = std::vector<std::vector<float>>(shards_.size());  // ranks > 0's logits
   RankThreads threads_;
 };

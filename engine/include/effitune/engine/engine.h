@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -14,6 +15,7 @@
 #include "effitune/engine/dtype.h"
 #include "effitune/engine/kv_cache.h"
 #include "effitune/engine/model_config.h"
+#include "effitune/engine/sampling.h"
 #include "effitune/engine/tokenizer.h"
 
 namespace effitune::engine {
@@ -70,11 +72,24 @@ class Engine {
   // kResourceExhausted (nothing changed) when KV blocks run out; kOutOfRange past the context length.
   Status step(std::span<const StepRequest> requests, std::vector<float>& logits);
 
+  // Whether the backend picks tokens on the device (CUDA: DeviceSampler), so that step_sample()
+  // moves one id per request instead of a vocab-wide logits row. EFFITUNE_DEVICE_SAMPLING=0 says
+  // false (A/B timing against the host path).
+  bool samples_on_device() const;
+  // step(), then one token per request drawn on the device from its last row with params[i]
+  // (one per request). Same errors as step(); kUnimplemented when !samples_on_device().
+  Status step_sample(std::span<const StepRequest> requests, std::span<const RowSampling> params,
+                     std::vector<int32_t>& tokens);
+
   KvBlockManager& kv() { return *kv_; }
   KvStats kv_stats() const { return kv_->stats(); }
 
  private:
   Engine() = default;
+  // Validates the requests, reserves their KV slots, runs `forward` over their steps, then commits
+  // the slots (or rolls every reservation back when it fails).
+  Status run_step(std::span<const StepRequest> requests,
+                  const std::function<Status(std::span<const SequenceStep>)>& forward);
   std::shared_ptr<const ModelWeights> weights_;
   std::unique_ptr<GgufFile> gguf_;
   std::unique_ptr<Tokenizer> tokenizer_;

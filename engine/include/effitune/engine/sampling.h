@@ -43,6 +43,22 @@ class Sampler {
   std::vector<std::pair<float, int32_t>> scratch_;
 };
 
+// One row's knobs for a device sampler (the CUDA backend's forward_sample): Sampler's semantics, but
+// the random number comes from a counter-based generator, so the token depends only on (logits,
+// seed, counter) and not on the batch or the order of draws. A plain struct: it is copied to the GPU.
+struct RowSampling {
+  float temperature = 0.0f;  // <= 0 (or top_k == 1): argmax, lowest index on ties
+  int32_t top_k = 0;         // keep the k most likely (ties at the boundary to lower ids); 0 = all
+  float top_p = 1.0f;        // then the smallest prefix whose probability reaches p; 1 = all
+  uint64_t seed = 0;
+  uint64_t counter = 0;      // the draw's index in its stream (the scheduler: tokens generated so far)
+};
+
+// The row knobs of `config` for its `counter`-th token: greedy and temperature 0 give argmax.
+RowSampling row_sampling(const DecodingConfig& config, uint64_t counter);
+// kInvalidArgument naming the field when a device sampler cannot take `p`.
+Status validate(const RowSampling& p);
+
 // Greedy argmax (lowest index wins ties).
 int32_t argmax(std::span<const float> logits);
 // log-softmax of `logits` into `out` (same size), computed stably in double then stored as float.

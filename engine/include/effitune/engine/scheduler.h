@@ -190,6 +190,7 @@ class Scheduler {
   void preempt(Req* victim);
   void preempt_for_priority(const PolicyDecision& d, int32_t cap, StepReport& report);
   void sample_and_advance(Req* r, const float* logits, double now, StepReport& report);
+  void advance(Req* r, int32_t token, double now, StepReport& report);  // r's next token is `token`
   void finish(Req* r, RequestOutcome outcome, Status error, double now);
   void emit(const Req& r, RequestEvent ev);
   void publish_stats();

@@ -1,0 +1,115 @@
+// Device helpers shared by the float GEMV kernels (gemv.cu, gemv_bulk.cu): weight chunk types,
+// 16-byte loads and unpacking, activation loads and the fused RMSNorm prologue.
+#pragma once
+
+#include "common.cuh"
+#include "gemv.cuh"
+
+namespace effitune::engine::cuda::gemv_detail {
+
+constexpr int kWarps = 8;  // warps per CTA of every float GEMV kernel
+
+template <WKind W, bool kVec> struct WeightChunk;
+// Elements per 16-byte chunk of a float-kind weight row, and the activation type it multiplies.
+template <> struct WeightChunk<WKind::kF32, true> {
+  static constexpr int kElems = 4;
+  using Act = float;
+};
+template <> struct WeightChunk<WKind::kF16, true> {
+  static constexpr int kElems = 8;
+  using Act = __half;
+};
+template <> struct WeightChunk<WKind::kBF16, true> {
+  static constexpr int kElems = 8;
+  using Act = __nv_bfloat16;
+};
+template <> struct WeightChunk<WKind::kF32, false> {
+  static constexpr int kElems = 1;
+  using Act = float;
+};
+template <> struct WeightChunk<WKind::kF16, false> {
+  static constexpr int kElems = 1;
+  using Act = __half;
+};
+template <> struct WeightChunk<WKind::kBF16, false> {
+  static constexpr int kElems = 1;
+  using Act = __nv_bfloat16;
+};
+
+template <WKind W, bool kVec>
+__device__ __forceinline__ uint4 load_raw(const uint8_t* row, int64_t c) {
+  if constexpr (kVec) {
+    return ld_stream16(row + c * 16);
+  } else {
+    uint4 r{};
+    if constexpr (W == WKind::kF32) r.x = reinterpret_cast<const uint32_t*>(row)[c];
+    else r.x = reinterpret_cast<const uint16_t*>(row)[c];
+    return r;
+  }
+}
+
+template <WKind W, bool kVec>
+__device__ __forceinline__ void unpack_weights(uint4 raw, float* w) {
+  if constexpr (!kVec) {
+    if constexpr (W == WKind::kF32) w[0] = __uint_as_float(raw.x);
+    else if constexpr (W == WKind::kF16) w[0] = __half2float(__ushort_as_half(static_cast<unsigned short>(raw.x)));
+    else w[0] = __bfloat162float(__ushort_as_bfloat16(static_cast<unsigned short>(raw.x)));
+  } else if constexpr (W == WKind::kF32) {
+    unpack16(raw, 0.0f, w);
+  } else if constexpr (W == WKind::kF16) {
+    unpack16(raw, __half{}, w);
+  } else {
+    unpack16(raw, __nv_bfloat16{}, w);
+  }
+}
+
+// Loads E activations starting at p (16-byte vectors when E * sizeof(T) allows).
+template <typename T, int E>
+__device__ __forceinline__ void load_x(const T* p, float* out) {
+  if constexpr ((E * sizeof(T)) % 16 == 0) {
+    constexpr int kPer = 16 / sizeof(T);
+#pragma unroll
+    for (int i = 0; i < E / kPer; ++i) unpack16(*reinterpret_cast<const uint4*>(p + i * kPer), T{}, out + i * kPer);
+  } else {
+#pragma unroll
+    for (int i = 0; i < E; ++i) out[i] = to_f32(p[i]);
+  }
+}
+
+// MatIn::kRmsNorm prologue: xs[b][k] = T(x[b][k] * rsqrt(mean_k x[b]^2 + eps) * w[k]) for every
+// activation row, in shared memory, by the whole CTA (each CTA recomputes it: a few KB of L2 reads
+// while its first weight loads are in flight, instead of a one-CTA RMSNorm launch per projection
+// on the critical path). The formula and roundings are rmsnorm_kernel's.
+template <typename T, int B>
+__device__ void rmsnorm_prologue(const MatArgs& a, int64_t K, T* xs) {
+  __shared__ float red[kWarps][B];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const float* x = static_cast<const float*>(a.x);
+  float ss[B];
+#pragma unroll
+  for (int b = 0; b < B; ++b) {
+    ss[b] = 0.0f;
+    if (b >= a.n_rows) continue;
+    for (int64_t k = threadIdx.x * 4; k < K; k += blockDim.x * 4) {
+      const float4 v = *reinterpret_cast<const float4*>(x + b * a.ldx + k);
+      ss[b] += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
+    ss[b] = warp_sum(ss[b]);
+  }
+  if (lane == 0) {
+#pragma unroll
+    for (int b = 0; b < B; ++b) red[warp][b] = ss[b];
+  }
+  __syncthreads();
+#pragma unroll
+  for (int b = 0; b < B; ++b) {
+    if (b >= a.n_rows) break;
+    float total = 0.0f;
+    for (int w = 0; w < kWarps; ++w) total += red[w][b];
+    const float scale = rsqrtf(total / static_cast<float>(K) + a.norm_eps);
+    for (int64_t k = threadIdx.x; k < K; k += blockDim.x) xs[b * K + k] = from_f32<T>(x[b * a.ldx + k] * scale * a.norm_w[k]);
+  }
+  __syncthreads();
+}
+
+}  // namespace effitune::engine::cuda::gemv_detail
