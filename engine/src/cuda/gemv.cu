@@ -58,6 +58,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(DeviceMatrix m, MatAr
   using T = typename Chunk::Act;
   constexpr int E = Chunk::kElems;
   constexpr int R = kGateUp ? 2 : 1;  // weight rows per row group
+  constexpr int U = kUnroll / R;      // chunks per row per batch: the same loads in flight, and registers, as R = 1
   __shared__ float partial[kWarps][R][B];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int slice = warp % split;
@@ -74,11 +75,11 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(DeviceMatrix m, MatAr
   const int64_t n_chunks = K / E, first = static_cast<int64_t>(slice) * 32 + lane, stride = 32LL * split;
   const bool active = row < out_rows;
 
-  uint4 cur[R][kUnroll], nxt[R][kUnroll];
-  // Chunks c0, c0 + stride, ... (kUnroll of them) of every row of the group.
-  auto load_batch = [&](uint4 (&dst)[R][kUnroll], int64_t c0) {
+  uint4 cur[R][U], nxt[R][U];
+  // Chunks c0, c0 + stride, ... (U of them) of every row of the group.
+  auto load_batch = [&](uint4 (&dst)[R][U], int64_t c0) {
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
+    for (int u = 0; u < U; ++u) {
       const int64_t c = c0 + stride * u;
 #pragma unroll
       for (int r = 0; r < R; ++r)
@@ -98,11 +99,11 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(DeviceMatrix m, MatAr
     for (int b = 0; b < B; ++b) acc[r][b] = 0.0f;
 
   if (active) {
-    for (int64_t c0 = first; c0 < n_chunks; c0 += stride * kUnroll) {
-      const bool more = c0 + stride * kUnroll < n_chunks;
-      if (more) load_batch(nxt, c0 + stride * kUnroll);
+    for (int64_t c0 = first; c0 < n_chunks; c0 += stride * U) {
+      const bool more = c0 + stride * U < n_chunks;
+      if (more) load_batch(nxt, c0 + stride * U);
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
+      for (int u = 0; u < U; ++u) {
         const int64_t c = c0 + stride * u;
         if (c >= n_chunks) break;
         float w[R][E];
@@ -127,7 +128,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(DeviceMatrix m, MatAr
 #pragma unroll
         for (int r = 0; r < R; ++r)
 #pragma unroll
-          for (int u = 0; u < kUnroll; ++u) cur[r][u] = nxt[r][u];
+          for (int u = 0; u < U; ++u) cur[r][u] = nxt[r][u];
       }
     }
   }
@@ -250,7 +251,6 @@ void launch_gemv(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
   // Vector loads need 16-byte aligned rows: true for every quantized row and for float rows whose
   // byte length is a multiple of 16 (not stories260K's hidden 172 in bf16).
   const bool vec = m.data_row_bytes() % 16 == 0;
-  if (launch_gemv_bulk(m, a, s)) return;
   switch (m.kind) {
     case WKind::kF32: vec ? launch_w<WKind::kF32, true>(m, a, s) : launch_w<WKind::kF32, false>(m, a, s); break;
     case WKind::kF16: vec ? launch_w<WKind::kF16, true>(m, a, s) : launch_w<WKind::kF16, false>(m, a, s); break;

@@ -53,11 +53,6 @@ void launch_gemv(const DeviceMatrix& w, const MatArgs& a, cudaStream_t s);
 // out[r] = the token id held in keys[r] (from a GEMV with MatArgs::argmax), then keys[r] = 0.
 void launch_finish_argmax(unsigned long long* keys, int32_t rows, int32_t* out, cudaStream_t s);
 
-// The bf16/f16 GEMV through shared-memory stages filled by bulk asynchronous copies (gemv_bulk.cu),
-// used by launch_gemv when it applies (16-bit weights with rows a multiple of 512 bytes, no fused
-// argmax; EFFITUNE_GEMV_BULK=0 turns it off). Returns false, launching nothing, otherwise.
-bool launch_gemv_bulk(const DeviceMatrix& w, const MatArgs& a, cudaStream_t s);
-
 // The Q8_0/Q4_0 case of launch_gemv (gemv_quant.cu): each CTA first quantizes the activation rows
 // (after SwiGLU, if asked) to int8 blocks of 32 with an f32 scale in shared memory, as llama.cpp's
 // q8_1 does, then streams the packed weights with 16-byte loads and multiplies with dp4a. The

@@ -1,4 +1,4 @@
-// Device helpers shared by the float GEMV kernels (gemv.cu, gemv_bulk.cu): weight chunk types,
+// Device helpers of the float GEMV kernels (gemv.cu): weight chunk types,
 // 16-byte loads and unpacking, activation loads and the fused RMSNorm prologue.
 #pragma once
 
