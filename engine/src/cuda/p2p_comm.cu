@@ -47,6 +47,10 @@ __device__ __forceinline__ uint32_t load_acquire(const uint32_t* p) {
 }
 
 __global__ void __launch_bounds__(kThreads) p2p_all_reduce_kernel(P2pArgs a) {
+  // Launched with launch_pdl like the backend's kernels, so that neither side of an all-reduce is
+  // a full drain-and-launch boundary in the decode graph.
+  pdl_trigger();
+  pdl_wait();
   const int b = blockIdx.x, tid = threadIdx.x;
   __shared__ uint32_t call_s;
   if (tid == 0) call_s = a.calls[b] + 1;
@@ -113,7 +117,7 @@ class HybridCommunicator final : public Communicator {
     a.count = count;
     a.rank = rank();
     a.n = g.n;
-    p2p_all_reduce_kernel<<<kBlocks, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(a);
+    launch_pdl(p2p_all_reduce_kernel, kBlocks, kThreads, 0, static_cast<cudaStream_t>(stream), a);
     return cuda_status(cudaGetLastError(), "p2p all_reduce");
   }
 
