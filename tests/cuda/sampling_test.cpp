@@ -17,6 +17,8 @@
 #include "../../engine/src/cuda/sampling_ops.h"
 #include "cuda_test_util.h"
 #include "effitune/engine/model_loader.h"
+#include "effitune/engine/engine.h"
+#include "effitune/engine/generate.h"
 #include "effitune/engine/sampling.h"
 #include "support/paths.h"
 
@@ -309,6 +311,42 @@ TEST(CudaSampling, ForwardSampleOnTheTaskModel) {
       }
     }
     for (int s = 0; s < 3; ++s) ++len[s], last[s] = greedy[s];
+  }
+}
+
+// Beam search end to end on the task model in f32: the CUDA engine takes each beam's candidates
+// from the device top-k (Engine::step_topk), the CPU engine from full logits on the host; both must
+// find the same best hypothesis.
+TEST(CudaSampling, BeamSearchOnTheDeviceMatchesTheCpuEngine) {
+  EFFITUNE_SKIP_WITHOUT_CUDA();
+  if (!std::filesystem::exists(task_model())) GTEST_SKIP() << "no task model at " << task_model();
+  auto engine_on = [](const std::string& kind) {
+    EngineConfig c;
+    c.model_path = task_model();
+    c.weight_type = DType::kF32;
+    c.backend.kind = kind;
+    c.backend.threads = 2;
+    c.max_sequences = 8;
+    c.context_length = 256;
+    return Engine::create(c);
+  };
+  auto gpu = engine_on("cuda");
+  auto cpu = engine_on("cpu");
+  ASSERT_TRUE(gpu.ok()) << gpu.status().to_string();
+  ASSERT_TRUE(cpu.ok()) << cpu.status().to_string();
+  ASSERT_TRUE((*gpu)->samples_on_device());
+  ASSERT_FALSE((*cpu)->samples_on_device());
+  const std::vector<int32_t> prompt = {1, 50, 200, 31, 77, 300, 12};
+  for (int32_t width : {2, 4}) {
+    DecodingConfig beam;
+    beam.strategy = DecodingStrategy::kBeam;
+    beam.beam_width = width;
+    beam.max_new_tokens = 24;
+    auto a = generate(**cpu, prompt, beam);
+    auto b = generate(**gpu, prompt, beam);
+    ASSERT_TRUE(a.ok() && b.ok()) << "width " << width;
+    EXPECT_EQ(b->token_ids, a->token_ids) << "width " << width;
+    EXPECT_NEAR(b->score, a->score, 1e-3) << "width " << width;
   }
 }
 

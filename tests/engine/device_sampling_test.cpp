@@ -5,6 +5,7 @@
 // themselves are tested in tests/cuda/sampling_test.cpp.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -13,6 +14,7 @@
 #include "../../engine/src/sampling/philox.h"
 #include "effitune/engine/batch_policy.h"
 #include "effitune/engine/engine.h"
+#include "effitune/engine/generate.h"
 #include "effitune/engine/scheduler.h"
 #include "support/scripted_backend.h"
 
@@ -65,9 +67,30 @@ class FakeDeviceSampler : public Backend, public DeviceSampler {
     }
     return {};
   }
-  Status forward_topk(std::span<const SequenceStep>, int32_t, std::vector<int32_t>&, std::vector<float>&) override {
-    return unimplemented("fake");
+  // The k best log-softmax entries of each step's row, from a float64 log-softmax written here.
+  Status forward_topk(std::span<const SequenceStep> steps, int32_t k, std::vector<int32_t>& ids,
+                      std::vector<float>& logprobs) override {
+    std::vector<float> logits;
+    EFFITUNE_RETURN_IF_ERROR(inner_.forward(steps, logits));
+    ids.clear();
+    logprobs.clear();
+    ++topk_calls;
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const float* row = logits.data() + i * kVocab;
+      double mx = -std::numeric_limits<double>::infinity(), sum = 0;
+      for (int32_t v = 0; v < kVocab; ++v) mx = std::max(mx, static_cast<double>(row[v]));
+      for (int32_t v = 0; v < kVocab; ++v) sum += std::exp(row[v] - mx);
+      std::vector<int32_t> order(kVocab);
+      for (int32_t v = 0; v < kVocab; ++v) order[v] = v;
+      std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return row[a] > row[b]; });
+      for (int32_t j = 0; j < k; ++j) {
+        ids.push_back(order[j]);
+        logprobs.push_back(static_cast<float>(row[order[j]] - mx - std::log(sum)));
+      }
+    }
+    return {};
   }
+  int topk_calls = 0;
   void synchronize() override {}
   void copy_block(int32_t src, int32_t dst) override { inner_.copy_block(src, dst); }
   int64_t kv_bytes_per_block() const override { return inner_.kv_bytes_per_block(); }
@@ -267,6 +290,28 @@ TEST(DeviceSamplingTest, EosEndsADeviceSampledRequest) {
   EXPECT_EQ(got.outcome, RequestOutcome::kStop);
   EXPECT_EQ(got.tokens, std::vector<int32_t>(expected.begin(), expected.begin() + stop_at));
   EXPECT_EQ(engine->kv_stats().used_blocks, 0);
+}
+
+// Beam search on a device sampler takes each beam's 2 x width candidates from step_topk (no
+// vocab-wide rows) and must find what the host path finds from the full logits.
+TEST(DeviceSamplingTest, BeamSearchFromDeviceTopKMatchesTheHostPath) {
+  for (int32_t width : {1, 2, 4}) {
+    DecodingConfig beam;
+    beam.strategy = DecodingStrategy::kBeam;
+    beam.beam_width = width;
+    beam.max_new_tokens = 12;
+    auto host = make_engine(std::make_unique<testing::ScriptedBackend>(kVocab, kBlocks, kBlockSize, hash_logits), 3);
+    auto fake = std::make_unique<FakeDeviceSampler>();
+    FakeDeviceSampler* f = fake.get();
+    auto device = make_engine(std::move(fake), 3);
+    const auto a = generate(*host, {5, 6, 7}, beam);
+    const auto b = generate(*device, {5, 6, 7}, beam);
+    ASSERT_TRUE(a.ok() && b.ok()) << width;
+    EXPECT_EQ(b.value().token_ids, a.value().token_ids) << "width " << width;
+    EXPECT_NEAR(b.value().score, a.value().score, 1e-5) << "width " << width;
+    EXPECT_GT(f->topk_calls, 0) << "the beam search did not use the device top-k";
+    EXPECT_EQ(device->kv_stats().used_blocks, 0) << "beam search leaked KV blocks";
+  }
 }
 
 }  // namespace

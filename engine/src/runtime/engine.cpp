@@ -116,6 +116,19 @@ Status Engine::step_sample(std::span<const StepRequest> requests, std::span<cons
   });
 }
 
+Status Engine::step_topk(std::span<const StepRequest> requests, int32_t k, std::vector<int32_t>& ids,
+                         std::vector<float>& logprobs) {
+  if (!samples_on_device())
+    return unimplemented("step_topk: the " + backend_->name() +
+                         " backend does not sample on the device (or EFFITUNE_DEVICE_SAMPLING=0); use step()");
+  if (k < 1 || k > 128 || k > model().vocab_size)
+    return invalid_argument("step_topk: k must be in [1, min(128, vocab)], got " + std::to_string(k));
+  auto* sampler = dynamic_cast<DeviceSampler*>(backend_.get());
+  return run_step(requests, [&](std::span<const SequenceStep> steps) {
+    return sampler->forward_topk(steps, k, ids, logprobs);
+  });
+}
+
 Status Engine::run_step(std::span<const StepRequest> requests,
                         const std::function<Status(std::span<const SequenceStep>)>& forward) {
   if (requests.empty()) return invalid_argument("step() needs at least one request");

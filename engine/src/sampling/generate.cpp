@@ -119,10 +119,19 @@ Result<GenerationResult> generate_beam(Engine& engine, const std::vector<int32_t
   result.prompt_tokens = static_cast<int32_t>(prompt.size());
   SequenceGuard guard(engine);
   std::vector<float> logits;
+  // Each beam needs only its 2 x width best continuations: on a device sampler they come back as
+  // (id, logprob) pairs instead of a vocab-wide row per beam.
+  const int32_t k = std::min(vocab, 2 * width);
+  const bool on_device = engine.samples_on_device() && k <= 128;
+  std::vector<int32_t> top_ids;
+  std::vector<float> top_lp;
+  auto run = [&](std::span<const StepRequest> reqs) {
+    return on_device ? engine.step_topk(reqs, k, top_ids, top_lp) : engine.step(reqs, logits);
+  };
   const auto t0 = Clock::now();
   std::vector<Beam> beams{{guard.add(engine.add_sequence()), {}, 0.0}};
   StepRequest req{beams[0].seq, prompt, false};
-  EFFITUNE_RETURN_IF_ERROR(engine.step({&req, 1}, logits));
+  EFFITUNE_RETURN_IF_ERROR(run({&req, 1}));
   result.prefill_ms = ms_since(t0);
   const auto t_decode = Clock::now();
 
@@ -143,10 +152,14 @@ Result<GenerationResult> generate_beam(Engine& engine, const std::vector<int32_t
     };
     std::vector<Cand> cands;
     for (size_t b = 0; b < beams.size(); ++b) {
+      if (on_device) {
+        for (int32_t i = 0; i < k; ++i)
+          cands.push_back({beams[b].logprob + top_lp[b * k + i], static_cast<int32_t>(b), top_ids[b * k + i]});
+        continue;
+      }
       log_softmax({logits.data() + b * vocab, static_cast<size_t>(vocab)}, lp);
       std::vector<int32_t> ids(vocab);
       for (int32_t i = 0; i < vocab; ++i) ids[i] = i;
-      const int32_t k = std::min(vocab, 2 * width);
       std::partial_sort(ids.begin(), ids.begin() + k, ids.end(),
                         [&](int32_t a, int32_t c) { return lp[a] > lp[c] || (lp[a] == lp[c] && a < c); });
       for (int32_t i = 0; i < k; ++i) cands.push_back({beams[b].logprob + lp[ids[i]], static_cast<int32_t>(b), ids[i]});
@@ -188,7 +201,7 @@ Result<GenerationResult> generate_beam(Engine& engine, const std::vector<int32_t
     if (step + 1 == budget) break;
     std::vector<StepRequest> reqs;
     for (const Beam& b : beams) reqs.push_back({b.seq, {&b.tokens.back(), 1}, false});
-    EFFITUNE_RETURN_IF_ERROR(engine.step(reqs, logits));
+    EFFITUNE_RETURN_IF_ERROR(run(reqs));
   }
   for (const Beam& b : beams) {
     if (static_cast<int32_t>(finished.size()) >= width) break;

@@ -80,6 +80,12 @@ class Engine {
   // (one per request). Same errors as step(); kUnimplemented when !samples_on_device().
   Status step_sample(std::span<const StepRequest> requests, std::span<const RowSampling> params,
                      std::vector<int32_t>& tokens);
+  // step(), then each request's k (1..128) most likely next tokens from its last row, computed on
+  // the device: ids and logprobs (log-softmax) get requests.size() x k entries, descending, lower id
+  // first on ties. What beam search needs, without moving vocab-wide rows. Same errors as
+  // step_sample().
+  Status step_topk(std::span<const StepRequest> requests, int32_t k, std::vector<int32_t>& ids,
+                   std::vector<float>& logprobs);
 
   KvBlockManager& kv() { return *kv_; }
   KvStats kv_stats() const { return kv_->stats(); }
