@@ -78,7 +78,9 @@ int run_bench(int argc, char** argv) {
                        "[--batch 1,16] [--repetitions 5] [--format json]",
                        "Prefill: all prompt tokens of each sequence in one forward pass. Decode: one token per sequence per\n"
                        "step. Random token ids; the first repetition warms up and is not counted. Figures are the median\n"
-                       "of the repetitions with the min-max spread, next to llama.cpp's figure (mission.md) and the ratio.",
+                       "of the repetitions with the min-max spread, next to llama.cpp's figure (mission.md) and the ratio.\n"
+                       "Each step ends with a token per sequence as serving does: picked on the GPU with CUDA (only ids\n"
+                       "cross the bus), from logits copied to the host otherwise (JSON: token_selection).",
                        code);
   if (!vm) return code;
   auto config = engine_config_from(*vm);
@@ -106,7 +108,9 @@ int run_bench(int argc, char** argv) {
   if (!json)
     std::printf("%-22s %-6s %5s %16s %16s %10s %8s\n", "model", "quant", "batch", "prefill tok/s", "decode tok/s",
                 "peer dec", "ratio");
+  const bool on_device = e.samples_on_device();
   for (int batch : *batches) {
+    const std::vector<engine::RowSampling> greedy_rows(batch);
     std::vector<double> prefill, decode;
     for (int rep = 0; rep <= reps; ++rep) {
       std::vector<engine::SeqId> seqs(batch);
@@ -118,8 +122,11 @@ int run_bench(int argc, char** argv) {
         reqs[b] = {seqs[b], prompts[b], false};
       }
       std::vector<float> logits;
+      std::vector<int32_t> ids;
+      // As served: a device sampler returns one greedy id per sequence; otherwise logits come back.
+      auto step = [&] { return on_device ? e.step_sample(reqs, greedy_rows, ids) : e.step(reqs, logits); };
       auto t0 = Clock::now();
-      Status s = e.step(reqs, logits);
+      Status s = step();
       const double pre_s = std::chrono::duration<double>(Clock::now() - t0).count();
       std::vector<int32_t> next(batch);
       auto t1 = Clock::now();
@@ -128,7 +135,7 @@ int run_bench(int argc, char** argv) {
           next[b] = tok(rng);
           reqs[b] = {seqs[b], {&next[b], 1}, false};
         }
-        s = e.step(reqs, logits);
+        s = step();
       }
       const double dec_s = std::chrono::duration<double>(Clock::now() - t1).count();
       for (auto q : seqs) e.remove_sequence(q);
@@ -148,6 +155,7 @@ int run_bench(int argc, char** argv) {
       j["quant"] = quant;
       j["batch"] = batch;
       j["tp"] = config->backend.gpu_count;
+      j["token_selection"] = on_device ? "device" : "host";
       j["threads"] = config->backend.threads;
       j["prompt_tokens"] = prompt;
       j["gen_tokens"] = gen;
