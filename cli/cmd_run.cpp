@@ -47,7 +47,7 @@ std::string device_of(const orch::Experiment& ex) {
   if (ex.engine.backend == "cuda") return "cuda";
   const unsigned cores = ex.engine.threads > 0 ? static_cast<unsigned>(ex.engine.threads)
                                                : std::max(1u, std::thread::hardware_concurrency());
-  return "cpu: " + std::to_string(cores) + " threads";
+  return "cpu: " + std::to_string(cores) + (cores == 1 ? " thread" : " threads");
 }
 
 // The runner every study command uses: each trial in a child `effitune trial` process. The child

@@ -254,6 +254,7 @@ std::vector<RankedTrial> rank_trials(const std::vector<TrialRecord>& trials) {
 E1Verdict detect_e1(const std::vector<TrialRecord>& trials, int32_t patience, double min_relative_gain) {
   E1Verdict v;
   const TrialRecord* best = nullptr;
+  int64_t streak_start = -1;  // first attempt of the run without a real gain that reached E1
   for (const auto& t : trials) {
     const bool done = t.state == TrialState::kComplete || t.state == TrialState::kFailed ||
                       t.state == TrialState::kPruned;
@@ -270,6 +271,7 @@ E1Verdict detect_e1(const std::vector<TrialRecord>& trials, int32_t patience, do
       if (t.efficiency > best->efficiency) best = &t;
     }
     v.attempts_without_gain = real ? 0 : v.attempts_without_gain + 1;
+    if (v.attempts_without_gain == 1 && !v.reached) streak_start = t.id;
     // The verdict is the state at the end of the list: a later real gain reopens the climb.
     if (real) {
       v.reached = false;
@@ -290,6 +292,9 @@ E1Verdict detect_e1(const std::vector<TrialRecord>& trials, int32_t patience, do
     s << "E1 reached after trial " << v.reached_at_trial << ": the last " << patience
       << " attempts did not raise the best E beyond noise (a real gain needs > "
       << min_relative_gain * 100 << "% and separated intervals); more search stops paying back.";
+    // The best can be one of those attempts: it raised E, but by less than the noise.
+    if (best->id >= streak_start && best->id <= v.reached_at_trial)
+      s << " Trial " << best->id << ", the best so far, is one of them: its gain is within the noise.";
   } else {
     s << "E1 not reached: " << v.attempts_without_gain << " of " << patience
       << " attempts since the last real gain in E; the climb may still pay back.";

@@ -134,6 +134,21 @@ TEST(TensorParallelCpu, TaskModelGreedyTp2EqualsTp1) {
   expect_layers_match(*w, prompt, 2);
 }
 
+// TP=8 (issue 6's degree; 8-GPU machines are not lent): the Llama-3-8B head layout (32 query heads
+// on 8 KV heads, so every rank holds 4 query heads and 1 KV head) on a small random model, teacher
+// forced at every depth against TP=1, plus TP=4 for the same model.
+TEST(TensorParallelCpu, EightRanksWithTheLlama8bHeadLayoutMatchTp1AtEveryDepth) {
+  ModelConfig c;
+  c.dim = 512, c.hidden_dim = 1024, c.n_layers = 2, c.n_heads = 32, c.n_kv_heads = 8;
+  c.vocab_size = 256, c.max_seq_len = 256, c.rope_theta = 500000.0f, c.tied_output = false;
+  auto w = make_random_model(c, DType::kF32, 99);
+  ASSERT_TRUE(w.ok()) << w.status().to_string();
+  std::vector<int32_t> prompt;
+  for (int32_t i = 0; i < 40; ++i) prompt.push_back((i * 37 + 11) % c.vocab_size);
+  expect_layers_match(*w, prompt, 8);
+  expect_layers_match(*w, prompt, 4);
+}
+
 TEST(TensorParallelCpu, KvBytesAndWeightsAreAccountedOverRanks) {
   auto w = load_model(task_model_path());
   ASSERT_TRUE(w.ok()) << w.status().to_string();

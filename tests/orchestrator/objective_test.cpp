@@ -284,6 +284,8 @@ TEST(E1, ReachedAfterPatienceAttemptsWithinNoise) {
   EXPECT_EQ(v.reached_at_trial, 4);
   EXPECT_EQ(v.best_trial, 2);  // the incumbent moves even within noise
   EXPECT_EQ(v.attempts_without_gain, 3);
+  // Trial 2 is both the best and one of the attempts without a real gain: the text says so.
+  EXPECT_NE(v.explanation.find("Trial 2, the best so far, is one of them"), std::string::npos) << v.explanation;
   EXPECT_FALSE(detect_e1(ts, 4, 0.01).reached);
   // A later real gain reopens the climb.
   ts.push_back(trial(5, 4.0, 3.5, 4.5));
