@@ -11,6 +11,7 @@
 
 #include "cli_util.h"
 #include "commands.h"
+#include "effitune/engine/backend.h"
 #include "effitune/engine/chat_format.h"
 #include "effitune/engine/dtype.h"
 #include "effitune/orchestrator/experiment.h"
@@ -66,6 +67,15 @@ Result<orch::ChildProcessRunner> child_runner(const orch::Experiment& ex, orch::
   return orch::ChildProcessRunner(ro);
 }
 
+// Every trial would fail the same way on a machine that cannot run the experiment's backend: say
+// it once, before the study starts.
+Status backend_runs_here(const orch::Experiment& ex) {
+  if (engine::backend_available(ex.engine.backend)) return {};
+  return unavailable(ex.yaml_path + ": engine.backend '" + ex.engine.backend +
+                     "' cannot run here (this build has no CUDA backend, or no GPU is visible); build where nvcc "
+                     "is installed (scripts/build.sh picks it up) and run on a GPU machine, or set engine.backend: cpu");
+}
+
 double default_trial_timeout(const orch::Experiment& ex) {
   // Up to 10 load tests (capacity probes and the P run) plus the quality probe and engine loads.
   return std::max(120.0, 10 * (ex.workload.load_test_s + ex.workload.warmup_s + 10) + 120);
@@ -95,6 +105,7 @@ int run_run(int argc, char** argv) {
   if (!vm) return code;
   auto ex = orch::load_experiment((*vm)["experiment-file"].as<std::string>());
   if (!ex.ok()) return report_error("run", ex.status());
+  if (Status s = backend_runs_here(*ex); !s.ok()) return report_error("run", s);
   auto store = orch::StudyStore::open((*vm)["db"].as<std::string>());
   if (!store.ok()) return report_error("run", store.status());
   orch::TunerOptions o;
@@ -280,6 +291,7 @@ int run_nightly(int argc, char** argv) {
   if (!vm) return code;
   auto ex = orch::load_experiment((*vm)["experiment-file"].as<std::string>());
   if (!ex.ok()) return report_error("nightly", ex.status());
+  if (Status s = backend_runs_here(*ex); !s.ok()) return report_error("nightly", s);
   const std::string db = (*vm)["db"].as<std::string>();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(db, ec)) {
