@@ -208,14 +208,18 @@ TEST(CudaOps, PagedAttention) {
       const auto q = rounded(random_normal(c.n_new * c.nh * c.hd, 10), act);
       const auto k = rounded(random_normal(c.len * c.nkv * c.hd, 11), act);
       const auto v = rounded(random_normal(c.len * c.nkv * c.hd, 12), act);
-      std::vector<float> out;
-      ASSERT_TRUE(
-          cuda_ops::attention(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd, c.block, c.decode, act, out).ok());
       const auto ref = attention_ref(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd);
       const bool tensor_core = !c.decode && (c.hd == 64 || c.hd == 128);
-      EXPECT_LE(nmse(out, ref), act == DType::kF32 ? kF32Matmul * 1e-3 : tensor_core ? kHalfTwoRoundings : kHalfRounding)
-          << dtype_name(act) << " len " << c.len << " new " << c.n_new << " heads " << c.nh << "/" << c.nkv
-          << " hd " << c.hd << (c.decode ? " decode" : " prefill");
+      // Decode runs with both split lengths (64 positions, and the 256 of large batches).
+      for (int32_t chunk : {64, 256}) {
+        if (!c.decode && chunk != 64) continue;
+        std::vector<float> out;
+        ASSERT_TRUE(
+            cuda_ops::attention(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd, c.block, c.decode, act, out, chunk).ok());
+        EXPECT_LE(nmse(out, ref), act == DType::kF32 ? kF32Matmul * 1e-3 : tensor_core ? kHalfTwoRoundings : kHalfRounding)
+            << dtype_name(act) << " len " << c.len << " new " << c.n_new << " heads " << c.nh << "/" << c.nkv
+            << " hd " << c.hd << (c.decode ? " decode, splits of " + std::to_string(chunk) : " prefill");
+      }
     }
   }
 }

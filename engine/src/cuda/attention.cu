@@ -19,7 +19,7 @@ __device__ __forceinline__ void load8(const T* p, float* out) {
   }
 }
 
-// One CTA per (KV head, step, split of kAttnChunk positions), all G query heads of the group at
+// One CTA per (KV head, step, split of a.chunk positions), all G query heads of the group at
 // once so that K/V are read once. Scores: one thread per position with the K row's 16-byte loads
 // unrolled (HD is a template parameter); P.V: threads own 16-byte column groups of V and split
 // the positions, then reduce through shared memory. The first version looped V one element per
@@ -35,7 +35,8 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int3
   const int G = a.n_heads / a.n_kv_heads;
   const int64_t kv_dim = static_cast<int64_t>(a.n_kv_heads) * HD;
   const int len = seq_len[s];
-  const int p0 = split * kAttnChunk, p1 = min(len, p0 + kAttnChunk), n = p1 - p0;
+  const int chunk = a.chunk;
+  const int p0 = split * chunk, p1 = min(len, p0 + chunk), n = p1 - p0;
   const int tid = threadIdx.x;
   if (n <= 0) {  // past this sequence's length: an empty split the merge skips
     if (tid < G) {
@@ -46,8 +47,8 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int3
     return;
   }
   float* q_s = smem;                       // [G][HD], pre-scaled
-  float* sc = q_s + G * HD;                // [G][kAttnChunk]
-  float* stat = sc + G * kAttnChunk;       // [G][2]
+  float* sc = q_s + G * HD;                // [G][chunk]
+  float* stat = sc + G * chunk;            // [G][2]
   float* red = stat + 2 * kAttnMaxGroup;   // [kSubs][G][HD]
   const T* q = static_cast<const T*>(a.qkv) + s * a.ld_qkv + kvh * G * HD;
   const int32_t* bt = a.block_tables + static_cast<int64_t>(s) * a.bt_stride;
@@ -99,7 +100,7 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int3
       float dot = 0.0f;
 #pragma unroll
       for (int d = 0; d < HD; ++d) dot = fmaf(q_s[g * HD + d], k[d], dot);
-      sc[g * kAttnChunk + (p - p0)] = dot;
+      sc[g * chunk + (p - p0)] = dot;
     }
   }
   __syncthreads();
@@ -107,12 +108,12 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int3
   const int lane = tid & 31, warp = tid >> 5, n_warps = blockDim.x >> 5;
   for (int g = warp; g < G; g += n_warps) {
     float m = -FLT_MAX;
-    for (int i = lane; i < n; i += 32) m = fmaxf(m, sc[g * kAttnChunk + i]);
+    for (int i = lane; i < n; i += 32) m = fmaxf(m, sc[g * chunk + i]);
     m = warp_max(m);
     float l = 0.0f;
     for (int i = lane; i < n; i += 32) {
-      const float e = expf(sc[g * kAttnChunk + i] - m);
-      sc[g * kAttnChunk + i] = e;
+      const float e = expf(sc[g * chunk + i] - m);
+      sc[g * chunk + i] = e;
       l += e;
     }
     l = warp_sum(l);
@@ -143,7 +144,7 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int3
 #pragma unroll
       for (int g = 0; g < kAttnMaxGroup; ++g) {
         if (g >= G) break;
-        const float pr = sc[g * kAttnChunk + (p - p0)];
+        const float pr = sc[g * chunk + (p - p0)];
 #pragma unroll
         for (int i = 0; i < kVec; ++i) acc[g][i] = fmaf(pr, v[i], acc[g][i]);
       }
@@ -450,7 +451,7 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
                cudaStream_t s) {
   constexpr int kVec = 16 / sizeof(T), kGroups = HD / kVec < 1 ? 1 : HD / kVec, kSubs = 128 / kGroups;
   const int G = a.n_heads / a.n_kv_heads;
-  const size_t smem = (static_cast<size_t>(G) * HD + G * kAttnChunk + 2 * kAttnMaxGroup + kSubs * G * HD) * sizeof(float);
+  const size_t smem = (static_cast<size_t>(G) * HD + G * a.chunk + 2 * kAttnMaxGroup + kSubs * G * HD) * sizeof(float);
   const dim3 grid(a.n_kv_heads, n_steps, n_splits);
   launch_pdl(attn_decode_kernel<T, HD>, grid, 128, smem, s, a, seq_len, n_splits, po, pml);
   if (n_splits > 1)
@@ -489,6 +490,17 @@ void prefill_t(const AttnArgs& a, const int32_t* tiles, int32_t n_tiles, const i
 }
 
 }  // namespace
+
+int32_t decode_attn_chunk(int32_t steps, int32_t n_kv_heads) {
+  static const int sms = [] {
+    int dev = 0, v = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev);
+    return v > 0 ? v : 132;
+  }();
+  static const bool on = env_flag("EFFITUNE_ATTN_LONG_SPLITS", true);
+  return on && static_cast<int64_t>(steps) * n_kv_heads >= 2LL * sms ? kAttnMaxChunk : kAttnChunk;
+}
 
 void launch_attn_decode(ActType act, const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32_t n_splits,
                         float* partial_o, float* partial_ml, cudaStream_t s) {

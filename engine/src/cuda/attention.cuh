@@ -14,8 +14,10 @@
 namespace effitune::engine::cuda {
 
 // Positions per decode split: small enough that batch-1 decode spreads over many CTAs (8 KV heads
-// x ctx/64 splits), and the scores of a split fit in shared memory.
+// x ctx/64 splits), and the scores of a split fit in shared memory. decode_attn_chunk() picks a
+// longer split when the batch alone fills the GPU.
 constexpr int kAttnChunk = 64;
+constexpr int kAttnMaxChunk = 256;  // keeps the decode kernel under 48 KB of shared memory (G 8, HD 128)
 constexpr int kAttnMaxGroup = 8;  // query heads per KV head the decode kernel supports
 constexpr int kAttnPrefillRows = 64;  // query rows (tokens x group) per prefill CTA (4 lanes each)
 
@@ -32,7 +34,14 @@ struct AttnArgs {
   // Decode only: when set, q and the new token's k are still unrotated in qkv, and the decode kernel
   // applies RoPE (inv_freq as RopeStoreArgs) and stores the new K/V itself (no rope_store launch).
   const double* inv_freq = nullptr;
+  int32_t chunk = kAttnChunk;  // decode: positions per split (kAttnChunk or kAttnMaxChunk)
 };
+
+// Positions per decode split for a step of `steps` sequences: 64 while the (KV head, sequence)
+// pairs alone would leave SMs idle; 256 once they give >= 2 CTAs per SM, so that long contexts are
+// not cut into more CTAs (each paying the kernel's fixed chain of phases) and merge work than needed.
+// At 8B batch 64 (512 pairs, ~190 positions) that is one split instead of four and no merge launch.
+int32_t decode_attn_chunk(int32_t steps, int32_t n_kv_heads);
 
 // Decode: token s belongs to step s; seq_len[s] positions (the new one included) are attended.
 // With n_splits > 1, partial_o ([n_steps][n_heads][n_splits][head_dim]) and partial_ml

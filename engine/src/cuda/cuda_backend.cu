@@ -204,7 +204,8 @@ Status CudaBackend::build_plan(std::span<const SequenceStep> steps, Plan& p) {
   p.steps = static_cast<int32_t>(steps.size());
   if (decode) {
     if (extras_.cuda_graphs) p.steps = batch_bucket(p.steps);
-    p.splits = static_cast<int32_t>(pow2_at_least((max_len + kAttnChunk - 1) / kAttnChunk));
+    p.chunk = decode_attn_chunk(p.steps, cfg_.n_kv_heads);
+    p.splits = static_cast<int32_t>(pow2_at_least((max_len + p.chunk - 1) / p.chunk));
     p.tokens = p.rows = p.steps;
   } else {
     p.tokens = static_cast<int32_t>(tokens);
@@ -301,6 +302,7 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     a.block_size = options_.kv_block_size;
     a.n_heads = c.n_heads, a.n_kv_heads = c.n_kv_heads, a.head_dim = hd;
     a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    a.chunk = p.chunk;
     if (fused_rope) a.inv_freq = inv_freq_;
     if (p.decode) launch_attn_decode(act_, a, meta_ + p.off_len, p.steps, p.splits, part_o_, part_ml_, s);
     else launch_attn_prefill(act_, a, meta_ + p.off_tiles, p.tiles, meta_ + p.off_pos, s);

@@ -260,7 +260,7 @@ Status gemm_stream(const TensorView& w, std::span<const float> x, int32_t rows, 
 
 Status attention(std::span<const float> q, std::span<const float> k, std::span<const float> v, int32_t len,
                  int32_t n_new, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, int32_t block_size,
-                 bool decode_kernel, DType act, std::vector<float>& out) {
+                 bool decode_kernel, DType act, std::vector<float>& out, int32_t decode_chunk) {
   EFFITUNE_RETURN_IF_ERROR(available());
   EFFITUNE_ASSIGN_OR_RETURN(ActType a, act_of(act));
   if (decode_kernel && n_new != 1) return invalid_argument("attention: the decode kernel takes one new token");
@@ -281,7 +281,10 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
   const int tile_tokens = prefill_tile_tokens(n_heads, n_kv_heads);
   for (int32_t i = 0; i < n_new; i += tile_tokens) tiles.insert(tiles.end(), {0, i, std::min(tile_tokens, n_new - i)});
   const int32_t seq_len[1] = {len};
-  const int32_t splits = static_cast<int32_t>((len + kAttnChunk - 1) / kAttnChunk);
+  if (decode_chunk != kAttnChunk && decode_chunk != kAttnMaxChunk)
+    return invalid_argument("attention: decode_chunk must be " + std::to_string(kAttnChunk) + " or " +
+                            std::to_string(kAttnMaxChunk));
+  const int32_t splits = static_cast<int32_t>((len + decode_chunk - 1) / decode_chunk);
   DevBuf dq, dk, dv, dbt, dpos, dtiles, dlen, dout, dpo, dpml;
   const auto qa = to_act(q, a), ka = to_act(kc, a), va = to_act(vc, a);
   EFFITUNE_RETURN_IF_ERROR(upload(dq, qa.data(), qa.size()));
@@ -305,6 +308,7 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
   args.block_size = block_size;
   args.n_heads = n_heads, args.n_kv_heads = n_kv_heads, args.head_dim = head_dim;
   args.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  args.chunk = decode_chunk;
   if (decode_kernel)
     launch_attn_decode(a, args, static_cast<int32_t*>(dlen.p), 1, splits, static_cast<float*>(dpo.p),
                        static_cast<float*>(dpml.p), 0);
