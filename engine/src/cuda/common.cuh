@@ -94,6 +94,18 @@ __device__ __forceinline__ float block_sum(float v, float* scratch32) {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// Multiprocessors of the current device, read once per process (launch geometry of the persistent
+// and split kernels).
+inline int sm_count() {
+  static const int n = [] {
+    int dev = 0, v = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev);
+    return v > 0 ? v : 1;
+  }();
+  return n;
+}
+
 // Programmatic dependent launch (sm_90). A decode step is ~10 small kernels per layer, and at batch 1
 // each boundary used to cost the drain of one grid plus the launch and ramp-up of the next. With
 // launch_pdl the next kernel's CTAs are launched as soon as every CTA of the running one has called

@@ -327,16 +327,6 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_stream_kernel(Params p) {
   }
 }
 
-int sm_count() {
-  static const int n = [] {
-    int dev = 0, v = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev);
-    return std::max(v, 1);
-  }();
-  return n;
-}
-
 double weight_bytes_per_elem(WKind w) {
   switch (w) {
     case WKind::kQ8: return 34.0 / 32;

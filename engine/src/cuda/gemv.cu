@@ -162,27 +162,8 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(DeviceMatrix m, MatAr
   for (int b = 0; b < B; ++b) {
     if (b >= a.n_rows) break;
     const int64_t o = b * a.ldo + row;
-    if constexpr (kGateUp) {
-      const float g = to_f32(from_f32<T>(acc[0][b])), u = to_f32(from_f32<T>(acc[1][b]));
-      static_cast<T*>(a.out)[o] = from_f32<T>(g / (1.0f + expf(-g)) * u);
-    } else if (a.out_mode == MatOut::kAct) {
-      static_cast<T*>(a.out)[o] = from_f32<T>(acc[0][b]);
-    } else if (a.out_mode == MatOut::kF32) {
-      static_cast<float*>(a.out)[o] = acc[0][b];
-    } else {
-      static_cast<float*>(a.out)[o] += acc[0][b];
-    }
+    store_gemv_result<T>(a, o, acc[0][b], acc[R - 1][b]);
   }
-}
-
-int sm_count() {
-  static const int n = [] {
-    int dev = 0, v = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev);
-    return v > 0 ? v : 1;
-  }();
-  return n;
 }
 
 // Warps per output row: enough row groups x warps for ~32 warps per SM, but at least one chunk

@@ -197,30 +197,9 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
     for (int b = 0; b < B; ++b) {
       if (b >= n_rows) break;
       const int64_t o = b * a.ldo + row;
-      if constexpr (kGateUp) {
-        // The roundings of the unfused path: gate and up stored in bf16, then swiglu_kernel.
-        const float g = __bfloat162float(__float2bfloat16_rn(acc[0][b]));
-        const float u = __bfloat162float(__float2bfloat16_rn(acc[R - 1][b]));
-        static_cast<__nv_bfloat16*>(a.out)[o] = __float2bfloat16_rn(g / (1.0f + expf(-g)) * u);
-      } else if (a.out_mode == MatOut::kAct) {
-        static_cast<__nv_bfloat16*>(a.out)[o] = __float2bfloat16_rn(acc[0][b]);
-      } else if (a.out_mode == MatOut::kF32) {
-        static_cast<float*>(a.out)[o] = acc[0][b];
-      } else {
-        static_cast<float*>(a.out)[o] += acc[0][b];
-      }
+      store_gemv_result<__nv_bfloat16>(a, o, acc[0][b], acc[R - 1][b]);
     }
   }
-}
-
-int sm_count() {
-  static const int n = [] {
-    int dev = 0, v = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev);
-    return std::max(v, 1);
-  }();
-  return n;
 }
 
 template <WKind W, int B, MatIn In, bool kGateUp>
