@@ -9,6 +9,7 @@ using gemv_detail::kWarps;
 using gemv_detail::load_raw;
 using gemv_detail::load_x;
 using gemv_detail::rmsnorm_prologue;
+using gemv_detail::store_gemv_result;
 using gemv_detail::unpack_weights;
 using gemv_detail::WeightChunk;
 constexpr int kUnroll = 4;  // 16-byte weight loads per lane per batch (two batches in flight)

@@ -6,7 +6,6 @@
 
 #include <cstdint>
 
-#include "common.cuh"
 #include "device_types.cuh"
 
 namespace effitune::engine::cuda {
@@ -46,23 +45,6 @@ struct MatArgs {
 // RMSNorm kernel first and pass kPlain.
 bool gemv_fuses_rmsnorm(const DeviceMatrix& w, int32_t n_rows);
 bool gemv_quant_fuses_rmsnorm(const DeviceMatrix& w, int32_t n_rows);
-
-// Stores one GEMV result at out[o] as a.out_mode says (kAct, kF32, kF32Accumulate), in activation
-// type T; for kSwiGluAct, `v` is gate and `up` the up row's result: silu(gate) * up, each rounded to T
-// first, exactly as the SwiGLU kernel reads them from a gate|up buffer.
-template <typename T>
-__device__ __forceinline__ void store_gemv_result(const MatArgs& a, int64_t o, float v, float up = 0.0f) {
-  switch (a.out_mode) {
-    case MatOut::kSwiGluAct: {
-      const float g = to_f32(from_f32<T>(v)), u = to_f32(from_f32<T>(up));
-      static_cast<T*>(a.out)[o] = from_f32<T>(g / (1.0f + expf(-g)) * u);
-      break;
-    }
-    case MatOut::kAct: static_cast<T*>(a.out)[o] = from_f32<T>(v); break;
-    case MatOut::kF32: static_cast<float*>(a.out)[o] = v; break;
-    case MatOut::kF32Accumulate: static_cast<float*>(a.out)[o] += v; break;
-  }
-}
 
 // out = W x for n_rows <= kGemvMaxBatch activation rows. The activation type is implied by the
 // weight kind (f32 -> f32, f16 -> f16, bf16/Q8/Q4 -> bf16).

@@ -1,4 +1,4 @@
-// Device helpers of the float GEMV kernels (gemv.cu): weight chunk types,
+// Device helpers of the GEMV kernels (gemv.cu, gemv_quant.cu): weight chunk types,
 // 16-byte loads and unpacking, activation loads and the fused RMSNorm prologue.
 #pragma once
 
@@ -8,6 +8,24 @@
 namespace effitune::engine::cuda::gemv_detail {
 
 constexpr int kWarps = 8;  // warps per CTA of every float GEMV kernel
+
+// Stores one GEMV result at out[o] as a.out_mode says (kAct, kF32, kF32Accumulate), in activation
+// type T; for kSwiGluAct, `v` is gate and `up` the up row's result: silu(gate) * up, each rounded to T
+// first, exactly as the SwiGLU kernel reads them from a gate|up buffer.
+template <typename T>
+__device__ __forceinline__ void store_gemv_result(const MatArgs& a, int64_t o, float v, float up = 0.0f) {
+  switch (a.out_mode) {
+    case MatOut::kSwiGluAct: {
+      const float g = to_f32(from_f32<T>(v)), u = to_f32(from_f32<T>(up));
+      static_cast<T*>(a.out)[o] = from_f32<T>(g / (1.0f + expf(-g)) * u);
+      break;
+    }
+    case MatOut::kAct: static_cast<T*>(a.out)[o] = from_f32<T>(v); break;
+    case MatOut::kF32: static_cast<float*>(a.out)[o] = v; break;
+    case MatOut::kF32Accumulate: static_cast<float*>(a.out)[o] += v; break;
+  }
+}
+
 
 template <WKind W, bool kVec> struct WeightChunk;
 // Elements per 16-byte chunk of a float-kind weight row, and the activation type it multiplies.

@@ -2,6 +2,7 @@
 
 #include "common.cuh"
 #include "gemv.cuh"
+#include "gemv_detail.cuh"
 
 namespace effitune::engine::cuda {
 namespace {
@@ -197,7 +198,7 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
     for (int b = 0; b < B; ++b) {
       if (b >= n_rows) break;
       const int64_t o = b * a.ldo + row;
-      store_gemv_result<__nv_bfloat16>(a, o, acc[0][b], acc[R - 1][b]);
+      gemv_detail::store_gemv_result<__nv_bfloat16>(a, o, acc[0][b], acc[R - 1][b]);
     }
   }
 }
