@@ -362,7 +362,8 @@ int run_export_impl(int argc, char** argv) {
   int code = 0;
   auto vm = parse_args(argc, argv, desc, "effitune export [--db FILE] [--format json|csv] [-o FILE]",
                        "Exports the experiment and every trial. JSON holds the experiment's YAML, where it ran\n"
-                       "(commit, device, model SHA-256) and the trials; CSV has one row per trial.",
+                       "(commit, device, model SHA-256) and the trials; CSV has one row per trial, a column per searched\n"
+                       "dimension and per constraint (c_<name>: > 0 means broken by that much).",
                        code);
   if (!vm) return code;
   const std::string format = (*vm)["format"].as<std::string>();

@@ -389,9 +389,10 @@ std::string trials_to_json(const std::vector<TrialRecord>& records, int indent) 
 }
 
 std::string trials_to_csv(const std::vector<TrialRecord>& records) {
-  std::set<std::string> dims;
+  std::set<std::string> dims, constraints;
   std::vector<json> configs;
   for (const auto& r : records) {
+    for (const auto& [name, v] : r.constraints) constraints.insert(name);
     json c = embedded(r.configuration_json, json::object());
     if (c.is_object()) {
       for (const auto& [name, v] : c.items()) dims.insert(name);
@@ -403,7 +404,11 @@ std::string trials_to_csv(const std::vector<TrialRecord>& records) {
   for (const auto& d : dims) os << ',' << csv_field(d);
   const char* kIndicators[] = {"P", "C", "Cm", "A", "Q"};
   for (const char* name : kIndicators) os << ',' << name << ',' << name << "_lo," << name << "_hi";
-  os << ",R_usd_per_hour,replicas,E,E_lo,E_hi,feasible,quadrant,attempts,failure_reason\n";
+  os << ",R_usd_per_hour,replicas,E,E_lo,E_hi,feasible,quadrant,attempts,failure_reason";
+  // One column per constraint (Optuna's convention: <= 0 satisfied, > 0 by how much it is broken), so
+  // that a spreadsheet shows why a complete trial is not feasible.
+  for (const auto& c : constraints) os << ',' << csv_field("c_" + c);
+  os << '\n';
   for (size_t k = 0; k < records.size(); ++k) {
     const auto& r = records[k];
     os << r.id << ',' << csv_field(r.experiment) << ',' << trial_state_name(r.state);
@@ -420,7 +425,12 @@ std::string trials_to_csv(const std::vector<TrialRecord>& records) {
     os << ',' << csv_num(r.cost.usd_per_hour) << ',' << r.cost.replicas << ',' << csv_num(r.efficiency) << ','
        << csv_num(r.efficiency_interval.ci_low) << ',' << csv_num(r.efficiency_interval.ci_high) << ','
        << (r.feasible ? "true" : "false") << ',' << (r.quadrant ? quadrant_name(*r.quadrant) : "") << ','
-       << r.attempts << ',' << csv_field(r.failure_reason) << '\n';
+       << r.attempts << ',' << csv_field(r.failure_reason);
+    for (const auto& c : constraints) {
+      os << ',';
+      if (auto it = r.constraints.find(c); it != r.constraints.end()) os << csv_num(it->second);
+    }
+    os << '\n';
   }
   return os.str();
 }

@@ -38,9 +38,10 @@ Result<TrialRecord> trial_from_json(std::string_view json);
 // {"trials": [ ... ]} in the given order.
 std::string trials_to_json(const std::vector<TrialRecord>& records, int indent = -1);
 
-// One header line and one line per trial (RFC 4180 quoting): id, state, the configuration's
-// dimensions (one column each, the union over all trials), P/C/Cm/A/Q with intervals, R, E with its
-// interval, feasible, quadrant, failure_reason.
+// One header line and one line per trial (RFC 4180 quoting): id, experiment, status, the
+// configuration's dimensions (one column each, the union over all trials), P/C/Cm/A/Q with
+// intervals, R, replicas, E with its interval, feasible, quadrant, attempts, failure_reason, then one
+// c_<name> column per constraint (the union over all trials; > 0 = broken by that much).
 std::string trials_to_csv(const std::vector<TrialRecord>& records);
 
 // The experiment's settings and space as a JSON object (the raw YAML is not repeated).
