@@ -93,7 +93,7 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
   b->cfg_ = weights->config;
   b->options_ = options;
   b->extras_ = extras;
-  b->fuse_gate_up_ = env_flag("EFFITUNE_CUDA_FUSE", true);
+  b->fuse_decode_ = env_flag("EFFITUNE_CUDA_FUSE", true);
   cudaDeviceProp prop{};
   CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, options.device));
   b->device_name_ = prop.name;
@@ -290,7 +290,7 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     r.block_size = options_.kv_block_size;
     r.inv_freq = inv_freq_;
     r.kv = kv;
-    const bool fused_rope = p.decode && fuse_gate_up_;
+    const bool fused_rope = p.decode && fuse_decode_;
     if (!fused_rope) launch_rope_store(act_, r, s);
     AttnArgs a;
     a.qkv = qkv_;
@@ -311,7 +311,7 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, L.wo, {attn_, q_dim, p.tokens, MatIn::kPlain, x_, c.dim, MatOut::kF32Accumulate}, s));
     EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, s));
     const int64_t gu_w = 2LL * c.hidden_dim;
-    if (fuse_gate_up_ && mm_.uses_gemv(L.w_gu, p.tokens) && p.tokens <= kGemvMaxBatch) {
+    if (fuse_decode_ && mm_.uses_gemv(L.w_gu, p.tokens)) {
       // The GEMV computes gate and up rows side by side and writes silu(gate) * up: no SwiGLU
       // launch (float kinds) or per-CTA SwiGLU prologue in the down projection (quantized kinds),
       // and no gate|up round trip through memory.
@@ -353,7 +353,7 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
   const bool float_head = model_->output.kind != WKind::kQ8 && model_->output.kind != WKind::kQ4;
   // Greedy argmax folded into the head GEMV (a separate one-CTA-per-row pass over 128k logits took
   // ~30 us per step at batch 1).
-  const bool fused_argmax = greedy && !split_head && float_head && fuse_gate_up_ && p.rows <= kGemvMaxBatch;
+  const bool fused_argmax = greedy && !split_head && float_head && fuse_decode_ && mm_.uses_gemv(model_->output, p.rows);
   if (fused_argmax) head.argmax = argmax_keys_;
   EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, model_->output, head, s));
   if (split_head)
@@ -367,7 +367,7 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
 // RMSNorm(x) * norm, then the projection `a` (whose x is filled in here): inside the GEMV's prologue
 // when it can (one launch less per projection at decode), else the RMSNorm kernel into xn first.
 Status CudaBackend::normed_matmul(const float* norm, const DeviceMatrix& w, int32_t rows, MatArgs a, cudaStream_t s) {
-  if (fuse_gate_up_ && mm_.uses_gemv(w, rows) && gemv_fuses_rmsnorm(w, rows)) {
+  if (fuse_decode_ && mm_.uses_gemv(w, rows) && gemv_fuses_rmsnorm(w, rows)) {
     a.x = x_;
     a.ldx = cfg_.dim;
     a.in = MatIn::kRmsNorm;

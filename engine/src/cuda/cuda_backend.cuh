@@ -68,7 +68,7 @@ class CudaBackend final : public Backend, public DeviceSampler {
   MatmulContext mm_;
   ActType act_ = ActType::kF32;
   // EFFITUNE_CUDA_FUSE=0 turns the fused decode kernels off (A/B timing and bisecting).
-  bool fuse_gate_up_ = true;
+  bool fuse_decode_ = true;
 
   void* kv_ = nullptr;           // [layer][K|V][blocks + 1][block_size][kv_dim]
   int64_t kv_layer_bytes_ = 0;   // one layer's K (or V) over all blocks

@@ -87,6 +87,19 @@ Status download(std::vector<uint8_t>& out, const DevBuf& d, size_t bytes) {
   return {};
 }
 
+// The device weight kind of a stored type and the activation type it multiplies (as the backend
+// chooses them); false for a type the kernels do not take.
+bool kinds_of(DType t, WKind& kind, ActType& act) {
+  switch (t) {
+    case DType::kF32: kind = WKind::kF32, act = ActType::kF32; return true;
+    case DType::kF16: kind = WKind::kF16, act = ActType::kF16; return true;
+    case DType::kBF16: kind = WKind::kBF16, act = ActType::kBF16; return true;
+    case DType::kQ8_0: kind = WKind::kQ8, act = ActType::kBF16; return true;
+    case DType::kQ4_0: kind = WKind::kQ4, act = ActType::kBF16; return true;
+    default: return false;
+  }
+}
+
 }  // namespace
 
 Status rmsnorm(std::span<const float> x, int32_t rows, int32_t dim, std::span<const float> w, float eps, DType act,
@@ -177,14 +190,7 @@ Status matmul(const TensorView& w, std::span<const float> x, int32_t rows, bool 
   EFFITUNE_RETURN_IF_ERROR(available());
   WKind kind;
   ActType a;
-  switch (w.type) {
-    case DType::kF32: kind = WKind::kF32, a = ActType::kF32; break;
-    case DType::kF16: kind = WKind::kF16, a = ActType::kF16; break;
-    case DType::kBF16: kind = WKind::kBF16, a = ActType::kBF16; break;
-    case DType::kQ8_0: kind = WKind::kQ8, a = ActType::kBF16; break;
-    case DType::kQ4_0: kind = WKind::kQ4, a = ActType::kBF16; break;
-    default: return invalid_argument("matmul: unsupported weight type");
-  }
+  if (!kinds_of(w.type, kind, a)) return invalid_argument("matmul: unsupported weight type");
   DeviceMatrix m;
   DevBuf dm, dx, dout;
   EFFITUNE_RETURN_IF_ERROR(upload_single(w, kind, m, &dm.p));
@@ -210,13 +216,8 @@ Status gemm_stream(const TensorView& w, std::span<const float> x, int32_t rows, 
   EFFITUNE_RETURN_IF_ERROR(available());
   WKind kind;
   ActType a;
-  switch (w.type) {
-    case DType::kF16: kind = WKind::kF16, a = ActType::kF16; break;
-    case DType::kBF16: kind = WKind::kBF16, a = ActType::kBF16; break;
-    case DType::kQ8_0: kind = WKind::kQ8, a = ActType::kBF16; break;
-    case DType::kQ4_0: kind = WKind::kQ4, a = ActType::kBF16; break;
-    default: return invalid_argument("gemm_stream: weights must be f16, bf16, q8_0 or q4_0");
-  }
+  if (!kinds_of(w.type, kind, a) || kind == WKind::kF32)
+    return invalid_argument("gemm_stream: weights must be f16, bf16, q8_0 or q4_0");
   if (x.size() != static_cast<size_t>(rows) * w.cols) return invalid_argument("gemm_stream: x must hold rows x W.cols values");
   DeviceMatrix m;
   DevBuf dm, dx, dout;

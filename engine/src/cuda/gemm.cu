@@ -102,12 +102,16 @@ bool MatmulContext::uses_gemv(const DeviceMatrix& w, int32_t n_rows) {
 Status MatmulContext::matmul(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s) {
   if (!uses_gemv(w, a.n_rows)) return gemm(act, w, a, s);
   const int act_size = act_bytes(act);
+  // Element sizes of x and out follow the modes: the RMSNorm input is the f32 residual stream, the
+  // SwiGLU output is in the activation type.
+  const int in_size = a.in == MatIn::kRmsNorm ? 4 : act_size;
+  const int out_size = a.out_mode == MatOut::kAct || a.out_mode == MatOut::kSwiGluAct ? act_size : 4;
   for (int32_t r0 = 0; r0 < a.n_rows; r0 += kGemvMaxBatch) {
     MatArgs part = a;
     part.n_rows = std::min(kGemvMaxBatch, a.n_rows - r0);
-    part.x = static_cast<const char*>(a.x) + r0 * a.ldx * act_size;
-    const int out_size = a.out_mode == MatOut::kAct ? act_size : 4;
+    part.x = static_cast<const char*>(a.x) + r0 * a.ldx * in_size;
     part.out = static_cast<char*>(a.out) + r0 * a.ldo * out_size;
+    if (a.argmax != nullptr) part.argmax = a.argmax + r0;
     launch_gemv(w, part, s);
   }
   CUDA_RETURN_IF_LAUNCH_ERROR("gemv");

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "common.cuh"
 #include "gemv.cuh"
 #include "gemv_detail.cuh"
@@ -223,10 +225,11 @@ void launch_finish_argmax(unsigned long long* keys, int32_t rows, int32_t* out, 
 bool gemv_fuses_rmsnorm(const DeviceMatrix& w, int32_t n_rows) {
   const bool float16 = w.kind == WKind::kBF16 || w.kind == WKind::kF16;
   const bool quant = w.kind == WKind::kQ8 || w.kind == WKind::kQ4;
-  if (w.cols % 8 != 0 || n_rows < 1 || n_rows > kGemvMaxBatch) return false;
+  if (w.cols % 8 != 0 || n_rows < 1) return false;
+  const int32_t per_launch = std::min(n_rows, kGemvMaxBatch);  // MatmulContext launches 8 rows at a time
   // Float kinds: the normalized rows live in static-limit shared memory (48 KB) next to 16-byte rows.
-  if (float16) return w.data_row_bytes() % 16 == 0 && static_cast<int64_t>(n_rows) * w.cols * 2 <= 48 * 1024;
-  return quant && gemv_quant_fuses_rmsnorm(w, n_rows);
+  if (float16) return w.data_row_bytes() % 16 == 0 && static_cast<int64_t>(per_launch) * w.cols * 2 <= 48 * 1024;
+  return quant && gemv_quant_fuses_rmsnorm(w, per_launch);
 }
 
 void launch_gemv(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {

@@ -32,7 +32,7 @@ struct MatArgs {
   void* out = nullptr;
   int64_t ldo = 0;  // elements between output rows
   MatOut out_mode = MatOut::kAct;
-  // Float GEMV with kF32 output only, n_rows <= kGemvMaxBatch: also fold each activation row's
+  // Float GEMV with kF32 output only: also fold each activation row's
   // largest output (lowest index on ties) into argmax[b] (zero before the first use; see
   // launch_finish_argmax).
   unsigned long long* argmax = nullptr;
@@ -40,9 +40,9 @@ struct MatArgs {
   float norm_eps = 0.0f;
 };
 
-// Whether launch_gemv takes MatIn::kRmsNorm for this weight and batch (16-bit float or quantized
-// kinds, n_rows <= kGemvMaxBatch, the normalized rows fit in shared memory); otherwise run the
-// RMSNorm kernel first and pass kPlain.
+// Whether the GEMV takes MatIn::kRmsNorm for this weight and batch (16-bit float or quantized kinds,
+// the normalized rows of one launch fit in shared memory); otherwise run the RMSNorm kernel first
+// and pass kPlain.
 bool gemv_fuses_rmsnorm(const DeviceMatrix& w, int32_t n_rows);
 bool gemv_quant_fuses_rmsnorm(const DeviceMatrix& w, int32_t n_rows);
 

@@ -49,6 +49,20 @@ Status fetch(std::vector<T>& out, const Dev<T>& d, size_t n) {
   return {};
 }
 
+// Uploads the logits and knobs, draws `rows` tokens (row r at r x row_stride; -1 = vocab), fetches them.
+Status draw(std::span<const float> logits, int32_t rows, int32_t vocab, int64_t row_stride,
+            std::span<const RowSampling> params, std::vector<int32_t>& out) {
+  EFFITUNE_RETURN_IF_ERROR(check_params(params));
+  Dev<float> l;
+  Dev<RowSampling> p;
+  Dev<int32_t> o;
+  EFFITUNE_RETURN_IF_ERROR(l.put(logits));
+  EFFITUNE_RETURN_IF_ERROR(p.put(params));
+  EFFITUNE_RETURN_IF_ERROR(o.alloc(rows));
+  launch_sample(l.p, rows, vocab, p.p, o.p, nullptr, row_stride);
+  return fetch(out, o, rows);
+}
+
 }  // namespace
 
 Status sample_rows(std::span<const float> logits, int32_t rows, std::span<const RowSampling> params,
@@ -58,29 +72,14 @@ Status sample_rows(std::span<const float> logits, int32_t rows, std::span<const 
     return invalid_argument("sample_rows: " + std::to_string(logits.size()) + " logits are not " + std::to_string(rows) + " rows");
   if (params.size() != static_cast<size_t>(rows))
     return invalid_argument("sample_rows: " + std::to_string(params.size()) + " params for " + std::to_string(rows) + " rows");
-  EFFITUNE_RETURN_IF_ERROR(check_params(params));
-  Dev<float> l;
-  Dev<RowSampling> p;
-  Dev<int32_t> o;
-  EFFITUNE_RETURN_IF_ERROR(l.put(logits));
-  EFFITUNE_RETURN_IF_ERROR(p.put(params));
-  EFFITUNE_RETURN_IF_ERROR(o.alloc(rows));
-  launch_sample(l.p, rows, static_cast<int32_t>(logits.size() / rows), p.p, o.p, nullptr);
-  return fetch(out, o, rows);
+  return draw(logits, rows, static_cast<int32_t>(logits.size() / rows), -1, params, out);
 }
 
 Status sample_one_row(std::span<const float> logits, std::span<const RowSampling> params, std::vector<int32_t>& out) {
   EFFITUNE_RETURN_IF_ERROR(available());
   if (logits.empty()) return invalid_argument("sample_one_row: empty logits");
-  EFFITUNE_RETURN_IF_ERROR(check_params(params));
-  Dev<float> l;
-  Dev<RowSampling> p;
-  Dev<int32_t> o;
-  EFFITUNE_RETURN_IF_ERROR(l.put(logits));
-  EFFITUNE_RETURN_IF_ERROR(p.put(params));
-  EFFITUNE_RETURN_IF_ERROR(o.alloc(params.size()));
-  launch_sample(l.p, static_cast<int32_t>(params.size()), static_cast<int32_t>(logits.size()), p.p, o.p, nullptr, 0);
-  return fetch(out, o, params.size());
+  // Row stride 0: every draw reads the same row.
+  return draw(logits, static_cast<int32_t>(params.size()), static_cast<int32_t>(logits.size()), 0, params, out);
 }
 
 Status topk_logprobs(std::span<const float> logits, int32_t rows, int32_t k, std::vector<int32_t>& ids,
