@@ -311,7 +311,7 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, L.wo, {attn_, q_dim, p.tokens, MatIn::kPlain, x_, c.dim, MatOut::kF32Accumulate}, s));
     EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, s));
     const int64_t gu_w = 2LL * c.hidden_dim;
-    if (fuse_decode_ && mm_.uses_gemv(L.w_gu, p.tokens)) {
+    if (fuse_decode_ && mm_.uses_gemv(L.w_gu, p.tokens) && gemv_fusion_pays(p.tokens)) {
       // The GEMV computes gate and up rows side by side and writes silu(gate) * up: no SwiGLU
       // launch (float kinds) or per-CTA SwiGLU prologue in the down projection (quantized kinds),
       // and no gate|up round trip through memory.

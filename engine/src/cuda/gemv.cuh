@@ -44,6 +44,9 @@ struct MatArgs {
 // the normalized rows of one launch fit in shared memory); otherwise run the RMSNorm kernel first
 // and pass kPlain.
 bool gemv_fuses_rmsnorm(const DeviceMatrix& w, int32_t n_rows);
+// Whether the fused GEMV variants (MatIn::kRmsNorm, MatOut::kSwiGluAct) are faster than the
+// unfused kernels for this batch: only within one GEMV launch (measured; see gemv.cu).
+bool gemv_fusion_pays(int32_t n_rows);
 bool gemv_quant_fuses_rmsnorm(const DeviceMatrix& w, int32_t n_rows);
 
 // out = W x for n_rows <= kGemvMaxBatch activation rows. The activation type is implied by the
