@@ -6,6 +6,7 @@
 
 #include "attention.cuh"
 #include "common.cuh"
+#include "p2p_comm.h"
 #include "sampling.cuh"
 #include "tp/tp_backend.h"
 
@@ -272,10 +273,13 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
   cudaStream_t s = stream_;
   const int32_t* tok = meta_ + p.off_tok;
   launch_embed(model_->emb, tok, p.tokens, x_, s);
+  // Under tensor parallelism the residual all-reduce may also leave the next RMSNorm in xn_.
+  bool normed = false;
   for (int32_t li = 0; li < c.n_layers; ++li) {
     const DeviceLayer& L = model_->layers[li];
-    EFFITUNE_RETURN_IF_ERROR(
-        normed_matmul(L.attn_norm, L.wqkv, p.tokens, {nullptr, c.dim, p.tokens, MatIn::kPlain, qkv_, qkv_w, MatOut::kAct}, s));
+    const float* next_norm = li + 1 < c.n_layers ? model_->layers[li + 1].attn_norm : nullptr;
+    EFFITUNE_RETURN_IF_ERROR(normed_matmul(L.attn_norm, L.wqkv, p.tokens,
+                                           {nullptr, c.dim, p.tokens, MatIn::kPlain, qkv_, qkv_w, MatOut::kAct}, normed, s));
     KvLayer kv;
     kv.k = static_cast<char*>(kv_) + (2LL * li) * kv_layer_bytes_;
     kv.v = static_cast<char*>(kv_) + (2LL * li + 1) * kv_layer_bytes_;
@@ -307,38 +311,36 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     if (p.decode) launch_attn_decode(act_, a, meta_ + p.off_len, p.steps, p.splits, part_o_, part_ml_, s);
     else launch_attn_prefill(act_, a, meta_ + p.off_tiles, p.tiles, meta_ + p.off_pos, s);
     CUDA_RETURN_IF_LAUNCH_ERROR("attention");
-    EFFITUNE_RETURN_IF_ERROR(begin_partial_sum(p, s));
-    EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, L.wo, {attn_, q_dim, p.tokens, MatIn::kPlain, x_, c.dim, MatOut::kF32Accumulate}, s));
-    EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, s));
+    EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, L.wo, {attn_, q_dim, p.tokens, MatIn::kPlain, x_, c.dim, residual_out()}, s));
+    EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, L.ffn_norm, normed, s));
     const int64_t gu_w = 2LL * c.hidden_dim;
     if (fuse_decode_ && mm_.uses_gemv(L.w_gu, p.tokens) && gemv_fusion_pays(p.tokens)) {
       // The GEMV computes gate and up rows side by side and writes silu(gate) * up: no SwiGLU
       // launch (float kinds) or per-CTA SwiGLU prologue in the down projection (quantized kinds),
       // and no gate|up round trip through memory.
       EFFITUNE_RETURN_IF_ERROR(normed_matmul(L.ffn_norm, L.w_gu, p.tokens,
-                                             {nullptr, c.dim, p.tokens, MatIn::kPlain, h_, c.hidden_dim, MatOut::kSwiGluAct}, s));
-      EFFITUNE_RETURN_IF_ERROR(begin_partial_sum(p, s));
+                                             {nullptr, c.dim, p.tokens, MatIn::kPlain, h_, c.hidden_dim, MatOut::kSwiGluAct},
+                                             normed, s));
       EFFITUNE_RETURN_IF_ERROR(
-          mm_.matmul(act_, L.w_down, {h_, c.hidden_dim, p.tokens, MatIn::kPlain, x_, c.dim, MatOut::kF32Accumulate}, s));
-      EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, s));
+          mm_.matmul(act_, L.w_down, {h_, c.hidden_dim, p.tokens, MatIn::kPlain, x_, c.dim, residual_out()}, s));
+      EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, next_norm, normed, s));
       continue;
     }
-    EFFITUNE_RETURN_IF_ERROR(
-        normed_matmul(L.ffn_norm, L.w_gu, p.tokens, {nullptr, c.dim, p.tokens, MatIn::kPlain, gu_, gu_w, MatOut::kAct}, s));
-    EFFITUNE_RETURN_IF_ERROR(begin_partial_sum(p, s));
+    EFFITUNE_RETURN_IF_ERROR(normed_matmul(L.ffn_norm, L.w_gu, p.tokens,
+                                           {nullptr, c.dim, p.tokens, MatIn::kPlain, gu_, gu_w, MatOut::kAct}, normed, s));
     const bool quant_down = L.w_down.kind == WKind::kQ8 || L.w_down.kind == WKind::kQ4;
     if (quant_down && mm_.uses_gemv(L.w_down, p.tokens)) {
       // SwiGLU folded into the quantized GEMV's activation prologue (once per CTA). The float GEMV
       // would recompute silu for every output row (an exp and a divide per weight, more than the
       // weight's own load costs), so float kinds take the separate kernel.
       EFFITUNE_RETURN_IF_ERROR(
-          mm_.matmul(act_, L.w_down, {gu_, gu_w, p.tokens, MatIn::kSwiGlu, x_, c.dim, MatOut::kF32Accumulate}, s));
+          mm_.matmul(act_, L.w_down, {gu_, gu_w, p.tokens, MatIn::kSwiGlu, x_, c.dim, residual_out()}, s));
     } else {
       launch_swiglu(act_, gu_, p.tokens, c.hidden_dim, h_, s);
       EFFITUNE_RETURN_IF_ERROR(
-          mm_.matmul(act_, L.w_down, {h_, c.hidden_dim, p.tokens, MatIn::kPlain, x_, c.dim, MatOut::kF32Accumulate}, s));
+          mm_.matmul(act_, L.w_down, {h_, c.hidden_dim, p.tokens, MatIn::kPlain, x_, c.dim, residual_out()}, s));
     }
-    EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, s));
+    EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, next_norm, normed, s));
   }
   launch_rmsnorm(act_, x_, meta_ + p.off_rows, p.rows, c.dim, model_->out_norm, c.rms_eps, sel_, s);
   // A vocab-parallel LM head (tp/shard.h) writes its columns of the zeroed logits; the all-reduce
@@ -364,9 +366,15 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
   return {};
 }
 
-// RMSNorm(x) * norm, then the projection `a` (whose x is filled in here): inside the GEMV's prologue
-// when it can (one launch less per projection at decode), else the RMSNorm kernel into xn first.
-Status CudaBackend::normed_matmul(const float* norm, const DeviceMatrix& w, int32_t rows, MatArgs a, cudaStream_t s) {
+// RMSNorm(x) * norm, then the projection `a` (whose x is filled in here): from xn when the
+// all-reduce already wrote it there (`normed`), inside the GEMV's prologue when it can (one launch
+// less per projection at decode), else the RMSNorm kernel into xn first.
+Status CudaBackend::normed_matmul(const float* norm, const DeviceMatrix& w, int32_t rows, MatArgs a, bool normed,
+                                  cudaStream_t s) {
+  if (normed) {
+    a.x = xn_;
+    return mm_.matmul(act_, w, a, s);
+  }
   if (fuse_decode_ && mm_.uses_gemv(w, rows) && gemv_fuses_rmsnorm(w, rows)) {
     a.x = x_;
     a.ldx = cfg_.dim;
@@ -380,17 +388,22 @@ Status CudaBackend::normed_matmul(const float* norm, const DeviceMatrix& w, int3
   return mm_.matmul(act_, w, a, s);
 }
 
-// Tensor parallelism keeps the residual stream x replicated. The row-parallel projections accumulate
-// their partial products into x; every rank but 0 first zeroes its copy, so that the all-reduce
-// of x yields x + the sum of the partials (one reduction, no extra buffer or add kernel).
-Status CudaBackend::begin_partial_sum(const Plan& p, cudaStream_t s) {
-  if (extras_.comm == nullptr || extras_.comm->rank() == 0) return {};
-  launch_zero(x_, static_cast<int64_t>(p.tokens) * cfg_.dim, s);
-  return cuda_status(cudaGetLastError(), "tensor parallel");
+// Tensor parallelism keeps the residual stream x replicated. Rank 0's row-parallel projections
+// accumulate into x; the other ranks' overwrite their copy with their partial product, so that the
+// all-reduce of x yields x + the sum of the partials (one reduction, no extra buffer, zeroing or add
+// kernel).
+MatOut CudaBackend::residual_out() const {
+  return extras_.comm == nullptr || extras_.comm->rank() == 0 ? MatOut::kF32Accumulate : MatOut::kF32;
 }
 
-Status CudaBackend::end_partial_sum(const Plan& p, cudaStream_t s) {
+Status CudaBackend::end_partial_sum(const Plan& p, const float* next_norm, bool& normed, cudaStream_t s) {
+  normed = false;
   if (extras_.comm == nullptr) return {};
+  auto* fused = dynamic_cast<NormingCommunicator*>(extras_.comm);
+  if (next_norm != nullptr && fused != nullptr && fused->fuses_rmsnorm(p.tokens, cfg_.dim)) {
+    normed = true;
+    return fused->all_reduce_rmsnorm(x_, p.tokens, cfg_.dim, next_norm, cfg_.rms_eps, act_, xn_, s);
+  }
   return extras_.comm->all_reduce_sum(x_, static_cast<int64_t>(p.tokens) * cfg_.dim, s);
 }
 

@@ -54,9 +54,11 @@ class CudaBackend final : public Backend, public DeviceSampler {
   Status build_plan(std::span<const SequenceStep> steps, Plan& plan);
   Status ensure_workspace(const Plan& plan);
   Status enqueue(const Plan& plan, bool greedy);
-  Status normed_matmul(const float* norm, const DeviceMatrix& w, int32_t rows, MatArgs a, cudaStream_t s);
-  Status begin_partial_sum(const Plan& plan, cudaStream_t s);
-  Status end_partial_sum(const Plan& plan, cudaStream_t s);
+  Status normed_matmul(const float* norm, const DeviceMatrix& w, int32_t rows, MatArgs a, bool normed, cudaStream_t s);
+  // The output mode of a row-parallel projection into the residual stream, and the all-reduce after
+  // it, which also writes RMSNorm(x) * next_norm to xn_ where the communicator can (then `normed`).
+  MatOut residual_out() const;
+  Status end_partial_sum(const Plan& plan, const float* next_norm, bool& normed, cudaStream_t s);
 
   std::shared_ptr<const ModelWeights> weights_;
   ModelConfig cfg_;

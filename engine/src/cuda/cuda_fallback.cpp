@@ -43,7 +43,7 @@ Status attention(std::span<const float>, std::span<const float>, std::span<const
   return no_cuda();
 }
 Status all_reduce(int32_t, const std::vector<std::vector<std::vector<float>>>&,
-                  std::vector<std::vector<std::vector<float>>>&) {
+                  std::vector<std::vector<std::vector<float>>>&, AllReduceNorm*) {
   return no_cuda();
 }
 }  // namespace cuda_ops

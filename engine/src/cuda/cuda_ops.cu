@@ -13,6 +13,7 @@
 #include "elementwise.cuh"
 #include "gemm.cuh"
 #include "gemm_stream.cuh"
+#include "p2p_comm.h"
 #include "weights.cuh"
 #include "cuda/cuda_backend_factory.h"
 #include "tp/rank_threads.h"
@@ -323,10 +324,18 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
 }
 
 Status all_reduce(int32_t ranks, const std::vector<std::vector<std::vector<float>>>& inputs,
-                  std::vector<std::vector<std::vector<float>>>& outputs) {
+                  std::vector<std::vector<std::vector<float>>>& outputs, AllReduceNorm* norm) {
   EFFITUNE_RETURN_IF_ERROR(available());
   EFFITUNE_ASSIGN_OR_RETURN(auto group, make_cuda_tp_group(0, ranks));
   outputs.assign(inputs.size(), std::vector<std::vector<float>>(static_cast<size_t>(ranks)));
+  ActType act = ActType::kF32;
+  if (norm != nullptr) {
+    EFFITUNE_ASSIGN_OR_RETURN(act, act_of(norm->act));
+    norm->normed.assign(inputs.size(), std::vector<std::vector<float>>(static_cast<size_t>(ranks)));
+    for (auto& g : group)
+      if (dynamic_cast<cuda::NormingCommunicator*>(g.get()) == nullptr)
+        return failed_precondition("all_reduce: this group has no fused RMSNorm (no peer access?)");
+  }
   // One thread per rank: a collective needs every rank at once.
   return tp::RankThreads(ranks).run([&](int32_t r) -> Status {
     CUDA_RETURN_IF_ERROR(cudaSetDevice(r));
@@ -339,7 +348,24 @@ Status all_reduce(int32_t ranks, const std::vector<std::vector<std::vector<float
       // A copy from pageable memory can return before its DMA lands, and it runs on the legacy
       // stream, which `stream` (non-blocking) does not wait for.
       CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
-      EFFITUNE_RETURN_IF_ERROR(group[r]->all_reduce_sum(static_cast<float*>(d.p), static_cast<int64_t>(in.size()), stream));
+      if (norm == nullptr) {
+        EFFITUNE_RETURN_IF_ERROR(group[r]->all_reduce_sum(static_cast<float*>(d.p), static_cast<int64_t>(in.size()), stream));
+      } else {
+        const size_t n = static_cast<size_t>(norm->rows) * norm->dim;
+        if (in.size() != n || norm->w.size() != static_cast<size_t>(norm->dim))
+          return invalid_argument("all_reduce: inputs must be rows x dim and w dim long");
+        DevBuf dw, dxn;
+        EFFITUNE_RETURN_IF_ERROR(upload(dw, norm->w.data(), norm->w.size() * 4));
+        CUDA_RETURN_IF_ERROR(cudaMalloc(&dxn.p, n * act_bytes(act)));
+        CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+        auto* fused = dynamic_cast<cuda::NormingCommunicator*>(group[r].get());
+        EFFITUNE_RETURN_IF_ERROR(fused->all_reduce_rmsnorm(static_cast<float*>(d.p), norm->rows, norm->dim,
+                                                           static_cast<float*>(dw.p), norm->eps, act, dxn.p, stream));
+        CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+        std::vector<uint8_t> b;
+        EFFITUNE_RETURN_IF_ERROR(download(b, dxn, n * act_bytes(act)));
+        norm->normed[c][r] = from_act(b, act);
+      }
       CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
       outputs[c][r].resize(in.size());
       CUDA_RETURN_IF_ERROR(cudaMemcpy(outputs[c][r].data(), d.p, in.size() * 4, cudaMemcpyDeviceToHost));
