@@ -321,6 +321,23 @@ TEST(CudaBackend, SyntheticModelsMatchCpu) {
     const double bound = t == DType::kF32 ? 5e-4 : 2e-3;
     EXPECT_LE(nmse(lg, lc), bound) << dtype_name(t);
     EXPECT_EQ(gpu->weight_bytes() > 0, true);
+    // Greedy on the device (the argmax folded into the LM-head GEMV, float and quantized) picks the
+    // argmax of the same step's logits, for three sequences at once.
+    std::vector<std::vector<int32_t>> prompts(3), tables(3);
+    std::vector<SequenceStep> steps;
+    for (int i = 0; i < 3; ++i) {
+      prompts[i] = {(i * 31 + 7) % cfg->vocab_size, (i * 17 + 2) % cfg->vocab_size};
+      tables[i] = table(4 * (i + 1), 4);
+      steps.push_back({prompts[i], 0, tables[i], false});
+    }
+    std::vector<float> lb;
+    ASSERT_TRUE(gpu->forward(steps, lb).ok());
+    std::vector<int32_t> ids;
+    ASSERT_TRUE(dynamic_cast<DeviceGreedy*>(gpu.get())->forward_greedy(steps, ids).ok());
+    ASSERT_EQ(ids.size(), 3u);
+    for (int i = 0; i < 3; ++i)
+      EXPECT_EQ(ids[i], argmax(std::span<const float>(lb.data() + i * cfg->vocab_size, cfg->vocab_size)))
+          << dtype_name(t) << " sequence " << i;
   }
 }
 

@@ -14,30 +14,14 @@ using gemv_detail::unpack_weights;
 using gemv_detail::WeightChunk;
 constexpr int kUnroll = 4;  // 16-byte weight loads per lane per batch (two batches in flight)
 
-// Greedy decoding fused into the LM head: each CTA folds its rows' logits into one 64-bit key per
-// activation row (order-preserving float bits above, the complemented row index below, so the
-// larger logit wins and ties go to the lower index, as engine::argmax) and atomicMax-es it into
-// a.argmax[b]. One atomic per CTA and row; finish_argmax turns the keys into token ids.
-__device__ __forceinline__ unsigned long long argmax_key(float v, int64_t row) {
-  const uint32_t u = __float_as_uint(v);
-  const uint32_t ordered = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-  return (static_cast<unsigned long long>(ordered) << 32) | (~static_cast<uint32_t>(row));
-}
-
 template <int B>
 __device__ __forceinline__ void argmax_epilogue(const float (&acc)[B], int64_t row, bool owner, const MatArgs& a) {
   __shared__ unsigned long long best[kWarps][B];
-  const int warp = threadIdx.x >> 5;
   if ((threadIdx.x & 31) == 0) {
 #pragma unroll
-    for (int b = 0; b < B; ++b) best[warp][b] = owner ? argmax_key(acc[b], row) : 0ULL;
+    for (int b = 0; b < B; ++b) best[threadIdx.x >> 5][b] = owner ? gemv_detail::argmax_key(acc[b], row) : 0ULL;
   }
-  __syncthreads();
-  if (threadIdx.x < B && static_cast<int>(threadIdx.x) < a.n_rows) {
-    unsigned long long m = 0;
-    for (int w = 0; w < kWarps; ++w) m = max(m, best[w][threadIdx.x]);
-    atomicMax(a.argmax + threadIdx.x, m);
-  }
+  gemv_detail::argmax_flush<B, kWarps>(best, a);
 }
 
 // One output row per group of S warps (S = 1, 2, 4 or 8, chosen at launch): with few rows (the

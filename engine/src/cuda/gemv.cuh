@@ -32,7 +32,7 @@ struct MatArgs {
   void* out = nullptr;
   int64_t ldo = 0;  // elements between output rows
   MatOut out_mode = MatOut::kAct;
-  // Float GEMV with kF32 output only: also fold each activation row's
+  // kF32 output and kPlain input only (float or quantized weights): also fold each activation row's
   // largest output (lowest index on ties) into argmax[b] (zero before the first use; see
   // launch_finish_argmax).
   unsigned long long* argmax = nullptr;

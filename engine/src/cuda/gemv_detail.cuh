@@ -26,6 +26,27 @@ __device__ __forceinline__ void store_gemv_result(const MatArgs& a, int64_t o, f
   }
 }
 
+// Greedy decoding fused into the LM head: each CTA folds its rows' logits into one 64-bit key per
+// activation row (order-preserving float bits above, the complemented row index below, so the
+// larger logit wins and ties go to the lower index, as engine::argmax) and atomicMax-es it into
+// a.argmax[b]. One atomic per CTA and row; finish_argmax turns the keys into token ids.
+__device__ __forceinline__ unsigned long long argmax_key(float v, int64_t row) {
+  const uint32_t u = __float_as_uint(v);
+  const uint32_t ordered = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  return (static_cast<unsigned long long>(ordered) << 32) | (~static_cast<uint32_t>(row));
+}
+
+// The CTA's fold: the largest of the warps' keys per activation row (best[warp][b], filled by each
+// warp's lane 0), atomicMax-ed into a.argmax. Every thread of the CTA calls it (a barrier inside).
+template <int B, int kCtaWarps>
+__device__ void argmax_flush(const unsigned long long (&best)[kCtaWarps][B], const MatArgs& a) {
+  __syncthreads();
+  if (threadIdx.x < B && static_cast<int>(threadIdx.x) < a.n_rows) {
+    unsigned long long m = 0;
+    for (int w = 0; w < kCtaWarps; ++w) m = max(m, best[w][threadIdx.x]);
+    atomicMax(a.argmax + threadIdx.x, m);
+  }
+}
 
 template <WKind W, bool kVec> struct WeightChunk;
 // Elements per 16-byte chunk of a float-kind weight row, and the activation type it multiplies.

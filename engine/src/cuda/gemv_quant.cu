@@ -45,7 +45,9 @@ __device__ __forceinline__ void quantize_block8(const float* v, bool valid, int8
 // and up row j side by side (half the chunks per row in flight, so the same registers) and writes
 // h[j] = silu(gate) * up in bf16, which spares the down projection the per-CTA SwiGLU prologue
 // (each of ~260 CTAs recomputed 14k silu and read 57 KB of gate|up for the 8B shape).
-template <WKind W, int B, MatIn In, bool kGateUp>
+//
+// kArgmax: MatArgs::argmax is set (the LM head of greedy decoding).
+template <WKind W, int B, MatIn In, bool kGateUp, bool kArgmax = false>
 __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(DeviceMatrix m, MatArgs a) {
   constexpr int R = kGateUp ? 2 : 1, U = kUnroll / R;
   extern __shared__ uint4 smem[];
@@ -139,6 +141,13 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
   }
   __syncthreads();
 
+  // kArgmax: each warp's largest key per activation row so far, kept by its lane 0 in shared memory
+  // (in registers the B >= 2 variants spilled up to 340 bytes).
+  __shared__ unsigned long long best[kArgmax ? kWarps : 1][B];
+  if (kArgmax && lane == 0) {
+#pragma unroll
+    for (int b = 0; b < B; ++b) best[warp][b] = 0;
+  }
   for (; row < out_rows; row += step) {
     float acc[R][B];
 #pragma unroll
@@ -199,21 +208,23 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
       if (b >= n_rows) break;
       const int64_t o = b * a.ldo + row;
       gemv_detail::store_gemv_result<__nv_bfloat16>(a, o, acc[0][b], acc[R - 1][b]);
+      if constexpr (kArgmax) best[warp][b] = max(best[warp][b], gemv_detail::argmax_key(acc[0][b], row));
     }
   }
+  if constexpr (kArgmax) gemv_detail::argmax_flush<B, kWarps>(best, a);
 }
 
-template <WKind W, int B, MatIn In, bool kGateUp>
+template <WKind W, int B, MatIn In, bool kGateUp, bool kArgmax = false>
 void launch_k(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
   const int64_t smem = a.n_rows * smem_per_row(m.cols);
   static const bool raised = [] {
-    return cudaFuncSetAttribute(gemv_quant_kernel<W, B, In, kGateUp>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    return cudaFuncSetAttribute(gemv_quant_kernel<W, B, In, kGateUp, kArgmax>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                 kMaxSmem) == cudaSuccess;
   }();
   (void)raised;
   const int per_sm = static_cast<int>(std::clamp<int64_t>(kMaxSmem / std::max<int64_t>(smem, 1), 1, kCtasPerSm));
   const unsigned grid = static_cast<unsigned>(std::min<int64_t>(ceil_div(kGateUp ? m.rows / 2 : m.rows, kWarps), int64_t{sm_count()} * per_sm));
-  launch_pdl(gemv_quant_kernel<W, B, In, kGateUp>, grid, kWarps * 32, smem, s, m, a);
+  launch_pdl(gemv_quant_kernel<W, B, In, kGateUp, kArgmax>, grid, kWarps * 32, smem, s, m, a);
 }
 
 template <WKind W, int B>
@@ -227,6 +238,7 @@ void launch_b(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
       break;
     case MatIn::kPlain:
       if (gate_up) launch_k<W, B, MatIn::kPlain, true>(m, a, s);
+      else if (a.argmax != nullptr) launch_k<W, B, MatIn::kPlain, false, true>(m, a, s);
       else launch_k<W, B, MatIn::kPlain, false>(m, a, s);
       break;
   }
