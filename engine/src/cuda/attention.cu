@@ -148,7 +148,7 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int3
       // kPv positions' 16-byte loads in flight per thread before their FMAs: one load per loop
       // trip left each thread waiting a memory latency per position (an 8B layer's attention took
       // 9 us at batch 1 and 45 us at batch 64, at 0.8 TB/s).
-      constexpr int kPv = 4;
+      constexpr int kPv = 8;
       for (int p = p0 + sub; p < p1; p += kSubs * kPv) {
         uint4 raw[kPv];
 #pragma unroll

@@ -73,6 +73,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(DeviceMatrix m, MatAr
   };
   // The first weight loads do not depend on earlier kernels: issue them before waiting on those.
   if (active) load_batch(cur, first);
+  if constexpr (kNorm) gemv_detail::prefetch_norm_weight(a, K);
   pdl_trigger();
   pdl_wait();
   if constexpr (kNorm) rmsnorm_prologue<T, B>(a, K, reinterpret_cast<T*>(gemv_smem));

@@ -115,6 +115,31 @@ __device__ __forceinline__ void load_x(const T* p, float* out) {
   }
 }
 
+// Pulls the norm weight (a.norm_w[0..K)) into this SM's L1 before the CTA waits for the previous
+// kernel: it is a weight, so it may be read early, and the prologue below then pays one memory round
+// trip (x) instead of two (x, then norm_w). Every thread may call it; one 128-byte line per thread.
+__device__ __forceinline__ void prefetch_norm_weight(const MatArgs& a, int64_t K) {
+  for (int64_t k = static_cast<int64_t>(threadIdx.x) * 32; k < K; k += static_cast<int64_t>(blockDim.x) * 32)
+    asm volatile("prefetch.global.L1 [%0];" ::"l"(a.norm_w + k));
+}
+
+// This thread's share of sum(x[k]^2) over k < K (K % 4 == 0): float4s k = 4 * threadIdx.x + i * 4 *
+// blockDim.x, added in that order, with four loads in flight per trip (a loop of one load per trip
+// paid a memory round trip for each, 4 at K = 4096 and 256 threads).
+__device__ __forceinline__ float thread_sum_squares(const float* x, int64_t K) {
+  float ss = 0.0f;
+  const int64_t step = static_cast<int64_t>(blockDim.x) * 4;
+  for (int64_t k0 = static_cast<int64_t>(threadIdx.x) * 4; k0 < K; k0 += 4 * step) {
+    float4 v[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+      v[i] = k0 + i * step < K ? *reinterpret_cast<const float4*>(x + k0 + i * step) : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) ss += v[i].x * v[i].x + v[i].y * v[i].y + v[i].z * v[i].z + v[i].w * v[i].w;
+  }
+  return ss;
+}
+
 // MatIn::kRmsNorm prologue: xs[b][k] = T(x[b][k] * rsqrt(mean_k x[b]^2 + eps) * w[k]) for every
 // activation row, in shared memory, by the whole CTA (each CTA recomputes it: a few KB of L2 reads
 // while its first weight loads are in flight, instead of a one-CTA RMSNorm launch per projection
@@ -129,11 +154,7 @@ __device__ void rmsnorm_prologue(const MatArgs& a, int64_t K, T* xs) {
   for (int b = 0; b < B; ++b) {
     ss[b] = 0.0f;
     if (b >= a.n_rows) continue;
-    for (int64_t k = threadIdx.x * 4; k < K; k += blockDim.x * 4) {
-      const float4 v = *reinterpret_cast<const float4*>(x + b * a.ldx + k);
-      ss[b] += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-    }
-    ss[b] = warp_sum(ss[b]);
+    ss[b] = warp_sum(thread_sum_squares(x + b * a.ldx, K));
   }
   if (lane == 0) {
 #pragma unroll
@@ -146,7 +167,15 @@ __device__ void rmsnorm_prologue(const MatArgs& a, int64_t K, T* xs) {
     float total = 0.0f;
     for (int w = 0; w < kWarps; ++w) total += red[w][b];
     const float scale = rsqrtf(total / static_cast<float>(K) + a.norm_eps);
-    for (int64_t k = threadIdx.x; k < K; k += blockDim.x) xs[b * K + k] = from_f32<T>(x[b * a.ldx + k] * scale * a.norm_w[k]);
+#pragma unroll 4
+    for (int64_t k = threadIdx.x * 4; k < K; k += blockDim.x * 4) {
+      const float4 v = *reinterpret_cast<const float4*>(x + b * a.ldx + k);
+      const float4 w = *reinterpret_cast<const float4*>(a.norm_w + k);
+      xs[b * K + k] = from_f32<T>(v.x * scale * w.x);
+      xs[b * K + k + 1] = from_f32<T>(v.y * scale * w.y);
+      xs[b * K + k + 2] = from_f32<T>(v.z * scale * w.z);
+      xs[b * K + k + 3] = from_f32<T>(v.w * scale * w.w);
+    }
   }
   __syncthreads();
 }

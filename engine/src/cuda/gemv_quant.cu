@@ -87,6 +87,7 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
   // The first weights are in flight while the CTA waits for the previous kernel (launch_pdl) and
   // then quantizes the activations.
   if (row < out_rows) load_batch(row, lane);
+  if constexpr (In == MatIn::kRmsNorm) gemv_detail::prefetch_norm_weight(a, K);
   pdl_trigger();
   pdl_wait();
 
@@ -97,13 +98,7 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
     const float* xf = static_cast<const float*>(a.x);
 #pragma unroll
     for (int b = 0; b < B; ++b) {
-      float ss = 0.0f;
-      if (b < n_rows)
-        for (int64_t k = threadIdx.x * 4; k < K; k += blockDim.x * 4) {
-          const float4 v = *reinterpret_cast<const float4*>(xf + b * a.ldx + k);
-          ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-        }
-      ss = warp_sum(ss);
+      const float ss = warp_sum(b < n_rows ? gemv_detail::thread_sum_squares(xf + b * a.ldx, K) : 0.0f);
       if (lane == 0) red[warp][b] = ss;
     }
     __syncthreads();
