@@ -9,10 +9,10 @@ B=${BUILD_DIR:-build-cuda}
 # (The top-level CMakeLists tells CMake 3.25 about nvcc 13's C++20 flag.)
 cmake -S . -B "$B" -G Ninja -DEFFITUNE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
   >/dev/null
-ninja -C "$B" -j"${JOBS:-2}" effitune_cuda_tests bench_cuda bench_gemm
+ninja -C "$B" -j"${JOBS:-2}" effitune_cuda_tests bench_cuda bench_gemm bench_stream
 C=.carry/cuda
 mkdir -p "$C/lib"
-cp "$B/tests/effitune_cuda_tests" "$B/tools/bench_cuda" "$B/tools/bench_gemm" "$C/"
+cp "$B/tests/effitune_cuda_tests" "$B/tools/bench_cuda" "$B/tools/bench_gemm" "$B/tools/bench_stream" "$C/"
 for bin in "$C/effitune_cuda_tests" "$C/bench_cuda"; do
   ldd "$bin" | awk '/=> \// {print $3}' | while read -r lib; do
     case "$(basename "$lib")" in
