@@ -76,6 +76,8 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(DeviceMatrix m, MatAr
   if constexpr (kNorm) gemv_detail::prefetch_norm_weight(a, K);
   pdl_trigger();
   pdl_wait();
+  __shared__ float prev[kWarps][B];
+  if (active && lane == 0 && slice == 0) gemv_detail::residual_prefetch<B>(a, row, prev[warp]);
   if constexpr (kNorm) rmsnorm_prologue<T, B>(a, K, reinterpret_cast<T*>(gemv_smem));
 
   float acc[R][B];
@@ -148,7 +150,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(DeviceMatrix m, MatAr
   for (int b = 0; b < B; ++b) {
     if (b >= a.n_rows) break;
     const int64_t o = b * a.ldo + row;
-    store_gemv_result<T>(a, o, acc[0][b], acc[R - 1][b]);
+    store_gemv_result<T>(a, o, acc[0][b], acc[R - 1][b], &prev[warp][b]);
   }
 }
 

@@ -11,9 +11,11 @@ constexpr int kWarps = 8;  // warps per CTA of every float GEMV kernel
 
 // Stores one GEMV result at out[o] as a.out_mode says (kAct, kF32, kF32Accumulate), in activation
 // type T; for kSwiGluAct, `v` is gate and `up` the up row's result: silu(gate) * up, each rounded to T
-// first, exactly as the SwiGLU kernel reads them from a gate|up buffer.
+// first, exactly as the SwiGLU kernel reads them from a gate|up buffer. kF32Accumulate adds to
+// `*prev` when given (out[o] read early, see residual_prefetch), else reads out[o] here.
 template <typename T>
-__device__ __forceinline__ void store_gemv_result(const MatArgs& a, int64_t o, float v, float up = 0.0f) {
+__device__ __forceinline__ void store_gemv_result(const MatArgs& a, int64_t o, float v, float up = 0.0f,
+                                                  const float* prev = nullptr) {
   switch (a.out_mode) {
     case MatOut::kSwiGluAct: {
       const float g = to_f32(from_f32<T>(v)), u = to_f32(from_f32<T>(up));
@@ -22,7 +24,11 @@ __device__ __forceinline__ void store_gemv_result(const MatArgs& a, int64_t o, f
     }
     case MatOut::kAct: static_cast<T*>(a.out)[o] = from_f32<T>(v); break;
     case MatOut::kF32: static_cast<float*>(a.out)[o] = v; break;
-    case MatOut::kF32Accumulate: static_cast<float*>(a.out)[o] += v; break;
+    case MatOut::kF32Accumulate: {
+      float* out = static_cast<float*>(a.out) + o;
+      *out = (prev != nullptr ? *prev : *out) + v;
+      break;
+    }
   }
 }
 
@@ -46,6 +52,19 @@ __device__ void argmax_flush(const unsigned long long (&best)[kCtaWarps][B], con
     for (int w = 0; w < kCtaWarps; ++w) m = max(m, best[w][threadIdx.x]);
     atomicMax(a.argmax + threadIdx.x, m);
   }
+}
+
+// kF32Accumulate: the residual values a row's results are added to, loaded by lane 0 into
+// prev[b] (shared memory) as soon as the CTA may read them, so that the read-add-write at the end
+// of the row does not start a memory round trip of its own after the weights have streamed
+// (a dependent read after the stream cost a GEMV-like kernel chain 25% of its bandwidth:
+// tools/bench_stream dep=1). Call after pdl_wait; only this warp writes these outputs.
+template <int B>
+__device__ __forceinline__ void residual_prefetch(const MatArgs& a, int64_t row, float* prev) {
+  if (a.out_mode != MatOut::kF32Accumulate) return;
+#pragma unroll
+  for (int b = 0; b < B; ++b)
+    if (b < a.n_rows) prev[b] = static_cast<const float*>(a.out)[b * a.ldo + row];
 }
 
 template <WKind W, bool kVec> struct WeightChunk;

@@ -143,7 +143,9 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
 #pragma unroll
     for (int b = 0; b < B; ++b) best[warp][b] = 0;
   }
+  __shared__ float prev[kWarps][B];
   for (; row < out_rows; row += step) {
+    if (lane == 0) gemv_detail::residual_prefetch<B>(a, row, prev[warp]);
     float acc[R][B];
 #pragma unroll
     for (int r = 0; r < R; ++r)
@@ -202,7 +204,7 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
     for (int b = 0; b < B; ++b) {
       if (b >= n_rows) break;
       const int64_t o = b * a.ldo + row;
-      gemv_detail::store_gemv_result<__nv_bfloat16>(a, o, acc[0][b], acc[R - 1][b]);
+      gemv_detail::store_gemv_result<__nv_bfloat16>(a, o, acc[0][b], acc[R - 1][b], &prev[warp][b]);
       if constexpr (kArgmax) best[warp][b] = max(best[warp][b], gemv_detail::argmax_key(acc[0][b], row));
     }
   }
