@@ -11,6 +11,7 @@
 
 #include "cli_util.h"
 #include "commands.h"
+#include "git_commit.h"
 #include "effitune/engine/engine.h"
 
 namespace effitune::cli {
@@ -172,7 +173,7 @@ int run_bench(int argc, char** argv) {
       j["peer_prefill_tok_s"] = peer.prefill_tok_s > 0 ? nlohmann::json(peer.prefill_tok_s) : nlohmann::json(nullptr);
       j["decode_vs_peer"] = peer.decode_tok_s > 0 ? nlohmann::json(d.median / peer.decode_tok_s) : nlohmann::json(nullptr);
       j["prefill_vs_peer"] = peer.prefill_tok_s > 0 ? nlohmann::json(p.median / peer.prefill_tok_s) : nlohmann::json(nullptr);
-      j["commit"] = EFFITUNE_GIT_COMMIT;
+      j["commit"] = effitune_git_commit();
       j["date"] = today();
       std::cout << j.dump() << std::endl;
     } else {

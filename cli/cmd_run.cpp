@@ -11,6 +11,7 @@
 
 #include "cli_util.h"
 #include "commands.h"
+#include "git_commit.h"
 #include "effitune/engine/backend.h"
 #include "effitune/engine/chat_format.h"
 #include "effitune/engine/dtype.h"
@@ -121,7 +122,7 @@ int run_run(int argc, char** argv) {
     }
   }
   o.progress = !(*vm)["quiet"].as<bool>();
-  o.engine_commit = EFFITUNE_GIT_COMMIT;
+  o.engine_commit = effitune_git_commit();
   o.device = device_of(*ex);
   const double timeout = vm->count("trial-timeout-s") ? (*vm)["trial-timeout-s"].as<double>() : default_trial_timeout(*ex);
   auto runner = child_runner(*ex, **store, timeout);
@@ -304,7 +305,7 @@ int run_nightly(int argc, char** argv) {
   o.search_wall_s = (*vm)["search-wall-s"].as<double>();
   o.search_trials = (*vm)["search-trials"].as<int64_t>();
   o.tuner.progress = !(*vm)["quiet"].as<bool>();
-  o.tuner.engine_commit = EFFITUNE_GIT_COMMIT;
+  o.tuner.engine_commit = effitune_git_commit();
   o.tuner.device = device_of(*ex);
   const double timeout = vm->count("trial-timeout-s") ? (*vm)["trial-timeout-s"].as<double>() : default_trial_timeout(*ex);
   auto runner = child_runner(*ex, **store, timeout);

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "commands.h"
+#include "git_commit.h"
 
 namespace {
 
@@ -12,7 +13,7 @@ void print_usage(FILE* out) {
                "effitune %s: tunes how a large language model is served\n\n"
                "usage: effitune <command> [options]   (effitune <command> --help for its options)\n\n"
                "commands:\n",
-               EFFITUNE_GIT_COMMIT);
+               effitune_git_commit());
   for (const auto& c : effitune::cli::commands()) std::fprintf(out, "  %-12s %s\n", c.name, c.summary);
   std::fprintf(out, "\nexit codes: 0 success, 1 runtime error, 2 usage error\n");
 }
@@ -26,7 +27,7 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   if (std::strcmp(argv[1], "--version") == 0) {
-    std::printf("effitune %s\n", EFFITUNE_GIT_COMMIT);
+    std::printf("effitune %s\n", effitune_git_commit());
     return 0;
   }
   for (const auto& c : effitune::cli::commands()) {
