@@ -199,7 +199,8 @@ TEST(CudaOps, PagedAttention) {
   EFFITUNE_SKIP_WITHOUT_CUDA();
   const AttnCase cases[] = {
       {1, 1, 8, 4, 8, 16, true},      {37, 1, 32, 8, 128, 16, true}, {700, 1, 32, 8, 128, 16, true},
-      {1100, 1, 8, 2, 64, 7, true},   {700, 1, 8, 8, 64, 16, true},  {37, 1, 32, 8, 128, 16, false},
+      {1100, 1, 8, 2, 64, 7, true},   {700, 1, 8, 8, 64, 16, true},  {300, 1, 16, 2, 128, 16, true},
+      {37, 1, 32, 8, 128, 16, false},
       {100, 37, 32, 8, 128, 16, false}, {130, 130, 8, 4, 8, 16, false}, {90, 20, 12, 12, 64, 5, false},
       // Several 64-position K/V tiles and full causal triangles (the tensor-core prefill kernel).
       {512, 512, 32, 8, 128, 16, false}, {300, 300, 16, 4, 64, 16, false}, {200, 70, 16, 2, 128, 16, false}};
@@ -210,15 +211,22 @@ TEST(CudaOps, PagedAttention) {
       const auto v = rounded(random_normal(c.len * c.nkv * c.hd, 12), act);
       const auto ref = attention_ref(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd);
       const bool tensor_core = !c.decode && (c.hd == 64 || c.hd == 128);
-      // Decode runs with both split lengths (64 positions, and the 256 of large batches).
+      // Decode runs with both split lengths (64 positions, and the 256 of large batches) and both
+      // ways of holding a K row for the scores (which must give the same bits).
       for (int32_t chunk : {64, 256}) {
         if (!c.decode && chunk != 64) continue;
-        std::vector<float> out;
+        std::vector<float> out, out_light;
         ASSERT_TRUE(
-            cuda_ops::attention(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd, c.block, c.decode, act, out, chunk).ok());
+            cuda_ops::attention(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd, c.block, c.decode, act, out, chunk, 1).ok());
         EXPECT_LE(nmse(out, ref), act == DType::kF32 ? kF32Matmul * 1e-3 : tensor_core ? kHalfTwoRoundings : kHalfRounding)
             << dtype_name(act) << " len " << c.len << " new " << c.n_new << " heads " << c.nh << "/" << c.nkv
             << " hd " << c.hd << (c.decode ? " decode, splits of " + std::to_string(chunk) : " prefill");
+        if (!c.decode) continue;
+        ASSERT_TRUE(cuda_ops::attention(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd, c.block, c.decode, act, out_light,
+                                        chunk, 0)
+                        .ok());
+        EXPECT_EQ(out_light, out) << dtype_name(act) << " len " << c.len << " heads " << c.nh << "/" << c.nkv
+                                  << " hd " << c.hd << ": the registers-light scores differ";
       }
     }
   }

@@ -35,6 +35,9 @@ struct AttnArgs {
   // applies RoPE (inv_freq as RopeStoreArgs) and stores the new K/V itself (no rope_store launch).
   const double* inv_freq = nullptr;
   int32_t chunk = kAttnChunk;  // decode: positions per split (kAttnChunk or kAttnMaxChunk)
+  // Decode: how a thread holds its K row for the scores. -1 chooses by grid size (see
+  // attention.cu: registers-light once the CTAs fill the GPU); 0 / 1 force one (tests run both).
+  int8_t k_row_in_regs = -1;
 };
 
 // Positions per decode split for a step of `steps` sequences: 64 while the (KV head, sequence)

@@ -39,7 +39,7 @@ Status gemm_stream(const TensorView&, std::span<const float>, int32_t, GemmOut, 
   return no_cuda();
 }
 Status attention(std::span<const float>, std::span<const float>, std::span<const float>, int32_t, int32_t, int32_t,
-                 int32_t, int32_t, int32_t, bool, DType, std::vector<float>&, int32_t) {
+                 int32_t, int32_t, int32_t, bool, DType, std::vector<float>&, int32_t, int) {
   return no_cuda();
 }
 Status all_reduce(int32_t, const std::vector<std::vector<std::vector<float>>>&,
