@@ -13,18 +13,16 @@
 #include <string>
 #include <vector>
 
+#include "../engine/src/cuda/common.cuh"  // ld_stream16, pdl_trigger / pdl_wait: the GEMVs' own
+
+using effitune::engine::cuda::ld_stream16;
+using effitune::engine::cuda::pdl_trigger;
+using effitune::engine::cuda::pdl_wait;
+
 namespace {
 
 constexpr int kThreads = 256;
 constexpr int kUnroll = 4;
-
-__device__ __forceinline__ uint4 ld_stream(const uint4* p) {
-  uint4 r;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
-               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-               : "l"(p));
-  return r;
-}
 
 // Reads n16 16-byte chunks from p (grid-stride, kUnroll loads per trip) and folds them into one
 // word that is stored only if it has an impossible value, so the loads cannot be dropped.
@@ -34,7 +32,7 @@ __device__ __forceinline__ uint4 ld_stream(const uint4* p) {
 // write has come back: dep=1 reads it from L2 after using the streamed data, dep=2 issues that read
 // right after the wait (while the streamed loads are in flight), dep=3 reads through L1.
 __global__ void __launch_bounds__(kThreads) read_kernel(const uint4* p, int64_t n16, uint32_t* sink, const uint32_t* x, uint32_t* x_out, int dep) {
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+  pdl_trigger();
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   uint32_t acc = 0, early = 0;
@@ -43,16 +41,16 @@ __global__ void __launch_bounds__(kThreads) read_kernel(const uint4* p, int64_t 
   for (; i < n16; i += kUnroll * stride) {
     uint4 v[kUnroll];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) v[u] = i + u * stride < n16 ? ld_stream(p + i + u * stride) : make_uint4(0, 0, 0, 0);
+    for (int u = 0; u < kUnroll; ++u) v[u] = i + u * stride < n16 ? ld_stream16(p + i + u * stride) : make_uint4(0, 0, 0, 0);
     if (!waited) {
-      asm volatile("griddepcontrol.wait;" ::: "memory");
+      pdl_wait();
       waited = true;
       if (dep == 2) early = __ldcg(xp);  // issued while the weights are still in flight
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) acc ^= v[u].x ^ v[u].y ^ v[u].z ^ v[u].w;
   }
-  if (!waited) asm volatile("griddepcontrol.wait;" ::: "memory");
+  if (!waited) pdl_wait();
   if (dep) {
     acc ^= dep == 1 ? __ldcg(xp) : dep == 3 ? *xp : early;
     if (threadIdx.x == 0) x_out[blockIdx.x % 1024] = acc | 1u;
