@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One device call: the CUDA tests, compute-sanitizer memcheck over them, and the benchmark table.
 # Runs on the device machine from the repo root with the prebuilt .carry/cuda (scripts/build_cuda.sh).
-# Writes logs and bench_cuda.jsonl under $OUT; prints a short summary last.
+# Writes bench_cuda.jsonl, device.txt and gpu_check_logs.tgz (the logs) under $OUT; prints a short
+# summary last.
 #   scripts/gpu_check.sh [tests|bench|all]   (BENCH_ARGS passes key=value options to bench_cuda, e.g.
 #   BENCH_ARGS='models=llama-8b quants=bf16 batches=1,64 tp=1,2'; BENCH_RUNS=3 repeats the table)
 set -uo pipefail
@@ -39,5 +40,12 @@ if [[ $MODE == bench || $MODE == all ]]; then
     bench_rc=${PIPESTATUS[0]}
   done
   cat "$OUT"/bench_cuda_run*.jsonl > "$OUT/bench_cuda.jsonl"
+  rm -f "$OUT"/bench_cuda_run*.jsonl
 fi
-echo "summary: tests rc=$tests_rc memcheck rc=$mc_rc bench rc=$bench_rc commit=$EFFITUNE_COMMIT"
+# The device tool returns only a few files per call: keep the table and the device line as files and
+# pack the logs into one archive.
+logs=$(cd "$OUT" && ls -- *.log 2>/dev/null)
+if [[ -n $logs ]]; then
+  (cd "$OUT" && tar czf gpu_check_logs.tgz $logs && rm -f $logs)
+fi
+echo "summary: tests rc=$tests_rc memcheck rc=$mc_rc bench rc=$bench_rc commit=$EFFITUNE_COMMIT (logs in gpu_check_logs.tgz)"
