@@ -56,7 +56,7 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int3
   float* q_s = smem;                       // [G][HD], pre-scaled
   float* sc = q_s + G * HD;                // [G][chunk]
   float* stat = sc + G * chunk;            // [G][2]
-  float* red = stat + 2 * kG;   // [kSubs][G][HD]
+  float* red = stat + 2 * kAttnMaxGroup;  // [kSubs][G][HD] (decode_hd sizes the region the same way)
   const T* q = static_cast<const T*>(a.qkv) + s * a.ld_qkv + kvh * G * HD;
   const int32_t* bt = a.block_tables + static_cast<int64_t>(s) * a.bt_stride;
   const T* kc = static_cast<const T*>(a.kv.k);
@@ -96,9 +96,12 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int3
   }
   __syncthreads();
 
+  auto k_row = [&](int p) {
+    return kc + (static_cast<int64_t>(bt[p / a.block_size]) * a.block_size + p % a.block_size) * kv_dim + kvh * HD;
+  };
   if constexpr (kRowInRegs) {
     for (int p = p0 + tid; p < p1; p += blockDim.x) {
-      const T* kr = kc + (static_cast<int64_t>(bt[p / a.block_size]) * a.block_size + p % a.block_size) * kv_dim + kvh * HD;
+      const T* kr = k_row(p);
       float k[HD];
 #pragma unroll
       for (int d0 = 0; d0 < HD; d0 += 8) load8(kr + d0, k + d0);
@@ -117,7 +120,7 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int3
     // whole-row dot of the other variant, so both give the same bits.
     constexpr int kRowVecs = HD * static_cast<int>(sizeof(T)) / 16, kPer = 16 / static_cast<int>(sizeof(T));
     for (int p = p0 + tid; p < p1; p += blockDim.x) {
-      const T* kr = kc + (static_cast<int64_t>(bt[p / a.block_size]) * a.block_size + p % a.block_size) * kv_dim + kvh * HD;
+      const T* kr = k_row(p);
       uint4 raw[kRowVecs];
 #pragma unroll
       for (int v = 0; v < kRowVecs; ++v) raw[v] = reinterpret_cast<const uint4*>(kr)[v];

@@ -388,7 +388,7 @@ Status CudaBackend::normed_matmul(const float* norm, const DeviceMatrix& w, int3
 }
 
 // Tensor parallelism keeps the residual stream x replicated. Rank 0's row-parallel projections
-// accumulate into x; the other ranks' overwrite their copy with their partial product, so that the
+// accumulate into x; the other ranks overwrite their copy with their partial product, so that the
 // all-reduce of x yields x + the sum of the partials (one reduction, no extra buffer, zeroing or add
 // kernel).
 MatOut CudaBackend::residual_out() const {
