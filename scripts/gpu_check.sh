@@ -3,7 +3,8 @@
 # Runs on the device machine from the repo root with the prebuilt .carry/cuda (scripts/build_cuda.sh).
 # Writes bench_cuda.jsonl, device.txt and gpu_check_logs.tgz (the logs) under $OUT; prints a short
 # summary last.
-#   scripts/gpu_check.sh [tests|bench|all]   (BENCH_ARGS passes key=value options to bench_cuda, e.g.
+#   scripts/gpu_check.sh [tests|tp-tests|bench|all]   (tp-tests: the tensor-parallel tests only, no
+#   memcheck, for the multi-GPU kinds; BENCH_ARGS passes key=value options to bench_cuda, e.g.
 #   BENCH_ARGS='models=llama-8b quants=bf16 batches=1,64 tp=1,2'; BENCH_RUNS=3 repeats the table)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,11 @@ if [[ $MODE == tests || $MODE == all ]]; then
     --gtest_filter='-*Bf16AgreesWithF32*:*Stories260kGreedy*:*TaskModel*:*TensorParallel*' >"$OUT/memcheck.log" 2>&1
   mc_rc=$?
   grep -E "ERROR SUMMARY|PASSED|FAILED" "$OUT/memcheck.log" | tail -4
+fi
+if [[ $MODE == tp-tests ]]; then
+  timeout 300 "$C/effitune_cuda_tests" --gtest_filter='*TensorParallel*' 2>&1 | tee "$OUT/cuda_tp_tests.log" |
+    grep -E "^\[  (FAILED|PASSED|  OK)|TP=|Failure|Expected|Which|actual" | head -60
+  tests_rc=${PIPESTATUS[0]}
 fi
 if [[ $MODE == bench || $MODE == all ]]; then
   # BENCH_RUNS repeats the whole table (medians and spreads come from the repeats).

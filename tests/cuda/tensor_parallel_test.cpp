@@ -117,6 +117,57 @@ TEST(CudaTensorParallel, Llama1bShapeF32GreedyTpNEqualsTp1For200Tokens) {
   expect_tp_greedy_equal(*w, {1, 9001, 42, 77777, 1234});
 }
 
+// Greedy decoding on the device with a vocab-parallel LM head: the ranks exchange one argmax key
+// per row instead of the logits (engine/src/cuda/tp_argmax.cuh). Every step's tokens must be the
+// host argmax of the same backend's logits (forward() assembles them with the all-reduce), at batch
+// 1 (the argmax folded into the head GEMV) and batch 12 (a cuBLAS head, then an argmax per rank), in
+// the prefill step and the graph-captured decode steps.
+TEST(CudaTensorParallel, DeviceGreedyWithVocabParallelHeadEqualsHostArgmax) {
+  SKIP_WITHOUT_TWO_GPUS();
+  if (!std::filesystem::exists(task_model())) GTEST_SKIP() << "no task model at " << task_model();
+  auto w = load_model(task_model());
+  ASSERT_TRUE(w.ok()) << w.status().to_string();
+  const int32_t vocab = (*w)->config.vocab_size, n_steps = 24;
+  const int32_t per_seq = (4 + n_steps + kBlock) / kBlock;
+  for (int32_t tp : tp_degrees((*w)->config)) {
+    for (int32_t batch : {1, 12}) {
+      auto b = make(*w, tp, batch * per_seq);
+      ASSERT_TRUE(b);
+      auto* dev = dynamic_cast<DeviceGreedy*>(b.get());
+      ASSERT_NE(dev, nullptr);
+      std::vector<std::vector<int32_t>> bts(batch), toks(batch);
+      std::vector<SequenceStep> steps(batch);
+      for (int32_t i = 0; i < batch; ++i) {
+        for (int32_t j = 0; j < per_seq; ++j) bts[i].push_back(i * per_seq + j);
+        toks[i] = {(*w)->config.bos_id, 5 + 7 * i, 77 + i, 300 - i};
+        steps[i] = SequenceStep{toks[i], 0, bts[i], false};
+      }
+      int32_t wrong = 0, distinct = 0;
+      for (int32_t t = 0; t < n_steps; ++t) {
+        std::vector<int32_t> ids;
+        std::vector<float> logits;
+        ASSERT_TRUE(dev->forward_greedy(steps, ids).ok());
+        ASSERT_TRUE(b->forward(steps, logits).ok());  // rewrites the same K/V with the same values
+        ASSERT_EQ(ids.size(), static_cast<size_t>(batch));
+        ASSERT_EQ(logits.size(), static_cast<size_t>(batch) * vocab);
+        for (int32_t i = 0; i < batch; ++i) {
+          const auto row = logits.begin() + static_cast<int64_t>(i) * vocab;
+          const int32_t host = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
+          wrong += ids[i] != host;
+          distinct += ids[i] != ids[0];
+          const int32_t pos = steps[i].start_pos + static_cast<int32_t>(steps[i].tokens.size());
+          toks[i] = {ids[i]};
+          steps[i] = SequenceStep{toks[i], pos, bts[i], false};
+        }
+      }
+      EXPECT_EQ(wrong, 0) << "TP=" << tp << " batch " << batch << ": device greedy != host argmax";
+      if (batch > 1) EXPECT_GT(distinct, 0) << "every sequence picked the same tokens";
+      std::printf("task model TP=%d batch %d: device greedy = host argmax on %d of %d rows\n", tp, batch,
+                  batch * n_steps - wrong, batch * n_steps);
+    }
+  }
+}
+
 // Teacher-forced: the TP=1 f32 greedy continuation of a prompt, scored position by position by
 // TP=1 and TP=N in bf16.
 TEST(CudaTensorParallel, TaskModelBf16TpNAgreesWithTp1TeacherForced) {
@@ -198,45 +249,56 @@ TEST(CudaTensorParallel, AllReduceEqualsTheHostSumBitForBit) {
 // The residual all-reduce that also writes the next RMSNorm (what the decode step uses between
 // layers): x bit for bit as the plain all-reduce (host rank-order sum), the norm against float64
 // within one rounding to the activation type, and the same bits on every rank. Row counts on both
-// sides of the 32 CTAs (batch 1, 3, 33, 64; larger batches take the plain all-reduce and the norm
-// kernel), f32 and bf16 outputs.
+// sides of the 64 CTAs (batch 1, 3, 64, 65, 128; larger batches take the plain all-reduce and the
+// norm kernel), f32 and bf16 outputs, 2 ranks and every visible rank (up to 8).
 TEST(CudaTensorParallel, AllReduceWithRmsNormMatchesFloat64) {
   SKIP_WITHOUT_TWO_GPUS();
-  const int32_t ranks = 2;
-  for (DType act : {DType::kF32, DType::kBF16}) {
-    for (int32_t rows : {1, 3, 33, 64}) {
-      cuda_ops::AllReduceNorm norm;
-      norm.rows = rows, norm.dim = 4096, norm.eps = 1e-5f, norm.act = act;
-      norm.w = testing::random_normal(norm.dim, 77, 0.5f);
-      std::vector<std::vector<std::vector<float>>> in(3), out;  // three calls: both staging slots
-      for (size_t c = 0; c < in.size(); ++c)
-        for (int32_t r = 0; r < ranks; ++r) in[c].push_back(testing::random_normal(int64_t{rows} * norm.dim, 31 * c + r + rows));
-      ASSERT_TRUE(cuda_ops::all_reduce(ranks, in, out, &norm).ok());
-      for (size_t c = 0; c < in.size(); ++c) {
-        std::vector<double> ref(in[c][0].size());
-        size_t wrong_x = 0, rank_diff = 0;
-        for (int32_t t = 0; t < rows; ++t) {
-          double ss = 0;
-          for (int32_t i = 0; i < norm.dim; ++i) {
-            const float x = in[c][0][t * norm.dim + i] + in[c][1][t * norm.dim + i];
-            ss += double(x) * x;
+  std::vector<int32_t> rank_counts = {2};
+  if (cuda_device_count() > 2) rank_counts.push_back(std::min(cuda_device_count(), 8));
+  for (const int32_t ranks : rank_counts) {
+    for (DType act : {DType::kF32, DType::kBF16}) {
+      for (int32_t rows : {1, 3, 64, 65, 128}) {
+        cuda_ops::AllReduceNorm norm;
+        norm.rows = rows, norm.dim = 4096, norm.eps = 1e-5f, norm.act = act;
+        norm.w = testing::random_normal(norm.dim, 77, 0.5f);
+        std::vector<std::vector<std::vector<float>>> in(3), out;  // three calls: both staging slots
+        for (size_t c = 0; c < in.size(); ++c)
+          for (int32_t r = 0; r < ranks; ++r)
+            in[c].push_back(testing::random_normal(int64_t{rows} * norm.dim, 31 * c + r + rows));
+        ASSERT_TRUE(cuda_ops::all_reduce(ranks, in, out, &norm).ok());
+        for (size_t c = 0; c < in.size(); ++c) {
+          std::vector<double> ref(in[c][0].size());
+          size_t wrong_x = 0, rank_diff = 0;
+          auto sum = [&](size_t k) {  // rank order, in f32, as the kernel adds
+            float x = in[c][0][k];
+            for (int32_t r = 1; r < ranks; ++r) x += in[c][r][k];
+            return x;
+          };
+          for (int32_t t = 0; t < rows; ++t) {
+            double ss = 0;
+            for (int32_t i = 0; i < norm.dim; ++i) {
+              const float x = sum(static_cast<size_t>(t) * norm.dim + i);
+              ss += double(x) * x;
+            }
+            const double scale = 1.0 / std::sqrt(ss / norm.dim + norm.eps);
+            for (int32_t i = 0; i < norm.dim; ++i) {
+              const size_t k = static_cast<size_t>(t) * norm.dim + i;
+              const float x = sum(k);
+              ref[k] = double(x) * scale * norm.w[i];
+              for (int32_t r = 0; r < ranks; ++r) {
+                wrong_x += out[c][r][k] != x;
+                rank_diff += norm.normed[c][r][k] != norm.normed[c][0][k];
+              }
+            }
           }
-          const double scale = 1.0 / std::sqrt(ss / norm.dim + norm.eps);
-          for (int32_t i = 0; i < norm.dim; ++i) {
-            const size_t k = static_cast<size_t>(t) * norm.dim + i;
-            const float x = in[c][0][k] + in[c][1][k];
-            ref[k] = double(x) * scale * norm.w[i];
-            for (int32_t r = 0; r < ranks; ++r) wrong_x += out[c][r][k] != x;
-            rank_diff += norm.normed[c][0][k] != norm.normed[c][1][k];
-          }
+          EXPECT_EQ(wrong_x, 0u) << ranks << " ranks, x, call " << c << ", rows " << rows;
+          EXPECT_EQ(rank_diff, 0u) << ranks << " ranks disagree, call " << c << ", rows " << rows;
+          // f32: a few roundings of a 4096-term sum; bf16: one rounding of the output, NMSE ~ ulp^2 / 12
+          // over the value squared, 2^-14 / 12 x E[1 / m^2] for mantissas m in [1, 2): 2.5e-6 (measured
+          // 2.76e-6); the bound is cuda_ops_test's one-rounding 4e-6.
+          EXPECT_LE(testing::nmse(norm.normed[c][0], ref), act == DType::kF32 ? 1e-10 : 4e-6)
+              << ranks << " ranks, " << dtype_name(act) << " rows " << rows << " call " << c;
         }
-        EXPECT_EQ(wrong_x, 0u) << "x, call " << c << ", rows " << rows;
-        EXPECT_EQ(rank_diff, 0u) << "ranks disagree, call " << c << ", rows " << rows;
-        // f32: a few roundings of a 4096-term sum; bf16: one rounding of the output, NMSE ~ ulp^2 / 12
-        // over the value squared, 2^-14 / 12 x E[1 / m^2] for mantissas m in [1, 2): 2.5e-6 (measured
-        // 2.76e-6); the bound is cuda_ops_test's one-rounding 4e-6.
-        EXPECT_LE(testing::nmse(norm.normed[c][0], ref), act == DType::kF32 ? 1e-10 : 4e-6)
-            << dtype_name(act) << " rows " << rows << " call " << c;
       }
     }
   }

@@ -8,6 +8,7 @@
 #include "common.cuh"
 #include "p2p_comm.h"
 #include "sampling.cuh"
+#include "tp_argmax.cuh"
 #include "tp/tp_backend.h"
 
 namespace effitune::engine::cuda {
@@ -33,10 +34,11 @@ int32_t batch_bucket(int32_t n) {
 }
 
 struct WsLayout {
-  int64_t x, xn, qkv, attn, gu, h, sel, logits, tok_out, keys, part_o, part_ml, meta, total;
+  int64_t x, xn, qkv, attn, gu, h, sel, logits, tok_out, keys, gather, part_o, part_ml, meta, total;
 };
 
-WsLayout ws_layout(const ModelConfig& c, ActType act, const StepShape& s) {
+// `ranks`: the tensor-parallel degree (1 without a communicator).
+WsLayout ws_layout(const ModelConfig& c, ActType act, const StepShape& s, int32_t ranks) {
   const int64_t a = act_bytes(act), hd = c.head_dim();
   const int64_t q_dim = static_cast<int64_t>(c.n_heads) * hd, kv_dim = c.kv_dim();
   WsLayout l{};
@@ -56,6 +58,7 @@ WsLayout ws_layout(const ModelConfig& c, ActType act, const StepShape& s) {
   l.logits = take(s.rows * c.vocab_size * 4);
   l.tok_out = take(s.rows * 4);
   l.keys = take(s.rows * 8);
+  l.gather = take(ranks > 1 ? tp_argmax_gather_floats(static_cast<int32_t>(s.rows), ranks) * 4 : 0);
   l.part_o = take(s.steps * c.n_heads * s.splits * hd * 4);
   l.part_ml = take(s.steps * c.n_heads * s.splits * 2 * 4);
   l.meta = take(s.meta_ints * 4);
@@ -95,6 +98,7 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
   b->options_ = options;
   b->extras_ = extras;
   b->fuse_decode_ = env_flag("EFFITUNE_CUDA_FUSE", true);
+  b->tp_greedy_keys_ = env_flag("EFFITUNE_TP_GREEDY_KEYS", true);
   cudaDeviceProp prop{};
   CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, options.device));
   b->device_name_ = prop.name;
@@ -107,7 +111,7 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
   b->kv_block_bytes_ = 2LL * c.n_layers * options.kv_block_size * c.kv_dim() * act_bytes(b->act_);
   const int64_t kv_total = 2LL * c.n_layers * b->kv_layer_bytes_;
   const int64_t mm_bytes = MatmulContext::bytes_needed(b->model_->largest_quant_elems());
-  const int64_t ws_bytes = ws_layout(c, b->act_, {512, 64, 64, 8, 4096}).total;
+  const int64_t ws_bytes = ws_layout(c, b->act_, {512, 64, 64, 8, 4096}, extras.comm != nullptr ? extras.comm->size() : 1).total;
   const int64_t need = b->model_->bytes() + kv_total + mm_bytes + ws_bytes + kReserveBytes;
   size_t free_b = 0, total_b = 0;
   CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_b, &total_b));
@@ -243,7 +247,7 @@ Status CudaBackend::ensure_workspace(const Plan& p) {
   meta_host_ = nullptr;
   ws_cap_ = {};
   ++ws_generation_;  // every captured graph points into the old arena
-  const WsLayout l = ws_layout(cfg_, act_, cap);
+  const WsLayout l = ws_layout(cfg_, act_, cap, extras_.comm != nullptr ? extras_.comm->size() : 1);
   CUDA_RETURN_IF_ERROR(cudaMalloc(&ws_, l.total));
   CUDA_RETURN_IF_ERROR(cudaMallocHost(&meta_host_, cap.meta_ints * 4));
   char* b = static_cast<char*>(ws_);
@@ -257,6 +261,7 @@ Status CudaBackend::ensure_workspace(const Plan& p) {
   logits_ = reinterpret_cast<float*>(b + l.logits);
   tokens_out_ = reinterpret_cast<int32_t*>(b + l.tok_out);
   argmax_keys_ = reinterpret_cast<unsigned long long*>(b + l.keys);
+  key_gather_ = reinterpret_cast<float*>(b + l.gather);
   // launch_finish_argmax leaves the keys at zero after every step; they start there too.
   CUDA_RETURN_IF_ERROR(cudaMemset(argmax_keys_, 0, cap.rows * 8));
   part_o_ = reinterpret_cast<float*>(b + l.part_o);
@@ -343,24 +348,34 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, next_norm, normed, s));
   }
   launch_rmsnorm(act_, x_, meta_ + p.off_rows, p.rows, c.dim, model_->out_norm, c.rms_eps, sel_, s);
-  // A vocab-parallel LM head (tp/shard.h) writes its columns of the zeroed logits; the all-reduce
-  // then assembles every rank's columns on every rank.
-  const bool split_head = extras_.comm != nullptr && model_->output.rows < c.vocab_size;
-  float* head_out = logits_;
-  if (split_head) {
-    launch_zero(logits_, static_cast<int64_t>(p.rows) * c.vocab_size, s);
-    head_out += static_cast<int64_t>(extras_.comm->rank()) * model_->output.rows;
-  }
+  // A vocab-parallel LM head (tp/shard.h) writes its columns of the logits. Greedy steps then
+  // exchange one argmax key per row and rank (tp_argmax.cuh); the others zero the logits first and
+  // all-reduce them, which assembles every rank's columns on every rank.
+  Communicator* comm = extras_.comm;
+  const bool split_head = comm != nullptr && model_->output.rows < c.vocab_size;
+  const int64_t col0 = split_head ? static_cast<int64_t>(comm->rank()) * model_->output.rows : 0;
+  float* head_out = logits_ + col0;
+  const bool key_exchange = split_head && greedy && tp_greedy_keys_;
+  if (split_head && !key_exchange) launch_zero(logits_, static_cast<int64_t>(p.rows) * c.vocab_size, s);
   MatArgs head{sel_, c.dim, p.rows, MatIn::kPlain, head_out, c.vocab_size, MatOut::kF32};
   // Greedy argmax folded into the head GEMV (a separate one-CTA-per-row pass over 128k logits took
   // ~30 us per step at batch 1, 15 us on an H200).
-  const bool fused_argmax = greedy && !split_head && fuse_decode_ && mm_.uses_gemv(model_->output, p.rows);
+  const bool fused_argmax = greedy && fuse_decode_ && mm_.uses_gemv(model_->output, p.rows) && (!split_head || key_exchange);
   if (fused_argmax) head.argmax = argmax_keys_;
   EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, model_->output, head, s));
-  if (split_head)
-    EFFITUNE_RETURN_IF_ERROR(extras_.comm->all_reduce_sum(logits_, static_cast<int64_t>(p.rows) * c.vocab_size, s));
-  if (fused_argmax) launch_finish_argmax(argmax_keys_, p.rows, tokens_out_, s);
-  else if (greedy) launch_argmax(logits_, p.rows, c.vocab_size, tokens_out_, s);
+  if (key_exchange) {
+    if (!fused_argmax)
+      launch_argmax_keys(head_out, p.rows, static_cast<int32_t>(model_->output.rows), c.vocab_size, argmax_keys_, s);
+    const int32_t n = comm->size();
+    launch_keys_to_gather(argmax_keys_, p.rows, comm->rank(), n, col0, key_gather_, s);
+    EFFITUNE_RETURN_IF_ERROR(comm->all_reduce_sum(key_gather_, tp_argmax_gather_floats(p.rows, n), s));
+    launch_gather_to_tokens(key_gather_, p.rows, n, tokens_out_, s);
+  } else {
+    if (split_head)
+      EFFITUNE_RETURN_IF_ERROR(comm->all_reduce_sum(logits_, static_cast<int64_t>(p.rows) * c.vocab_size, s));
+    if (fused_argmax) launch_finish_argmax(argmax_keys_, p.rows, tokens_out_, s);
+    else if (greedy) launch_argmax(logits_, p.rows, c.vocab_size, tokens_out_, s);
+  }
   CUDA_RETURN_IF_LAUNCH_ERROR("forward");
   return {};
 }

@@ -71,6 +71,9 @@ class CudaBackend final : public Backend, public DeviceSampler {
   ActType act_ = ActType::kF32;
   // EFFITUNE_CUDA_FUSE=0 turns the fused decode kernels off (A/B timing and bisecting).
   bool fuse_decode_ = true;
+  // EFFITUNE_TP_GREEDY_KEYS=0: greedy steps with a vocab-parallel head all-reduce the logits instead
+  // of exchanging argmax keys (A/B timing).
+  bool tp_greedy_keys_ = true;
 
   void* kv_ = nullptr;           // [layer][K|V][blocks + 1][block_size][kv_dim]
   int64_t kv_layer_bytes_ = 0;   // one layer's K (or V) over all blocks
@@ -91,6 +94,7 @@ class CudaBackend final : public Backend, public DeviceSampler {
   float* logits_ = nullptr;
   int32_t* tokens_out_ = nullptr;
   unsigned long long* argmax_keys_ = nullptr;  // [rows] for the argmax fused into the head GEMV
+  float* key_gather_ = nullptr;                // [ranks][rows][4]: tp_argmax.cuh
   float* part_o_ = nullptr;
   float* part_ml_ = nullptr;
   int32_t* meta_ = nullptr;

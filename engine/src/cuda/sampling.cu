@@ -3,6 +3,7 @@
 #include <climits>
 
 #include "common.cuh"
+#include "gemv_detail.cuh"
 #include "sampling.cuh"
 #include "sampling/philox.h"
 
@@ -268,6 +269,15 @@ __global__ void __launch_bounds__(kThreads) argmax_kernel(const float* logits, i
 }
 
 __global__ void __launch_bounds__(kThreads)
+    argmax_keys_kernel(const float* logits, int32_t width, int64_t ld, unsigned long long* keys) {
+  __shared__ Smem sh;
+  float mx;
+  int am;
+  block_argmax(logits + static_cast<int64_t>(blockIdx.x) * ld, width, sh, mx, am);
+  if (threadIdx.x == 0) keys[blockIdx.x] = gemv_detail::argmax_key(mx, am);
+}
+
+__global__ void __launch_bounds__(kThreads)
     sample_kernel(const float* logits, int32_t vocab, int64_t stride, const RowSampling* params, int32_t* out) {
   __shared__ Smem sh;
   const float* row = logits + static_cast<int64_t>(blockIdx.x) * stride;
@@ -340,6 +350,11 @@ __global__ void __launch_bounds__(kThreads)
 
 void launch_argmax(const float* logits, int32_t rows, int32_t vocab, int32_t* out, cudaStream_t s) {
   if (rows > 0) argmax_kernel<<<rows, kThreads, 0, s>>>(logits, vocab, out);
+}
+
+void launch_argmax_keys(const float* logits, int32_t rows, int32_t width, int64_t ld, unsigned long long* keys,
+                        cudaStream_t s) {
+  if (rows > 0) argmax_keys_kernel<<<rows, kThreads, 0, s>>>(logits, width, ld, keys);
 }
 
 void launch_sample(const float* logits, int32_t rows, int32_t vocab, const RowSampling* params, int32_t* out,

@@ -12,6 +12,11 @@ namespace effitune::engine::cuda {
 
 // out[r] = argmax of logits row r (lowest index on ties, as engine::argmax).
 void launch_argmax(const float* logits, int32_t rows, int32_t vocab, int32_t* out, cudaStream_t s);
+// keys[r] = the argmax of the first `width` logits of row r (rows `ld` floats apart) as a key in the
+// head GEMV's format (gemv_detail::argmax_key: the logit's order-preserving bits, then the
+// complemented column index), for tp_argmax.cuh's exchange.
+void launch_argmax_keys(const float* logits, int32_t rows, int32_t width, int64_t ld, unsigned long long* keys,
+                        cudaStream_t s);
 
 // out[r] = a token drawn from logits row r with params[r] (device memory), one CTA per row, with
 // Sampler's semantics: temperature <= 0 or top_k == 1 is the argmax; else the top_k most likely
