@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -13,6 +14,7 @@
 #include "../../engine/src/cuda/cuda_ops.h"
 #include "cuda_test_util.h"
 #include "effitune/engine/backend.h"
+#include "effitune/engine/dtype.h"
 #include "effitune/engine/model_loader.h"
 #include "support/paths.h"
 
@@ -161,7 +163,9 @@ TEST(CudaTensorParallel, DeviceGreedyWithVocabParallelHeadEqualsHostArgmax) {
         }
       }
       EXPECT_EQ(wrong, 0) << "TP=" << tp << " batch " << batch << ": device greedy != host argmax";
-      if (batch > 1) EXPECT_GT(distinct, 0) << "every sequence picked the same tokens";
+      if (batch > 1) {
+        EXPECT_GT(distinct, 0) << "every sequence picked the same tokens";
+      }
       std::printf("task model TP=%d batch %d: device greedy = host argmax on %d of %d rows\n", tp, batch,
                   batch * n_steps - wrong, batch * n_steps);
     }
@@ -246,58 +250,59 @@ TEST(CudaTensorParallel, AllReduceEqualsTheHostSumBitForBit) {
   }
 }
 
-// The residual all-reduce that also writes the next RMSNorm (what the decode step uses between
-// layers): x bit for bit as the plain all-reduce (host rank-order sum), the norm against float64
-// within one rounding to the activation type, and the same bits on every rank. Row counts on both
-// sides of the 64 CTAs (batch 1, 3, 64, 65, 128; larger batches take the plain all-reduce and the
-// norm kernel), f32 and bf16 outputs, 2 ranks and every visible rank (up to 8).
-TEST(CudaTensorParallel, AllReduceWithRmsNormMatchesFloat64) {
+// The residual update between layers (p2p_comm.h all_reduce_add): x = the residual + every rank's
+// partial product, added in rank order in f32 (partials rounded to bf16 first where they travel in
+// bf16), bit for bit on every rank; the next RMSNorm against float64 within one rounding to the
+// activation type, the same bits on every rank. Row counts on both sides of the 64 CTAs (batch 1,
+// 3, 64, 65, 128; larger batches take the plain all-reduce and the norm kernel), f32 and bf16, with
+// and without the norm (the last layer's update), 2 ranks and every visible rank (up to 8).
+TEST(CudaTensorParallel, ResidualAddEqualsTheHostSumAndNormMatchesFloat64) {
   SKIP_WITHOUT_TWO_GPUS();
   std::vector<int32_t> rank_counts = {2};
   if (cuda_device_count() > 2) rank_counts.push_back(std::min(cuda_device_count(), 8));
   for (const int32_t ranks : rank_counts) {
-    for (DType act : {DType::kF32, DType::kBF16}) {
+    for (DType type : {DType::kF32, DType::kBF16}) {
       for (int32_t rows : {1, 3, 64, 65, 128}) {
-        cuda_ops::AllReduceNorm norm;
-        norm.rows = rows, norm.dim = 4096, norm.eps = 1e-5f, norm.act = act;
-        norm.w = testing::random_normal(norm.dim, 77, 0.5f);
-        std::vector<std::vector<std::vector<float>>> in(3), out;  // three calls: both staging slots
-        for (size_t c = 0; c < in.size(); ++c)
-          for (int32_t r = 0; r < ranks; ++r)
-            in[c].push_back(testing::random_normal(int64_t{rows} * norm.dim, 31 * c + r + rows));
-        ASSERT_TRUE(cuda_ops::all_reduce(ranks, in, out, &norm).ok());
-        for (size_t c = 0; c < in.size(); ++c) {
-          std::vector<double> ref(in[c][0].size());
-          size_t wrong_x = 0, rank_diff = 0;
-          auto sum = [&](size_t k) {  // rank order, in f32, as the kernel adds
-            float x = in[c][0][k];
-            for (int32_t r = 1; r < ranks; ++r) x += in[c][r][k];
-            return x;
-          };
-          for (int32_t t = 0; t < rows; ++t) {
-            double ss = 0;
-            for (int32_t i = 0; i < norm.dim; ++i) {
-              const float x = sum(static_cast<size_t>(t) * norm.dim + i);
-              ss += double(x) * x;
-            }
-            const double scale = 1.0 / std::sqrt(ss / norm.dim + norm.eps);
-            for (int32_t i = 0; i < norm.dim; ++i) {
-              const size_t k = static_cast<size_t>(t) * norm.dim + i;
-              const float x = sum(k);
-              ref[k] = double(x) * scale * norm.w[i];
-              for (int32_t r = 0; r < ranks; ++r) {
-                wrong_x += out[c][r][k] != x;
-                rank_diff += norm.normed[c][r][k] != norm.normed[c][0][k];
-              }
-            }
+        for (bool with_norm : {true, false}) {
+          if (!with_norm && rows != 3 && rows != 65) continue;
+          cuda_ops::ResidualAdd add;
+          add.rows = rows, add.dim = 4096, add.eps = 1e-5f, add.act = type, add.part = type;
+          if (with_norm) add.w = testing::random_normal(add.dim, 77, 0.5f);
+          const size_t n = static_cast<size_t>(rows) * add.dim;
+          std::vector<std::vector<std::vector<float>>> in(3), out;  // three calls: both staging slots
+          for (size_t c = 0; c < in.size(); ++c) {
+            add.residual.push_back(testing::random_normal(n, 7 * c + rows, 4.0f));
+            for (int32_t r = 0; r < ranks; ++r) in[c].push_back(testing::random_normal(n, 31 * c + r + rows));
           }
-          EXPECT_EQ(wrong_x, 0u) << ranks << " ranks, x, call " << c << ", rows " << rows;
-          EXPECT_EQ(rank_diff, 0u) << ranks << " ranks disagree, call " << c << ", rows " << rows;
-          // f32: a few roundings of a 4096-term sum; bf16: one rounding of the output, NMSE ~ ulp^2 / 12
-          // over the value squared, 2^-14 / 12 x E[1 / m^2] for mantissas m in [1, 2): 2.5e-6 (measured
-          // 2.76e-6); the bound is cuda_ops_test's one-rounding 4e-6.
-          EXPECT_LE(testing::nmse(norm.normed[c][0], ref), act == DType::kF32 ? 1e-10 : 4e-6)
-              << ranks << " ranks, " << dtype_name(act) << " rows " << rows << " call " << c;
+          ASSERT_TRUE(cuda_ops::all_reduce(ranks, in, out, &add).ok());
+          const std::string what = std::to_string(ranks) + " ranks, " + std::string(dtype_name(type)) + ", rows " +
+                                   std::to_string(rows) + (with_norm ? ", norm" : "");
+          for (size_t c = 0; c < in.size(); ++c) {
+            std::vector<float> x = add.residual[c];
+            for (int32_t r = 0; r < ranks; ++r)
+              for (size_t k = 0; k < n; ++k)
+                x[k] += type == DType::kBF16 ? bf16_to_f32(f32_to_bf16(in[c][r][k])) : in[c][r][k];
+            size_t wrong_x = 0, rank_diff = 0;
+            for (int32_t r = 0; r < ranks; ++r)
+              for (size_t k = 0; k < n; ++k) {
+                wrong_x += out[c][r][k] != x[k];
+                if (with_norm) rank_diff += add.normed[c][r][k] != add.normed[c][0][k];
+              }
+            EXPECT_EQ(wrong_x, 0u) << what << ", x, call " << c;
+            if (!with_norm) continue;
+            EXPECT_EQ(rank_diff, 0u) << what << ", ranks disagree, call " << c;
+            std::vector<double> ref(n);
+            for (int32_t t = 0; t < rows; ++t) {
+              double ss = 0;
+              for (int32_t i = 0; i < add.dim; ++i) ss += double(x[t * add.dim + i]) * x[t * add.dim + i];
+              const double scale = 1.0 / std::sqrt(ss / add.dim + add.eps);
+              for (int32_t i = 0; i < add.dim; ++i) ref[t * add.dim + i] = double(x[t * add.dim + i]) * scale * add.w[i];
+            }
+            // f32: a few roundings of a 4096-term sum; bf16: one rounding of the output, NMSE ~ ulp^2 / 12
+            // over the value squared, 2^-14 / 12 x E[1 / m^2] for mantissas m in [1, 2): 2.5e-6 (measured
+            // 2.76e-6); the bound is cuda_ops_test's one-rounding 4e-6.
+            EXPECT_LE(testing::nmse(add.normed[c][0], ref), type == DType::kF32 ? 1e-10 : 4e-6) << what << ", call " << c;
+          }
         }
       }
     }

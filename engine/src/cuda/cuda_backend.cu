@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "attention.cuh"
@@ -34,7 +35,7 @@ int32_t batch_bucket(int32_t n) {
 }
 
 struct WsLayout {
-  int64_t x, xn, qkv, attn, gu, h, sel, logits, tok_out, keys, gather, part_o, part_ml, meta, total;
+  int64_t x, xn, part, qkv, attn, gu, h, sel, logits, tok_out, keys, gather, part_o, part_ml, meta, total;
 };
 
 // `ranks`: the tensor-parallel degree (1 without a communicator).
@@ -50,6 +51,7 @@ WsLayout ws_layout(const ModelConfig& c, ActType act, const StepShape& s, int32_
   };
   l.x = take(s.tokens * c.dim * 4);
   l.xn = take(s.tokens * c.dim * a);
+  l.part = take(ranks > 1 ? s.tokens * c.dim * 4 : 0);  // row-parallel partials (f32 at most)
   l.qkv = take(s.tokens * (q_dim + 2 * kv_dim) * a);
   l.attn = take(s.tokens * q_dim * a);
   l.gu = take(s.tokens * 2 * c.hidden_dim * a);
@@ -104,6 +106,12 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
   b->device_name_ = prop.name;
   EFFITUNE_ASSIGN_OR_RETURN(b->model_, DeviceModel::plan(*weights));
   b->act_ = b->model_->act();
+  // Row-parallel partials cross NVLink in bf16 for bf16 models (half the bytes; vLLM and TensorRT-LLM
+  // all-reduce in the activation type too), in f32 otherwise: an f16 partial could overflow where the
+  // f32 residual does not. EFFITUNE_TP_PARTIAL=f32 keeps f32 for bf16 models (A/B timing).
+  const char* part_env = std::getenv("EFFITUNE_TP_PARTIAL");
+  const bool f32_partials = part_env != nullptr && std::string(part_env) == "f32";
+  b->part_type_ = b->act_ == ActType::kBF16 && !f32_partials ? ActType::kBF16 : ActType::kF32;
   const ModelConfig& c = b->cfg_;
 
   // Account for everything before allocating anything large.
@@ -253,6 +261,7 @@ Status CudaBackend::ensure_workspace(const Plan& p) {
   char* b = static_cast<char*>(ws_);
   x_ = reinterpret_cast<float*>(b + l.x);
   xn_ = b + l.xn;
+  part_ = b + l.part;
   qkv_ = b + l.qkv;
   attn_ = b + l.attn;
   gu_ = b + l.gu;
@@ -280,6 +289,7 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
   launch_embed(model_->emb, tok, p.tokens, x_, s);
   // Under tensor parallelism the residual all-reduce may also leave the next RMSNorm in xn_.
   bool normed = false;
+  const ResidualDst rd = residual_dst(p);
   for (int32_t li = 0; li < c.n_layers; ++li) {
     const DeviceLayer& L = model_->layers[li];
     const float* next_norm = li + 1 < c.n_layers ? model_->layers[li + 1].attn_norm : nullptr;
@@ -316,7 +326,7 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     if (p.decode) launch_attn_decode(act_, a, meta_ + p.off_len, p.steps, p.splits, part_o_, part_ml_, s);
     else launch_attn_prefill(act_, a, meta_ + p.off_tiles, p.tiles, meta_ + p.off_pos, s);
     CUDA_RETURN_IF_LAUNCH_ERROR("attention");
-    EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, L.wo, {attn_, q_dim, p.tokens, MatIn::kPlain, x_, c.dim, residual_out()}, s));
+    EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, L.wo, {attn_, q_dim, p.tokens, MatIn::kPlain, rd.out, c.dim, rd.mode}, s));
     EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, L.ffn_norm, normed, s));
     const int64_t gu_w = 2LL * c.hidden_dim;
     if (fuse_decode_ && mm_.uses_gemv(L.w_gu, p.tokens) && gemv_fusion_pays(p.tokens)) {
@@ -327,7 +337,7 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
                                              {nullptr, c.dim, p.tokens, MatIn::kPlain, h_, c.hidden_dim, MatOut::kSwiGluAct},
                                              normed, s));
       EFFITUNE_RETURN_IF_ERROR(
-          mm_.matmul(act_, L.w_down, {h_, c.hidden_dim, p.tokens, MatIn::kPlain, x_, c.dim, residual_out()}, s));
+          mm_.matmul(act_, L.w_down, {h_, c.hidden_dim, p.tokens, MatIn::kPlain, rd.out, c.dim, rd.mode}, s));
       EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, next_norm, normed, s));
       continue;
     }
@@ -339,11 +349,11 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
       // would recompute silu for every output row (an exp and a divide per weight, more than the
       // weight's own load costs), so float kinds take the separate kernel.
       EFFITUNE_RETURN_IF_ERROR(
-          mm_.matmul(act_, L.w_down, {gu_, gu_w, p.tokens, MatIn::kSwiGlu, x_, c.dim, residual_out()}, s));
+          mm_.matmul(act_, L.w_down, {gu_, gu_w, p.tokens, MatIn::kSwiGlu, rd.out, c.dim, rd.mode}, s));
     } else {
       launch_swiglu(act_, gu_, p.tokens, c.hidden_dim, h_, s);
       EFFITUNE_RETURN_IF_ERROR(
-          mm_.matmul(act_, L.w_down, {h_, c.hidden_dim, p.tokens, MatIn::kPlain, x_, c.dim, residual_out()}, s));
+          mm_.matmul(act_, L.w_down, {h_, c.hidden_dim, p.tokens, MatIn::kPlain, rd.out, c.dim, rd.mode}, s));
     }
     EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, next_norm, normed, s));
   }
@@ -402,21 +412,28 @@ Status CudaBackend::normed_matmul(const float* norm, const DeviceMatrix& w, int3
   return mm_.matmul(act_, w, a, s);
 }
 
-// Tensor parallelism keeps the residual stream x replicated. Rank 0's row-parallel projections
-// accumulate into x; the other ranks overwrite their copy with their partial product, so that the
-// all-reduce of x yields x + the sum of the partials (one reduction, no extra buffer, zeroing or add
-// kernel).
-MatOut CudaBackend::residual_out() const {
-  return extras_.comm == nullptr || extras_.comm->rank() == 0 ? MatOut::kF32Accumulate : MatOut::kF32;
+NormingCommunicator* CudaBackend::adder(const Plan& p) const {
+  auto* fused = dynamic_cast<NormingCommunicator*>(extras_.comm);
+  return fused != nullptr && fused->adds_partials(p.tokens, cfg_.dim) ? fused : nullptr;
+}
+
+// Tensor parallelism keeps the residual stream x replicated. Where the communicator adds partials
+// (decode-sized steps), every rank writes its row-parallel partial product to part_ and the
+// all-reduce adds all of them to x. Otherwise rank 0's projections accumulate into x and the other
+// ranks overwrite their copy with their partial product, so that the all-reduce of x yields x + the
+// sum of the partials (one reduction, no extra buffer, zeroing or add kernel).
+CudaBackend::ResidualDst CudaBackend::residual_dst(const Plan& p) const {
+  if (extras_.comm == nullptr) return {x_, MatOut::kF32Accumulate};
+  if (adder(p) != nullptr) return {part_, part_type_ == ActType::kF32 ? MatOut::kF32 : MatOut::kAct};
+  return {x_, extras_.comm->rank() == 0 ? MatOut::kF32Accumulate : MatOut::kF32};
 }
 
 Status CudaBackend::end_partial_sum(const Plan& p, const float* next_norm, bool& normed, cudaStream_t s) {
   normed = false;
   if (extras_.comm == nullptr) return {};
-  auto* fused = dynamic_cast<NormingCommunicator*>(extras_.comm);
-  if (next_norm != nullptr && fused != nullptr && fused->fuses_rmsnorm(p.tokens, cfg_.dim)) {
-    normed = true;
-    return fused->all_reduce_rmsnorm(x_, p.tokens, cfg_.dim, next_norm, cfg_.rms_eps, act_, xn_, s);
+  if (NormingCommunicator* add = adder(p)) {
+    normed = next_norm != nullptr;
+    return add->all_reduce_add(part_, part_type_, x_, p.tokens, cfg_.dim, next_norm, cfg_.rms_eps, act_, xn_, s);
   }
   return extras_.comm->all_reduce_sum(x_, static_cast<int64_t>(p.tokens) * cfg_.dim, s);
 }

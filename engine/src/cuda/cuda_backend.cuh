@@ -17,6 +17,8 @@
 
 namespace effitune::engine::cuda {
 
+class NormingCommunicator;  // p2p_comm.h
+
 // Device scratch for one step, sized for a number of tokens / logits rows / steps / splits.
 struct StepShape {
   int64_t tokens = 0, rows = 0, steps = 0, splits = 1, meta_ints = 0;
@@ -55,10 +57,16 @@ class CudaBackend final : public Backend, public DeviceSampler {
   Status ensure_workspace(const Plan& plan);
   Status enqueue(const Plan& plan, bool greedy);
   Status normed_matmul(const float* norm, const DeviceMatrix& w, int32_t rows, MatArgs a, bool normed, cudaStream_t s);
-  // The output mode of a row-parallel projection into the residual stream, and the all-reduce after
+  // Where a row-parallel projection (O, down) writes its product and how, and the all-reduce after
   // it, which also writes RMSNorm(x) * next_norm to xn_ where the communicator can (then `normed`).
-  MatOut residual_out() const;
+  struct ResidualDst {
+    void* out;
+    MatOut mode;
+  };
+  ResidualDst residual_dst(const Plan& plan) const;
   Status end_partial_sum(const Plan& plan, const float* next_norm, bool& normed, cudaStream_t s);
+  // The communicator when this step's residual updates go through NormingCommunicator::all_reduce_add.
+  NormingCommunicator* adder(const Plan& plan) const;
 
   std::shared_ptr<const ModelWeights> weights_;
   ModelConfig cfg_;
@@ -74,6 +82,7 @@ class CudaBackend final : public Backend, public DeviceSampler {
   // EFFITUNE_TP_GREEDY_KEYS=0: greedy steps with a vocab-parallel head all-reduce the logits instead
   // of exchanging argmax keys (A/B timing).
   bool tp_greedy_keys_ = true;
+  ActType part_type_ = ActType::kF32;  // row-parallel partials for NormingCommunicator::all_reduce_add
 
   void* kv_ = nullptr;           // [layer][K|V][blocks + 1][block_size][kv_dim]
   int64_t kv_layer_bytes_ = 0;   // one layer's K (or V) over all blocks
@@ -86,6 +95,7 @@ class CudaBackend final : public Backend, public DeviceSampler {
   int64_t ws_generation_ = 0;
   float* x_ = nullptr;
   void* xn_ = nullptr;
+  void* part_ = nullptr;  // [tokens, dim] row-parallel partial products in part_type_ (tensor parallelism)
   void* qkv_ = nullptr;
   void* attn_ = nullptr;
   void* gu_ = nullptr;

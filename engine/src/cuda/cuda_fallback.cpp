@@ -23,6 +23,7 @@ int32_t cuda_device_count() { return 0; }
 Result<std::vector<std::unique_ptr<Communicator>>> make_nccl_group(int32_t, int32_t) { return no_cuda(); }
 Result<std::vector<std::unique_ptr<Communicator>>> make_cuda_tp_group(int32_t, int32_t) { return no_cuda(); }
 Result<double> cuda_all_reduce_seconds(int32_t, int32_t, int64_t, int32_t) { return no_cuda(); }
+Result<double> cuda_residual_add_seconds(int32_t, int32_t, int32_t, int32_t, bool, int32_t) { return no_cuda(); }
 double cuda_measured_copy_bandwidth(int32_t) { return 0.0; }
 
 namespace cuda_ops {
@@ -43,7 +44,7 @@ Status attention(std::span<const float>, std::span<const float>, std::span<const
   return no_cuda();
 }
 Status all_reduce(int32_t, const std::vector<std::vector<std::vector<float>>>&,
-                  std::vector<std::vector<std::vector<float>>>&, AllReduceNorm*) {
+                  std::vector<std::vector<std::vector<float>>>&, ResidualAdd*) {
   return no_cuda();
 }
 }  // namespace cuda_ops

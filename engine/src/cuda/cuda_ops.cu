@@ -325,17 +325,19 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
 }
 
 Status all_reduce(int32_t ranks, const std::vector<std::vector<std::vector<float>>>& inputs,
-                  std::vector<std::vector<std::vector<float>>>& outputs, AllReduceNorm* norm) {
+                  std::vector<std::vector<std::vector<float>>>& outputs, ResidualAdd* add) {
   EFFITUNE_RETURN_IF_ERROR(available());
   EFFITUNE_ASSIGN_OR_RETURN(auto group, make_cuda_tp_group(0, ranks));
   outputs.assign(inputs.size(), std::vector<std::vector<float>>(static_cast<size_t>(ranks)));
-  ActType act = ActType::kF32;
-  if (norm != nullptr) {
-    EFFITUNE_ASSIGN_OR_RETURN(act, act_of(norm->act));
-    norm->normed.assign(inputs.size(), std::vector<std::vector<float>>(static_cast<size_t>(ranks)));
+  ActType act = ActType::kF32, part = ActType::kF32;
+  if (add != nullptr) {
+    EFFITUNE_ASSIGN_OR_RETURN(act, act_of(add->act));
+    EFFITUNE_ASSIGN_OR_RETURN(part, act_of(add->part));
+    if (add->residual.size() != inputs.size()) return invalid_argument("all_reduce: one residual per call");
+    if (!add->w.empty()) add->normed.assign(inputs.size(), std::vector<std::vector<float>>(static_cast<size_t>(ranks)));
     for (auto& g : group)
       if (dynamic_cast<cuda::NormingCommunicator*>(g.get()) == nullptr)
-        return failed_precondition("all_reduce: this group has no fused RMSNorm (no peer access?)");
+        return failed_precondition("all_reduce: this group has no residual add (no peer access?)");
   }
   // One thread per rank: a collective needs every rank at once.
   return tp::RankThreads(ranks).run([&](int32_t r) -> Status {
@@ -345,27 +347,34 @@ Status all_reduce(int32_t ranks, const std::vector<std::vector<std::vector<float
     auto call = [&](size_t c) -> Status {
       const std::vector<float>& in = inputs[c][r];
       DevBuf d;
-      EFFITUNE_RETURN_IF_ERROR(upload(d, in.data(), in.size() * 4));
-      // A copy from pageable memory can return before its DMA lands, and it runs on the legacy
-      // stream, which `stream` (non-blocking) does not wait for.
-      CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
-      if (norm == nullptr) {
+      if (add == nullptr) {
+        EFFITUNE_RETURN_IF_ERROR(upload(d, in.data(), in.size() * 4));
+        // A copy from pageable memory can return before its DMA lands, and it runs on the legacy
+        // stream, which `stream` (non-blocking) does not wait for.
+        CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
         EFFITUNE_RETURN_IF_ERROR(group[r]->all_reduce_sum(static_cast<float*>(d.p), static_cast<int64_t>(in.size()), stream));
       } else {
-        const size_t n = static_cast<size_t>(norm->rows) * norm->dim;
-        if (in.size() != n || norm->w.size() != static_cast<size_t>(norm->dim))
-          return invalid_argument("all_reduce: inputs must be rows x dim and w dim long");
-        DevBuf dw, dxn;
-        EFFITUNE_RETURN_IF_ERROR(upload(dw, norm->w.data(), norm->w.size() * 4));
-        CUDA_RETURN_IF_ERROR(cudaMalloc(&dxn.p, n * act_bytes(act)));
+        const size_t n = static_cast<size_t>(add->rows) * add->dim;
+        if (in.size() != n || add->residual[c].size() != n || (!add->w.empty() && add->w.size() != static_cast<size_t>(add->dim)))
+          return invalid_argument("all_reduce: partials and residual must be rows x dim, w dim long");
+        DevBuf dp, dw, dxn;
+        EFFITUNE_RETURN_IF_ERROR(upload(d, add->residual[c].data(), n * 4));
+        const std::vector<uint8_t> pb = to_act(in, part);
+        EFFITUNE_RETURN_IF_ERROR(upload(dp, pb.data(), pb.size()));
+        if (!add->w.empty()) {
+          EFFITUNE_RETURN_IF_ERROR(upload(dw, add->w.data(), add->w.size() * 4));
+          CUDA_RETURN_IF_ERROR(cudaMalloc(&dxn.p, n * act_bytes(act)));
+        }
         CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
         auto* fused = dynamic_cast<cuda::NormingCommunicator*>(group[r].get());
-        EFFITUNE_RETURN_IF_ERROR(fused->all_reduce_rmsnorm(static_cast<float*>(d.p), norm->rows, norm->dim,
-                                                           static_cast<float*>(dw.p), norm->eps, act, dxn.p, stream));
+        EFFITUNE_RETURN_IF_ERROR(fused->all_reduce_add(dp.p, part, static_cast<float*>(d.p), add->rows, add->dim,
+                                                       static_cast<float*>(dw.p), add->eps, act, dxn.p, stream));
         CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
-        std::vector<uint8_t> b;
-        EFFITUNE_RETURN_IF_ERROR(download(b, dxn, n * act_bytes(act)));
-        norm->normed[c][r] = from_act(b, act);
+        if (!add->w.empty()) {
+          std::vector<uint8_t> b;
+          EFFITUNE_RETURN_IF_ERROR(download(b, dxn, n * act_bytes(act)));
+          add->normed[c][r] = from_act(b, act);
+        }
       }
       CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
       outputs[c][r].resize(in.size());

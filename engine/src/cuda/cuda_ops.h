@@ -54,17 +54,20 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
 // Runs the calls in order through the tensor-parallel group of devices 0 .. ranks - 1
 // (make_cuda_tp_group), one host thread per rank, each on its own stream: inputs[c][r] is rank r's
 // data for call c (every rank the same length). outputs[c][r] is what rank r holds afterwards.
-// With `norm`, every call goes through the fused residual all-reduce + RMSNorm (p2p_comm.h) with
-// inputs of [norm->rows][norm->dim]: norm->normed[c][r] is rank r's RMSNorm(sum) * norm->w in
-// norm->act, as floats.
-struct AllReduceNorm {
+// With `add`, every call is the residual update of p2p_comm.h's all_reduce_add instead: inputs[c][r]
+// is rank r's partial product ([add->rows][add->dim], uploaded as add->part), add->residual[c] the
+// residual every rank starts from, outputs[c][r] rank r's residual afterwards, and with a norm
+// weight (add->w not empty) add->normed[c][r] rank r's RMSNorm(residual) * w in add->act, as floats.
+struct ResidualAdd {
   int32_t rows = 0, dim = 0;
+  DType part = DType::kF32;
+  std::vector<std::vector<float>> residual;
   std::vector<float> w;
   float eps = 1e-5f;
   DType act = DType::kF32;
   std::vector<std::vector<std::vector<float>>> normed;
 };
 Status all_reduce(int32_t ranks, const std::vector<std::vector<std::vector<float>>>& inputs,
-                  std::vector<std::vector<std::vector<float>>>& outputs, AllReduceNorm* norm = nullptr);
+                  std::vector<std::vector<std::vector<float>>>& outputs, ResidualAdd* add = nullptr);
 
 }  // namespace effitune::engine::cuda_ops

@@ -9,11 +9,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "cuda/cuda_backend_factory.h"
+#include "cuda/p2p_comm.h"
 #include "tp/rank_threads.h"
 
 namespace effitune::engine {
@@ -89,26 +91,26 @@ Status cuda_ok(cudaError_t e, const char* what) {
   return internal_error(std::string("nccl group: ") + what + ": " + cudaGetErrorString(e));
 }
 
-// `reps` all-reduces of `count` floats on every rank, eagerly, after `warm` unmeasured ones;
-// returns the slowest rank's seconds per all-reduce.
-Result<double> time_all_reduce(std::vector<std::unique_ptr<Communicator>>& group, int32_t first_device, int64_t count,
-                               int32_t warm, int32_t reps) {
-  const int32_t n = static_cast<int32_t>(group.size());
+// `reps` calls of call(rank, bytes of scratch, stream) on every rank (one thread each, each with
+// `bytes` of zeroed device scratch), eagerly, after `warm` unmeasured ones; returns the slowest
+// rank's seconds per call.
+Result<double> time_collective(int32_t n, int32_t first_device, int64_t bytes, int32_t warm, int32_t reps,
+                               const std::function<Status(int32_t, void*, cudaStream_t)>& call) {
   std::vector<double> seconds(static_cast<size_t>(n), 0.0);
-  // Each collective needs all ranks at once: one thread per rank.
   EFFITUNE_RETURN_IF_ERROR(tp::RankThreads(n).run([&](int32_t r) -> Status {
     EFFITUNE_RETURN_IF_ERROR(cuda_ok(cudaSetDevice(first_device + r), "cudaSetDevice"));
-    float* buf = nullptr;
+    void* buf = nullptr;
     cudaStream_t stream = nullptr;
-    EFFITUNE_RETURN_IF_ERROR(cuda_ok(cudaMalloc(&buf, static_cast<size_t>(std::max<int64_t>(count, 1)) * 4), "cudaMalloc"));
-    EFFITUNE_RETURN_IF_ERROR(cuda_ok(cudaMemset(buf, 0, static_cast<size_t>(std::max<int64_t>(count, 1)) * 4), "cudaMemset"));
+    const size_t size = static_cast<size_t>(std::max<int64_t>(bytes, 4));
+    EFFITUNE_RETURN_IF_ERROR(cuda_ok(cudaMalloc(&buf, size), "cudaMalloc"));
+    EFFITUNE_RETURN_IF_ERROR(cuda_ok(cudaMemset(buf, 0, size), "cudaMemset"));
     EFFITUNE_RETURN_IF_ERROR(cuda_ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate"));
     Status st;
-    for (int32_t i = 0; i < warm && st.ok(); ++i) st = group[static_cast<size_t>(r)]->all_reduce_sum(buf, count, stream);
+    for (int32_t i = 0; i < warm && st.ok(); ++i) st = call(r, buf, stream);
     if (st.ok()) st = cuda_ok(cudaStreamSynchronize(stream), "warm-up");
     const auto t0 = std::chrono::steady_clock::now();
-    for (int32_t i = 0; i < reps && st.ok(); ++i) st = group[static_cast<size_t>(r)]->all_reduce_sum(buf, count, stream);
-    if (st.ok()) st = cuda_ok(cudaStreamSynchronize(stream), "all_reduce");
+    for (int32_t i = 0; i < reps && st.ok(); ++i) st = call(r, buf, stream);
+    if (st.ok()) st = cuda_ok(cudaStreamSynchronize(stream), "collective");
     seconds[static_cast<size_t>(r)] =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / std::max(1, reps);
     cudaStreamDestroy(stream);
@@ -116,6 +118,15 @@ Result<double> time_all_reduce(std::vector<std::unique_ptr<Communicator>>& group
     return st;
   }));
   return *std::max_element(seconds.begin(), seconds.end());
+}
+
+// All-reduces of `count` floats through `group`.
+Result<double> time_all_reduce(std::vector<std::unique_ptr<Communicator>>& group, int32_t first_device, int64_t count,
+                               int32_t warm, int32_t reps) {
+  return time_collective(static_cast<int32_t>(group.size()), first_device, count * 4, warm, reps,
+                         [&](int32_t r, void* buf, cudaStream_t s) {
+                           return group[static_cast<size_t>(r)]->all_reduce_sum(static_cast<float*>(buf), count, s);
+                         });
 }
 
 }  // namespace
@@ -141,6 +152,26 @@ Result<std::vector<std::unique_ptr<Communicator>>> make_nccl_group(int32_t first
 Result<double> cuda_all_reduce_seconds(int32_t first_device, int32_t n, int64_t count, int32_t reps) {
   EFFITUNE_ASSIGN_OR_RETURN(auto group, make_cuda_tp_group(first_device, n));
   return time_all_reduce(group, first_device, count, 10, reps);
+}
+
+Result<double> cuda_residual_add_seconds(int32_t first_device, int32_t n, int32_t rows, int32_t dim, bool bf16_partials,
+                                         int32_t reps) {
+  EFFITUNE_ASSIGN_OR_RETURN(auto group, make_cuda_tp_group(first_device, n));
+  for (auto& g : group) {
+    auto* add = dynamic_cast<cuda::NormingCommunicator*>(g.get());
+    if (add == nullptr || !add->adds_partials(rows, dim))
+      return unavailable("no residual add for " + std::to_string(rows) + " rows (no peer access?)");
+  }
+  const int64_t count = static_cast<int64_t>(rows) * dim;
+  const cuda::ActType part = bf16_partials ? cuda::ActType::kBF16 : cuda::ActType::kF32;
+  // Scratch: x (f32), the partials (f32 at most), the norm weight, xn (bf16); all zeros.
+  return time_collective(n, first_device, count * 4 * 2 + dim * 4 + count * 2, 10, reps,
+                         [&](int32_t r, void* buf, cudaStream_t s) {
+                           float* x = static_cast<float*>(buf);
+                           float* w = x + 2 * count;
+                           return static_cast<cuda::NormingCommunicator*>(group[static_cast<size_t>(r)].get())
+                               ->all_reduce_add(x + count, part, x, rows, dim, w, 1e-5f, cuda::ActType::kBF16, w + dim, s);
+                         });
 }
 
 }  // namespace effitune::engine

@@ -6,8 +6,10 @@
 // Per call, CTA b of every rank owns one slice of the elements: it copies its slice of `data` into
 // its staging slot, signals CTA b of every peer (a release store of the call number into the peer's
 // flag word), waits for the peers' signals (acquire loads), then sums the slice over all ranks' slots
-// in rank order, so that every rank gets the same bits (all_reduce_rmsnorm: CTA b owns whole rows and
-// also writes their RMSNorm). Call numbers live in device memory (one per
+// in rank order, so that every rank gets the same bits. all_reduce_add: CTA b owns whole rows, the
+// ranks stage their partial products (in the activation type: half the bytes of f32 for bf16 models)
+// instead of the residual, every rank adds the sum to its own copy of the residual, and the kernel
+// also writes the next RMSNorm of each row. Call numbers live in device memory (one per
 // CTA) and advance inside the kernel, so the kernel works inside CUDA graphs. Two staging slots
 // alternate: a rank can only reach call k + 2, which reuses call k's slot, after every peer has
 // signalled call k + 1, that is, after it has finished reading call k.
@@ -26,7 +28,7 @@ namespace cuda {
 namespace {
 
 constexpr int kMaxRanks = 8;
-constexpr int kBlocks = 64;  // one batch-64 residual row per CTA in all_reduce_rmsnorm
+constexpr int kBlocks = 64;  // one batch-64 residual row per CTA in all_reduce_add
 constexpr int kThreads = 512;
 constexpr int kUnroll = 4;
 constexpr int64_t kMaxFloats = int64_t{1} << 21;  // per slot: 8 MiB (a 512-token prefill chunk x 4096)
@@ -38,7 +40,9 @@ struct P2pArgs {
   float* data;
   int64_t count;               // a multiple of 4
   int rank, n;
-  // The fused RMSNorm (all_reduce_rmsnorm): data is [rows, dim], xn gets RMSNorm(data) * norm_w.
+  // all_reduce_add: data (the residual) is [rows, dim], partial the same shape in the kernel's P;
+  // with norm_w, xn gets RMSNorm(data) * norm_w.
+  const void* partial = nullptr;
   int32_t rows = 0, dim = 0;
   const float* norm_w = nullptr;
   float eps = 0.0f;
@@ -110,34 +114,73 @@ __device__ __forceinline__ float sum_range(const P2pArgs& a, int64_t slot, float
   return ss;
 }
 
-// kNorm = false: CTA b owns one slice of the elements. kNorm: CTA b owns rows b, b + grid, ... (a
-// row's norm needs all of it), and after summing a row writes RMSNorm(row) * norm_w as T.
-template <typename T, bool kNorm, int kN>
-__global__ void __launch_bounds__(kThreads) p2p_all_reduce_kernel(P2pArgs a) {
-  // Launched with launch_pdl like the backend's kernels, so that neither side of an all-reduce is
-  // a full drain-and-launch boundary in the decode graph.
-  pdl_trigger();
-  pdl_wait();
-  const int b = blockIdx.x, tid = threadIdx.x;
-  __shared__ uint32_t call_s;
-  __shared__ float scratch[32];
-  if (tid == 0) call_s = a.calls[b] + 1;
-  __syncthreads();
-  const uint32_t call = call_s;
-  const int64_t slot = (call & 1) * kMaxFloats;
-  float4* mine = reinterpret_cast<float4*>(a.bufs[a.rank] + slot);
-  float4* data = reinterpret_cast<float4*>(a.data);
-  const int64_t row_vecs = a.dim / 4;
-  const int64_t vecs = a.count / 4, per = (vecs + gridDim.x - 1) / gridDim.x;
-  const int64_t lo = min(vecs, b * per), hi = min(vecs, lo + per);
-  if constexpr (kNorm) {
-    for (int64_t r = b; r < a.rows; r += gridDim.x) copy_range(data, mine, r * row_vecs, (r + 1) * row_vecs);
-  } else {
-    copy_range(data, mine, lo, hi);
+// Row r of all_reduce_add: x[r] += every rank's staged partial row (type P, 16-byte units of kE
+// elements) in rank order, in f32; returns this thread's sum of squares of the new x values. With
+// f32 partials this is the bits of all_reduce_sum over (x + partial on rank 0, partial elsewhere).
+template <int kN, typename P>
+__device__ __forceinline__ float add_row(const P2pArgs& a, int64_t slot, int64_t r) {
+  constexpr int kE = 16 / sizeof(P), U = kN >= 8 ? 1 : 8 / kN;
+  const int64_t units = a.dim / kE, base = r * units;
+  float4* x = reinterpret_cast<float4*>(a.data + r * a.dim);
+  float ss = 0.0f;
+  for (int64_t u0 = threadIdx.x; u0 < units; u0 += static_cast<int64_t>(blockDim.x) * U) {
+    uint4 v[kN][U];
+    float4 xv[U][kE / 4];
+#pragma unroll
+    for (int q = 0; q < kN; ++q) {
+      if (q >= a.n) break;
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int64_t i = u0 + static_cast<int64_t>(u) * blockDim.x;
+        if (i < units) v[q][u] = __ldcg(reinterpret_cast<const uint4*>(a.bufs[q] + slot) + base + i);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t i = u0 + static_cast<int64_t>(u) * blockDim.x;
+#pragma unroll
+      for (int j = 0; j < kE / 4; ++j)
+        if (i < units) xv[u][j] = x[i * (kE / 4) + j];
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t i = u0 + static_cast<int64_t>(u) * blockDim.x;
+      if (i >= units) break;
+      float acc[kE];
+#pragma unroll
+      for (int j = 0; j < kE / 4; ++j)
+        acc[4 * j] = xv[u][j].x, acc[4 * j + 1] = xv[u][j].y, acc[4 * j + 2] = xv[u][j].z, acc[4 * j + 3] = xv[u][j].w;
+#pragma unroll
+      for (int q = 0; q < kN; ++q) {
+        if (q >= a.n) break;
+        float p[kE];
+        unpack16(v[q][u], P{}, p);
+#pragma unroll
+        for (int e = 0; e < kE; ++e) acc[e] += p[e];
+      }
+#pragma unroll
+      for (int j = 0; j < kE / 4; ++j) x[i * (kE / 4) + j] = make_float4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3]);
+#pragma unroll
+      for (int e = 0; e < kE; ++e) ss += acc[e] * acc[e];
+    }
   }
+  return ss;
+}
+
+// This CTA's call number (the previous call's + 1); every thread gets it.
+__device__ __forceinline__ uint32_t next_call(const P2pArgs& a) {
+  __shared__ uint32_t call_s;
+  if (threadIdx.x == 0) call_s = a.calls[blockIdx.x] + 1;
+  __syncthreads();
+  return call_s;
+}
+
+// After this CTA's part is staged: thread q tells rank q that it is in place, then waits for rank q's
+// signal of the same call. Every thread of the CTA calls it (barriers on both sides).
+__device__ __forceinline__ void signal_and_wait(const P2pArgs& a, uint32_t call) {
+  const int b = blockIdx.x, tid = threadIdx.x;
   __syncthreads();
   if (tid < a.n) {
-    // Thread q tells rank q that this rank's slice of this call is in place, then waits for rank q.
     store_release(a.flags[tid] + b * kMaxRanks + a.rank, call);
     const uint32_t* from = a.flags[a.rank] + b * kMaxRanks + tid;
     // Wrap-safe "not yet": a fast peer may already have signalled call + 1.
@@ -145,26 +188,74 @@ __global__ void __launch_bounds__(kThreads) p2p_all_reduce_kernel(P2pArgs a) {
     }
   }
   __syncthreads();
-  if constexpr (kNorm) {
-    for (int64_t r = b; r < a.rows; r += gridDim.x) {
-      const float ss = block_sum(sum_range<kN>(a, slot, data, r * row_vecs, (r + 1) * row_vecs), scratch);
-      const float scale = rsqrtf(ss / a.dim + a.eps);
-      T* out = static_cast<T*>(a.xn) + r * a.dim;
-      const float* xr = a.data + r * a.dim;  // written above; block_sum's barriers make it visible
-      for (int64_t i = tid; i < a.dim; i += blockDim.x) out[i] = from_f32<T>(xr[i] * scale * a.norm_w[i]);
-    }
-  } else {
-    sum_range<kN>(a, slot, data, lo, hi);
+}
+
+// all_reduce_sum: CTA b owns one slice of the elements.
+template <int kN>
+__global__ void __launch_bounds__(kThreads) p2p_all_reduce_kernel(P2pArgs a) {
+  // Launched with launch_pdl like the backend's kernels, so that neither side of an all-reduce is
+  // a full drain-and-launch boundary in the decode graph.
+  pdl_trigger();
+  pdl_wait();
+  const int b = blockIdx.x;
+  const uint32_t call = next_call(a);
+  const int64_t slot = (call & 1) * kMaxFloats;
+  float4* data = reinterpret_cast<float4*>(a.data);
+  const int64_t vecs = a.count / 4, per = (vecs + gridDim.x - 1) / gridDim.x;
+  const int64_t lo = min(vecs, b * per), hi = min(vecs, lo + per);
+  copy_range(data, reinterpret_cast<float4*>(a.bufs[a.rank] + slot), lo, hi);
+  signal_and_wait(a, call);
+  sum_range<kN>(a, slot, data, lo, hi);
+  if (threadIdx.x == 0) a.calls[b] = call;
+}
+
+// all_reduce_add: CTA b owns rows b, b + grid, ...: stages this rank's partial rows (type P), then
+// adds every rank's to x and, with a norm, writes RMSNorm(x row) * norm_w as T to xn.
+template <typename T, typename P, int kN>
+__global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
+  pdl_trigger();
+  pdl_wait();
+  const int b = blockIdx.x, tid = threadIdx.x;
+  __shared__ float scratch[32];
+  const uint32_t call = next_call(a);
+  const int64_t slot = (call & 1) * kMaxFloats;
+  const int64_t row_vecs = a.dim * static_cast<int64_t>(sizeof(P)) / 16;
+  const float4* part = static_cast<const float4*>(a.partial);  // 16-byte units, whatever P is
+  for (int64_t r = b; r < a.rows; r += gridDim.x)
+    copy_range(part, reinterpret_cast<float4*>(a.bufs[a.rank] + slot), r * row_vecs, (r + 1) * row_vecs);
+  signal_and_wait(a, call);
+  for (int64_t r = b; r < a.rows; r += gridDim.x) {
+    const float ss = add_row<kN, P>(a, slot, r);
+    if (a.norm_w == nullptr) continue;
+    const float scale = rsqrtf(block_sum(ss, scratch) / a.dim + a.eps);
+    T* out = static_cast<T*>(a.xn) + r * a.dim;
+    const float* xr = a.data + r * a.dim;  // written above; block_sum's barriers make it visible
+    for (int64_t i = tid; i < a.dim; i += blockDim.x) out[i] = from_f32<T>(xr[i] * scale * a.norm_w[i]);
   }
   if (tid == 0) a.calls[b] = call;
 }
 
-// The kernel for a.n ranks: kN, the ranks whose loads are in flight together, is a compile-time bound.
-template <typename T, bool kNorm>
+// The kernels for a.n ranks: kN, the ranks whose loads are in flight together, is a compile-time bound.
 void launch_all_reduce(const P2pArgs& a, cudaStream_t s) {
-  if (a.n <= 2) launch_pdl(p2p_all_reduce_kernel<T, kNorm, 2>, kBlocks, kThreads, 0, s, a);
-  else if (a.n <= 4) launch_pdl(p2p_all_reduce_kernel<T, kNorm, 4>, kBlocks, kThreads, 0, s, a);
-  else launch_pdl(p2p_all_reduce_kernel<T, kNorm, 8>, kBlocks, kThreads, 0, s, a);
+  if (a.n <= 2) launch_pdl(p2p_all_reduce_kernel<2>, kBlocks, kThreads, 0, s, a);
+  else if (a.n <= 4) launch_pdl(p2p_all_reduce_kernel<4>, kBlocks, kThreads, 0, s, a);
+  else launch_pdl(p2p_all_reduce_kernel<8>, kBlocks, kThreads, 0, s, a);
+}
+
+template <typename T, typename P>
+void launch_add(const P2pArgs& a, cudaStream_t s) {
+  if (a.n <= 2) launch_pdl(p2p_add_kernel<T, P, 2>, kBlocks, kThreads, 0, s, a);
+  else if (a.n <= 4) launch_pdl(p2p_add_kernel<T, P, 4>, kBlocks, kThreads, 0, s, a);
+  else launch_pdl(p2p_add_kernel<T, P, 8>, kBlocks, kThreads, 0, s, a);
+}
+
+template <typename P>
+void launch_add_act(const P2pArgs& a, ActType act, cudaStream_t s) {
+  switch (act) {
+    case ActType::kF32: launch_add<float, P>(a, s); break;
+    case ActType::kF16: launch_add<__half, P>(a, s); break;
+    case ActType::kBF16: launch_add<__nv_bfloat16, P>(a, s); break;
+  }
 }
 
 // The device memory of a group, shared by its communicators; freed when the last one goes.
@@ -193,46 +284,50 @@ class HybridCommunicator final : public NormingCommunicator {
     if (count > kMaxFloats || count % 4 != 0 || reinterpret_cast<uintptr_t>(data) % 16 != 0)
       return nccl_->all_reduce_sum(data, count, stream);
     if (count == 0) return {};
-    const P2pGroup& g = *group_;
-    P2pArgs a{};
-    for (int32_t q = 0; q < g.n; ++q) a.bufs[q] = g.bufs[q], a.flags[q] = g.flags[q];
-    a.calls = g.calls[rank()];
+    P2pArgs a = args();
     a.data = data;
     a.count = count;
-    a.rank = rank();
-    a.n = g.n;
-    launch_all_reduce<float, false>(a, static_cast<cudaStream_t>(stream));
+    launch_all_reduce(a, static_cast<cudaStream_t>(stream));
     return cuda_status(cudaGetLastError(), "p2p all_reduce");
   }
-  bool fuses_rmsnorm(int32_t rows, int32_t dim) const override {
+  bool adds_partials(int32_t rows, int32_t dim) const override {
     static const bool on = env_flag("EFFITUNE_TP_FUSED_NORM", true);
-    // Up to two rows per CTA: 8B bf16 TP=2 batch 1 282 -> 305 tok/s, batch 64 13,800 -> 14,090 on 2
-    // H200s, but a 512-token prefill (16 rows per CTA, against 512 CTAs of the norm kernel) lost 5%.
-    return on && rows > 0 && rows <= 2 * kBlocks && dim % 4 == 0 && static_cast<int64_t>(rows) * dim <= kMaxFloats;
+    // Up to two rows per CTA: the norm fusion took 8B bf16 TP=2 batch 1 282 -> 305 tok/s, batch 64
+    // 13,800 -> 14,090 on 2 H200s, but a 512-token prefill (16 rows per CTA, against 512 CTAs of
+    // the norm kernel) lost 5%. dim % 8: whole 16-byte units of 16-bit partials per row.
+    return on && rows > 0 && rows <= 2 * kBlocks && dim % 8 == 0 && static_cast<int64_t>(rows) * dim <= kMaxFloats;
   }
-  Status all_reduce_rmsnorm(float* x, int32_t rows, int32_t dim, const float* norm_w, float eps, ActType act, void* xn,
-                            void* stream) override {
-    if (!fuses_rmsnorm(rows, dim) || reinterpret_cast<uintptr_t>(x) % 16 != 0)
-      return internal_error("all_reduce_rmsnorm: shape not supported");
-    const P2pGroup& g = *group_;
-    P2pArgs a{};
-    for (int32_t q = 0; q < g.n; ++q) a.bufs[q] = g.bufs[q], a.flags[q] = g.flags[q];
-    a.calls = g.calls[rank()];
+  Status all_reduce_add(const void* partial, ActType part, float* x, int32_t rows, int32_t dim, const float* norm_w,
+                        float eps, ActType act, void* xn, void* stream) override {
+    if (!adds_partials(rows, dim) || reinterpret_cast<uintptr_t>(x) % 16 != 0 ||
+        reinterpret_cast<uintptr_t>(partial) % 16 != 0)
+      return internal_error("all_reduce_add: shape not supported");
+    P2pArgs a = args();
     a.data = x;
     a.count = static_cast<int64_t>(rows) * dim;
-    a.rank = rank();
-    a.n = g.n;
+    a.partial = partial;
     a.rows = rows, a.dim = dim, a.norm_w = norm_w, a.eps = eps, a.xn = xn;
     const auto st = static_cast<cudaStream_t>(stream);
-    switch (act) {
-      case ActType::kF32: launch_all_reduce<float, true>(a, st); break;
-      case ActType::kF16: launch_all_reduce<__half, true>(a, st); break;
-      case ActType::kBF16: launch_all_reduce<__nv_bfloat16, true>(a, st); break;
+    switch (part) {
+      case ActType::kF32: launch_add_act<float>(a, act, st); break;
+      case ActType::kF16: launch_add_act<__half>(a, act, st); break;
+      case ActType::kBF16: launch_add_act<__nv_bfloat16>(a, act, st); break;
     }
-    return cuda_status(cudaGetLastError(), "p2p all_reduce + rmsnorm");
+    return cuda_status(cudaGetLastError(), "p2p all_reduce_add");
   }
 
  private:
+  // The group's buffers as this rank's kernels see them.
+  P2pArgs args() const {
+    const P2pGroup& g = *group_;
+    P2pArgs a{};
+    for (int32_t q = 0; q < g.n; ++q) a.bufs[q] = g.bufs[q], a.flags[q] = g.flags[q];
+    a.calls = g.calls[rank()];
+    a.rank = rank();
+    a.n = g.n;
+    return a;
+  }
+
   std::unique_ptr<Communicator> nccl_;
   std::shared_ptr<P2pGroup> group_;
 };

@@ -1,6 +1,6 @@
 // What the CUDA backend asks of a tensor-parallel communicator beyond Communicator: the residual
-// all-reduce that also applies the next RMSNorm (implemented by the p2p one-shot all-reduce in
-// p2p_comm.cu).
+// update from every rank's partial product, which also applies the next RMSNorm (implemented by the
+// p2p one-shot all-reduce in p2p_comm.cu).
 #pragma once
 
 #include <cstdint>
@@ -12,14 +12,17 @@ namespace effitune::engine::cuda {
 
 class NormingCommunicator : public Communicator {
  public:
-  // Whether all_reduce_rmsnorm takes a [rows, dim] message.
-  virtual bool fuses_rmsnorm(int32_t rows, int32_t dim) const = 0;
-  // x[rows, dim] becomes the sum over ranks, exactly as all_reduce_sum leaves it, and xn[rows, dim]
-  // = RMSNorm(x) * norm_w in `act` (rmsnorm_kernel's formula), in the same kernel: the norm that
-  // follows every residual all-reduce was a kernel per rank whose time did not shrink with the GPU
-  // count. Every rank gets the same bits in both.
-  virtual Status all_reduce_rmsnorm(float* x, int32_t rows, int32_t dim, const float* norm_w, float eps, ActType act,
-                                    void* xn, void* stream) = 0;
+  // Whether all_reduce_add takes a [rows, dim] message.
+  virtual bool adds_partials(int32_t rows, int32_t dim) const = 0;
+  // The residual update of a row-parallel projection: x[rows, dim] (the residual stream, the same on
+  // every rank) += the sum over ranks of their partial[rows, dim] (type `part`), added in rank order
+  // in f32, so every rank gets the same bits; with norm_w, also xn[rows, dim] = RMSNorm(x) * norm_w
+  // in `act` (rmsnorm_kernel's formula), in the same kernel: the norm that follows every residual
+  // all-reduce was a kernel per rank whose time did not shrink with the GPU count. Partials in the
+  // activation type move half the bytes of f32 ones for 16-bit models; f32 partials give exactly
+  // all_reduce_sum over (x + rank 0's partial, the other ranks' partials).
+  virtual Status all_reduce_add(const void* partial, ActType part, float* x, int32_t rows, int32_t dim,
+                                const float* norm_w, float eps, ActType act, void* xn, void* stream) = 0;
 };
 
 }  // namespace effitune::engine::cuda
