@@ -1,7 +1,7 @@
 // Timing of the weight-streaming GEMM (engine/src/cuda/gemm_stream.cu) against the path it replaces
 // (MatmulContext with EFFITUNE_GEMM_STREAM=0: cuBLAS GemmEx above 8 float / 32 quantized rows, the
 // quantized weights dequantized to a bf16 scratch first; the GEMV at or below those counts), on the
-// Llama-3-8B projection shapes and their tensor-parallel (TP=2) halves. Each call is timed alone
+// Llama-3-8B projection shapes and their tensor-parallel (TP=2 and TP=4) shards. Each call is timed alone
 // with CUDA events after an L2 flush (a decode step streams many matrices, none stays in L2);
 // median of `reps` after warm-up. GB/s counts weight bytes (quants + scales) only.
 //   bench_gemm [kinds=bf16,f16,q8_0,q4_0] [rows=16,32,64,128] [reps=20] [out=FILE]
@@ -30,6 +30,7 @@ struct Shape {
 constexpr Shape kShapes[] = {
     {"qkv", 6144, 4096},          {"o", 4096, 4096},          {"gate_up", 28672, 4096},     {"down", 4096, 14336},
     {"qkv/tp2", 3072, 4096},      {"o/tp2", 4096, 2048},      {"gate_up/tp2", 14336, 4096}, {"down/tp2", 4096, 7168},
+    {"qkv/tp4", 1536, 4096},      {"o/tp4", 4096, 1024},      {"gate_up/tp4", 7168, 4096},  {"down/tp4", 4096, 3584},
 };
 
 std::vector<std::string> split(const std::string& s) {
