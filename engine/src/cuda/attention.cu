@@ -35,16 +35,37 @@ template <typename T, int HD, int kG, bool kRowInRegs>
 __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int32_t* seq_len, int32_t n_splits, float* po,
                                                           float* pml) {
   pdl_trigger();
-  pdl_wait();
   constexpr int kVec = 16 / sizeof(T), kGroups = HD / kVec < 1 ? 1 : HD / kVec, kSubs = 128 / kGroups;
   extern __shared__ float smem[];
   const int kvh = blockIdx.x, s = blockIdx.y, split = blockIdx.z;
   const int G = a.n_heads / a.n_kv_heads;
   const int64_t kv_dim = static_cast<int64_t>(a.n_kv_heads) * HD;
+  // Before waiting for the QKV projection: the step's lengths and block tables come from the host,
+  // and the cached K/V rows of the earlier positions from earlier steps, so their latencies can
+  // overlap the previous kernel's tail: this thread's RoPE angle, and the CTA's old K/V rows pulled
+  // into L1 (the new position's rows are written below, by this CTA or by rope_store_kernel).
   const int len = seq_len[s];
   const int chunk = a.chunk;
   const int p0 = split * chunk, p1 = min(len, p0 + chunk), n = p1 - p0;
   const int tid = threadIdx.x;
+  const int32_t* bt = a.block_tables + static_cast<int64_t>(s) * a.bt_stride;
+  float rope_sn = 0.0f, rope_cs = 1.0f;  // angle (len - 1) * inv_freq[tid % (HD / 2)]: 128 % (HD / 2) == 0
+  if (a.inv_freq != nullptr) {
+    double sd, cd;
+    sincos(static_cast<double>(len - 1) * a.inv_freq[tid % (HD / 2)], &sd, &cd);
+    rope_sn = static_cast<float>(sd), rope_cs = static_cast<float>(cd);
+  }
+  if (a.prefetch_kv) {
+    constexpr int kLines = (HD * static_cast<int>(sizeof(T)) + 127) / 128;  // 128-byte lines per row
+    for (int i = tid; i < (min(p1, len - 1) - p0) * 2 * kLines; i += blockDim.x) {
+      const int p = p0 + i / (2 * kLines), line = i % kLines;
+      const T* base = (i / kLines) % 2 ? static_cast<const T*>(a.kv.v) : static_cast<const T*>(a.kv.k);
+      const T* row = base + (static_cast<int64_t>(bt[p / a.block_size]) * a.block_size + p % a.block_size) * kv_dim +
+                     kvh * HD;
+      asm volatile("prefetch.global.L1 [%0];" ::"l"(reinterpret_cast<const char*>(row) + line * 128));
+    }
+  }
+  pdl_wait();
   if (n <= 0) {  // past this sequence's length: an empty split the merge skips
     if (tid < G) {
       float* ml = pml + ((static_cast<int64_t>(s) * a.n_heads + kvh * G + tid) * n_splits + split) * 2;
@@ -58,7 +79,6 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int3
   float* stat = sc + G * chunk;            // [G][2]
   float* red = stat + 2 * kAttnMaxGroup;  // [kSubs][G][HD] (decode_hd sizes the region the same way)
   const T* q = static_cast<const T*>(a.qkv) + s * a.ld_qkv + kvh * G * HD;
-  const int32_t* bt = a.block_tables + static_cast<int64_t>(s) * a.bt_stride;
   const T* kc = static_cast<const T*>(a.kv.k);
   const T* vc = static_cast<const T*>(a.kv.v);
   if (a.inv_freq == nullptr) {
@@ -69,10 +89,8 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int3
     // other CTA reads. Same angles (double) and roundings as rope_store_kernel.
     const int pos = len - 1;
     for (int i = tid; i < G * HD / 2; i += blockDim.x) {
-      const int g = i / (HD / 2), j = i % (HD / 2);
-      double sd, cd;
-      sincos(static_cast<double>(pos) * a.inv_freq[j], &sd, &cd);
-      const float sn = static_cast<float>(sd), cs = static_cast<float>(cd);
+      const int g = i / (HD / 2), j = i % (HD / 2);  // j == tid % (HD / 2): the angle computed above
+      const float sn = rope_sn, cs = rope_cs;
       const float x0 = to_f32(q[g * HD + 2 * j]), x1 = to_f32(q[g * HD + 2 * j + 1]);
       q_s[g * HD + 2 * j] = to_f32(from_f32<T>(x0 * cs - x1 * sn)) * a.scale;
       q_s[g * HD + 2 * j + 1] = to_f32(from_f32<T>(x0 * sn + x1 * cs)) * a.scale;
@@ -83,10 +101,8 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int3
       const int64_t slot = (static_cast<int64_t>(bt[pos / a.block_size]) * a.block_size + pos % a.block_size) * kv_dim + kvh * HD;
       T* kw = static_cast<T*>(a.kv.k) + slot;
       T* vw = static_cast<T*>(a.kv.v) + slot;
-      for (int j = tid; j < HD / 2; j += blockDim.x) {
-        double sd, cd;
-        sincos(static_cast<double>(pos) * a.inv_freq[j], &sd, &cd);
-        const float sn = static_cast<float>(sd), cs = static_cast<float>(cd);
+      for (int j = tid; j < HD / 2; j += blockDim.x) {  // j == tid
+        const float sn = rope_sn, cs = rope_cs;
         const float x0 = to_f32(kn[2 * j]), x1 = to_f32(kn[2 * j + 1]);
         kw[2 * j] = from_f32<T>(x0 * cs - x1 * sn);
         kw[2 * j + 1] = from_f32<T>(x0 * sn + x1 * cs);
@@ -519,14 +535,19 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
   const dim3 grid(a.n_kv_heads, n_steps, n_splits);
   // Measured on an H200 (8B bf16): the registers-light variant gives batch 64 +8% (10,150 -> 11,000
   // tok/s) but batch 1 q4_0 -5% (483 -> 455), so it takes over once the CTAs would fill the SMs.
-  const bool row_in_regs =
-      a.k_row_in_regs >= 0 ? a.k_row_in_regs != 0 : static_cast<int64_t>(grid.x) * grid.y * grid.z < sm_count();
+  const bool few_ctas = static_cast<int64_t>(grid.x) * grid.y * grid.z < sm_count();
+  const bool row_in_regs = a.k_row_in_regs >= 0 ? a.k_row_in_regs != 0 : few_ctas;
+  // The old K/V rows go to L1 before the wait only while the CTAs are few (latency-bound): at batch
+  // 64 each SM holds several CTAs whose splits would not fit L1 together.
+  static const bool prefetch_on = env_flag("EFFITUNE_ATTN_PREFETCH", true);
+  AttnArgs args = a;
+  args.prefetch_kv = prefetch_on && few_ctas;
   if (G <= 4) {
-    if (row_in_regs) launch_pdl(attn_decode_kernel<T, HD, 4, true>, grid, 128, smem, s, a, seq_len, n_splits, po, pml);
-    else launch_pdl(attn_decode_kernel<T, HD, 4, false>, grid, 128, smem, s, a, seq_len, n_splits, po, pml);
+    if (row_in_regs) launch_pdl(attn_decode_kernel<T, HD, 4, true>, grid, 128, smem, s, args, seq_len, n_splits, po, pml);
+    else launch_pdl(attn_decode_kernel<T, HD, 4, false>, grid, 128, smem, s, args, seq_len, n_splits, po, pml);
   } else {
-    if (row_in_regs) launch_pdl(attn_decode_kernel<T, HD, 8, true>, grid, 128, smem, s, a, seq_len, n_splits, po, pml);
-    else launch_pdl(attn_decode_kernel<T, HD, 8, false>, grid, 128, smem, s, a, seq_len, n_splits, po, pml);
+    if (row_in_regs) launch_pdl(attn_decode_kernel<T, HD, 8, true>, grid, 128, smem, s, args, seq_len, n_splits, po, pml);
+    else launch_pdl(attn_decode_kernel<T, HD, 8, false>, grid, 128, smem, s, args, seq_len, n_splits, po, pml);
   }
   if (n_splits > 1)
     launch_pdl(attn_merge_kernel<T>, dim3(a.n_heads, n_steps), HD < 128 ? HD : 128, 0, s, a, n_splits, po,
@@ -565,8 +586,10 @@ void prefill_t(const AttnArgs& a, const int32_t* tiles, int32_t n_tiles, const i
 
 }  // namespace
 
-int32_t decode_attn_chunk(int32_t steps, int32_t n_kv_heads) {
+int32_t decode_attn_chunk(int32_t steps, int32_t n_kv_heads, int32_t max_len) {
   static const bool on = env_flag("EFFITUNE_ATTN_LONG_SPLITS", true);
+  static const bool one_split = env_flag("EFFITUNE_ATTN_ONE_SPLIT", true);
+  if (one_split && max_len <= kAttnMaxChunk) return kAttnMaxChunk;
   return on && static_cast<int64_t>(steps) * n_kv_heads >= 2LL * sm_count() ? kAttnMaxChunk : kAttnChunk;
 }
 
