@@ -240,8 +240,8 @@ int main(int argc, char** argv) {
         std::fflush(out);
       };
 
-      // Prefill: one sequence of prefill_n tokens, median of reps after a warm-up.
-      {
+      // Prefill: one sequence of prefill_n tokens, median of reps after a warm-up (prefill=0 skips it).
+      if (prefill_n > 0) {
         std::vector<int32_t> toks(prefill_n), table(per_seq_blocks), ids;
         for (int i = 0; i < prefill_n; ++i) toks[i] = (i * 7919 + 13) % cfg->vocab_size;
         for (int i = 0; i < per_seq_blocks; ++i) table[i] = i;

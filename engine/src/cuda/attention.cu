@@ -586,10 +586,8 @@ void prefill_t(const AttnArgs& a, const int32_t* tiles, int32_t n_tiles, const i
 
 }  // namespace
 
-int32_t decode_attn_chunk(int32_t steps, int32_t n_kv_heads, int32_t max_len) {
+int32_t decode_attn_chunk(int32_t steps, int32_t n_kv_heads) {
   static const bool on = env_flag("EFFITUNE_ATTN_LONG_SPLITS", true);
-  static const bool one_split = env_flag("EFFITUNE_ATTN_ONE_SPLIT", true);
-  if (one_split && max_len <= kAttnMaxChunk) return kAttnMaxChunk;
   return on && static_cast<int64_t>(steps) * n_kv_heads >= 2LL * sm_count() ? kAttnMaxChunk : kAttnChunk;
 }
 

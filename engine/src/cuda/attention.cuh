@@ -43,13 +43,13 @@ struct AttnArgs {
   bool prefetch_kv = false;
 };
 
-// Positions per decode split for a step of `steps` sequences whose longest has `max_len` positions:
-// 64 while the (KV head, sequence) pairs alone would leave SMs idle; 256 once they give >= 2 CTAs per
-// SM, so that long contexts are not cut into more CTAs (each paying the kernel's fixed chain of
-// phases) and merge work than needed (at 8B batch 64, 512 pairs, ~190 positions: one split instead
-// of four and no merge launch); and 256 whenever every sequence fits one split, where the merge
-// launch costs more than the CTAs' longer loops (EFFITUNE_ATTN_ONE_SPLIT=0 turns that off).
-int32_t decode_attn_chunk(int32_t steps, int32_t n_kv_heads, int32_t max_len);
+// Positions per decode split for a step of `steps` sequences: 64 while the (KV head, sequence)
+// pairs alone would leave SMs idle; 256 once they give >= 2 CTAs per SM, so that long contexts are
+// not cut into more CTAs (each paying the kernel's fixed chain of phases) and merge work than needed.
+// At 8B batch 64 (512 pairs, ~190 positions) that is one split instead of four and no merge launch.
+// (At batch 1, splits of 32, 128, or one split of 256 whenever the context fits, were all slower
+// than 64 on an H100: bench/README.md.)
+int32_t decode_attn_chunk(int32_t steps, int32_t n_kv_heads);
 
 // Decode: token s belongs to step s; seq_len[s] positions (the new one included) are attended.
 // With n_splits > 1, partial_o ([n_steps][n_heads][n_splits][head_dim]) and partial_ml

@@ -217,7 +217,7 @@ Status CudaBackend::build_plan(std::span<const SequenceStep> steps, Plan& p) {
   p.steps = static_cast<int32_t>(steps.size());
   if (decode) {
     if (extras_.cuda_graphs) p.steps = batch_bucket(p.steps);
-    p.chunk = decode_attn_chunk(p.steps, cfg_.n_kv_heads, max_len);
+    p.chunk = decode_attn_chunk(p.steps, cfg_.n_kv_heads);
     p.splits = static_cast<int32_t>(pow2_at_least((max_len + p.chunk - 1) / p.chunk));
     p.tokens = p.rows = p.steps;
   } else {
