@@ -51,7 +51,7 @@ WsLayout ws_layout(const ModelConfig& c, ActType act, const StepShape& s, int32_
   };
   l.x = take(s.tokens * c.dim * 4);
   l.xn = take(s.tokens * c.dim * a);
-  l.part = take(ranks > 1 ? s.tokens * c.dim * 4 : 0);  // row-parallel partials (f32 at most)
+  l.part = take(ranks > 1 ? s.tokens * c.dim * 4 : 0);  // row-parallel partials when not staged directly
   l.qkv = take(s.tokens * (q_dim + 2 * kv_dim) * a);
   l.attn = take(s.tokens * q_dim * a);
   l.gu = take(s.tokens * 2 * c.hidden_dim * a);
@@ -112,6 +112,9 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
   const char* part_env = std::getenv("EFFITUNE_TP_PARTIAL");
   const bool f32_partials = part_env != nullptr && std::string(part_env) == "f32";
   b->part_type_ = b->act_ == ActType::kBF16 && !f32_partials ? ActType::kBF16 : ActType::kF32;
+  // The projections write their partials where the all-reduce reads them (no copy kernel phase);
+  // EFFITUNE_TP_DIRECT_PARTIAL=0 writes them to a buffer of the backend's instead (A/B timing).
+  b->direct_partials_ = env_flag("EFFITUNE_TP_DIRECT_PARTIAL", true);
   const ModelConfig& c = b->cfg_;
 
   // Account for everything before allocating anything large.
@@ -289,7 +292,6 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
   launch_embed(model_->emb, tok, p.tokens, x_, s);
   // Under tensor parallelism the residual all-reduce may also leave the next RMSNorm in xn_.
   bool normed = false;
-  const ResidualDst rd = residual_dst(p);
   for (int32_t li = 0; li < c.n_layers; ++li) {
     const DeviceLayer& L = model_->layers[li];
     const float* next_norm = li + 1 < c.n_layers ? model_->layers[li + 1].attn_norm : nullptr;
@@ -326,7 +328,7 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     if (p.decode) launch_attn_decode(act_, a, meta_ + p.off_len, p.steps, p.splits, part_o_, part_ml_, s);
     else launch_attn_prefill(act_, a, meta_ + p.off_tiles, p.tiles, meta_ + p.off_pos, s);
     CUDA_RETURN_IF_LAUNCH_ERROR("attention");
-    EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, L.wo, {attn_, q_dim, p.tokens, MatIn::kPlain, rd.out, c.dim, rd.mode}, s));
+    EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, L.wo, row_parallel(p, attn_, q_dim, MatIn::kPlain), s));
     EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, L.ffn_norm, normed, s));
     const int64_t gu_w = 2LL * c.hidden_dim;
     if (fuse_decode_ && mm_.uses_gemv(L.w_gu, p.tokens) && gemv_fusion_pays(p.tokens)) {
@@ -337,7 +339,7 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
                                              {nullptr, c.dim, p.tokens, MatIn::kPlain, h_, c.hidden_dim, MatOut::kSwiGluAct},
                                              normed, s));
       EFFITUNE_RETURN_IF_ERROR(
-          mm_.matmul(act_, L.w_down, {h_, c.hidden_dim, p.tokens, MatIn::kPlain, rd.out, c.dim, rd.mode}, s));
+          mm_.matmul(act_, L.w_down, row_parallel(p, h_, c.hidden_dim, MatIn::kPlain), s));
       EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, next_norm, normed, s));
       continue;
     }
@@ -349,11 +351,11 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
       // would recompute silu for every output row (an exp and a divide per weight, more than the
       // weight's own load costs), so float kinds take the separate kernel.
       EFFITUNE_RETURN_IF_ERROR(
-          mm_.matmul(act_, L.w_down, {gu_, gu_w, p.tokens, MatIn::kSwiGlu, rd.out, c.dim, rd.mode}, s));
+          mm_.matmul(act_, L.w_down, row_parallel(p, gu_, gu_w, MatIn::kSwiGlu), s));
     } else {
       launch_swiglu(act_, gu_, p.tokens, c.hidden_dim, h_, s);
       EFFITUNE_RETURN_IF_ERROR(
-          mm_.matmul(act_, L.w_down, {h_, c.hidden_dim, p.tokens, MatIn::kPlain, rd.out, c.dim, rd.mode}, s));
+          mm_.matmul(act_, L.w_down, row_parallel(p, h_, c.hidden_dim, MatIn::kPlain), s));
     }
     EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, next_norm, normed, s));
   }
@@ -418,14 +420,20 @@ NormingCommunicator* CudaBackend::adder(const Plan& p) const {
 }
 
 // Tensor parallelism keeps the residual stream x replicated. Where the communicator adds partials
-// (decode-sized steps), every rank writes its row-parallel partial product to part_ and the
-// all-reduce adds all of them to x. Otherwise rank 0's projections accumulate into x and the other
+// (decode-sized steps), every rank writes its row-parallel partial product straight into the
+// communicator's staging buffer and the all-reduce adds all ranks' to x. Otherwise rank 0's projections accumulate into x and the other
 // ranks overwrite their copy with their partial product, so that the all-reduce of x yields x + the
 // sum of the partials (one reduction, no extra buffer, zeroing or add kernel).
-CudaBackend::ResidualDst CudaBackend::residual_dst(const Plan& p) const {
-  if (extras_.comm == nullptr) return {x_, MatOut::kF32Accumulate};
-  if (adder(p) != nullptr) return {part_, part_type_ == ActType::kF32 ? MatOut::kF32 : MatOut::kAct};
-  return {x_, extras_.comm->rank() == 0 ? MatOut::kF32Accumulate : MatOut::kF32};
+MatArgs CudaBackend::row_parallel(const Plan& p, const void* x, int64_t ldx, MatIn in) const {
+  MatArgs a{x, ldx, p.tokens, in, x_, cfg_.dim, MatOut::kF32Accumulate};
+  if (extras_.comm == nullptr) return a;
+  if (NormingCommunicator* add = adder(p)) {
+    a.out = direct_partials_ ? add->partial_buffer() : part_;
+    a.out_mode = part_type_ == ActType::kF32 ? MatOut::kF32 : MatOut::kAct;
+  } else if (extras_.comm->rank() != 0) {
+    a.out_mode = MatOut::kF32;
+  }
+  return a;
 }
 
 Status CudaBackend::end_partial_sum(const Plan& p, const float* next_norm, bool& normed, cudaStream_t s) {
@@ -433,7 +441,8 @@ Status CudaBackend::end_partial_sum(const Plan& p, const float* next_norm, bool&
   if (extras_.comm == nullptr) return {};
   if (NormingCommunicator* add = adder(p)) {
     normed = next_norm != nullptr;
-    return add->all_reduce_add(part_, part_type_, x_, p.tokens, cfg_.dim, next_norm, cfg_.rms_eps, act_, xn_, s);
+    void* partial = direct_partials_ ? add->partial_buffer() : part_;
+    return add->all_reduce_add(partial, part_type_, x_, p.tokens, cfg_.dim, next_norm, cfg_.rms_eps, act_, xn_, s);
   }
   return extras_.comm->all_reduce_sum(x_, static_cast<int64_t>(p.tokens) * cfg_.dim, s);
 }

@@ -57,13 +57,10 @@ class CudaBackend final : public Backend, public DeviceSampler {
   Status ensure_workspace(const Plan& plan);
   Status enqueue(const Plan& plan, bool greedy);
   Status normed_matmul(const float* norm, const DeviceMatrix& w, int32_t rows, MatArgs a, bool normed, cudaStream_t s);
-  // Where a row-parallel projection (O, down) writes its product and how, and the all-reduce after
-  // it, which also writes RMSNorm(x) * next_norm to xn_ where the communicator can (then `normed`).
-  struct ResidualDst {
-    void* out;
-    MatOut mode;
-  };
-  ResidualDst residual_dst(const Plan& plan) const;
+  // A row-parallel projection (O, down) of input x into the residual stream: where it writes its
+  // product and how; then the all-reduce after it, which also writes RMSNorm(x) * next_norm to xn_
+  // where the communicator can (then `normed`).
+  MatArgs row_parallel(const Plan& plan, const void* x, int64_t ldx, MatIn in) const;
   Status end_partial_sum(const Plan& plan, const float* next_norm, bool& normed, cudaStream_t s);
   // The communicator when this step's residual updates go through NormingCommunicator::all_reduce_add.
   NormingCommunicator* adder(const Plan& plan) const;
@@ -83,6 +80,7 @@ class CudaBackend final : public Backend, public DeviceSampler {
   // of exchanging argmax keys (A/B timing).
   bool tp_greedy_keys_ = true;
   ActType part_type_ = ActType::kF32;  // row-parallel partials for NormingCommunicator::all_reduce_add
+  bool direct_partials_ = true;        // ... written into NormingCommunicator::partial_buffer
 
   void* kv_ = nullptr;           // [layer][K|V][blocks + 1][block_size][kv_dim]
   int64_t kv_layer_bytes_ = 0;   // one layer's K (or V) over all blocks
@@ -95,7 +93,7 @@ class CudaBackend final : public Backend, public DeviceSampler {
   int64_t ws_generation_ = 0;
   float* x_ = nullptr;
   void* xn_ = nullptr;
-  void* part_ = nullptr;  // [tokens, dim] row-parallel partial products in part_type_ (tensor parallelism)
+  void* part_ = nullptr;  // [tokens, dim] row-parallel partials when !direct_partials_
   void* qkv_ = nullptr;
   void* attn_ = nullptr;
   void* gu_ = nullptr;

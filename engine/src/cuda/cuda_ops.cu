@@ -359,15 +359,23 @@ Status all_reduce(int32_t ranks, const std::vector<std::vector<std::vector<float
           return invalid_argument("all_reduce: partials and residual must be rows x dim, w dim long");
         DevBuf dp, dw, dxn;
         EFFITUNE_RETURN_IF_ERROR(upload(d, add->residual[c].data(), n * 4));
+        auto* fused = dynamic_cast<cuda::NormingCommunicator*>(group[r].get());
+        // Even calls write the partial where the communicator reads it (as the backend's projections
+        // do), odd calls hand it a buffer of their own to copy from.
         const std::vector<uint8_t> pb = to_act(in, part);
-        EFFITUNE_RETURN_IF_ERROR(upload(dp, pb.data(), pb.size()));
+        void* partial = fused->partial_buffer();
+        if (c % 2 == 0) {
+          CUDA_RETURN_IF_ERROR(cudaMemcpy(partial, pb.data(), pb.size(), cudaMemcpyHostToDevice));
+        } else {
+          EFFITUNE_RETURN_IF_ERROR(upload(dp, pb.data(), pb.size()));
+          partial = dp.p;
+        }
         if (!add->w.empty()) {
           EFFITUNE_RETURN_IF_ERROR(upload(dw, add->w.data(), add->w.size() * 4));
           CUDA_RETURN_IF_ERROR(cudaMalloc(&dxn.p, n * act_bytes(act)));
         }
         CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
-        auto* fused = dynamic_cast<cuda::NormingCommunicator*>(group[r].get());
-        EFFITUNE_RETURN_IF_ERROR(fused->all_reduce_add(dp.p, part, static_cast<float*>(d.p), add->rows, add->dim,
+        EFFITUNE_RETURN_IF_ERROR(fused->all_reduce_add(partial, part, static_cast<float*>(d.p), add->rows, add->dim,
                                                        static_cast<float*>(dw.p), add->eps, act, dxn.p, stream));
         CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
         if (!add->w.empty()) {

@@ -55,7 +55,8 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
 // (make_cuda_tp_group), one host thread per rank, each on its own stream: inputs[c][r] is rank r's
 // data for call c (every rank the same length). outputs[c][r] is what rank r holds afterwards.
 // With `add`, every call is the residual update of p2p_comm.h's all_reduce_add instead: inputs[c][r]
-// is rank r's partial product ([add->rows][add->dim], uploaded as add->part), add->residual[c] the
+// is rank r's partial product ([add->rows][add->dim], uploaded as add->part; into the communicator's
+// partial_buffer for even calls, a buffer of its own for odd ones), add->residual[c] the
 // residual every rank starts from, outputs[c][r] rank r's residual afterwards, and with a norm
 // weight (add->w not empty) add->normed[c][r] rank r's RMSNorm(residual) * w in add->act, as floats.
 struct ResidualAdd {

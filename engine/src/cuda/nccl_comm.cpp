@@ -164,13 +164,15 @@ Result<double> cuda_residual_add_seconds(int32_t first_device, int32_t n, int32_
   }
   const int64_t count = static_cast<int64_t>(rows) * dim;
   const cuda::ActType part = bf16_partials ? cuda::ActType::kBF16 : cuda::ActType::kF32;
-  // Scratch: x (f32), the partials (f32 at most), the norm weight, xn (bf16); all zeros.
-  return time_collective(n, first_device, count * 4 * 2 + dim * 4 + count * 2, 10, reps,
+  // Scratch: x (f32), the norm weight, xn (bf16); all zeros. The partials are where the projection
+  // writes them in a decode step (partial_buffer: nothing to copy).
+  return time_collective(n, first_device, count * 4 + dim * 4 + count * 2, 10, reps,
                          [&](int32_t r, void* buf, cudaStream_t s) {
                            float* x = static_cast<float*>(buf);
-                           float* w = x + 2 * count;
-                           return static_cast<cuda::NormingCommunicator*>(group[static_cast<size_t>(r)].get())
-                               ->all_reduce_add(x + count, part, x, rows, dim, w, 1e-5f, cuda::ActType::kBF16, w + dim, s);
+                           float* w = x + count;
+                           auto* add = static_cast<cuda::NormingCommunicator*>(group[static_cast<size_t>(r)].get());
+                           return add->all_reduce_add(add->partial_buffer(), part, x, rows, dim, w, 1e-5f,
+                                                      cuda::ActType::kBF16, w + dim, s);
                          });
 }
 

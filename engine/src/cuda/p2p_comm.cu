@@ -34,7 +34,7 @@ constexpr int kUnroll = 4;
 constexpr int64_t kMaxFloats = int64_t{1} << 21;  // per slot: 8 MiB (a 512-token prefill chunk x 4096)
 
 struct P2pArgs {
-  float* bufs[kMaxRanks];      // rank q's staging: 2 slots of kMaxFloats
+  float* bufs[kMaxRanks];      // rank q's staging: 4 slots of kMaxFloats (2 for all_reduce_sum, 2 for all_reduce_add)
   uint32_t* flags[kMaxRanks];  // rank q's arrival words: [kBlocks][kMaxRanks]
   uint32_t* calls;             // this rank's call numbers: [kBlocks]
   float* data;
@@ -43,6 +43,8 @@ struct P2pArgs {
   // all_reduce_add: data (the residual) is [rows, dim], partial the same shape in the kernel's P;
   // with norm_w, xn gets RMSNorm(data) * norm_w.
   const void* partial = nullptr;
+  int64_t add_slot = 0;  // all_reduce_add: the slot's offset in every rank's staging (chosen by the host)
+  bool staged = false;   // all_reduce_add: `partial` is this rank's slot already (partial_buffer)
   int32_t rows = 0, dim = 0;
   const float* norm_w = nullptr;
   float eps = 0.0f;
@@ -209,8 +211,11 @@ __global__ void __launch_bounds__(kThreads) p2p_all_reduce_kernel(P2pArgs a) {
   if (threadIdx.x == 0) a.calls[b] = call;
 }
 
-// all_reduce_add: CTA b owns rows b, b + grid, ...: stages this rank's partial rows (type P), then
-// adds every rank's to x and, with a norm, writes RMSNorm(x row) * norm_w as T to xn.
+// all_reduce_add: CTA b owns rows b, b + grid, ...: stages this rank's partial rows (type P; nothing
+// to do when the projection wrote them into the slot itself), then adds every rank's to x and, with
+// a norm, writes RMSNorm(x row) * norm_w as T to xn. The slot alternates between two per call,
+// chosen by the host: call k + 2 may overwrite call k's slot once every peer has signalled call
+// k + 1, which it does only after it has finished reading call k.
 template <typename T, typename P, int kN>
 __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
   pdl_trigger();
@@ -218,11 +223,13 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
   const int b = blockIdx.x, tid = threadIdx.x;
   __shared__ float scratch[32];
   const uint32_t call = next_call(a);
-  const int64_t slot = (call & 1) * kMaxFloats;
-  const int64_t row_vecs = a.dim * static_cast<int64_t>(sizeof(P)) / 16;
-  const float4* part = static_cast<const float4*>(a.partial);  // 16-byte units, whatever P is
-  for (int64_t r = b; r < a.rows; r += gridDim.x)
-    copy_range(part, reinterpret_cast<float4*>(a.bufs[a.rank] + slot), r * row_vecs, (r + 1) * row_vecs);
+  const int64_t slot = a.add_slot;
+  if (!a.staged) {
+    const int64_t row_vecs = a.dim * static_cast<int64_t>(sizeof(P)) / 16;
+    const float4* part = static_cast<const float4*>(a.partial);  // 16-byte units, whatever P is
+    for (int64_t r = b; r < a.rows; r += gridDim.x)
+      copy_range(part, reinterpret_cast<float4*>(a.bufs[a.rank] + slot), r * row_vecs, (r + 1) * row_vecs);
+  }
   signal_and_wait(a, call);
   for (int64_t r = b; r < a.rows; r += gridDim.x) {
     const float ss = add_row<kN, P>(a, slot, r);
@@ -297,6 +304,7 @@ class HybridCommunicator final : public NormingCommunicator {
     // the norm kernel) lost 5%. dim % 8: whole 16-byte units of 16-bit partials per row.
     return on && rows > 0 && rows <= 2 * kBlocks && dim % 8 == 0 && static_cast<int64_t>(rows) * dim <= kMaxFloats;
   }
+  void* partial_buffer() override { return group_->bufs[rank()] + add_slot(); }
   Status all_reduce_add(const void* partial, ActType part, float* x, int32_t rows, int32_t dim, const float* norm_w,
                         float eps, ActType act, void* xn, void* stream) override {
     if (!adds_partials(rows, dim) || reinterpret_cast<uintptr_t>(x) % 16 != 0 ||
@@ -306,6 +314,9 @@ class HybridCommunicator final : public NormingCommunicator {
     a.data = x;
     a.count = static_cast<int64_t>(rows) * dim;
     a.partial = partial;
+    a.add_slot = add_slot();
+    a.staged = partial == partial_buffer();
+    ++adds_;
     a.rows = rows, a.dim = dim, a.norm_w = norm_w, a.eps = eps, a.xn = xn;
     const auto st = static_cast<cudaStream_t>(stream);
     switch (part) {
@@ -317,6 +328,7 @@ class HybridCommunicator final : public NormingCommunicator {
   }
 
  private:
+  int64_t add_slot() const { return (2 + (adds_ & 1)) * kMaxFloats; }
   // The group's buffers as this rank's kernels see them.
   P2pArgs args() const {
     const P2pGroup& g = *group_;
@@ -330,6 +342,7 @@ class HybridCommunicator final : public NormingCommunicator {
 
   std::unique_ptr<Communicator> nccl_;
   std::shared_ptr<P2pGroup> group_;
+  int64_t adds_ = 0;  // all_reduce_add calls so far: their slots alternate
 };
 
 // Peer access between every pair and the staging memory on every device; null when a pair cannot
@@ -355,7 +368,7 @@ Result<std::shared_ptr<P2pGroup>> make_p2p_group(int32_t first_device, int32_t n
     float* buf = nullptr;
     uint32_t *flags = nullptr, *calls = nullptr;
     g->n = r;  // the destructor frees what exists so far
-    CUDA_RETURN_IF_ERROR(cudaMalloc(&buf, 2 * kMaxFloats * sizeof(float)));
+    CUDA_RETURN_IF_ERROR(cudaMalloc(&buf, 4 * kMaxFloats * sizeof(float)));
     g->bufs.push_back(buf);
     CUDA_RETURN_IF_ERROR(cudaMalloc(&flags, kBlocks * kMaxRanks * sizeof(uint32_t)));
     g->flags.push_back(flags);

@@ -23,6 +23,12 @@ class NormingCommunicator : public Communicator {
   // all_reduce_sum over (x + rank 0's partial, the other ranks' partials).
   virtual Status all_reduce_add(const void* partial, ActType part, float* x, int32_t rows, int32_t dim,
                                 const float* norm_w, float eps, ActType act, void* xn, void* stream) = 0;
+  // Device memory (rows * dim f32 at most) where the projection before the next all_reduce_add may
+  // write its partial product, so that the all-reduce need not copy it into place: pass the same
+  // pointer as `partial`. The buffer alternates between two from one all_reduce_add call to the
+  // next, so a CUDA graph must capture an even number of all_reduce_add calls (a decode step makes
+  // two per layer) for its replays to keep alternating.
+  virtual void* partial_buffer() = 0;
 };
 
 }  // namespace effitune::engine::cuda
