@@ -588,7 +588,7 @@ void prefill_t(const AttnArgs& a, const int32_t* tiles, int32_t n_tiles, const i
 
 int32_t decode_attn_chunk(int32_t steps, int32_t n_kv_heads) {
   static const bool on = env_flag("EFFITUNE_ATTN_LONG_SPLITS", true);
-  return on && static_cast<int64_t>(steps) * n_kv_heads >= 2LL * sm_count() ? kAttnMaxChunk : kAttnChunk;
+  return on && static_cast<int64_t>(steps) * n_kv_heads >= sm_count() ? kAttnMaxChunk : kAttnChunk;
 }
 
 void launch_attn_decode(ActType act, const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32_t n_splits,

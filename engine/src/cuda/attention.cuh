@@ -44,9 +44,11 @@ struct AttnArgs {
 };
 
 // Positions per decode split for a step of `steps` sequences: 64 while the (KV head, sequence)
-// pairs alone would leave SMs idle; 256 once they give >= 2 CTAs per SM, so that long contexts are
+// pairs alone would leave SMs idle; 256 once they give one CTA per SM, so that long contexts are
 // not cut into more CTAs (each paying the kernel's fixed chain of phases) and merge work than needed.
-// At 8B batch 64 (512 pairs, ~190 positions) that is one split instead of four and no merge launch.
+// At 8B batch 64 (512 pairs, ~190 positions) that is one split instead of four and no merge launch;
+// the threshold was 2 CTAs per SM until TP=2 batch 64 (256 pairs per rank) measured +1.6% with one
+// split on 2 H100s (TP=1 batch 16, 128 pairs, lost 1% when the threshold went down to half an SM).
 // (At batch 1, splits of 32, 128, or one split of 256 whenever the context fits, were all slower
 // than 64 on an H100: bench/README.md.)
 int32_t decode_attn_chunk(int32_t steps, int32_t n_kv_heads);
