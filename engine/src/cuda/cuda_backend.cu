@@ -115,6 +115,9 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
   // The projections write their partials where the all-reduce reads them (no copy kernel phase);
   // EFFITUNE_TP_DIRECT_PARTIAL=0 writes them to a buffer of the backend's instead (A/B timing).
   b->direct_partials_ = env_flag("EFFITUNE_TP_DIRECT_PARTIAL", true);
+  // MB of the next projection's weights each residual update pulls into L2 (0 turns it off).
+  const char* mb = std::getenv("EFFITUNE_TP_PREFETCH_MB");
+  b->tp_prefetch_bytes_ = static_cast<int64_t>((mb != nullptr ? std::atof(mb) : 16.0) * (1 << 20));
   const ModelConfig& c = b->cfg_;
 
   // Account for everything before allocating anything large.
@@ -295,6 +298,7 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
   for (int32_t li = 0; li < c.n_layers; ++li) {
     const DeviceLayer& L = model_->layers[li];
     const float* next_norm = li + 1 < c.n_layers ? model_->layers[li + 1].attn_norm : nullptr;
+    const DeviceMatrix& next_w = li + 1 < c.n_layers ? model_->layers[li + 1].wqkv : model_->output;
     EFFITUNE_RETURN_IF_ERROR(normed_matmul(L.attn_norm, L.wqkv, p.tokens,
                                            {nullptr, c.dim, p.tokens, MatIn::kPlain, qkv_, qkv_w, MatOut::kAct}, normed, s));
     KvLayer kv;
@@ -329,7 +333,7 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     else launch_attn_prefill(act_, a, meta_ + p.off_tiles, p.tiles, meta_ + p.off_pos, s);
     CUDA_RETURN_IF_LAUNCH_ERROR("attention");
     EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, L.wo, row_parallel(p, attn_, q_dim, MatIn::kPlain), s));
-    EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, L.ffn_norm, normed, s));
+    EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, L.ffn_norm, L.w_gu, normed, s));
     const int64_t gu_w = 2LL * c.hidden_dim;
     if (fuse_decode_ && mm_.uses_gemv(L.w_gu, p.tokens) && gemv_fusion_pays(p.tokens)) {
       // The GEMV computes gate and up rows side by side and writes silu(gate) * up: no SwiGLU
@@ -340,7 +344,7 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
                                              normed, s));
       EFFITUNE_RETURN_IF_ERROR(
           mm_.matmul(act_, L.w_down, row_parallel(p, h_, c.hidden_dim, MatIn::kPlain), s));
-      EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, next_norm, normed, s));
+      EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, next_norm, next_w, normed, s));
       continue;
     }
     EFFITUNE_RETURN_IF_ERROR(normed_matmul(L.ffn_norm, L.w_gu, p.tokens,
@@ -357,7 +361,7 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
       EFFITUNE_RETURN_IF_ERROR(
           mm_.matmul(act_, L.w_down, row_parallel(p, h_, c.hidden_dim, MatIn::kPlain), s));
     }
-    EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, next_norm, normed, s));
+    EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, next_norm, next_w, normed, s));
   }
   launch_rmsnorm(act_, x_, meta_ + p.off_rows, p.rows, c.dim, model_->out_norm, c.rms_eps, sel_, s);
   // A vocab-parallel LM head (tp/shard.h) writes its columns of the logits. Greedy steps then
@@ -436,13 +440,18 @@ MatArgs CudaBackend::row_parallel(const Plan& p, const void* x, int64_t ldx, Mat
   return a;
 }
 
-Status CudaBackend::end_partial_sum(const Plan& p, const float* next_norm, bool& normed, cudaStream_t s) {
+Status CudaBackend::end_partial_sum(const Plan& p, const float* next_norm, const DeviceMatrix& next_w, bool& normed,
+                                    cudaStream_t s) {
   normed = false;
   if (extras_.comm == nullptr) return {};
   if (NormingCommunicator* add = adder(p)) {
     normed = next_norm != nullptr;
     void* partial = direct_partials_ ? add->partial_buffer() : part_;
-    return add->all_reduce_add(partial, part_type_, x_, p.tokens, cfg_.dim, next_norm, cfg_.rms_eps, act_, xn_, s);
+    // The first bytes of the projection that comes next go to L2 during the exchange (HBM is idle
+    // while the ranks wait on each other over NVLink).
+    const int64_t prefetch = std::min(next_w.data_row_bytes() * next_w.rows, tp_prefetch_bytes_);
+    return add->all_reduce_add(partial, part_type_, x_, p.tokens, cfg_.dim, next_norm, cfg_.rms_eps, act_, xn_, s,
+                               next_w.data, prefetch);
   }
   return extras_.comm->all_reduce_sum(x_, static_cast<int64_t>(p.tokens) * cfg_.dim, s);
 }

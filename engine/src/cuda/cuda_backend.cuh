@@ -61,7 +61,8 @@ class CudaBackend final : public Backend, public DeviceSampler {
   // product and how; then the all-reduce after it, which also writes RMSNorm(x) * next_norm to xn_
   // where the communicator can (then `normed`).
   MatArgs row_parallel(const Plan& plan, const void* x, int64_t ldx, MatIn in) const;
-  Status end_partial_sum(const Plan& plan, const float* next_norm, bool& normed, cudaStream_t s);
+  Status end_partial_sum(const Plan& plan, const float* next_norm, const DeviceMatrix& next_w, bool& normed,
+                         cudaStream_t s);
   // The communicator when this step's residual updates go through NormingCommunicator::all_reduce_add.
   NormingCommunicator* adder(const Plan& plan) const;
 
@@ -81,6 +82,7 @@ class CudaBackend final : public Backend, public DeviceSampler {
   bool tp_greedy_keys_ = true;
   ActType part_type_ = ActType::kF32;  // row-parallel partials for NormingCommunicator::all_reduce_add
   bool direct_partials_ = true;        // ... written into NormingCommunicator::partial_buffer
+  int64_t tp_prefetch_bytes_ = 0;      // of the next projection, pulled into L2 by each residual update
 
   void* kv_ = nullptr;           // [layer][K|V][blocks + 1][block_size][kv_dim]
   int64_t kv_layer_bytes_ = 0;   // one layer's K (or V) over all blocks

@@ -44,6 +44,8 @@ struct P2pArgs {
   // with norm_w, xn gets RMSNorm(data) * norm_w.
   const void* partial = nullptr;
   int64_t add_slot = 0;  // all_reduce_add: the slot's offset in every rank's staging (chosen by the host)
+  const char* prefetch = nullptr;  // all_reduce_add: bytes the CTAs past kBlocks pull into L2
+  int64_t prefetch_bytes = 0;
   bool staged = false;   // all_reduce_add: `partial` is this rank's slot already (partial_buffer)
   int32_t rows = 0, dim = 0;
   const float* norm_w = nullptr;
@@ -221,17 +223,25 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
   pdl_trigger();
   pdl_wait();
   const int b = blockIdx.x, tid = threadIdx.x;
+  if (b >= kBlocks) {
+    // The CTAs past kBlocks pull the start of the next projection's weights into L2 while the others
+    // wait on NVLink, when HBM would otherwise be idle; they take no part in the exchange.
+    const int64_t lines = (a.prefetch_bytes + 127) / 128, n_threads = static_cast<int64_t>(gridDim.x - kBlocks) * blockDim.x;
+    for (int64_t i = static_cast<int64_t>(b - kBlocks) * blockDim.x + tid; i < lines; i += n_threads)
+      asm volatile("prefetch.global.L2 [%0];" ::"l"(a.prefetch + i * 128));
+    return;
+  }
   __shared__ float scratch[32];
   const uint32_t call = next_call(a);
   const int64_t slot = a.add_slot;
   if (!a.staged) {
     const int64_t row_vecs = a.dim * static_cast<int64_t>(sizeof(P)) / 16;
     const float4* part = static_cast<const float4*>(a.partial);  // 16-byte units, whatever P is
-    for (int64_t r = b; r < a.rows; r += gridDim.x)
+    for (int64_t r = b; r < a.rows; r += kBlocks)
       copy_range(part, reinterpret_cast<float4*>(a.bufs[a.rank] + slot), r * row_vecs, (r + 1) * row_vecs);
   }
   signal_and_wait(a, call);
-  for (int64_t r = b; r < a.rows; r += gridDim.x) {
+  for (int64_t r = b; r < a.rows; r += kBlocks) {
     const float ss = add_row<kN, P>(a, slot, r);
     if (a.norm_w == nullptr) continue;
     const float scale = rsqrtf(block_sum(ss, scratch) / a.dim + a.eps);
@@ -249,11 +259,14 @@ void launch_all_reduce(const P2pArgs& a, cudaStream_t s) {
   else launch_pdl(p2p_all_reduce_kernel<8>, kBlocks, kThreads, 0, s, a);
 }
 
+// kBlocks CTAs for the exchange, plus kPrefetchBlocks when there is something to prefetch.
+constexpr int kPrefetchBlocks = 64;
 template <typename T, typename P>
 void launch_add(const P2pArgs& a, cudaStream_t s) {
-  if (a.n <= 2) launch_pdl(p2p_add_kernel<T, P, 2>, kBlocks, kThreads, 0, s, a);
-  else if (a.n <= 4) launch_pdl(p2p_add_kernel<T, P, 4>, kBlocks, kThreads, 0, s, a);
-  else launch_pdl(p2p_add_kernel<T, P, 8>, kBlocks, kThreads, 0, s, a);
+  const unsigned grid = kBlocks + (a.prefetch_bytes > 0 ? kPrefetchBlocks : 0);
+  if (a.n <= 2) launch_pdl(p2p_add_kernel<T, P, 2>, grid, kThreads, 0, s, a);
+  else if (a.n <= 4) launch_pdl(p2p_add_kernel<T, P, 4>, grid, kThreads, 0, s, a);
+  else launch_pdl(p2p_add_kernel<T, P, 8>, grid, kThreads, 0, s, a);
 }
 
 template <typename P>
@@ -306,7 +319,8 @@ class HybridCommunicator final : public NormingCommunicator {
   }
   void* partial_buffer() override { return group_->bufs[rank()] + add_slot(); }
   Status all_reduce_add(const void* partial, ActType part, float* x, int32_t rows, int32_t dim, const float* norm_w,
-                        float eps, ActType act, void* xn, void* stream) override {
+                        float eps, ActType act, void* xn, void* stream, const void* prefetch,
+                        int64_t prefetch_bytes) override {
     if (!adds_partials(rows, dim) || reinterpret_cast<uintptr_t>(x) % 16 != 0 ||
         reinterpret_cast<uintptr_t>(partial) % 16 != 0)
       return internal_error("all_reduce_add: shape not supported");
@@ -316,6 +330,8 @@ class HybridCommunicator final : public NormingCommunicator {
     a.partial = partial;
     a.add_slot = add_slot();
     a.staged = partial == partial_buffer();
+    a.prefetch = static_cast<const char*>(prefetch);
+    a.prefetch_bytes = prefetch != nullptr ? prefetch_bytes : 0;
     ++adds_;
     a.rows = rows, a.dim = dim, a.norm_w = norm_w, a.eps = eps, a.xn = xn;
     const auto st = static_cast<cudaStream_t>(stream);

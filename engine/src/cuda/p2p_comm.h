@@ -21,8 +21,11 @@ class NormingCommunicator : public Communicator {
   // all-reduce was a kernel per rank whose time did not shrink with the GPU count. Partials in the
   // activation type move half the bytes of f32 ones for 16-bit models; f32 partials give exactly
   // all_reduce_sum over (x + rank 0's partial, the other ranks' partials).
+  // `prefetch`: up to `prefetch_bytes` of device memory (the next projection's weights) that the
+  // kernel also pulls into L2 while it waits on the other ranks, when HBM would otherwise be idle.
   virtual Status all_reduce_add(const void* partial, ActType part, float* x, int32_t rows, int32_t dim,
-                                const float* norm_w, float eps, ActType act, void* xn, void* stream) = 0;
+                                const float* norm_w, float eps, ActType act, void* xn, void* stream,
+                                const void* prefetch = nullptr, int64_t prefetch_bytes = 0) = 0;
   // Device memory (rows * dim f32 at most) where the projection before the next all_reduce_add may
   // write its partial product, so that the all-reduce need not copy it into place: pass the same
   // pointer as `partial`. The buffer alternates between two from one all_reduce_add call to the
