@@ -1,4 +1,3 @@
-#include <algorithm>
 #include <cfloat>
 #include <cstring>
 #include <type_traits>
@@ -36,18 +35,6 @@ template <typename T, int HD, int kG, bool kRowInRegs>
 __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int32_t* seq_len, int32_t n_splits, float* po,
                                                           float* pml) {
   pdl_trigger();
-  if (static_cast<int>(blockIdx.z) >= n_splits) {
-    // A spare CTA (decode_hd adds them while the attention CTAs are few): once the QKV projection
-    // is done, pull its share of the next projection's weights into L2.
-    pdl_wait();
-    const int64_t spare = static_cast<int64_t>(gridDim.z - n_splits) * gridDim.x * gridDim.y;
-    const int64_t id = (static_cast<int64_t>(blockIdx.z - n_splits) * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
-    const int64_t lines = (a.prefetch_next_bytes + 127) / 128;
-    const char* base = static_cast<const char*>(a.prefetch_next);
-    for (int64_t i = id * blockDim.x + threadIdx.x; i < lines; i += spare * blockDim.x)
-      asm volatile("prefetch.global.L2 [%0];" ::"l"(base + i * 128));
-    return;
-  }
   constexpr int kVec = 16 / sizeof(T), kGroups = HD / kVec < 1 ? 1 : HD / kVec, kSubs = 128 / kGroups;
   extern __shared__ float smem[];
   const int kvh = blockIdx.x, s = blockIdx.y, split = blockIdx.z;
@@ -545,7 +532,7 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
   constexpr int kVec = 16 / sizeof(T), kGroups = HD / kVec < 1 ? 1 : HD / kVec, kSubs = 128 / kGroups;
   const int G = a.n_heads / a.n_kv_heads;
   const size_t smem = (static_cast<size_t>(G) * HD + G * a.chunk + 2 * kAttnMaxGroup + kSubs * G * HD) * sizeof(float);
-  dim3 grid(a.n_kv_heads, n_steps, n_splits);
+  const dim3 grid(a.n_kv_heads, n_steps, n_splits);
   // Measured on an H200 (8B bf16): the registers-light variant gives batch 64 +8% (10,150 -> 11,000
   // tok/s) but batch 1 q4_0 -5% (483 -> 455), so it takes over once the CTAs would fill the SMs.
   const bool few_ctas = static_cast<int64_t>(grid.x) * grid.y * grid.z < sm_count();
@@ -555,11 +542,6 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
   static const bool prefetch_on = env_flag("EFFITUNE_ATTN_PREFETCH", true);
   AttnArgs args = a;
   args.prefetch_kv = prefetch_on && few_ctas;
-  // Spare CTAs for the next projection's weights: as many z-slices as fill the idle SMs.
-  if (few_ctas && a.prefetch_next != nullptr && a.prefetch_next_bytes > 0)
-    grid.z += static_cast<unsigned>(std::max<int64_t>(1, (sm_count() - int64_t{grid.x} * grid.y * grid.z) / (int64_t{grid.x} * grid.y)));
-  else
-    args.prefetch_next_bytes = 0;
   if (G <= 4) {
     if (row_in_regs) launch_pdl(attn_decode_kernel<T, HD, 4, true>, grid, 128, smem, s, args, seq_len, n_splits, po, pml);
     else launch_pdl(attn_decode_kernel<T, HD, 4, false>, grid, 128, smem, s, args, seq_len, n_splits, po, pml);

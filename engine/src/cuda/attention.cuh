@@ -41,10 +41,6 @@ struct AttnArgs {
   // Decode: pull the cached K/V rows of the earlier positions into L1 before waiting on the previous
   // kernel (set by the launcher while the CTAs are few; EFFITUNE_ATTN_PREFETCH=0 turns it off).
   bool prefetch_kv = false;
-  // Decode: up to prefetch_next_bytes of device memory (the attention output projection's weights)
-  // that spare CTAs pull into L2 while the attention CTAs, few at small batches, leave HBM idle.
-  const void* prefetch_next = nullptr;
-  int64_t prefetch_next_bytes = 0;
 };
 
 // Positions per decode split for a step of `steps` sequences: 64 while the (KV head, sequence)

@@ -115,10 +115,6 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
   // The projections write their partials where the all-reduce reads them (no copy kernel phase);
   // EFFITUNE_TP_DIRECT_PARTIAL=0 writes them to a buffer of the backend's instead (A/B timing).
   b->direct_partials_ = env_flag("EFFITUNE_TP_DIRECT_PARTIAL", true);
-  // MB of the attention output projection's weights the decode attention's spare CTAs pull into L2
-  // at small batches (0 turns it off).
-  const char* attn_mb = std::getenv("EFFITUNE_ATTN_PREFETCH_MB");
-  b->attn_prefetch_bytes_ = static_cast<int64_t>((attn_mb != nullptr ? std::atof(attn_mb) : 16.0) * (1 << 20));
   // MB of the next projection's weights each residual update pulls into L2 (0 turns it off).
   const char* mb = std::getenv("EFFITUNE_TP_PREFETCH_MB");
   b->tp_prefetch_bytes_ = static_cast<int64_t>((mb != nullptr ? std::atof(mb) : 16.0) * (1 << 20));
@@ -333,8 +329,6 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
     a.chunk = p.chunk;
     if (fused_rope) a.inv_freq = inv_freq_;
-    a.prefetch_next = L.wo.data;
-    a.prefetch_next_bytes = std::min(L.wo.data_row_bytes() * L.wo.rows, attn_prefetch_bytes_);
     if (p.decode) launch_attn_decode(act_, a, meta_ + p.off_len, p.steps, p.splits, part_o_, part_ml_, s);
     else launch_attn_prefill(act_, a, meta_ + p.off_tiles, p.tiles, meta_ + p.off_pos, s);
     CUDA_RETURN_IF_LAUNCH_ERROR("attention");

@@ -83,7 +83,6 @@ class CudaBackend final : public Backend, public DeviceSampler {
   ActType part_type_ = ActType::kF32;  // row-parallel partials for NormingCommunicator::all_reduce_add
   bool direct_partials_ = true;        // ... written into NormingCommunicator::partial_buffer
   int64_t tp_prefetch_bytes_ = 0;      // of the next projection, pulled into L2 by each residual update
-  int64_t attn_prefetch_bytes_ = 0;    // of the attention output projection, pulled into L2 during attention
 
   void* kv_ = nullptr;           // [layer][K|V][blocks + 1][block_size][kv_dim]
   int64_t kv_layer_bytes_ = 0;   // one layer's K (or V) over all blocks
