@@ -218,13 +218,12 @@ int main(int argc, char** argv) {
         r.tp = tp;
         if (tp > 1) {
           // The step's all-reduces, two per layer: the residual update with the next RMSNorm that decode
-          // steps of up to 128 rows use (partials in bf16 where the backend sends them so: 16-bit
-          // activations other than f16), else a plain all-reduce of the step's tokens x dim floats.
+          // steps of up to 128 rows use (a model of one weight type has bf16 activations unless it is
+          // f32 or f16), else a plain all-reduce of the step's tokens x dim floats.
           const int64_t tokens = r.gen == 0 ? r.prompt : r.batch;
-          const char* part_env = std::getenv("EFFITUNE_TP_PARTIAL");
-          const bool bf16_parts = quant != "f32" && quant != "f16" && !(part_env && std::string(part_env) == "f32");
+          const bool bf16_act = quant != "f32" && quant != "f16";
           effitune::Result<double> t = effitune::unavailable("not a decode step");
-          if (r.gen > 0) t = cuda_residual_add_seconds(0, tp, static_cast<int32_t>(tokens), cfg->dim, bf16_parts, 200);
+          if (r.gen > 0) t = cuda_residual_add_seconds(0, tp, static_cast<int32_t>(tokens), cfg->dim, bf16_act, 200);
           if (!t.ok()) t = cuda_all_reduce_seconds(0, tp, tokens * cfg->dim, 200);
           if (t.ok()) r.allreduce_us = 2.0 * cfg->n_layers * t.value() * 1e6;
         }

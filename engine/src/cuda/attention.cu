@@ -8,6 +8,12 @@
 namespace effitune::engine::cuda {
 namespace {
 
+// Element offset of position p's row for KV head kvh (head_dim hd) in a K or V layer of the paged
+// cache, through the sequence's block table bt.
+__device__ __forceinline__ int64_t kv_row(const AttnArgs& a, const int32_t* bt, int p, int64_t kv_dim, int kvh, int hd) {
+  return (static_cast<int64_t>(bt[p / a.block_size]) * a.block_size + p % a.block_size) * kv_dim + static_cast<int64_t>(kvh) * hd;
+}
+
 // Eight consecutive elements as floats (head_dim is a multiple of 8, rows 16-byte aligned).
 template <typename T>
 __device__ __forceinline__ void load8(const T* p, float* out) {
@@ -60,8 +66,7 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int3
     for (int i = tid; i < (min(p1, len - 1) - p0) * 2 * kLines; i += blockDim.x) {
       const int p = p0 + i / (2 * kLines), line = i % kLines;
       const T* base = (i / kLines) % 2 ? static_cast<const T*>(a.kv.v) : static_cast<const T*>(a.kv.k);
-      const T* row = base + (static_cast<int64_t>(bt[p / a.block_size]) * a.block_size + p % a.block_size) * kv_dim +
-                     kvh * HD;
+      const T* row = base + kv_row(a, bt, p, kv_dim, kvh, HD);
       asm volatile("prefetch.global.L1 [%0];" ::"l"(reinterpret_cast<const char*>(row) + line * 128));
     }
   }
@@ -98,7 +103,7 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int3
     if (p1 == len) {
       const T* kn = static_cast<const T*>(a.qkv) + s * a.ld_qkv + static_cast<int64_t>(a.n_heads) * HD + kvh * HD;
       const T* vn = kn + kv_dim;
-      const int64_t slot = (static_cast<int64_t>(bt[pos / a.block_size]) * a.block_size + pos % a.block_size) * kv_dim + kvh * HD;
+      const int64_t slot = kv_row(a, bt, pos, kv_dim, kvh, HD);
       T* kw = static_cast<T*>(a.kv.k) + slot;
       T* vw = static_cast<T*>(a.kv.v) + slot;
       for (int j = tid; j < HD / 2; j += blockDim.x) {  // j == tid
@@ -113,7 +118,7 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int3
   __syncthreads();
 
   auto k_row = [&](int p) {
-    return kc + (static_cast<int64_t>(bt[p / a.block_size]) * a.block_size + p % a.block_size) * kv_dim + kvh * HD;
+    return kc + kv_row(a, bt, p, kv_dim, kvh, HD);
   };
   if constexpr (kRowInRegs) {
     for (int p = p0 + tid; p < p1; p += blockDim.x) {
@@ -190,7 +195,7 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int3
 #pragma unroll
     for (int i = 0; i < kVec; ++i) acc[g][i] = 0.0f;
   auto v_row = [&](int p) {
-    return vc + (static_cast<int64_t>(bt[p / a.block_size]) * a.block_size + p % a.block_size) * kv_dim + kvh * HD + d0;
+    return vc + kv_row(a, bt, p, kv_dim, kvh, HD) + d0;
   };
   auto accumulate = [&](int p, const float (&v)[kVec]) {
 #pragma unroll
@@ -315,7 +320,7 @@ __global__ void __launch_bounds__(256) attn_prefill_kernel(AttnArgs a, const int
       const int j = i / hd, d = i % hd, p = kb + j;
       float kv = 0.0f, vv = 0.0f;
       if (p <= max_pos) {
-        const int64_t slot = (static_cast<int64_t>(bt[p / a.block_size]) * a.block_size + p % a.block_size) * kv_dim + kvh * hd + d;
+        const int64_t slot = kv_row(a, bt, p, kv_dim, kvh, hd) + d;
         kv = to_f32(kc[slot]);
         vv = to_f32(vc[slot]);
       }
@@ -442,8 +447,7 @@ __global__ void __launch_bounds__(128) attn_prefill_mma_kernel(AttnArgs a, const
       const int j = i / kVecs, c = (i % kVecs) * 8, p = kb + j;
       uint4 kv4 = make_uint4(0, 0, 0, 0), vv4 = make_uint4(0, 0, 0, 0);
       if (p <= max_pos) {
-        const int64_t slot =
-            (static_cast<int64_t>(bt[p / a.block_size]) * a.block_size + p % a.block_size) * kv_dim + kvh * HD + c;
+        const int64_t slot = kv_row(a, bt, p, kv_dim, kvh, HD) + c;
         kv4 = *reinterpret_cast<const uint4*>(kc + slot);
         vv4 = *reinterpret_cast<const uint4*>(vc + slot);
       }

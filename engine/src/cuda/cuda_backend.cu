@@ -106,12 +106,7 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
   b->device_name_ = prop.name;
   EFFITUNE_ASSIGN_OR_RETURN(b->model_, DeviceModel::plan(*weights));
   b->act_ = b->model_->act();
-  // Row-parallel partials cross NVLink in bf16 for bf16 models (half the bytes; vLLM and TensorRT-LLM
-  // all-reduce in the activation type too), in f32 otherwise: an f16 partial could overflow where the
-  // f32 residual does not. EFFITUNE_TP_PARTIAL=f32 keeps f32 for bf16 models (A/B timing).
-  const char* part_env = std::getenv("EFFITUNE_TP_PARTIAL");
-  const bool f32_partials = part_env != nullptr && std::string(part_env) == "f32";
-  b->part_type_ = b->act_ == ActType::kBF16 && !f32_partials ? ActType::kBF16 : ActType::kF32;
+  b->part_type_ = tp_partial_type(b->act_);
   // The projections write their partials where the all-reduce reads them (no copy kernel phase);
   // EFFITUNE_TP_DIRECT_PARTIAL=0 writes them to a buffer of the backend's instead (A/B timing).
   b->direct_partials_ = env_flag("EFFITUNE_TP_DIRECT_PARTIAL", true);

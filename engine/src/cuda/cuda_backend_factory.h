@@ -76,10 +76,10 @@ Result<std::vector<std::unique_ptr<Communicator>>> make_cuda_tp_group(int32_t fi
 // launches, the slowest rank, after a warm-up): the communication cost of one tensor-parallel projection.
 Result<double> cuda_all_reduce_seconds(int32_t first_device, int32_t n, int64_t count, int32_t reps);
 // The same for the residual update that decode steps of up to 128 rows use instead (p2p_comm.h
-// all_reduce_add with the next RMSNorm: [rows, dim] partials in bf16 or f32); kUnavailable without
-// peer access.
-Result<double> cuda_residual_add_seconds(int32_t first_device, int32_t n, int32_t rows, int32_t dim, bool bf16_partials,
-                                         int32_t reps);
+// all_reduce_add with the next RMSNorm; [rows, dim] partials in the type the backend picks for bf16
+// or f32 activations); kUnavailable without peer access.
+Result<double> cuda_residual_add_seconds(int32_t first_device, int32_t n, int32_t rows, int32_t dim,
+                                         bool bf16_activations, int32_t reps);
 
 // Device-to-device copy bandwidth of `device` in bytes/s (bytes read + written), measured once with
 // 1 GiB copies: the roofline of memory-bound decode. 0 without CUDA.

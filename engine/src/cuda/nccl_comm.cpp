@@ -154,8 +154,8 @@ Result<double> cuda_all_reduce_seconds(int32_t first_device, int32_t n, int64_t 
   return time_all_reduce(group, first_device, count, 10, reps);
 }
 
-Result<double> cuda_residual_add_seconds(int32_t first_device, int32_t n, int32_t rows, int32_t dim, bool bf16_partials,
-                                         int32_t reps) {
+Result<double> cuda_residual_add_seconds(int32_t first_device, int32_t n, int32_t rows, int32_t dim,
+                                         bool bf16_activations, int32_t reps) {
   EFFITUNE_ASSIGN_OR_RETURN(auto group, make_cuda_tp_group(first_device, n));
   for (auto& g : group) {
     auto* add = dynamic_cast<cuda::NormingCommunicator*>(g.get());
@@ -163,7 +163,8 @@ Result<double> cuda_residual_add_seconds(int32_t first_device, int32_t n, int32_
       return unavailable("no residual add for " + std::to_string(rows) + " rows (no peer access?)");
   }
   const int64_t count = static_cast<int64_t>(rows) * dim;
-  const cuda::ActType part = bf16_partials ? cuda::ActType::kBF16 : cuda::ActType::kF32;
+  const cuda::ActType act = bf16_activations ? cuda::ActType::kBF16 : cuda::ActType::kF32;
+  const cuda::ActType part = cuda::tp_partial_type(act);  // as the backend picks it
   // Scratch: x (f32), the norm weight, xn (bf16); all zeros. The partials are where the projection
   // writes them in a decode step (partial_buffer: nothing to copy).
   return time_collective(n, first_device, count * 4 + dim * 4 + count * 2, 10, reps,
@@ -171,8 +172,8 @@ Result<double> cuda_residual_add_seconds(int32_t first_device, int32_t n, int32_
                            float* x = static_cast<float*>(buf);
                            float* w = x + count;
                            auto* add = static_cast<cuda::NormingCommunicator*>(group[static_cast<size_t>(r)].get());
-                           return add->all_reduce_add(add->partial_buffer(), part, x, rows, dim, w, 1e-5f,
-                                                      cuda::ActType::kBF16, w + dim, s);
+                           return add->all_reduce_add(add->partial_buffer(), part, x, rows, dim, w, 1e-5f, act,
+                                                      w + dim, s);
                          });
 }
 

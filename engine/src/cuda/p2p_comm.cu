@@ -10,8 +10,9 @@
 // ranks stage their partial products (in the activation type: half the bytes of f32 for bf16 models)
 // instead of the residual, every rank adds the sum to its own copy of the residual, and the kernel
 // also writes the next RMSNorm of each row. Call numbers live in device memory (one per
-// CTA) and advance inside the kernel, so the kernel works inside CUDA graphs. Two staging slots
-// alternate: a rank can only reach call k + 2, which reuses call k's slot, after every peer has
+// CTA) and advance inside the kernel, so the kernel works inside CUDA graphs. Each kind of call has
+// two staging slots that alternate (all_reduce_sum by call number, all_reduce_add by the host's count
+// of its calls): a rank can only reach call k + 2, which reuses call k's slot, after every peer has
 // signalled call k + 1, that is, after it has finished reading call k.
 #include <cuda_runtime.h>
 
@@ -38,7 +39,7 @@ struct P2pArgs {
   uint32_t* flags[kMaxRanks];  // rank q's arrival words: [kBlocks][kMaxRanks]
   uint32_t* calls;             // this rank's call numbers: [kBlocks]
   float* data;
-  int64_t count;               // a multiple of 4
+  int64_t count;               // all_reduce_sum: a multiple of 4
   int rank, n;
   // all_reduce_add: data (the residual) is [rows, dim], partial the same shape in the kernel's P;
   // with norm_w, xn gets RMSNorm(data) * norm_w.
@@ -81,26 +82,32 @@ __device__ __forceinline__ void copy_range(const float4* src, float4* dst, int64
   }
 }
 
+// v[q][u] = rank q's staged 16-byte unit first + u * blockDim.x of the slot, for q < a.n and units
+// before `end`: every rank's loads are issued before any is used, one NVLink round trip in all
+// (adding each rank's values before loading the next rank's paid a round trip per rank).
+template <int kN, int U, typename V>
+__device__ __forceinline__ void load_ranks(const P2pArgs& a, int64_t slot, int64_t first, int64_t end, V (&v)[kN][U]) {
+#pragma unroll
+  for (int q = 0; q < kN; ++q) {
+    if (q >= a.n) break;
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t i = first + static_cast<int64_t>(u) * blockDim.x;
+      if (i < end) v[q][u] = __ldcg(reinterpret_cast<const V*>(a.bufs[q] + slot) + i);
+    }
+  }
+}
+
 // data[i] = sum over ranks q (in rank order) of rank q's staged float4 i, for i in [lo, hi);
-// returns this thread's sum of squares of what it wrote. Every rank's loads of a trip are issued
-// before the first add (kN * U = 16 float4s in flight per thread): a loop over the ranks that added
-// each rank's values before loading the next rank's paid one NVLink round trip per rank, ~4 us of the
-// ~20 us that a 1 MB all-reduce took on 4 H200s. kN >= a.n; ranks past a.n are skipped.
+// returns this thread's sum of squares of what it wrote. kN * U = 16 float4s in flight per thread
+// (load_ranks); kN >= a.n, ranks past a.n are skipped.
 template <int kN>
 __device__ __forceinline__ float sum_range(const P2pArgs& a, int64_t slot, float4* data, int64_t lo, int64_t hi) {
   constexpr int U = 16 / kN;
   float ss = 0.0f;
   for (int64_t i0 = lo + threadIdx.x; i0 < hi; i0 += static_cast<int64_t>(blockDim.x) * U) {
     float4 v[kN][U];
-#pragma unroll
-    for (int q = 0; q < kN; ++q) {
-      if (q >= a.n) break;
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int64_t i = i0 + static_cast<int64_t>(u) * blockDim.x;
-        if (i < hi) v[q][u] = __ldcg(reinterpret_cast<const float4*>(a.bufs[q] + slot) + i);
-      }
-    }
+    load_ranks(a, slot, i0, hi, v);
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int64_t i = i0 + static_cast<int64_t>(u) * blockDim.x;
@@ -130,15 +137,7 @@ __device__ __forceinline__ float add_row(const P2pArgs& a, int64_t slot, int64_t
   for (int64_t u0 = threadIdx.x; u0 < units; u0 += static_cast<int64_t>(blockDim.x) * U) {
     uint4 v[kN][U];
     float4 xv[U][kE / 4];
-#pragma unroll
-    for (int q = 0; q < kN; ++q) {
-      if (q >= a.n) break;
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int64_t i = u0 + static_cast<int64_t>(u) * blockDim.x;
-        if (i < units) v[q][u] = __ldcg(reinterpret_cast<const uint4*>(a.bufs[q] + slot) + base + i);
-      }
-    }
+    load_ranks(a, slot, base + u0, base + units, v);
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int64_t i = u0 + static_cast<int64_t>(u) * blockDim.x;
@@ -326,7 +325,6 @@ class HybridCommunicator final : public NormingCommunicator {
       return internal_error("all_reduce_add: shape not supported");
     P2pArgs a = args();
     a.data = x;
-    a.count = static_cast<int64_t>(rows) * dim;
     a.partial = partial;
     a.add_slot = add_slot();
     a.staged = partial == partial_buffer();
@@ -399,6 +397,15 @@ Result<std::shared_ptr<P2pGroup>> make_p2p_group(int32_t first_device, int32_t n
 }
 
 }  // namespace
+
+ActType tp_partial_type(ActType act) {
+  static const bool f32 = [] {
+    const char* v = std::getenv("EFFITUNE_TP_PARTIAL");
+    return v != nullptr && std::string(v) == "f32";
+  }();
+  return act == ActType::kBF16 && !f32 ? ActType::kBF16 : ActType::kF32;
+}
+
 }  // namespace cuda
 
 Result<std::vector<std::unique_ptr<Communicator>>> make_cuda_tp_group(int32_t first_device, int32_t n) {

@@ -34,4 +34,10 @@ class NormingCommunicator : public Communicator {
   virtual void* partial_buffer() = 0;
 };
 
+// The type row-parallel partials travel in for a model whose activations are `act`: bf16 for bf16
+// models (half the bytes; vLLM and TensorRT-LLM all-reduce in the activation type too), f32 otherwise
+// (an f16 partial could overflow where the f32 residual does not). EFFITUNE_TP_PARTIAL=f32 keeps f32
+// for bf16 models too (A/B timing).
+ActType tp_partial_type(ActType act);
+
 }  // namespace effitune::engine::cuda
