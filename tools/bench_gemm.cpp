@@ -3,10 +3,8 @@
 // quantized weights dequantized to a bf16 scratch first; the GEMV at or below those counts), on the
 // Llama-3-8B projection shapes and their tensor-parallel (TP=2 and TP=4) shards. Each call is timed alone
 // with CUDA events after an L2 flush (a decode step streams many matrices, none stays in L2);
-// median of `reps` after warm-up. GB/s counts weight bytes (quants + scales) only. For 16-bit weights at
-// <= 64 rows the skinny GEMM (gemm_skinny.cu) is timed too, once per K split count in `wg_splits`
-// (0: its own choice); the fastest is reported.
-//   bench_gemm [kinds=bf16,f16,q8_0,q4_0] [rows=16,32,64,128] [reps=20] [skinny_splits=0] [out=FILE]
+// median of `reps` after warm-up. GB/s counts weight bytes (quants + scales) only.
+//   bench_gemm [kinds=bf16,f16,q8_0,q4_0] [rows=16,32,64,128] [reps=20] [out=FILE]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -20,7 +18,6 @@
 
 #include "../engine/src/cuda/gemm.cuh"
 #include "../engine/src/cuda/gemm_stream.cuh"
-#include "../engine/src/cuda/gemm_skinny.cuh"
 
 using namespace effitune::engine::cuda;
 
@@ -94,7 +91,6 @@ int main(int argc, char** argv) {
   std::vector<std::string> kinds = {"bf16", "f16", "q8_0", "q4_0"};
   std::vector<int> rows = {16, 32, 64, 128};
   int reps = 20;
-  std::vector<int> wg_splits = {0};
   std::string out_path;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -105,13 +101,9 @@ int main(int argc, char** argv) {
       rows.clear();
       for (const auto& r : split(val)) rows.push_back(std::atoi(r.c_str()));
     } else if (key == "reps") reps = std::max(1, std::atoi(val.c_str()));
-    else if (key == "skinny_splits") {
-      wg_splits.clear();
-      for (const auto& r : split(val)) wg_splits.push_back(std::atoi(r.c_str()));
-    }
     else if (key == "out") out_path = val;
     else {
-      std::fprintf(stderr, "usage: bench_gemm [kinds=bf16,f16,q8_0,q4_0] [rows=16,32,64,128] [reps=20] [skinny_splits=0] [out=FILE]\n");
+      std::fprintf(stderr, "usage: bench_gemm [kinds=bf16,f16,q8_0,q4_0] [rows=16,32,64,128] [reps=20] [out=FILE]\n");
       return 2;
     }
   }
@@ -140,12 +132,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   const size_t flush_bytes = std::max<size_t>(size_t{2} * prop.l2CacheSize, 64 << 20);
-  void *flush = nullptr, *x = nullptr, *out = nullptr, *wg_part = nullptr;
+  void *flush = nullptr, *x = nullptr, *out = nullptr;
   const int max_rows = *std::max_element(rows.begin(), rows.end());
   if (!check(cudaMalloc(&flush, flush_bytes), "cudaMalloc flush") ||
       !check(cudaMalloc(&x, static_cast<size_t>(max_rows) * 14336 * 2), "cudaMalloc x") ||
-      !check(cudaMalloc(&out, static_cast<size_t>(max_rows) * 28672 * 4), "cudaMalloc out") ||
-      !check(cudaMalloc(&wg_part, size_t{16} * 64 * 28672 * 4), "cudaMalloc skinny partials"))
+      !check(cudaMalloc(&out, static_cast<size_t>(max_rows) * 28672 * 4), "cudaMalloc out"))
     return 1;
   // Weight and activation values do not change the timing: a constant pattern (bf16 0x3C3C ~ 0.0115,
   // f16 ~ 1.06, f16 scales 0x2020 ~ 0.008) keeps every product finite.
@@ -154,8 +145,8 @@ int main(int argc, char** argv) {
   std::ofstream json;
   if (!out_path.empty()) json.open(out_path);
   std::printf("device: %s (%d SMs)\n", prop.name, prop.multiProcessorCount);
-  std::printf("%-12s %-5s %4s %10s %10s %9s %9s %7s %8s %9s %7s\n", "shape", "kind", "M", "old_us", "stream_us",
-              "old_GB/s", "strm_GB/s", "speedup", "sk_us", "sk_GB/s", "sk/old");
+  std::printf("%-12s %-5s %4s %10s %10s %9s %9s %7s\n", "shape", "kind", "M", "old_us", "stream_us", "old_GB/s",
+              "strm_GB/s", "speedup");
   for (const std::string& kname : kinds) {
     Kind kind;
     if (!parse_kind(kname, kind)) {
@@ -191,30 +182,15 @@ int main(int argc, char** argv) {
         double new_us = 0;
         if (gemm_stream_supports(kind.act, w, a))
           new_us = time_us([&] { launch_gemm_stream(w, a, ws, s); }, reps, flush, flush_bytes, s);
-        double wg_us = 0;
-        int wg_best = 0;
-        std::string wg_all;
-        if (gemm_skinny_supports(kind.act, w, a)) {
-          for (int sp : wg_splits) {
-            const double us = time_us([&] { launch_gemm_skinny(w, a, static_cast<float*>(wg_part), s, sp); }, reps, flush,
-                                      flush_bytes, s);
-            wg_all += (wg_all.empty() ? "" : ",") + std::string("\"") + std::to_string(sp) + "\":" + std::to_string(us);
-            if (wg_us == 0 || us < wg_us) wg_us = us, wg_best = sp;
-          }
-        }
         if (!check(cudaStreamSynchronize(s), sh.name) || !check(cudaGetLastError(), sh.name)) return 1;
         const double gb = static_cast<double>(w.bytes()) * 1e-9;
         const double old_bw = gb / (old_us * 1e-6), new_bw = new_us > 0 ? gb / (new_us * 1e-6) : 0;
-        const double wg_bw = wg_us > 0 ? gb / (wg_us * 1e-6) : 0;
-        std::printf("%-12s %-5s %4d %10.1f %10.1f %9.0f %9.0f %7.2f %8.1f %9.0f %7.2f  (skinny splits %d)\n", sh.name,
-                    kname.c_str(), m, old_us, new_us, old_bw, new_bw, new_us > 0 ? old_us / new_us : 0.0, wg_us, wg_bw,
-                    wg_us > 0 ? old_us / wg_us : 0.0, wg_best);
+        std::printf("%-12s %-5s %4d %10.1f %10.1f %9.0f %9.0f %7.2f\n", sh.name, kname.c_str(), m, old_us, new_us,
+                    old_bw, new_bw, new_us > 0 ? old_us / new_us : 0.0);
         if (json.is_open())
           json << "{\"device\":\"" << prop.name << "\",\"shape\":\"" << sh.name << "\",\"n\":" << sh.n
                << ",\"k\":" << sh.k << ",\"kind\":\"" << kname << "\",\"rows\":" << m << ",\"old_us\":" << old_us
                << ",\"stream_us\":" << new_us << ",\"old_gbps\":" << old_bw << ",\"stream_gbps\":" << new_bw
-               << ",\"skinny_us\":" << wg_us << ",\"skinny_gbps\":" << wg_bw << ",\"skinny_splits\":" << wg_best
-               << ",\"skinny_us_by_splits\":{" << wg_all << "}"
                << ",\"weight_bytes\":" << w.bytes() << "}\n";
       }
       cudaFree(buf);
@@ -224,7 +200,6 @@ int main(int argc, char** argv) {
   cudaFree(flush);
   cudaFree(x);
   cudaFree(out);
-  cudaFree(wg_part);
   cudaStreamDestroy(s);
   return 0;
 }

@@ -39,9 +39,6 @@ Status matmul(const TensorView&, std::span<const float>, int32_t, bool, std::vec
 Status gemm_stream(const TensorView&, std::span<const float>, int32_t, GemmOut, int32_t, std::vector<float>&) {
   return no_cuda();
 }
-Status gemm_skinny(const TensorView&, std::span<const float>, int32_t, GemmOut, int32_t, std::vector<float>&) {
-  return no_cuda();
-}
 Status attention(std::span<const float>, std::span<const float>, std::span<const float>, int32_t, int32_t, int32_t,
                  int32_t, int32_t, int32_t, bool, DType, std::vector<float>&, int32_t, int) {
   return no_cuda();

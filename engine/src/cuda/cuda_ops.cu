@@ -13,7 +13,6 @@
 #include "elementwise.cuh"
 #include "gemm.cuh"
 #include "gemm_stream.cuh"
-#include "gemm_skinny.cuh"
 #include "p2p_comm.h"
 #include "weights.cuh"
 #include "cuda/cuda_backend_factory.h"
@@ -213,21 +212,14 @@ Status matmul(const TensorView& w, std::span<const float> x, int32_t rows, bool 
   return {};
 }
 
-namespace {
-
-enum class GemmKernel { kStream, kSkinny };
-
-// One launch of the chosen skinny GEMM on uploaded W and x (the kernel-level tests).
-Status run_gemm_kernel(GemmKernel which, const TensorView& w, std::span<const float> x, int32_t rows, GemmOut mode,
-                       int32_t splits, std::vector<float>& out) {
-  const char* name = which == GemmKernel::kStream ? "gemm_stream" : "gemm_skinny";
+Status gemm_stream(const TensorView& w, std::span<const float> x, int32_t rows, GemmOut mode, int32_t splits,
+                   std::vector<float>& out) {
   EFFITUNE_RETURN_IF_ERROR(available());
   WKind kind;
   ActType a;
   if (!kinds_of(w.type, kind, a) || kind == WKind::kF32)
-    return invalid_argument(std::string(name) + ": weights must be f16, bf16, q8_0 or q4_0");
-  if (x.size() != static_cast<size_t>(rows) * w.cols)
-    return invalid_argument(std::string(name) + ": x must hold rows x W.cols values");
+    return invalid_argument("gemm_stream: weights must be f16, bf16, q8_0 or q4_0");
+  if (x.size() != static_cast<size_t>(rows) * w.cols) return invalid_argument("gemm_stream: x must hold rows x W.cols values");
   DeviceMatrix m;
   DevBuf dm, dx, dout;
   EFFITUNE_RETURN_IF_ERROR(upload_single(w, kind, m, &dm.p));
@@ -236,8 +228,7 @@ Status run_gemm_kernel(GemmKernel which, const TensorView& w, std::span<const fl
   const size_t out_n = static_cast<size_t>(rows) * w.rows;
   const size_t out_bytes = out_n * (mode == GemmOut::kAct ? act_bytes(a) : 4);
   if (mode == GemmOut::kF32Accumulate) {
-    if (out.size() != out_n)
-      return invalid_argument(std::string(name) + ": accumulate needs rows x W.rows values in out");
+    if (out.size() != out_n) return invalid_argument("gemm_stream: accumulate needs rows x W.rows values in out");
     EFFITUNE_RETURN_IF_ERROR(upload(dout, out.data(), out_bytes));
   } else {
     CUDA_RETURN_IF_ERROR(cudaMalloc(&dout.p, out_bytes));
@@ -249,26 +240,15 @@ Status run_gemm_kernel(GemmKernel which, const TensorView& w, std::span<const fl
   args.out = dout.p;
   args.ldo = w.rows;
   args.out_mode = mode == GemmOut::kAct ? MatOut::kAct : mode == GemmOut::kF32 ? MatOut::kF32 : MatOut::kF32Accumulate;
-  const bool ok = which == GemmKernel::kStream ? gemm_stream_supports(a, m, args) : gemm_skinny_supports(a, m, args);
-  if (!ok)
-    return invalid_argument(std::string(name) + ": shape not supported (" + std::to_string(rows) + " rows, N " +
-                            std::to_string(w.rows) + ", K " + std::to_string(w.cols) + ")");
-  if (which == GemmKernel::kStream) {
-    struct Ws {
-      GemmStreamWorkspace w;
-      ~Ws() { gemm_stream_free(w); }
-    } ws;
-    EFFITUNE_RETURN_IF_ERROR(gemm_stream_alloc(ws.w));
-    launch_gemm_stream(m, args, ws.w, 0, splits);
-    CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
-  } else {
-    DevBuf part;
-    const int64_t floats = gemm_skinny_partial_floats(m, args, splits);
-    if (floats > 0) CUDA_RETURN_IF_ERROR(cudaMalloc(&part.p, floats * 4));
-    launch_gemm_skinny(m, args, static_cast<float*>(part.p), 0, splits);
-    CUDA_RETURN_IF_ERROR(cudaGetLastError());
-    CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
-  }
+  if (!gemm_stream_supports(a, m, args))
+    return invalid_argument("gemm_stream: shape not supported (" + std::to_string(rows) + " rows, K " +
+                            std::to_string(w.cols) + ")");
+  struct Ws {
+    GemmStreamWorkspace w;
+    ~Ws() { gemm_stream_free(w); }
+  } ws;
+  EFFITUNE_RETURN_IF_ERROR(gemm_stream_alloc(ws.w));
+  launch_gemm_stream(m, args, ws.w, 0, splits);
   std::vector<uint8_t> b;
   EFFITUNE_RETURN_IF_ERROR(download(b, dout, out_bytes));
   if (mode == GemmOut::kAct) {
@@ -278,18 +258,6 @@ Status run_gemm_kernel(GemmKernel which, const TensorView& w, std::span<const fl
     std::memcpy(out.data(), b.data(), out_n * 4);
   }
   return {};
-}
-
-}  // namespace
-
-Status gemm_stream(const TensorView& w, std::span<const float> x, int32_t rows, GemmOut mode, int32_t splits,
-                   std::vector<float>& out) {
-  return run_gemm_kernel(GemmKernel::kStream, w, x, rows, mode, splits, out);
-}
-
-Status gemm_skinny(const TensorView& w, std::span<const float> x, int32_t rows, GemmOut mode, int32_t splits,
-               std::vector<float>& out) {
-  return run_gemm_kernel(GemmKernel::kSkinny, w, x, rows, mode, splits, out);
 }
 
 Status attention(std::span<const float> q, std::span<const float> k, std::span<const float> v, int32_t len,

@@ -41,11 +41,6 @@ enum class GemmOut { kAct, kF32, kF32Accumulate };
 Status gemm_stream(const TensorView& w, std::span<const float> x, int32_t rows, GemmOut mode, int32_t splits,
                    std::vector<float>& out);
 
-// The skinny GEMM alone (gemm_skinny.cuh; 1-64 rows, bf16/f16 weights, N a multiple of 64,
-// K of 256), same conventions as gemm_stream; `splits` > 0 forces the number of K chunks.
-Status gemm_skinny(const TensorView& w, std::span<const float> x, int32_t rows, GemmOut mode, int32_t splits,
-               std::vector<float>& out);
-
 // Attention of `q` ([n_new][n_heads * head_dim], positions len - n_new .. len - 1) over one
 // sequence's `len` cached positions (k, v: [len][n_kv_heads * head_dim]) stored in shuffled blocks of
 // `block_size`. `decode_kernel` (n_new == 1 only) uses the split-K decode kernel with splits of
