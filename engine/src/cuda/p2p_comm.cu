@@ -48,6 +48,7 @@ struct P2pArgs {
   const char* prefetch = nullptr;  // all_reduce_add: bytes the CTAs past kBlocks pull into L2
   int64_t prefetch_bytes = 0;
   bool staged = false;   // all_reduce_add: `partial` is this rank's slot already (partial_buffer)
+  bool local_only = false;  // all_reduce_add, timing only (EFFITUNE_TP_EXCHANGE=skip): no exchange at all
   int32_t rows = 0, dim = 0;
   const float* norm_w = nullptr;
   float eps = 0.0f;
@@ -239,7 +240,7 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
     for (int64_t r = b; r < a.rows; r += kBlocks)
       copy_range(part, reinterpret_cast<float4*>(a.bufs[a.rank] + slot), r * row_vecs, (r + 1) * row_vecs);
   }
-  signal_and_wait(a, call);
+  if (!a.local_only) signal_and_wait(a, call);
   for (int64_t r = b; r < a.rows; r += kBlocks) {
     const float ss = add_row<kN, P>(a, slot, r);
     if (a.norm_w == nullptr) continue;
@@ -332,6 +333,17 @@ class HybridCommunicator final : public NormingCommunicator {
     a.prefetch_bytes = prefetch != nullptr ? prefetch_bytes : 0;
     ++adds_;
     a.rows = rows, a.dim = dim, a.norm_w = norm_w, a.eps = eps, a.xn = xn;
+    // A measurement of what the exchange costs inside the decode graph, not a mode to serve with:
+    // every rank adds only its own partial (wrong sums), skipping the signals and the peer loads.
+    static const bool skip = [] {
+      const char* v = std::getenv("EFFITUNE_TP_EXCHANGE");
+      return v != nullptr && std::string(v) == "skip";
+    }();
+    if (skip) {
+      a.local_only = true;
+      a.bufs[0] = a.bufs[a.rank];
+      a.n = 1;
+    }
     const auto st = static_cast<cudaStream_t>(stream);
     switch (part) {
       case ActType::kF32: launch_add_act<float>(a, act, st); break;
