@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -109,5 +110,8 @@ Chart latency_chart(const std::vector<TrialRecord>& trials, const ChartContext& 
 // One chart per dimension that takes at least two values among complete trials, most influential first.
 std::vector<Chart> sensitivity_charts(const std::vector<TrialRecord>& trials, const ChartContext& ctx);
 Chart drift_chart(const std::vector<DriftRow>& latest, const std::vector<std::string>& order);
+// Capacity per GPU against GPUs per replica, with the E1 of the GPU count in its reading; nullopt when
+// the complete trials measured fewer than two tensor-parallel degrees.
+std::optional<Chart> gpu_scaling_chart(const std::vector<TrialRecord>& trials, const ChartContext& ctx);
 
 }  // namespace effitune::orchestrator::report_detail

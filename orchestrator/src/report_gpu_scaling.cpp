@@ -1,0 +1,109 @@
+// The GPU-count chart: what one more GPU per replica (tensor parallelism) buys, from the trials that
+// measured it. Tensor parallelism shortens each step but adds an all-reduce per layer, so past some
+// degree the capacity per GPU falls faster than latency improves; that degree is the E1 of the
+// GPU-count dimension (issue "Tensor-parallel runs on 4 and 8 GPUs"): beyond it, volume is cheaper as
+// more replicas.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <functional>
+#include <map>
+#include <optional>
+
+#include "report_util.h"
+
+namespace effitune::orchestrator::report_detail {
+namespace {
+
+// The best a tensor-parallel degree reached over the complete trials that used it.
+struct Degree {
+  int32_t gpus = 0;
+  const TrialRecord* by_capacity = nullptr;  // highest capacity per replica
+  const TrialRecord* by_efficiency = nullptr;  // highest E
+  double light_e2e_ms = std::numeric_limits<double>::infinity();  // lowest e2e p95 at the lightest load tested
+  int64_t trials = 0;
+};
+
+std::string joined(const std::vector<Degree>& d, const std::function<std::string(const Degree&)>& f) {
+  std::string s;
+  for (const auto& x : d) s += (s.empty() ? "" : " -> ") + f(x);
+  return s;
+}
+
+}  // namespace
+
+std::optional<Chart> gpu_scaling_chart(const std::vector<TrialRecord>& trials, const ChartContext& ctx) {
+  std::map<int32_t, Degree> by_gpus;
+  for (const auto& t : trials) {
+    if (t.state != TrialState::kComplete || t.cost.gpus_per_replica <= 0 || !(t.cost.capacity_rps > 0)) continue;
+    Degree& d = by_gpus[t.cost.gpus_per_replica];
+    d.gpus = t.cost.gpus_per_replica;
+    ++d.trials;
+    if (d.by_capacity == nullptr || t.cost.capacity_rps > d.by_capacity->cost.capacity_rps) d.by_capacity = &t;
+    if (std::isfinite(t.efficiency) && (d.by_efficiency == nullptr || t.efficiency > d.by_efficiency->efficiency))
+      d.by_efficiency = &t;
+    if (!t.load_curve.empty()) {
+      const auto lightest = std::min_element(t.load_curve.begin(), t.load_curve.end(), [](const LoadPoint& a, const LoadPoint& b) {
+        return a.offered_rps < b.offered_rps;
+      });
+      if (lightest->e2e_p95_ms > 0) d.light_e2e_ms = std::min(d.light_e2e_ms, lightest->e2e_p95_ms);
+    }
+  }
+  if (by_gpus.size() < 2) return std::nullopt;
+  std::vector<Degree> d;
+  for (auto& [_, x] : by_gpus) d.push_back(x);
+
+  Chart c;
+  c.id = "gpu-scaling";
+  c.title = "What more GPUs per replica buy";
+  c.x_label = "GPUs per replica (tensor-parallel degree)";
+  c.y_label = "capacity per GPU (req/s under the SLOs)";
+  // E1 of this dimension: the last degree after which the best E no longer rises.
+  size_t e1 = d.size() - 1;
+  for (size_t i = 0; i + 1 < d.size(); ++i) {
+    const TrialRecord *a = d[i].by_efficiency, *b = d[i + 1].by_efficiency;
+    if (a != nullptr && b != nullptr && b->efficiency <= a->efficiency) {
+      e1 = i;
+      break;
+    }
+  }
+  ChartSeries bars{"best capacity per GPU", MarkKind::kBars, 1, {}};
+  for (size_t i = 0; i < d.size(); ++i) {
+    const TrialRecord& t = *d[i].by_capacity;
+    const double per_gpu = t.cost.capacity_rps / d[i].gpus;
+    std::string tip = count_of(d[i].gpus, "GPU") + " per replica, trial " + std::to_string(t.id) + ": " +
+                      format_number(t.cost.capacity_rps) + " req/s per replica, " + format_number(per_gpu) + " per GPU";
+    if (std::isfinite(d[i].light_e2e_ms)) tip += "; lightest-load e2e p95 " + format_number(d[i].light_e2e_ms) + " ms";
+    bars.points.push_back({static_cast<double>(i), per_gpu, {}, {}, t.id, tip, t.id == ctx.recommended});
+    // The E1 degree is named on its bar (a rule cannot sit on a categorical axis).
+    c.categories.push_back(count_of(d[i].gpus, "GPU") + " (n=" + std::to_string(d[i].trials) + ")" +
+                           (i == e1 && e1 + 1 < d.size() ? ", E1" : ""));
+  }
+  c.series.push_back(std::move(bars));
+
+  std::string s = "At " + joined(d, [](const Degree& x) { return std::to_string(x.gpus); }) +
+                  " GPUs per replica the best capacity per GPU is " +
+                  joined(d, [](const Degree& x) { return format_number(x.by_capacity->cost.capacity_rps / x.gpus); }) +
+                  " req/s";
+  const bool all_latency = std::all_of(d.begin(), d.end(), [](const Degree& x) { return std::isfinite(x.light_e2e_ms); });
+  if (all_latency)
+    s += ", the lightest-load end-to-end p95 " + joined(d, [](const Degree& x) { return format_number(x.light_e2e_ms); }) + " ms";
+  const bool all_e = std::all_of(d.begin(), d.end(), [](const Degree& x) { return x.by_efficiency != nullptr; });
+  if (all_e) s += ", the best E " + joined(d, [](const Degree& x) { return format_number(x.by_efficiency->efficiency); });
+  s += ". ";
+  if (!all_e) {
+    s += "Not every degree has a finite E, so where more GPUs stop paying back cannot be told yet.";
+  } else if (e1 + 1 == d.size()) {
+    s += "E still rises at " + count_of(d.back().gpus, "GPU") +
+         " per replica: more GPUs per replica paid back over the tested range (the E1 of the GPU count is not reached).";
+  } else {
+    s += "Beyond " + count_of(d[e1].gpus, "GPU") +
+         " per replica E stops rising: that is the E1 of the GPU count. More GPUs per replica buy latency there, "
+         "not efficiency; reach more volume with replicas of " +
+         count_of(d[e1].gpus, "GPU") + ".";
+  }
+  c.reading = s;
+  return c;
+}
+
+}  // namespace effitune::orchestrator::report_detail

@@ -1,0 +1,93 @@
+// The report's GPU-count chart (orchestrator/src/report_gpu_scaling.cpp): capacity per GPU for each
+// tensor-parallel degree the trials measured, against figures computed here from the records, and the
+// E1 of the GPU count named in its reading.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "effitune/orchestrator/report.h"
+#include "report_test_study.h"
+
+namespace effitune::orchestrator {
+namespace {
+
+// A complete trial at `gpus` GPUs per replica with the given capacity, E and lightest-load latency.
+TrialRecord at_degree(const Experiment& ex, int64_t id, int32_t gpus, double capacity_rps, double e, double light_ms) {
+  TrialRecord r = testing::realistic_record(ex, id, "q8_0", 256, "continuous");
+  r.configuration_json = "{\"quant\":\"q8_0\",\"gpu_count\":" + std::to_string(gpus) + "}";
+  r.cost.gpus_per_replica = gpus;
+  r.cost.capacity_rps = capacity_rps;
+  r.efficiency = e;
+  r.load_curve.front().e2e_p95_ms = light_ms;  // the lightest load point (offered 0.25 x capacity)
+  return r;
+}
+
+ReportInputs inputs(const std::vector<TrialRecord>& trials) {
+  ReportInputs in;
+  in.row.name = "gpus";
+  in.row.yaml_text = testing::kReportExperimentYaml;
+  in.experiment = testing::report_experiment();
+  in.trials = trials;
+  return in;
+}
+
+const Chart* find_chart(const ReportModel& m, const std::string& id) {
+  for (const auto& c : m.charts)
+    if (c.id == id) return &c;
+  return nullptr;
+}
+
+// Tensor parallelism that pays for latency but not for throughput (the 8B shape on H100s: per GPU
+// 171 -> 135 -> 102 tok/s): E falls after one GPU, so the E1 of the GPU count is 1.
+TEST(ReportGpuScaling, NamesWhereMoreGpusPerReplicaStopPayingBack) {
+  const Experiment ex = testing::report_experiment();
+  std::vector<TrialRecord> t = {at_degree(ex, 0, 1, 10.0, 0.30, 800), at_degree(ex, 1, 2, 16.0, 0.27, 500),
+                                at_degree(ex, 2, 4, 24.0, 0.22, 350), at_degree(ex, 3, 2, 12.0, 0.20, 650)};
+  const ReportModel m = build_report_model(inputs(t));
+  const Chart* c = find_chart(m, "gpu-scaling");
+  ASSERT_NE(c, nullptr);
+  ASSERT_EQ(c->categories.size(), 3u);
+  EXPECT_EQ(c->categories[1], "2 GPUs (n=2)");
+  ASSERT_EQ(c->series.size(), 1u);
+  ASSERT_EQ(c->series[0].points.size(), 3u);
+  // Best capacity per replica over the trials of each degree, divided by the degree.
+  EXPECT_DOUBLE_EQ(c->series[0].points[0].y, 10.0);
+  EXPECT_DOUBLE_EQ(c->series[0].points[1].y, 8.0);  // trial 1 (16 req/s), not trial 3 (12)
+  EXPECT_DOUBLE_EQ(c->series[0].points[2].y, 6.0);
+  EXPECT_EQ(*c->series[0].points[1].trial, 1);
+  EXPECT_NE(c->reading.find("10 -> 8 -> 6 req/s"), std::string::npos) << c->reading;
+  EXPECT_NE(c->reading.find("800 -> 500 -> 350 ms"), std::string::npos) << c->reading;
+  EXPECT_NE(c->reading.find("0.3 -> 0.27 -> 0.22"), std::string::npos) << c->reading;
+  EXPECT_NE(c->reading.find("Beyond 1 GPU per replica E stops rising: that is the E1 of the GPU count"),
+            std::string::npos)
+      << c->reading;
+  EXPECT_EQ(c->categories[0], "1 GPU (n=1), E1");
+  const std::string html = render_html(m);
+  EXPECT_NE(html.find("data-chart=\"gpu-scaling\""), std::string::npos);
+  EXPECT_NE(render_markdown(m).find("What more GPUs per replica buy"), std::string::npos);
+}
+
+TEST(ReportGpuScaling, SaysWhenMoreGpusStillPayBack) {
+  const Experiment ex = testing::report_experiment();
+  const ReportModel m = build_report_model(inputs({at_degree(ex, 0, 1, 4.0, 0.20, 900), at_degree(ex, 1, 2, 9.0, 0.25, 500)}));
+  const Chart* c = find_chart(m, "gpu-scaling");
+  ASSERT_NE(c, nullptr);
+  EXPECT_NE(c->reading.find("E still rises at 2 GPUs per replica"), std::string::npos) << c->reading;
+  EXPECT_EQ(c->categories[1], "2 GPUs (n=1)");  // no E1 inside the tested range
+}
+
+// CPU trials (no GPUs) and a single degree give no chart: there is nothing to compare.
+TEST(ReportGpuScaling, NeedsTwoMeasuredDegrees) {
+  const Experiment ex = testing::report_experiment();
+  const ReportModel cpu = build_report_model(inputs({testing::realistic_record(ex, 0, "q8_0", 256, "static"),
+                                                     testing::realistic_record(ex, 1, "f32", 128, "static")}));
+  EXPECT_EQ(find_chart(cpu, "gpu-scaling"), nullptr);
+  TrialRecord failed = at_degree(ex, 1, 2, 8.0, 0.3, 500);
+  failed.state = TrialState::kFailed;
+  const ReportModel one = build_report_model(inputs({at_degree(ex, 0, 1, 4.0, 0.2, 900), failed}));
+  EXPECT_EQ(find_chart(one, "gpu-scaling"), nullptr);
+}
+
+}  // namespace
+}  // namespace effitune::orchestrator
