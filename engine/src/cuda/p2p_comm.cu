@@ -49,6 +49,9 @@ struct P2pArgs {
   int64_t prefetch_bytes = 0;
   bool staged = false;   // all_reduce_add: `partial` is this rank's slot already (partial_buffer)
   bool local_only = false;  // all_reduce_add, timing only (EFFITUNE_TP_EXCHANGE=skip): no exchange at all
+  bool push = false;     // all_reduce_add: every rank writes its partial into the others' slots (see push_add_row)
+  int64_t stride = 0;    // all_reduce_add: rank q's partial sits at slot + q * stride (floats) in a staging
+  float* own = nullptr;  // bufs[rank], for kernels that would otherwise index bufs at run time
   int32_t rows = 0, dim = 0;
   const float* norm_w = nullptr;
   float eps = 0.0f;
@@ -86,15 +89,17 @@ __device__ __forceinline__ void copy_range(const float4* src, float4* dst, int64
 // v[q][u] = rank q's staged 16-byte unit first + u * blockDim.x of the slot, for q < a.n and units
 // before `end`: every rank's loads are issued before any is used, one NVLink round trip in all
 // (adding each rank's values before loading the next rank's paid a round trip per rank).
+// Rank q's data starts at its slot + q * rank_stride floats (0 for all_reduce_sum).
 template <int kN, int U, typename V>
-__device__ __forceinline__ void load_ranks(const P2pArgs& a, int64_t slot, int64_t first, int64_t end, V (&v)[kN][U]) {
+__device__ __forceinline__ void load_ranks(const P2pArgs& a, int64_t slot, int64_t rank_stride, int64_t first,
+                                           int64_t end, V (&v)[kN][U]) {
 #pragma unroll
   for (int q = 0; q < kN; ++q) {
     if (q >= a.n) break;
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int64_t i = first + static_cast<int64_t>(u) * blockDim.x;
-      if (i < end) v[q][u] = __ldcg(reinterpret_cast<const V*>(a.bufs[q] + slot) + i);
+      if (i < end) v[q][u] = __ldcg(reinterpret_cast<const V*>(a.bufs[q] + slot + q * rank_stride) + i);
     }
   }
 }
@@ -108,7 +113,7 @@ __device__ __forceinline__ float sum_range(const P2pArgs& a, int64_t slot, float
   float ss = 0.0f;
   for (int64_t i0 = lo + threadIdx.x; i0 < hi; i0 += static_cast<int64_t>(blockDim.x) * U) {
     float4 v[kN][U];
-    load_ranks(a, slot, i0, hi, v);
+    load_ranks(a, slot, 0, i0, hi, v);
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int64_t i = i0 + static_cast<int64_t>(u) * blockDim.x;
@@ -126,6 +131,79 @@ __device__ __forceinline__ float sum_range(const P2pArgs& a, int64_t slot, float
   return ss;
 }
 
+// The push exchange (a "Lamport" one-shot, as TensorRT-LLM's low-latency all-reduce does): a rank
+// stores its partial straight into every other rank's slot over NVLink (posted writes, no round
+// trip) and then reads only its own memory, spinning until no 32-bit word of a unit still holds the
+// sentinel the slot was filled with; the data is its own arrival signal, so there is no flag and no
+// release/acquire pair. After reading, the receiver writes the sentinel back. A partial word equal to
+// the sentinel (an all-ones NaN) is sent as another NaN so that it cannot pass for "not yet".
+constexpr uint32_t kSentinel = 0xFFFFFFFFu;
+__device__ __forceinline__ uint32_t canon(uint32_t w) { return w == kSentinel ? 0x7FC07FC0u : w; }
+__device__ __forceinline__ uint4 canon(uint4 v) { return make_uint4(canon(v.x), canon(v.y), canon(v.z), canon(v.w)); }
+__device__ __forceinline__ bool arrived(uint4 v) {
+  return v.x != kSentinel && v.y != kSentinel && v.z != kSentinel && v.w != kSentinel;
+}
+__device__ __forceinline__ uint4 ld_volatile16(const void* p) {
+  uint4 r;
+  asm volatile("ld.volatile.global.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
+  return r;
+}
+
+// Sends this rank's units [lo, hi) of the partial (its own copy, `own`) to every other rank's slot.
+// The destinations are read into registers first: stores through pointers taken from `a` inside the
+// loop make the compiler keep all of `a` in local memory.
+__device__ __forceinline__ void push_send(const P2pArgs& a, int64_t slot, const uint4* own, int64_t lo, int64_t hi) {
+  uint4* dst[kMaxRanks];
+#pragma unroll
+  for (int q = 0; q < kMaxRanks; ++q)
+    dst[q] = q < a.n && q != a.rank ? reinterpret_cast<uint4*>(a.bufs[q] + slot + a.rank * a.stride) : nullptr;
+  for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+    const uint4 v = canon(own[i]);
+#pragma unroll
+    for (int q = 0; q < kMaxRanks; ++q)
+      if (dst[q] != nullptr) dst[q][i] = v;
+  }
+}
+
+// Spins on one unit of this rank's slot until a peer's store has landed in all of it. Not inlined:
+// a loop inside push_load_ranks' unrolled loops would keep them rolled and v in local memory.
+__device__ __noinline__ uint4 wait_arrival(const uint4* p) {
+  uint4 w;
+  do w = ld_volatile16(p);
+  while (!arrived(w));
+  return w;
+}
+
+// load_ranks for the push exchange: this rank's own partial from `a.partial`, the others' from this
+// rank's slot once they have arrived; then the slot's units go back to the sentinel for a later call.
+template <int kN, int U>
+__device__ __forceinline__ void push_load_ranks(const P2pArgs& a, int64_t slot, int64_t first, int64_t end,
+                                                uint4 (&v)[kN][U]) {
+  const uint4* own = static_cast<const uint4*>(a.partial);
+#pragma unroll
+  for (int q = 0; q < kN; ++q) {
+    if (q >= a.n) break;
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t i = first + static_cast<int64_t>(u) * blockDim.x;
+      if (i < end)
+        v[q][u] = q == a.rank ? canon(__ldcg(own + i)) : ld_volatile16(reinterpret_cast<const uint4*>(a.own + slot + q * a.stride) + i);
+    }
+  }
+#pragma unroll
+  for (int q = 0; q < kN; ++q) {
+    if (q >= a.n) break;
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t i = first + static_cast<int64_t>(u) * blockDim.x;
+      if (i >= end || q == a.rank) continue;
+      uint4* p = reinterpret_cast<uint4*>(a.own + slot + q * a.stride) + i;
+      if (!arrived(v[q][u])) v[q][u] = wait_arrival(p);
+      *p = make_uint4(kSentinel, kSentinel, kSentinel, kSentinel);
+    }
+  }
+}
+
 // Row r of all_reduce_add: x[r] += every rank's staged partial row (type P, 16-byte units of kE
 // elements) in rank order, in f32; returns this thread's sum of squares of the new x values. With
 // f32 partials this is the bits of all_reduce_sum over (x + partial on rank 0, partial elsewhere).
@@ -138,7 +216,8 @@ __device__ __forceinline__ float add_row(const P2pArgs& a, int64_t slot, int64_t
   for (int64_t u0 = threadIdx.x; u0 < units; u0 += static_cast<int64_t>(blockDim.x) * U) {
     uint4 v[kN][U];
     float4 xv[U][kE / 4];
-    load_ranks(a, slot, base + u0, base + units, v);
+    if (a.push) push_load_ranks(a, slot, base + u0, base + units, v);
+    else load_ranks(a, slot, a.stride, base + u0, base + units, v);
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int64_t i = u0 + static_cast<int64_t>(u) * blockDim.x;
@@ -234,13 +313,20 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
   __shared__ float scratch[32];
   const uint32_t call = next_call(a);
   const int64_t slot = a.add_slot;
-  if (!a.staged) {
-    const int64_t row_vecs = a.dim * static_cast<int64_t>(sizeof(P)) / 16;
-    const float4* part = static_cast<const float4*>(a.partial);  // 16-byte units, whatever P is
+  const int64_t row_vecs = a.dim * static_cast<int64_t>(sizeof(P)) / 16;  // 16-byte units, whatever P is
+  if (a.push) {
+    // Every row this CTA owns goes out before it waits on any: the peers' CTAs do the same.
     for (int64_t r = b; r < a.rows; r += kBlocks)
-      copy_range(part, reinterpret_cast<float4*>(a.bufs[a.rank] + slot), r * row_vecs, (r + 1) * row_vecs);
+      push_send(a, slot, static_cast<const uint4*>(a.partial), r * row_vecs, (r + 1) * row_vecs);
+  } else {
+    if (!a.staged) {
+      const float4* part = static_cast<const float4*>(a.partial);
+      for (int64_t r = b; r < a.rows; r += kBlocks)
+        copy_range(part, reinterpret_cast<float4*>(a.bufs[a.rank] + slot + a.rank * a.stride), r * row_vecs,
+                   (r + 1) * row_vecs);
+    }
+    if (!a.local_only) signal_and_wait(a, call);
   }
-  if (!a.local_only) signal_and_wait(a, call);
   for (int64_t r = b; r < a.rows; r += kBlocks) {
     const float ss = add_row<kN, P>(a, slot, r);
     if (a.norm_w == nullptr) continue;
@@ -315,9 +401,9 @@ class HybridCommunicator final : public NormingCommunicator {
     // Up to two rows per CTA: the norm fusion took 8B bf16 TP=2 batch 1 282 -> 305 tok/s, batch 64
     // 13,800 -> 14,090 on 2 H200s, but a 512-token prefill (16 rows per CTA, against 512 CTAs of
     // the norm kernel) lost 5%. dim % 8: whole 16-byte units of 16-bit partials per row.
-    return on && rows > 0 && rows <= 2 * kBlocks && dim % 8 == 0 && static_cast<int64_t>(rows) * dim <= kMaxFloats;
+    return on && rows > 0 && rows <= 2 * kBlocks && dim % 8 == 0 && static_cast<int64_t>(rows) * dim <= stride();
   }
-  void* partial_buffer() override { return group_->bufs[rank()] + add_slot(); }
+  void* partial_buffer() override { return group_->bufs[rank()] + add_slot() + rank() * stride(); }
   Status all_reduce_add(const void* partial, ActType part, float* x, int32_t rows, int32_t dim, const float* norm_w,
                         float eps, ActType act, void* xn, void* stream, const void* prefetch,
                         int64_t prefetch_bytes) override {
@@ -329,6 +415,8 @@ class HybridCommunicator final : public NormingCommunicator {
     a.partial = partial;
     a.add_slot = add_slot();
     a.staged = partial == partial_buffer();
+    a.stride = stride();
+    a.push = push_enabled();
     a.prefetch = static_cast<const char*>(prefetch);
     a.prefetch_bytes = prefetch != nullptr ? prefetch_bytes : 0;
     ++adds_;
@@ -341,7 +429,9 @@ class HybridCommunicator final : public NormingCommunicator {
     }();
     if (skip) {
       a.local_only = true;
-      a.bufs[0] = a.bufs[a.rank];
+      a.push = false;
+      a.stride = 0;
+      a.bufs[0] = a.bufs[a.rank] + a.rank * stride();
       a.n = 1;
     }
     const auto st = static_cast<cudaStream_t>(stream);
@@ -355,6 +445,14 @@ class HybridCommunicator final : public NormingCommunicator {
 
  private:
   int64_t add_slot() const { return (2 + (adds_ & 1)) * kMaxFloats; }
+  // Each rank's partial has its own part of an all_reduce_add slot (16-byte aligned): the push
+  // exchange writes every rank's into every slot.
+  int64_t stride() const { return kMaxFloats / group_->n / 4 * 4; }
+  // EFFITUNE_TP_PUSH=0: the pull exchange (signal, wait, read the peers' slots) for A/B timing.
+  static bool push_enabled() {
+    static const bool on = env_flag("EFFITUNE_TP_PUSH", true);
+    return on;
+  }
   // The group's buffers as this rank's kernels see them.
   P2pArgs args() const {
     const P2pGroup& g = *group_;
@@ -362,6 +460,7 @@ class HybridCommunicator final : public NormingCommunicator {
     for (int32_t q = 0; q < g.n; ++q) a.bufs[q] = g.bufs[q], a.flags[q] = g.flags[q];
     a.calls = g.calls[rank()];
     a.rank = rank();
+    a.own = g.bufs[rank()];
     a.n = g.n;
     return a;
   }
@@ -401,6 +500,8 @@ Result<std::shared_ptr<P2pGroup>> make_p2p_group(int32_t first_device, int32_t n
     CUDA_RETURN_IF_ERROR(cudaMalloc(&calls, kBlocks * sizeof(uint32_t)));
     g->calls.push_back(calls);
     g->n = r + 1;
+    // The all_reduce_add slots (2 and 3) start as the push exchange's "not yet" sentinel.
+    CUDA_RETURN_IF_ERROR(cudaMemset(buf + 2 * kMaxFloats, 0xFF, 2 * kMaxFloats * sizeof(float)));
     CUDA_RETURN_IF_ERROR(cudaMemset(flags, 0, kBlocks * kMaxRanks * sizeof(uint32_t)));
     CUDA_RETURN_IF_ERROR(cudaMemset(calls, 0, kBlocks * sizeof(uint32_t)));
     CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
