@@ -9,8 +9,11 @@ namespace effitune::engine::cuda {
 namespace {
 
 constexpr int64_t kWorkspaceBytes = 32 << 20;
-// Above this batch a quantized matrix is dequantized to bf16 for one cuBLAS GEMM; below it the GEMV
-// runs once per 8 rows, which moves fewer bytes (int8: 1 B/weight per pass vs 1 + 2 + 2 B).
+// Without the streaming GEMM, a quantized matrix at more than this many rows is dequantized to bf16
+// for one cuBLAS GEMM; up to it the GEMV runs once per 8 rows, which moves fewer bytes (int8: 1
+// B/weight per pass vs 1 + 2 + 2 B). With the streaming GEMM the GEMV stops at one pass (8 rows): at
+// 16 and 32 rows the streaming GEMM is 1.2-4.6x faster than two or four GEMV passes (H200, 8B
+// shapes, results/gemm_stream_h200_2026-11-26.jsonl).
 constexpr int kQuantGemvMaxRows = 32;
 
 __global__ void dequant_q8_kernel(const int8_t* q, const __half* sc, int64_t n, __nv_bfloat16* out) {
@@ -94,9 +97,26 @@ Status MatmulContext::init(int64_t dequant_elems, cudaStream_t stream) {
   return {};
 }
 
+// Float weights take the GEMV at one row only: from two rows cuBLAS is faster (H100, 8B bf16 decode
+// with the GEMV up to 8 / 4 / 2 / 1 rows, twice each: batch 2 294 -> 311 tok/s, batch 4 429 -> 624,
+// batch 8 493 -> 1,209; 1B 1,366 -> 1,398, 2,033 -> 2,792, 2,394 -> 5,406; the GEMV's 8-row variant
+// reads each weight once but runs far below bandwidth). Quantized weights take it up to one pass of
+// kGemvMaxBatch rows when the streaming GEMM takes the shape (9-128 rows), else up to
+// kQuantGemvMaxRows. EFFITUNE_GEMV_MAX_ROWS / EFFITUNE_QUANT_GEMV_MAX_ROWS override both (A/B timing).
+static int env_rows(const char* name, int fallback, int hi) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::clamp(std::atoi(v), 1, hi) : fallback;
+}
+
 bool MatmulContext::uses_gemv(const DeviceMatrix& w, int32_t n_rows) {
+  static const int float_max = env_rows("EFFITUNE_GEMV_MAX_ROWS", 1, kGemvMaxBatch);
+  static const int quant_max = env_rows("EFFITUNE_QUANT_GEMV_MAX_ROWS", 0, kQuantGemvMaxRows);
   const bool quant = w.kind == WKind::kQ8 || w.kind == WKind::kQ4;
-  return n_rows <= (quant ? kQuantGemvMaxRows : kGemvMaxBatch);
+  if (!quant) return n_rows <= float_max;
+  if (quant_max > 0) return n_rows <= quant_max;
+  // The streaming GEMM's K tile for quantized rows is 128 (gemm_stream_supports).
+  const bool streams = stream_enabled() && w.cols % 128 == 0;
+  return n_rows <= (streams ? kGemvMaxBatch : kQuantGemvMaxRows);
 }
 
 Status MatmulContext::matmul(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s) {
