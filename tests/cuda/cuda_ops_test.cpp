@@ -117,7 +117,8 @@ struct MatCase {
 TEST(CudaOps, MatmulAllTypesAndBatches) {
   EFFITUNE_SKIP_WITHOUT_CUDA();
   // Shapes exercise 16-byte rows, stories260K's unaligned hidden 172 (f32/bf16), and batches on
-  // both sides of the GEMV/cuBLAS switch (8 for float, 32 for quantized weights).
+  // both sides of the GEMV/GEMM switch (1 row for float weights, 8 for quantized ones, whose 9+ rows go
+  // to the streaming GEMM).
   const MatCase cases[] = {{DType::kF32, 300, 1024}, {DType::kF32, 64, 172},  {DType::kF16, 256, 512},
                            {DType::kBF16, 384, 768}, {DType::kBF16, 64, 172}, {DType::kQ8_0, 320, 1024},
                            {DType::kQ4_0, 320, 1024}};
@@ -134,9 +135,9 @@ TEST(CudaOps, MatmulAllTypesAndBatches) {
     const bool quant = c.type == DType::kQ8_0 || c.type == DType::kQ4_0;
     for (int rows : {1, 3, 8, 9, 33, 40}) {
       const auto x = rounded(random_normal(rows * c.k, 6 + rows), act);
-      // Up to 32 rows the quantized GEMV multiplies int8 activations (llama.cpp's q8_1): the
+      // Up to 8 rows the quantized GEMV multiplies int8 activations (llama.cpp's q8_1): the
       // reference applies that published rounding in float64, so what remains is accumulation.
-      const bool quant_gemv = quant && rows <= 32;
+      const bool quant_gemv = quant && rows <= 8;
       const std::vector<double> xr = quant_gemv ? q8_blocks(x) : std::vector<double>(x.begin(), x.end());
       std::vector<double> ref(rows * c.n);
       for (int b = 0; b < rows; ++b)
@@ -148,9 +149,10 @@ TEST(CudaOps, MatmulAllTypesAndBatches) {
       std::vector<float> out;
       ASSERT_TRUE(cuda_ops::matmul(w, x, rows, false, out).ok());
       // Inputs are exact in the reference; only f32 accumulation (and cuBLAS's order) differs,
-      // except that above 32 rows quantized weights go through a bf16 copy for cuBLAS: d * q
-      // rounded to bf16 (relative error <= 2^-9) adds ~2^-18 / 3 = 1.3e-6 per product (3e-6 seen).
-      const bool quant_gemm = quant && rows > 32;
+      // except that above 8 rows the streaming GEMM rounds quantized weights to bf16 for the tensor
+      // cores: d * q rounded to bf16 (relative error <= 2^-9) adds ~2^-18 / 3 = 1.3e-6 per product
+      // (3e-6 seen).
+      const bool quant_gemm = quant && rows > 8;
       const double bound = c.type == DType::kF32 ? kF32Matmul * 1e-3 : quant_gemm ? 1e-5 : 1e-6;
       EXPECT_LE(nmse(out, ref), bound)
           << dtype_name(c.type) << " " << c.n << "x" << c.k << " rows " << rows;
