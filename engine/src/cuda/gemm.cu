@@ -67,7 +67,7 @@ MatmulContext::~MatmulContext() {
 }
 
 // Measured on an H200 (tools/bench_gemm, 8B shapes): 1.3-4.6x over dequantize + cuBLAS for Q8_0/Q4_0
-// at 33-128 rows, but 0.3-0.9x of cuBLAS for bf16/f16, so by default only the quantized kinds stream.
+// at 16-128 rows, but 0.3-0.9x of cuBLAS for bf16/f16, so by default only the quantized kinds stream.
 int MatmulContext::stream_mode() {
   static const int mode = [] {
     const char* v = std::getenv("EFFITUNE_GEMM_STREAM");

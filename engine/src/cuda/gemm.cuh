@@ -1,6 +1,7 @@
-// Matrix products for any batch: the GEMV kernels for small batches, the weight-streaming GEMM
-// (gemm_stream.cuh) up to 128 rows, cuBLAS (tensor cores for f16/bf16, plain fp32 for f32) above;
-// for cuBLAS, quantized weights are dequantized to a bf16 scratch first.
+// Matrix products for any batch: the GEMV kernels at 1 row for float weights and up to 8 rows for
+// quantized ones, the weight-streaming GEMM (gemm_stream.cuh) for quantized weights at 9-128 rows,
+// cuBLAS (tensor cores for f16/bf16, plain fp32 for f32) for float weights from 2 rows and quantized
+// ones above 128 (dequantized to a bf16 scratch first). The limits are measured (gemm.cu).
 #pragma once
 
 #include <cublas_v2.h>
@@ -31,9 +32,10 @@ class MatmulContext {
   Status matmul(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s);
   // Whether matmul() takes the GEMV path (which supports the fused input modes) for this batch.
   static bool uses_gemv(const DeviceMatrix& w, int32_t n_rows);
-  // EFFITUNE_GEMM_STREAM, read once: unset routes quantized weights at 33-128 rows to the streaming
+  // EFFITUNE_GEMM_STREAM, read once: unset routes quantized weights at 9-128 rows to the streaming
   // GEMM (where it supports the shape); "1" also float weights at 9-128 rows (slower than cuBLAS
-  // there today: for A/B runs); "0" keeps cuBLAS for everything above the GEMV.
+  // there today: for A/B runs); "0" keeps cuBLAS for everything above the GEMV (and quantized
+  // weights on the GEMV up to 32 rows).
   static bool stream_enabled();
 
  private:
