@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "comma_list.h"
+
 namespace {
 
 struct Shape {
@@ -50,13 +52,7 @@ struct Config {
   }
 };
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
+using effitune::tools::split;
 
 bool ok(cublasStatus_t s) { return s == CUBLAS_STATUS_SUCCESS; }
 

@@ -25,6 +25,7 @@
 #include "effitune/engine/backend.h"
 #include "effitune/engine/model_loader.h"
 #include "effitune/engine/sampling.h"
+#include "comma_list.h"
 
 using namespace effitune::engine;
 using effitune::Status;
@@ -38,13 +39,7 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
+using effitune::tools::split;
 
 // Shapes and types only: the backend fills the weights on the device.
 std::shared_ptr<ModelWeights> skeleton(const ModelConfig& c, DType t) {

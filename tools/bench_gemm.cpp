@@ -18,6 +18,7 @@
 
 #include "../engine/src/cuda/gemm.cuh"
 #include "../engine/src/cuda/gemm_stream.cuh"
+#include "comma_list.h"
 
 using namespace effitune::engine::cuda;
 
@@ -33,13 +34,7 @@ constexpr Shape kShapes[] = {
     {"qkv/tp4", 1536, 4096},      {"o/tp4", 4096, 1024},      {"gate_up/tp4", 7168, 4096},  {"down/tp4", 4096, 3584},
 };
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
+using effitune::tools::split;
 
 bool check(cudaError_t e, const char* what) {
   if (e == cudaSuccess) return true;

@@ -87,6 +87,21 @@ __device__ __forceinline__ void copy_range(const float4* src, float4* dst, int64
   }
 }
 
+// Calls f(q, u, i) for every rank q < a.n (kN at most) and unit i = first + u * blockDim.x before
+// `end`, fully unrolled so that callers can index register arrays by q and u.
+template <int kN, int U, typename F>
+__device__ __forceinline__ void for_rank_units(const P2pArgs& a, int64_t first, int64_t end, F&& f) {
+#pragma unroll
+  for (int q = 0; q < kN; ++q) {
+    if (q >= a.n) break;
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t i = first + static_cast<int64_t>(u) * blockDim.x;
+      if (i < end) f(q, u, i);
+    }
+  }
+}
+
 // v[q][u] = rank q's staged 16-byte unit first + u * blockDim.x of the slot, for q < a.n and units
 // before `end`: every rank's loads are issued before any is used, one NVLink round trip in all
 // (adding each rank's values before loading the next rank's paid a round trip per rank).
@@ -94,15 +109,9 @@ __device__ __forceinline__ void copy_range(const float4* src, float4* dst, int64
 template <int kN, int U, typename V>
 __device__ __forceinline__ void load_ranks(const P2pArgs& a, int64_t slot, int64_t rank_stride, int64_t first,
                                            int64_t end, V (&v)[kN][U]) {
-#pragma unroll
-  for (int q = 0; q < kN; ++q) {
-    if (q >= a.n) break;
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int64_t i = first + static_cast<int64_t>(u) * blockDim.x;
-      if (i < end) v[q][u] = __ldcg(reinterpret_cast<const V*>(a.bufs[q] + slot + q * rank_stride) + i);
-    }
-  }
+  for_rank_units<kN, U>(a, first, end, [&](int q, int u, int64_t i) {
+    v[q][u] = __ldcg(reinterpret_cast<const V*>(a.bufs[q] + slot + q * rank_stride) + i);
+  });
 }
 
 // data[i] = sum over ranks q (in rank order) of rank q's staged float4 i, for i in [lo, hi);
@@ -181,28 +190,16 @@ template <int kN, int U>
 __device__ __forceinline__ void push_load_ranks(const P2pArgs& a, int64_t slot, int64_t first, int64_t end,
                                                 uint4 (&v)[kN][U]) {
   const uint4* own = static_cast<const uint4*>(a.partial);
-#pragma unroll
-  for (int q = 0; q < kN; ++q) {
-    if (q >= a.n) break;
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int64_t i = first + static_cast<int64_t>(u) * blockDim.x;
-      if (i < end)
-        v[q][u] = q == a.rank ? canon(__ldcg(own + i)) : ld_volatile16(reinterpret_cast<const uint4*>(a.own + slot + q * a.stride) + i);
-    }
-  }
-#pragma unroll
-  for (int q = 0; q < kN; ++q) {
-    if (q >= a.n) break;
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int64_t i = first + static_cast<int64_t>(u) * blockDim.x;
-      if (i >= end || q == a.rank) continue;
-      uint4* p = reinterpret_cast<uint4*>(a.own + slot + q * a.stride) + i;
-      if (!arrived(v[q][u])) v[q][u] = wait_arrival(p);
-      *p = make_uint4(kSentinel, kSentinel, kSentinel, kSentinel);
-    }
-  }
+  for_rank_units<kN, U>(a, first, end, [&](int q, int u, int64_t i) {
+    v[q][u] = q == a.rank ? canon(__ldcg(own + i))
+                          : ld_volatile16(reinterpret_cast<const uint4*>(a.own + slot + q * a.stride) + i);
+  });
+  for_rank_units<kN, U>(a, first, end, [&](int q, int u, int64_t i) {
+    if (q == a.rank) return;
+    uint4* p = reinterpret_cast<uint4*>(a.own + slot + q * a.stride) + i;
+    if (!arrived(v[q][u])) v[q][u] = wait_arrival(p);
+    *p = make_uint4(kSentinel, kSentinel, kSentinel, kSentinel);
+  });
 }
 
 // Row r of all_reduce_add: x[r] += every rank's staged partial row (type P, 16-byte units of kE
