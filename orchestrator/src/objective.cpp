@@ -5,6 +5,7 @@
 #include <limits>
 #include <sstream>
 
+#include "effitune/probes/cost.h"
 #include "effitune/probes/quality.h"
 
 namespace effitune::orchestrator {
@@ -76,18 +77,21 @@ Result<CostEstimate> compute_cost(const GoalSection& goal, const ReplicaMeasure&
   }
   double unit_usd_per_hour = 0;  // one replica, without energy
   if (r.gpus_per_replica > 0) {
+    // The model's own entry (exact, else the longest key it contains, case-insensitively, as the
+    // load-test CLI prices: "H100" prices "NVIDIA H100 80GB HBM3"); a table of one entry prices any GPU.
+    probes::PriceTable table;
+    table.usd_per_gpu_hour = prices.usd_per_gpu_hour;
+    auto found = r.gpu_model.empty() ? Result<double>(not_found("no GPU model")) : probes::gpu_price_per_hour(table, r.gpu_model);
     double price = 0;
-    if (r.gpu_model.empty() && prices.usd_per_gpu_hour.size() == 1) {
+    if (found.ok()) {
+      price = *found;
+    } else if (prices.usd_per_gpu_hour.size() == 1) {
       price = prices.usd_per_gpu_hour.begin()->second;
     } else {
-      auto it = prices.usd_per_gpu_hour.find(r.gpu_model);
-      if (it == prices.usd_per_gpu_hour.end()) {
-        std::string known;
-        for (const auto& [k, v] : prices.usd_per_gpu_hour) known += (known.empty() ? "" : ", ") + k;
-        return invalid_argument("prices.usd_per_gpu_hour has no entry for GPU model '" + r.gpu_model +
-                                "' (known: " + (known.empty() ? "none" : known) + "); add one");
-      }
-      price = it->second;
+      std::string known;
+      for (const auto& [k, v] : prices.usd_per_gpu_hour) known += (known.empty() ? "" : ", ") + k;
+      return invalid_argument("prices.usd_per_gpu_hour has no entry for GPU model '" + r.gpu_model +
+                              "' (known: " + (known.empty() ? "none" : known) + "); add one");
     }
     unit_usd_per_hour = r.gpus_per_replica * price;
   } else {

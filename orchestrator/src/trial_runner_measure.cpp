@@ -184,6 +184,7 @@ Result<TrialRecord> measure_trial(const Experiment& ex, const search::Configurat
   QualityReport quality;
   Knobs k;
   int32_t cpu_cores = 0;
+  std::string gpu_model;  // the accelerator the configuration ran on ("" on the CPU)
   {
     engine::EngineConfig probe_cfg;
     probe_cfg.model_path = ex.model.path;
@@ -199,6 +200,7 @@ Result<TrialRecord> measure_trial(const Experiment& ex, const search::Configurat
     qcfg.max_sequences = 2;
     say(progress, "quality: loading the engine (" + std::string(qcfg.weight_type ? engine::dtype_name(*qcfg.weight_type) : "stored") + ")");
     EFFITUNE_ASSIGN_OR_RETURN(auto eng, engine::Engine::create(qcfg));
+    gpu_model = eng->backend().accelerator_model();
     QualityProbeOptions qo;
     qo.budget = k.budget;
     qo.decoding = k.decoding;
@@ -276,6 +278,7 @@ Result<TrialRecord> measure_trial(const Experiment& ex, const search::Configurat
   replica.capacity_rps = Interval{cap.capacity, std::min(cap.ci_low, cap.capacity), std::max(cap.ci_high, cap.capacity),
                                   static_cast<int64_t>(cap.probes.size())};
   replica.gpus_per_replica = ex.engine.backend == "cuda" ? std::max<int32_t>(1, k.gpu_count) : 0;
+  replica.gpu_model = gpu_model;  // prices the GPU that ran the trial
   replica.cpu_cores_per_replica = cpu_cores;
   if (by_load.count(cap.capacity)) {
     const auto& r = by_load.at(cap.capacity);

@@ -1,7 +1,8 @@
 // Tensor parallelism on CUDA over NCCL (needs 2 GPUs; skips otherwise): TP=2, and TP=4/8 where that
 // many GPUs are visible, must reproduce TP=1.
 // Greedy tokens equal for 200 tokens on the task model (f32) and on the Llama-3.2-1B shape in f32
-// (random weights); in bf16, top-1 agreement >= 99% under teacher forcing.
+// (random weights); in bf16, top-1 agreement >= 99% under teacher forcing; with Q8_0/Q4_0 weights,
+// the same for decode steps at batch 1 and 12.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -215,6 +216,77 @@ TEST(CudaTensorParallel, TaskModelBf16TpNAgreesWithTp1TeacherForced) {
     }
     std::printf("task model bf16 TP=%d vs TP=1 same top-1: %d / %d\n", tp, same, n);
     EXPECT_GE(same, 0.99 * n) << "TP=" << tp;
+  }
+}
+
+// Per-step argmax of `batch` sequences decoding the same tokens under teacher forcing: the prompt as
+// one prefill step, then tokens[0..] one decode step at a time (each sequence has its own blocks).
+std::vector<int32_t> teacher_forced_argmax(Backend& b, const std::vector<int32_t>& prompt,
+                                           const std::vector<int32_t>& tokens, int batch, int32_t vocab,
+                                           int32_t blocks_per_seq) {
+  std::vector<std::vector<int32_t>> tables(batch), toks(batch);
+  for (int q = 0; q < batch; ++q)
+    for (int32_t i = 0; i < blocks_per_seq; ++i) tables[q].push_back((q + 1) * blocks_per_seq - 1 - i);
+  std::vector<int32_t> out;
+  std::vector<float> logits;
+  int32_t pos = 0;
+  for (size_t t = 0; t <= tokens.size(); ++t) {
+    std::vector<SequenceStep> steps;
+    for (int q = 0; q < batch; ++q) {
+      toks[q] = t == 0 ? prompt : std::vector<int32_t>{tokens[t - 1]};
+      steps.push_back({toks[q], pos, tables[q], false});
+    }
+    const Status st = b.forward(steps, logits);
+    EXPECT_TRUE(st.ok()) << st.to_string();
+    if (!st.ok()) break;
+    for (int q = 0; q < batch; ++q)
+      out.push_back(static_cast<int32_t>(std::max_element(logits.begin() + q * vocab, logits.begin() + (q + 1) * vocab) -
+                                         (logits.begin() + q * vocab)));
+    pos += static_cast<int32_t>(toks[0].size());
+  }
+  return out;
+}
+
+// Quantized weights (converted at load) under tensor parallelism, decode steps at batch 1 (the
+// quantized GEMV) and 12 (the streaming GEMM): TP=N picks the same next token as TP=1 at >= 99% of
+// the steps, under teacher forcing. Each rank quantizes its half of the activations in the same
+// 32-blocks as TP=1, so only the f32 order of the rank sums differs. (Added after a tuning trial with
+// gpu_count 2 and q8_0 on the task model missed its SLOs where bf16 met them; session 6.)
+TEST(CudaTensorParallel, TaskModelQuantizedTpNDecodeAgreesWithTp1TeacherForced) {
+  SKIP_WITHOUT_TWO_GPUS();
+  if (!std::filesystem::exists(task_model())) GTEST_SKIP() << "no task model at " << task_model();
+  for (DType type : {DType::kQ8_0, DType::kQ4_0}) {
+    LoadOptions lo;
+    lo.weight_type = type;
+    auto w = load_model(task_model(), lo);
+    ASSERT_TRUE(w.ok()) << w.status().to_string();
+    const int32_t vocab = (*w)->config.vocab_size, per_seq = 12;
+    const std::vector<int32_t> prompt = {(*w)->config.bos_id, 5, 77, 300, 41, 9};
+    std::vector<int32_t> cont;
+    {
+      auto one = make(*w, 1, per_seq);
+      ASSERT_TRUE(one);
+      cont = greedy(*one, prompt, 120, vocab, per_seq);
+    }
+    for (int batch : {1, 12}) {
+      std::vector<int32_t> ref;
+      {
+        auto one = make(*w, 1, per_seq * batch);
+        ASSERT_TRUE(one);
+        ref = teacher_forced_argmax(*one, prompt, cont, batch, vocab, per_seq);
+      }
+      for (int32_t tp : tp_degrees((*w)->config)) {
+        auto many = make(*w, tp, per_seq * batch);
+        ASSERT_TRUE(many);
+        const std::vector<int32_t> got = teacher_forced_argmax(*many, prompt, cont, batch, vocab, per_seq);
+        ASSERT_EQ(got.size(), ref.size());
+        int same = 0;
+        for (size_t i = 0; i < ref.size(); ++i) same += got[i] == ref[i];
+        std::printf("task model %s batch %d TP=%d vs TP=1 same top-1: %d / %zu\n", dtype_name(type), batch, tp, same,
+                    ref.size());
+        EXPECT_GE(same, 0.99 * static_cast<double>(ref.size())) << dtype_name(type) << " batch " << batch << " TP=" << tp;
+      }
+    }
   }
 }
 

@@ -97,6 +97,17 @@ TEST(Cost, GpuWithEnergyAndUsersGoal) {
 
   r.gpu_model = "A100";
   EXPECT_FALSE(compute_cost(goal, r, prices).ok());
+  // The device's full name is priced by the key it contains; a one-entry table prices any GPU.
+  r.gpu_model = "NVIDIA H200 141GB";
+  auto full = compute_cost(goal, r, prices);
+  ASSERT_TRUE(full.ok()) << full.status().to_string();
+  EXPECT_NEAR(full->cost.usd_per_hour_per_replica, 2 * 3.5 + 0.07, 1e-12);
+  PriceTable one;
+  one.usd_per_gpu_hour = {{"NVIDIA H200", 3.5}};
+  r.gpu_model = "NVIDIA H100 80GB HBM3";
+  auto only = compute_cost(goal, r, one);
+  ASSERT_TRUE(only.ok()) << only.status().to_string();
+  EXPECT_NEAR(only->cost.usd_per_hour_per_replica, 7.0, 1e-12);
 }
 
 TEST(Cost, ZeroCapacityCannotMeetTheGoal) {

@@ -32,6 +32,7 @@ class CudaBackend final : public Backend, public DeviceSampler {
 
   std::string name() const override { return "cuda"; }
   std::string device_name() const override { return device_name_; }
+  std::string accelerator_model() const override { return device_name_; }
   Status forward(std::span<const SequenceStep> steps, std::vector<float>& logits) override;
   Status forward_greedy(std::span<const SequenceStep> steps, std::vector<int32_t>& tokens) override;
   // Defined in cuda_backend_sampling.cu.

@@ -24,6 +24,7 @@ class TensorParallelBackend final : public Backend, public DeviceSampler {
   }
 
   std::string name() const override { return shards_[0]->name(); }
+  std::string accelerator_model() const override { return shards_[0]->accelerator_model(); }
   std::string device_name() const override {
     return std::to_string(shards_.size()) + " x " + shards_[0]->device_name() + " (tensor-parallel, " +
            comms_[0]->name() + ")";

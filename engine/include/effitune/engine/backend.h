@@ -35,6 +35,9 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string name() const = 0;         // "cpu", "cuda"
   virtual std::string device_name() const = 0;  // e.g. "2-core x86_64" or "NVIDIA H200"
+  // The accelerator model one GPU of this backend is (what a GPU-hour price is keyed by), e.g.
+  // "NVIDIA H100 80GB HBM3"; "" for the CPU.
+  virtual std::string accelerator_model() const { return ""; }
   // Runs the steps as one batch, writing K/V for the new tokens into their blocks. `logits` is
   // resized to (sum over steps of (all_logits ? tokens.size() : 1)) x vocab, rows in step order.
   // Returns kInvalidArgument for a token id out of range or a block table too short.

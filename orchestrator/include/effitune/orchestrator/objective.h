@@ -36,7 +36,9 @@ struct ReplicaMeasure {
   std::optional<Interval> capacity_users; // most concurrent users meeting the SLOs, when searched
   int32_t gpus_per_replica = 0;           // 0 for a CPU deployment
   int32_t cpu_cores_per_replica = 0;      // used when gpus_per_replica == 0
-  std::string gpu_model;                  // a key of PriceTable::usd_per_gpu_hour ("" picks the only one)
+  std::string gpu_model;                  // the GPU's name ("NVIDIA H100 80GB HBM3"): priced by its own key of
+                                          // PriceTable::usd_per_gpu_hour, else the longest key it contains,
+                                          // else the table's only entry
   std::optional<double> watts_per_replica;  // measured power; nullopt when it could not be read
   // Good output tokens per second one replica produces at capacity (for $ per 1M good tokens).
   std::optional<double> good_output_tokens_per_s;
