@@ -119,9 +119,11 @@ TEST(CudaOps, MatmulAllTypesAndBatches) {
   // Shapes exercise 16-byte rows, stories260K's unaligned hidden 172 (f32/bf16), and batches on
   // both sides of the GEMV/GEMM switch (1 row for float weights, 8 for quantized ones, whose 9+ rows go
   // to the streaming GEMM).
+  // The quantized K = 128 and 384 are the task model's row-parallel shards at gpu_count 2 (O and
+  // down), one and three K tiles of the streaming GEMM.
   const MatCase cases[] = {{DType::kF32, 300, 1024}, {DType::kF32, 64, 172},  {DType::kF16, 256, 512},
                            {DType::kBF16, 384, 768}, {DType::kBF16, 64, 172}, {DType::kQ8_0, 320, 1024},
-                           {DType::kQ4_0, 320, 1024}};
+                           {DType::kQ4_0, 320, 1024}, {DType::kQ8_0, 256, 128}, {DType::kQ4_0, 256, 384}};
   for (const MatCase& c : cases) {
     const auto wf = random_normal(c.n * c.k, 5, 0.05f);
     std::vector<uint8_t> wbytes(dtype_row_bytes(c.type, c.k) * c.n);
