@@ -81,7 +81,7 @@ Result<CostEstimate> compute_cost(const GoalSection& goal, const ReplicaMeasure&
     // load-test CLI prices: "H100" prices "NVIDIA H100 80GB HBM3"); a table of one entry prices any GPU.
     probes::PriceTable table;
     table.usd_per_gpu_hour = prices.usd_per_gpu_hour;
-    auto found = r.gpu_model.empty() ? Result<double>(not_found("no GPU model")) : probes::gpu_price_per_hour(table, r.gpu_model);
+    const auto found = probes::gpu_price_per_hour(table, r.gpu_model);  // "" matches no key
     double price = 0;
     if (found.ok()) {
       price = *found;

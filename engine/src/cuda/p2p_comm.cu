@@ -50,7 +50,7 @@ struct P2pArgs {
   int64_t prefetch_bytes = 0;
   bool staged = false;   // all_reduce_add: `partial` is this rank's slot already (partial_buffer)
   bool local_only = false;  // all_reduce_add, timing only (EFFITUNE_TP_EXCHANGE=skip): no exchange at all
-  bool push = false;     // all_reduce_add: every rank writes its partial into the others' slots (see push_add_row)
+  bool push = false;     // all_reduce_add: every rank writes its partial into the others' slots (push_send)
   int64_t stride = 0;    // all_reduce_add: rank q's partial sits at slot + q * stride (floats) in a staging
   float* own = nullptr;  // bufs[rank], for kernels that would otherwise index bufs at run time
   int32_t rows = 0, dim = 0;
@@ -426,10 +426,13 @@ class HybridCommunicator final : public NormingCommunicator {
       return v != nullptr && std::string(v) == "skip";
     }();
     if (skip) {
+      // A group of one whose only rank is this rank's part of the slot: the staging copy and the
+      // loads then both address it as rank 0's.
       a.local_only = true;
       a.push = false;
-      a.stride = 0;
       a.bufs[0] = a.bufs[a.rank] + a.rank * stride();
+      a.stride = 0;
+      a.rank = 0;
       a.n = 1;
     }
     const auto st = static_cast<cudaStream_t>(stream);
