@@ -8,7 +8,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <set>
 #include <string>
+#include <utility>
 
 #include "effitune/common/status.h"
 
@@ -96,14 +99,37 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Multiprocessors of the current device, read once per process (launch geometry of the persistent
 // and split kernels).
+// Per device: the ranks of a tensor-parallel group are one per device (the same model in practice,
+// but nothing here assumes it). A racing first call stores the same value twice.
 inline int sm_count() {
-  static const int n = [] {
-    int dev = 0, v = 0;
-    cudaGetDevice(&dev);
+  constexpr int kMaxDevices = 64;
+  static int counts[kMaxDevices] = {};
+  int dev = 0;
+  cudaGetDevice(&dev);
+  if (dev < 0 || dev >= kMaxDevices) dev = 0;
+  if (counts[dev] == 0) {
+    int v = 0;
     cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev);
-    return v > 0 ? v : 1;
-  }();
-  return n;
+    counts[dev] = v > 0 ? v : 1;
+  }
+  return counts[dev];
+}
+
+// Lets `kernel` take up to `bytes` of dynamic shared memory on the current device, once per device.
+// cudaFuncSetAttribute applies to the current device only: raised once per process, a kernel
+// failed to launch on every device but the first, and under tensor parallelism the ranks whose
+// launch succeeded then waited forever on the failed rank's partial (session 7: every quantized
+// streaming GEMM at TP=2 hung).
+inline cudaError_t raise_dynamic_smem(const void* kernel, int bytes) {
+  static std::mutex mu;
+  static std::set<std::pair<int, const void*>> done;
+  int dev = 0;
+  if (cudaError_t e = cudaGetDevice(&dev); e != cudaSuccess) return e;
+  std::lock_guard<std::mutex> lock(mu);
+  if (done.count({dev, kernel}) != 0) return cudaSuccess;
+  const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  if (e == cudaSuccess) done.insert({dev, kernel});
+  return e;
 }
 
 // Programmatic dependent launch (sm_90). A decode step is ~10 small kernels per layer, and at batch 1

@@ -54,6 +54,9 @@ class CudaBackend final : public Backend, public DeviceSampler {
   };
   CudaBackend() = default;
   Status run(std::span<const SequenceStep> steps, bool greedy);
+  // Everything before the first launch: plan, workspace, metadata upload, and for decode steps with
+  // CUDA graphs the step's graph (captured when new), returned in `exec`.
+  Status prepare(std::span<const SequenceStep> steps, bool greedy, Plan& plan, cudaGraphExec_t& exec);
   Status build_plan(std::span<const SequenceStep> steps, Plan& plan);
   Status ensure_workspace(const Plan& plan);
   Status enqueue(const Plan& plan, bool greedy);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -21,6 +22,10 @@ struct CudaBackendExtras {
   // Set by the tensor-parallel backend: the weights are this rank's shard, and the attention-output
   // and down projections are summed over the group. Not owned.
   Communicator* comm = nullptr;
+  // Set by the tensor-parallel backend: every rank calls it once per step, with whether it prepared
+  // the step, between its last host call that can wait for a device and its first launch; it returns
+  // whether every rank did (see CudaBackend::run).
+  std::function<bool(bool ready)> step_gate;
 };
 
 // A backend that can pick greedy tokens on the device, returning ids instead of logits.

@@ -358,11 +358,8 @@ int choose_splits(WKind kind, int64_t slabs, int64_t M, int64_t N, int64_t K, in
 template <WKind W, typename T, int kTiles>
 void launch_typed(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorkspace& ws, cudaStream_t stream,
                   int32_t forced_splits) {
-  static const bool raised = [] {
-    return cudaFuncSetAttribute(gemm_stream_kernel<W, T, kTiles>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemOneCta) ==
-           cudaSuccess;
-  }();
-  (void)raised;
+  // A failure shows as the launch's error (CUDA_RETURN_IF_LAUNCH_ERROR after it).
+  (void)raise_dynamic_smem(reinterpret_cast<const void*>(gemm_stream_kernel<W, T, kTiles>), kSmemOneCta);
   // Two CTAs per SM need <= 128 registers per thread as well as the shared memory.
   static const bool two_ctas_fit = [] {
     cudaFuncAttributes attr{};

@@ -1,5 +1,7 @@
 #include "tp/rank_threads.h"
 
+#include <cstdio>
+
 namespace effitune::engine::tp {
 
 RankThreads::RankThreads(int32_t ranks) : ranks_(ranks), results_(static_cast<size_t>(ranks)) {
@@ -15,6 +17,13 @@ RankThreads::~RankThreads() {
   for (std::thread& t : threads_) t.join();
 }
 
+// Said at once, not when run() returns: the ranks that succeeded may be waiting on the failed
+// rank's part of a collective, so the caller may not hear of the failure for a long time.
+void RankThreads::report_failure(int32_t rank, const Status& st) {
+  if (st.ok()) return;
+  std::fprintf(stderr, "effitune: tensor-parallel rank %d of %d failed: %s\n", rank, ranks_, st.to_string().c_str());
+}
+
 void RankThreads::loop(int32_t rank) {
   uint64_t seen = 0;
   for (;;) {
@@ -27,6 +36,7 @@ void RankThreads::loop(int32_t rank) {
       job = job_;
     }
     Status st = (*job)(rank);
+    report_failure(rank, st);
     std::lock_guard<std::mutex> lock(mu_);
     results_[static_cast<size_t>(rank)] = std::move(st);
     if (--pending_ == 0) done_.notify_all();
@@ -42,6 +52,7 @@ Status RankThreads::run(const std::function<Status(int32_t)>& fn) {
   }
   start_.notify_all();
   results_[0] = fn(0);
+  report_failure(0, results_[0]);
   std::unique_lock<std::mutex> lock(mu_);
   done_.wait(lock, [&] { return pending_ == 0; });
   for (const Status& st : results_)

@@ -25,6 +25,7 @@ class RankThreads {
 
  private:
   void loop(int32_t rank);
+  void report_failure(int32_t rank, const Status& st);
 
   int32_t ranks_;
   std::mutex mu_;

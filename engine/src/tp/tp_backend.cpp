@@ -9,6 +9,7 @@
 #include "effitune/engine/communicator.h"
 #include "tp/rank_threads.h"
 #include "tp/shard.h"
+#include "tp/step_gate.h"
 
 namespace effitune::engine::tp {
 namespace {
@@ -123,6 +124,7 @@ Result<std::unique_ptr<Backend>> make_tensor_parallel_backend(std::shared_ptr<co
   }
 
   std::vector<std::unique_ptr<Backend>> shards;
+  auto gate = std::make_shared<StepGate>(n);  // the shards' step_gate keeps it alive
   for (int32_t r = 0; r < n; ++r) {
     // CUDA ranks split the LM head by vocabulary and all-reduce the logits (one 0.5 MB message per
     // token against 1 GB of head weights per rank for the 8B shape); the CPU keeps it replicated.
@@ -134,6 +136,7 @@ Result<std::unique_ptr<Backend>> make_tensor_parallel_backend(std::shared_ptr<co
       CudaBackendExtras x = cuda;
       x.seed = cuda.seed + static_cast<uint64_t>(r);
       x.comm = comms[static_cast<size_t>(r)].get();
+      x.step_gate = [gate](bool ready) { return gate->arrive(ready); };
       auto made = make_cuda_backend(std::move(shard_w), o, x);
       if (!made.ok()) return Status(made.status().code(), "rank " + std::to_string(r) + ": " + made.status().message());
       shards.push_back(std::move(made).value());
