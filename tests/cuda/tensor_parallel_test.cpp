@@ -294,6 +294,23 @@ TEST(CudaTensorParallel, TaskModelQuantizedTpNDecodeAgreesWithTp1TeacherForced) 
   }
 }
 
+// The exchange's watchdog: a rank whose peer never takes part (its launch failed, its host thread
+// stalled) gives up after its wait and says which rank it waited for, in the push exchange (2 rows)
+// and the pull one (1 row), instead of spinning until the process is killed.
+TEST(CudaTensorParallel, ExchangeWithoutItsPeerTimesOutAndSaysWhich) {
+  SKIP_WITHOUT_TWO_GPUS();
+  for (const int32_t rows : {2, 1}) {
+    double waited = 0;
+    const Status st = cuda_ops::lone_rank_exchange(rows, 0.2, waited);
+    EXPECT_EQ(st.code(), StatusCode::kDeadlineExceeded) << rows << " rows: " << st.to_string();
+    EXPECT_NE(st.message().find("for rank 1's part"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find(rows >= 2 ? "the data of unit" : "the signal of call"), std::string::npos)
+        << st.message();
+    EXPECT_GE(waited, 0.15) << rows << " rows";
+    EXPECT_LT(waited, 5.0) << rows << " rows";
+  }
+}
+
 // The group's all-reduce against the host sum, bit for bit (rank-order f32 sums on every rank):
 // decode-sized messages (the peer-to-peer one-shot kernel), many calls in a row (its call counters
 // and alternating staging slots), and sizes it hands to NCCL (not a multiple of 4, over 8 MiB).

@@ -53,7 +53,10 @@ class CudaBackend final : public Backend, public DeviceSampler {
     int64_t off_tok = 0, off_pos = 0, off_seq = 0, off_len = 0, off_bt = 0, off_rows = 0, off_tiles = 0, ints = 0;
   };
   CudaBackend() = default;
-  Status run(std::span<const SequenceStep> steps, bool greedy);
+  // One forward pass, launched after the step gate; `before` is the caller's own preparation (an
+  // allocation), which the gate must hear of too: a rank may not return before it.
+  Status run(std::span<const SequenceStep> steps, bool greedy, const Status& before = {});
+  Status finish_step(const char* what);
   // Everything before the first launch: plan, workspace, metadata upload, and for decode steps with
   // CUDA graphs the step's graph (captured when new), returned in `exec`.
   Status prepare(std::span<const SequenceStep> steps, bool greedy, Plan& plan, cudaGraphExec_t& exec);

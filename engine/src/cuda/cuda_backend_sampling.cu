@@ -29,9 +29,9 @@ Status CudaBackend::forward_sample(std::span<const SequenceStep> steps, std::spa
     const Status s = validate(params[i]);
     if (!s.ok()) return s.with_context("forward_sample: step " + std::to_string(i));
   }
-  EFFITUNE_RETURN_IF_ERROR(run(steps, false));
   const int64_t rows = rows_of(steps);
-  EFFITUNE_RETURN_IF_ERROR(sampling_.reserve(rows, 0, stream_));
+  // Before run(): it may allocate, which no tensor-parallel rank may do after the step gate.
+  EFFITUNE_RETURN_IF_ERROR(run(steps, false, sampling_.reserve(rows, 0, stream_)));
   // A step's earlier rows (all_logits) take the argmax: cheap, and never read.
   RowSampling* host = sampling_.host_params();
   int64_t r = 0;
@@ -46,7 +46,7 @@ Status CudaBackend::forward_sample(std::span<const SequenceStep> steps, std::spa
   CUDA_RETURN_IF_LAUNCH_ERROR("sample");
   std::vector<int32_t> all(rows);
   CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(all.data(), tokens_out_, rows * 4, cudaMemcpyDeviceToHost, stream_));
-  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  EFFITUNE_RETURN_IF_ERROR(finish_step("forward_sample"));
   tokens.clear();
   r = 0;
   for (const SequenceStep& s : steps) {
@@ -61,9 +61,8 @@ Status CudaBackend::forward_topk(std::span<const SequenceStep> steps, int32_t k,
   if (k < 1 || k > kMaxTopK || k > cfg_.vocab_size)
     return invalid_argument("forward_topk: k must be in [1, " + std::to_string(std::min(kMaxTopK, cfg_.vocab_size)) +
                             "], got " + std::to_string(k));
-  EFFITUNE_RETURN_IF_ERROR(run(steps, false));
   const int64_t rows = rows_of(steps);
-  EFFITUNE_RETURN_IF_ERROR(sampling_.reserve(rows, k, stream_));
+  EFFITUNE_RETURN_IF_ERROR(run(steps, false, sampling_.reserve(rows, k, stream_)));  // see forward_sample
   launch_topk_logprobs(logits_, static_cast<int32_t>(rows), cfg_.vocab_size, k, sampling_.ids(), sampling_.logprobs(),
                        stream_);
   CUDA_RETURN_IF_LAUNCH_ERROR("top-k logprobs");
@@ -73,7 +72,7 @@ Status CudaBackend::forward_topk(std::span<const SequenceStep> steps, int32_t k,
       cudaMemcpyAsync(all_ids.data(), sampling_.ids(), all_ids.size() * 4, cudaMemcpyDeviceToHost, stream_));
   CUDA_RETURN_IF_ERROR(
       cudaMemcpyAsync(all_lp.data(), sampling_.logprobs(), all_lp.size() * 4, cudaMemcpyDeviceToHost, stream_));
-  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  EFFITUNE_RETURN_IF_ERROR(finish_step("forward_topk"));
   ids.clear();
   logprobs.clear();
   int64_t r = 0;

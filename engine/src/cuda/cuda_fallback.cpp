@@ -47,6 +47,7 @@ Status all_reduce(int32_t, const std::vector<std::vector<std::vector<float>>>&,
                   std::vector<std::vector<std::vector<float>>>&, ResidualAdd*) {
   return no_cuda();
 }
+Status lone_rank_exchange(int32_t, double, double&) { return no_cuda(); }
 }  // namespace cuda_ops
 
 }  // namespace effitune::engine

@@ -2,6 +2,7 @@
 #include "cuda_ops.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -394,6 +395,26 @@ Status all_reduce(int32_t ranks, const std::vector<std::vector<std::vector<float
     cudaStreamDestroy(stream);
     return st;
   });
+}
+
+Status lone_rank_exchange(int32_t rows, double timeout_s, double& waited_s) {
+  EFFITUNE_RETURN_IF_ERROR(available());
+  EFFITUNE_ASSIGN_OR_RETURN(auto group, make_cuda_tp_group(0, 2));
+  auto* fused = dynamic_cast<cuda::NormingCommunicator*>(group[0].get());
+  if (fused == nullptr) return failed_precondition("lone_rank_exchange: no peer access between devices 0 and 1");
+  fused->set_exchange_timeout(timeout_s);
+  constexpr int32_t kDim = 256;
+  CUDA_RETURN_IF_ERROR(cudaSetDevice(0));
+  DevBuf x;
+  const std::vector<float> zeros(static_cast<size_t>(rows) * kDim, 0.0f);
+  EFFITUNE_RETURN_IF_ERROR(upload(x, zeros.data(), zeros.size() * 4));
+  CUDA_RETURN_IF_ERROR(cudaMemcpy(fused->partial_buffer(), zeros.data(), zeros.size() * 4, cudaMemcpyHostToDevice));
+  const auto t0 = std::chrono::steady_clock::now();
+  EFFITUNE_RETURN_IF_ERROR(fused->all_reduce_add(fused->partial_buffer(), ActType::kF32, static_cast<float*>(x.p), rows,
+                                                 kDim, nullptr, 1e-5f, ActType::kF32, nullptr, nullptr));
+  CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+  waited_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return fused->check();
 }
 
 }  // namespace effitune::engine::cuda_ops

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,18 @@ constexpr int kBlocks = 64;  // one batch-64 residual row per CTA in all_reduce_
 constexpr int kThreads = 512;
 constexpr int kUnroll = 4;
 constexpr int64_t kMaxFloats = int64_t{1} << 21;  // per slot: 8 MiB (a 512-token prefill chunk x 4096)
+
+// Where a rank's exchange kernels say that a wait timed out: host memory mapped into the device,
+// so that the host reads it after the step's synchronization without a copy. `claim` elects the one
+// thread that fills the fields; `fired` is set last.
+struct P2pWatch {
+  uint32_t claim;
+  uint32_t kind;    // 1: waited for a peer's signal (pull), 2: for a peer's data (push)
+  uint32_t peer;    // the rank waited for
+  uint32_t cta;
+  uint32_t detail;  // pull: the call number; push: the 16-byte unit of the slot
+  volatile uint32_t fired;
+};
 
 struct P2pArgs {
   float* bufs[kMaxRanks];      // rank q's staging: 4 slots of kMaxFloats (2 for all_reduce_sum, 2 for all_reduce_add)
@@ -53,6 +66,8 @@ struct P2pArgs {
   bool push = false;     // all_reduce_add: every rank writes its partial into the others' slots (push_send)
   int64_t stride = 0;    // all_reduce_add: rank q's partial sits at slot + q * stride (floats) in a staging
   float* own = nullptr;  // bufs[rank], for kernels that would otherwise index bufs at run time
+  P2pWatch* watch = nullptr;  // this rank's (mapped host memory)
+  uint64_t timeout_ns = 0;    // a wait longer than this gives up and reports (P2pWatch)
   int32_t rows = 0, dim = 0;
   const float* norm_w = nullptr;
   float eps = 0.0f;
@@ -66,6 +81,29 @@ __device__ __forceinline__ uint32_t load_acquire(const uint32_t* p) {
   uint32_t v;
   asm volatile("ld.acquire.sys.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
   return v;
+}
+
+// The watchdog of every spin below: a rank whose peer never delivers (its launch failed, or its
+// host thread is stuck) gives up after timeout_ns, reports once in its P2pWatch and goes on with
+// wrong sums; the host then fails the step and every later one (HybridCommunicator::check). The
+// clock is read only every 256 failed polls, so a wait that ends quickly costs nothing.
+__device__ __forceinline__ uint64_t global_ns() {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+__device__ __forceinline__ bool spin_expired(uint32_t& polls, uint64_t& t0, uint64_t timeout_ns) {
+  if ((++polls & 255u) != 0) return false;
+  const uint64_t now = global_ns();
+  if (t0 == 0) t0 = now;
+  return now - t0 > timeout_ns;
+}
+__device__ __noinline__ void report_timeout(P2pWatch* w, uint32_t kind, uint32_t peer, uint32_t cta, uint32_t detail) {
+  if (w == nullptr || atomicCAS_system(&w->claim, 0u, 1u) != 0u) return;
+  w->kind = kind, w->peer = peer, w->cta = cta, w->detail = detail;
+  __threadfence_system();
+  w->fired = 1u;
+  __threadfence_system();
 }
 
 // Copies float4s [lo, hi) of src to dst with kUnroll independent 16-byte loads per thread before
@@ -177,10 +215,18 @@ __device__ __forceinline__ void push_send(const P2pArgs& a, int64_t slot, const 
 
 // Spins on one unit of this rank's slot until a peer's store has landed in all of it. Not inlined:
 // a loop inside push_load_ranks' unrolled loops would keep them rolled and v in local memory.
-__device__ __noinline__ uint4 wait_arrival(const uint4* p) {
+__device__ __noinline__ uint4 wait_arrival(const uint4* p, P2pWatch* watch, uint64_t timeout_ns, uint32_t peer,
+                                           uint32_t unit) {
   uint4 w;
-  do w = ld_volatile16(p);
-  while (!arrived(w));
+  uint32_t polls = 0;
+  uint64_t t0 = 0;
+  do {
+    w = ld_volatile16(p);
+    if (!arrived(w) && spin_expired(polls, t0, timeout_ns)) {
+      report_timeout(watch, 2, peer, blockIdx.x, unit);
+      break;
+    }
+  } while (!arrived(w));
   return w;
 }
 
@@ -197,7 +243,7 @@ __device__ __forceinline__ void push_load_ranks(const P2pArgs& a, int64_t slot, 
   for_rank_units<kN, U>(a, first, end, [&](int q, int u, int64_t i) {
     if (q == a.rank) return;
     uint4* p = reinterpret_cast<uint4*>(a.own + slot + q * a.stride) + i;
-    if (!arrived(v[q][u])) v[q][u] = wait_arrival(p);
+    if (!arrived(v[q][u])) v[q][u] = wait_arrival(p, a.watch, a.timeout_ns, q, static_cast<uint32_t>(i));
     *p = make_uint4(kSentinel, kSentinel, kSentinel, kSentinel);
   });
 }
@@ -265,7 +311,13 @@ __device__ __forceinline__ void signal_and_wait(const P2pArgs& a, uint32_t call)
     store_release(a.flags[tid] + b * kMaxRanks + a.rank, call);
     const uint32_t* from = a.flags[a.rank] + b * kMaxRanks + tid;
     // Wrap-safe "not yet": a fast peer may already have signalled call + 1.
+    uint32_t polls = 0;
+    uint64_t t0 = 0;
     while (static_cast<int32_t>(load_acquire(from) - call) < 0) {
+      if (spin_expired(polls, t0, a.timeout_ns)) {
+        report_timeout(a.watch, 1, tid, b, call);
+        break;
+      }
     }
   }
   __syncthreads();
@@ -367,6 +419,7 @@ struct P2pGroup {
   int32_t first_device = 0, n = 0;
   std::vector<float*> bufs;
   std::vector<uint32_t*> flags, calls;
+  std::vector<P2pWatch*> watches;  // mapped host memory: the same address on the host and the devices
   ~P2pGroup() {
     for (int32_t r = 0; r < n; ++r) {
       cudaSetDevice(first_device + r);
@@ -374,8 +427,20 @@ struct P2pGroup {
       cudaFree(flags[r]);
       cudaFree(calls[r]);
     }
+    for (P2pWatch* w : watches) cudaFreeHost(w);
   }
 };
+
+// Seconds an exchange waits for a peer before it reports (EFFITUNE_TP_TIMEOUT_S, default 10: a
+// peer is normally microseconds behind; the first use of a kernel or a long prefill is not seconds).
+double exchange_timeout_s() {
+  static const double s = [] {
+    const char* v = std::getenv("EFFITUNE_TP_TIMEOUT_S");
+    const double t = v != nullptr && *v != '\0' ? std::atof(v) : 10.0;
+    return t > 0 ? t : 10.0;
+  }();
+  return s;
+}
 
 class HybridCommunicator final : public NormingCommunicator {
  public:
@@ -402,6 +467,19 @@ class HybridCommunicator final : public NormingCommunicator {
     return on && rows > 0 && rows <= 2 * kBlocks && dim % 8 == 0 && static_cast<int64_t>(rows) * dim <= stride();
   }
   void* partial_buffer() override { return group_->bufs[rank()] + add_slot() + rank() * stride(); }
+  Status check() const override {
+    const P2pWatch& w = *group_->watches[rank()];
+    if (w.fired == 0) return {};
+    std::string what = w.kind == 1 ? "the signal of call " + std::to_string(w.detail)
+                                   : "the data of unit " + std::to_string(w.detail) + " of its staging slot";
+    return deadline_exceeded("tensor-parallel exchange on rank " + std::to_string(rank()) + " (device " +
+                             std::to_string(group_->first_device + rank()) + ") waited more than " +
+                             std::to_string(static_cast<double>(timeout_ns_) / 1e9).substr(0, 5) + " s for rank " +
+                             std::to_string(w.peer) + "'s part (CTA " + std::to_string(w.cta) + ", " + what +
+                             "): that rank failed or stalled, so this group's state is unknown; create the backend "
+                             "again (EFFITUNE_TP_TIMEOUT_S sets the wait)");
+  }
+  void set_exchange_timeout(double seconds) override { timeout_ns_ = static_cast<uint64_t>(seconds * 1e9); }
   Status all_reduce_add(const void* partial, ActType part, float* x, int32_t rows, int32_t dim, const float* norm_w,
                         float eps, ActType act, void* xn, void* stream, const void* prefetch,
                         int64_t prefetch_bytes) override {
@@ -474,12 +552,15 @@ class HybridCommunicator final : public NormingCommunicator {
     a.rank = rank();
     a.own = g.bufs[rank()];
     a.n = g.n;
+    a.watch = g.watches[rank()];
+    a.timeout_ns = timeout_ns_;
     return a;
   }
 
   std::unique_ptr<Communicator> nccl_;
   std::shared_ptr<P2pGroup> group_;
   int64_t adds_ = 0;  // all_reduce_add calls so far: their slots alternate
+  uint64_t timeout_ns_ = static_cast<uint64_t>(exchange_timeout_s() * 1e9);
 };
 
 // Peer access between every pair and the staging memory on every device; null when a pair cannot
@@ -511,6 +592,13 @@ Result<std::shared_ptr<P2pGroup>> make_p2p_group(int32_t first_device, int32_t n
     g->flags.push_back(flags);
     CUDA_RETURN_IF_ERROR(cudaMalloc(&calls, kBlocks * sizeof(uint32_t)));
     g->calls.push_back(calls);
+    P2pWatch* watch = nullptr;
+    CUDA_RETURN_IF_ERROR(cudaHostAlloc(&watch, sizeof(P2pWatch), cudaHostAllocMapped | cudaHostAllocPortable));
+    g->watches.push_back(watch);
+    std::memset(watch, 0, sizeof(P2pWatch));
+    void* watch_dev = nullptr;
+    CUDA_RETURN_IF_ERROR(cudaHostGetDevicePointer(&watch_dev, watch, 0));
+    if (watch_dev != watch) return internal_error("p2p group: mapped host memory without unified addressing");
     g->n = r + 1;
     // The all_reduce_add slots (2 and 3) start as the push exchange's "not yet" sentinel.
     CUDA_RETURN_IF_ERROR(cudaMemset(buf + 2 * kMaxFloats, 0xFF, 2 * kMaxFloats * sizeof(float)));

@@ -32,6 +32,13 @@ class NormingCommunicator : public Communicator {
   // next, so a CUDA graph must capture an even number of all_reduce_add calls (a decode step makes
   // two per layer) for its replays to keep alternating.
   virtual void* partial_buffer() = 0;
+  // An error once an exchange on this rank gave up waiting for a peer (a watchdog in the spinning
+  // kernels: a peer whose launch failed or whose host thread stalled no longer hangs the group); it
+  // stays an error, since the staging slots are then out of step. Read it after the step's sync.
+  virtual Status check() const { return {}; }
+  // How long an exchange waits for a peer before giving up (EFFITUNE_TP_TIMEOUT_S, default 10 s);
+  // for tests. Takes effect for later calls.
+  virtual void set_exchange_timeout(double seconds) { (void)seconds; }
 };
 
 // The type row-parallel partials travel in for a model whose activations are `act`: bf16 for bf16

@@ -1,6 +1,7 @@
 #include "tp/tp_backend.h"
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,14 +35,14 @@ class TensorParallelBackend final : public Backend, public DeviceSampler {
   // Every rank gets the same steps, so every rank's validation takes the same branch: either all
   // return the error before their first collective, or none does.
   Status forward(std::span<const SequenceStep> steps, std::vector<float>& logits) override {
-    return threads_.run([&](int32_t r) {
+    return step([&](int32_t r) {
       return shards_[r]->forward(steps, r == 0 ? logits : scratch_[static_cast<size_t>(r)]);
     });
   }
 
   Status forward_greedy(std::span<const SequenceStep> steps, std::vector<int32_t>& tokens) override {
     if (greedy_[0] == nullptr) return unimplemented("forward_greedy: the " + name() + " backend has no device sampler");
-    return threads_.run([&](int32_t r) {
+    return step([&](int32_t r) {
       if (r == 0) return greedy_[0]->forward_greedy(steps, tokens);
       std::vector<int32_t> ignored;
       return greedy_[r]->forward_greedy(steps, ignored);
@@ -54,7 +55,7 @@ class TensorParallelBackend final : public Backend, public DeviceSampler {
   Status forward_sample(std::span<const SequenceStep> steps, std::span<const RowSampling> params,
                         std::vector<int32_t>& tokens) override {
     if (sampler_[0] == nullptr) return unimplemented("forward_sample: the " + name() + " backend has no device sampler");
-    return threads_.run([&](int32_t r) {
+    return step([&](int32_t r) {
       if (r == 0) return sampler_[0]->forward_sample(steps, params, tokens);
       std::vector<int32_t> ignored;
       return sampler_[r]->forward_sample(steps, params, ignored);
@@ -64,7 +65,7 @@ class TensorParallelBackend final : public Backend, public DeviceSampler {
   Status forward_topk(std::span<const SequenceStep> steps, int32_t k, std::vector<int32_t>& ids,
                       std::vector<float>& logprobs) override {
     if (sampler_[0] == nullptr) return unimplemented("forward_topk: the " + name() + " backend has no device sampler");
-    return threads_.run([&](int32_t r) {
+    return step([&](int32_t r) {
       if (r == 0) return sampler_[0]->forward_topk(steps, k, ids, logprobs);
       std::vector<int32_t> ignored_ids;
       std::vector<float> ignored_lp;
@@ -92,6 +93,20 @@ class TensorParallelBackend final : public Backend, public DeviceSampler {
   }
 
  private:
+  // Runs one step on every rank. A step that failed after its launches (a rank's launch error, an
+  // exchange that gave up waiting: kInternal, kDeadlineExceeded) leaves the ranks' exchanges out of
+  // step, so every later step fails at once instead of computing wrong sums. Errors before any
+  // launch (bad steps, memory; kInvalidArgument, kResourceExhausted, kCancelled) leave it usable.
+  Status step(const std::function<Status(int32_t)>& fn) {
+    if (!broken_.ok())
+      return failed_precondition("tensor-parallel group stopped after an earlier step failed (" + broken_.to_string() +
+                                 "); create the backend again");
+    Status st = threads_.run(fn);
+    if (st.code() == StatusCode::kInternal || st.code() == StatusCode::kDeadlineExceeded) broken_ = st;
+    return st;
+  }
+
+  Status broken_;
   // Declared before the shards, so destroyed after them: a CUDA shard may have collectives queued.
   std::vector<std::unique_ptr<Communicator>> comms_;
   std::vector<std::unique_ptr<Backend>> shards_;
