@@ -142,8 +142,10 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
   // Open defect (session 7, 2 x H100): with the peer-to-peer exchange, quantized Llama-1B/8B shards
   // hung at their first 32-token prefill whenever the streaming GEMM ran (NCCL instead, or the GEMV
   // at 8 rows, or dequantize + cuBLAS at 200 rows, all ran), while the task model's shards passed;
-  // the cause is not found. Until it is, tensor-parallel ranks keep quantized weights off it.
-  if (dynamic_cast<NormingCommunicator*>(extras.comm) != nullptr) b->mm_.disable_streaming();
+  // the cause is not found. Until it is, tensor-parallel ranks keep quantized weights off it
+  // (EFFITUNE_TP_GEMM_STREAM=1 puts them back on it, to chase the cause).
+  if (dynamic_cast<NormingCommunicator*>(extras.comm) != nullptr && !env_flag("EFFITUNE_TP_GEMM_STREAM", false))
+    b->mm_.disable_streaming();
   CUDA_RETURN_IF_ERROR(cudaMalloc(&b->kv_, kv_total));
   // Unwritten KV slots are never read (attention stops at each sequence's length); zero them anyway
   // so that a bug shows as a wrong value rather than NaN noise.
