@@ -189,9 +189,15 @@ std::vector<Chart> sensitivity_charts(const std::vector<TrialRecord>& trials, co
     }
     c.series.push_back(std::move(s));
     const bool separated = best_i.n > 1 && worst_i.n > 1 && best_i.ci_low > worst_i.ci_high;
-    c.reading = dim + " = " + best_v + " gives the highest mean E (" + format_number(best) + "), " + worst_v +
-                " the lowest (" + format_number(worst) + "); " +
-                (separated ? "the difference is beyond noise." : "the intervals overlap or are too small to tell, so this is not yet conclusive.");
+    // Equal means (two quantizations that both met every SLO at the same price): naming one value
+    // as both the highest and the lowest read as a contradiction.
+    if (best - worst <= 1e-12 * std::max(1.0, std::fabs(best)))
+      c.reading = "Every value of " + dim + " gives the same mean E (" + format_number(best) +
+                  "): on these trials " + dim + " does not change efficiency; choose it by other concerns.";
+    else
+      c.reading = dim + " = " + best_v + " gives the highest mean E (" + format_number(best) + "), " + worst_v +
+                  " the lowest (" + format_number(worst) + "); " +
+                  (separated ? "the difference is beyond noise." : "the intervals overlap or are too small to tell, so this is not yet conclusive.");
     out.push_back({best - worst, std::move(c)});
   }
   std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first > b.first; });

@@ -1,6 +1,6 @@
 // The report's GPU-count chart (orchestrator/src/report_gpu_scaling.cpp): capacity per GPU for each
 // tensor-parallel degree the trials measured, against figures computed here from the records, and the
-// E1 of the GPU count named in its reading.
+// E1 of the GPU count named in its reading. Also the sensitivity chart's reading on such a study.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -87,6 +87,28 @@ TEST(ReportGpuScaling, NeedsTwoMeasuredDegrees) {
   failed.state = TrialState::kFailed;
   const ReportModel one = build_report_model(inputs({at_degree(ex, 0, 1, 4.0, 0.2, 900), failed}));
   EXPECT_EQ(find_chart(one, "gpu-scaling"), nullptr);
+}
+
+// The sensitivity chart of a dimension whose values all gave the same E (the gpu-tp study on 2 x
+// H100: bf16 and q8_0 both 0.25 on average) says so, instead of naming one value both the highest
+// and the lowest; unequal means still name both ends.
+TEST(ReportSensitivity, EqualMeansSayTheDimensionDoesNotChangeE) {
+  const Experiment ex = testing::report_experiment();
+  std::vector<TrialRecord> trials = {at_degree(ex, 0, 1, 1300, 0.3333, 7), at_degree(ex, 1, 2, 1150, 0.1667, 9)};
+  TrialRecord b0 = trials[0], b1 = trials[1];
+  b0.id = 2, b1.id = 3;
+  b0.configuration_json = "{\"quant\":\"bf16\",\"gpu_count\":1}";
+  b1.configuration_json = "{\"quant\":\"bf16\",\"gpu_count\":2}";
+  trials.push_back(b0);
+  trials.push_back(b1);
+  const ReportModel m = build_report_model(inputs(trials));
+  const Chart* quant = find_chart(m, "sensitivity-quant");
+  ASSERT_NE(quant, nullptr);
+  EXPECT_NE(quant->reading.find("Every value of quant gives the same mean E"), std::string::npos) << quant->reading;
+  const Chart* gpus = find_chart(m, "sensitivity-gpu_count");
+  ASSERT_NE(gpus, nullptr);
+  EXPECT_NE(gpus->reading.find("gpu_count = 1 gives the highest mean E"), std::string::npos) << gpus->reading;
+  EXPECT_NE(gpus->reading.find("2 the lowest"), std::string::npos) << gpus->reading;
 }
 
 }  // namespace
