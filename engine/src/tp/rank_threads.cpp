@@ -20,7 +20,7 @@ RankThreads::~RankThreads() {
 // Said at once, not when run() returns: the ranks that succeeded may be waiting on the failed
 // rank's part of a collective, so the caller may not hear of the failure for a long time.
 void RankThreads::report_failure(int32_t rank, const Status& st) {
-  if (st.ok()) return;
+  if (st.ok() || st.code() == StatusCode::kCancelled) return;
   std::fprintf(stderr, "effitune: tensor-parallel rank %d of %d failed: %s\n", rank, ranks_, st.to_string().c_str());
 }
 
@@ -55,6 +55,10 @@ Status RankThreads::run(const std::function<Status(int32_t)>& fn) {
   report_failure(0, results_[0]);
   std::unique_lock<std::mutex> lock(mu_);
   done_.wait(lock, [&] { return pending_ == 0; });
+  // The cause first: ranks that stopped only because another failed (the CUDA step gate's
+  // kCancelled) say less than the rank that failed.
+  for (const Status& st : results_)
+    if (!st.ok() && st.code() != StatusCode::kCancelled) return st;
   for (const Status& st : results_)
     if (!st.ok()) return st;
   return {};

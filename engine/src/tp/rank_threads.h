@@ -20,7 +20,8 @@ class RankThreads {
   RankThreads(const RankThreads&) = delete;
   RankThreads& operator=(const RankThreads&) = delete;
 
-  // Runs fn(rank) for every rank at once and waits for all; returns the lowest rank's error.
+  // Runs fn(rank) for every rank at once and waits for all; returns the lowest rank's error,
+  // preferring one that is not kCancelled (a rank that stopped because another failed).
   Status run(const std::function<Status(int32_t)>& fn);
 
  private:

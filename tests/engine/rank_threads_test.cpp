@@ -1,0 +1,41 @@
+// RankThreads (engine/src/tp/rank_threads.h): every rank's function runs once per run(), and the
+// error returned is the cause: the lowest rank's error that is not kCancelled (what CUDA ranks return
+// when they stopped at the step gate because another rank could not prepare), else the lowest.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "../../engine/src/tp/rank_threads.h"
+
+namespace effitune::engine::tp {
+namespace {
+
+TEST(RankThreads, EveryRankRunsOncePerCall) {
+  RankThreads threads(4);
+  std::vector<std::atomic<int>> runs(4);
+  for (int call = 0; call < 200; ++call)
+    ASSERT_TRUE(threads.run([&](int32_t r) {
+      ++runs[static_cast<size_t>(r)];
+      return Status{};
+    }).ok());
+  for (auto& n : runs) EXPECT_EQ(n.load(), 200);
+}
+
+TEST(RankThreads, ReturnsTheCauseBeforeTheRanksThatStoppedBecauseOfIt) {
+  RankThreads threads(3);
+  const Status st = threads.run([](int32_t r) -> Status {
+    if (r == 2) return resource_exhausted("rank 2: out of device memory");
+    return cancelled("another tensor-parallel rank could not prepare the step");
+  });
+  EXPECT_EQ(st.code(), StatusCode::kResourceExhausted) << st.to_string();
+  const Status two = threads.run([](int32_t r) -> Status {
+    return r == 0 ? Status{} : internal_error("rank " + std::to_string(r));
+  });
+  EXPECT_EQ(two.message(), "rank 1");  // the lowest failing rank
+  EXPECT_EQ(threads.run([](int32_t r) { return r == 1 ? cancelled("x") : Status{}; }).code(), StatusCode::kCancelled);
+}
+
+}  // namespace
+}  // namespace effitune::engine::tp
