@@ -37,14 +37,14 @@ constexpr int kUnroll = 4;
 constexpr int64_t kMaxFloats = int64_t{1} << 21;  // per slot: 8 MiB (a 512-token prefill chunk x 4096)
 
 // Where a rank's exchange kernels say that a wait timed out: host memory mapped into the device,
-// so that the host reads it after the step's synchronization without a copy. `claim` elects the one
-// thread that fills the fields; `fired` is set last.
+// so that the host reads it after the step's synchronization without a copy. Only plain stores go
+// there (atomics on host memory over PCIe are not portable): the one thread that fills it is elected
+// by an atomic on a word of device memory (P2pArgs::claim), and `fired` is written last.
 struct P2pWatch {
-  uint32_t claim;
-  uint32_t kind;    // 1: waited for a peer's signal (pull), 2: for a peer's data (push)
-  uint32_t peer;    // the rank waited for
-  uint32_t cta;
-  uint32_t detail;  // pull: the call number; push: the 16-byte unit of the slot
+  volatile uint32_t kind;    // 1: waited for a peer's signal (pull), 2: for a peer's data (push)
+  volatile uint32_t peer;    // the rank waited for
+  volatile uint32_t cta;
+  volatile uint32_t detail;  // pull: the call number; push: the 16-byte unit of the slot
   volatile uint32_t fired;
 };
 
@@ -67,6 +67,7 @@ struct P2pArgs {
   int64_t stride = 0;    // all_reduce_add: rank q's partial sits at slot + q * stride (floats) in a staging
   float* own = nullptr;  // bufs[rank], for kernels that would otherwise index bufs at run time
   P2pWatch* watch = nullptr;  // this rank's (mapped host memory)
+  uint32_t* claim = nullptr;  // this rank's (device memory): elects the thread that fills `watch`
   uint64_t timeout_ns = 0;    // a wait longer than this gives up and reports (P2pWatch)
   int32_t rows = 0, dim = 0;
   const float* norm_w = nullptr;
@@ -98,8 +99,9 @@ __device__ __forceinline__ bool spin_expired(uint32_t& polls, uint64_t& t0, uint
   if (t0 == 0) t0 = now;
   return now - t0 > timeout_ns;
 }
-__device__ __noinline__ void report_timeout(P2pWatch* w, uint32_t kind, uint32_t peer, uint32_t cta, uint32_t detail) {
-  if (w == nullptr || atomicCAS_system(&w->claim, 0u, 1u) != 0u) return;
+__device__ __noinline__ void report_timeout(P2pWatch* w, uint32_t* claim, uint32_t kind, uint32_t peer, uint32_t cta,
+                                           uint32_t detail) {
+  if (w == nullptr || claim == nullptr || atomicCAS(claim, 0u, 1u) != 0u) return;
   w->kind = kind, w->peer = peer, w->cta = cta, w->detail = detail;
   __threadfence_system();
   w->fired = 1u;
@@ -215,15 +217,15 @@ __device__ __forceinline__ void push_send(const P2pArgs& a, int64_t slot, const 
 
 // Spins on one unit of this rank's slot until a peer's store has landed in all of it. Not inlined:
 // a loop inside push_load_ranks' unrolled loops would keep them rolled and v in local memory.
-__device__ __noinline__ uint4 wait_arrival(const uint4* p, P2pWatch* watch, uint64_t timeout_ns, uint32_t peer,
-                                           uint32_t unit) {
+__device__ __noinline__ uint4 wait_arrival(const uint4* p, P2pWatch* watch, uint32_t* claim, uint64_t timeout_ns,
+                                           uint32_t peer, uint32_t unit) {
   uint4 w;
   uint32_t polls = 0;
   uint64_t t0 = 0;
   do {
     w = ld_volatile16(p);
     if (!arrived(w) && spin_expired(polls, t0, timeout_ns)) {
-      report_timeout(watch, 2, peer, blockIdx.x, unit);
+      report_timeout(watch, claim, 2, peer, blockIdx.x, unit);
       break;
     }
   } while (!arrived(w));
@@ -243,7 +245,7 @@ __device__ __forceinline__ void push_load_ranks(const P2pArgs& a, int64_t slot, 
   for_rank_units<kN, U>(a, first, end, [&](int q, int u, int64_t i) {
     if (q == a.rank) return;
     uint4* p = reinterpret_cast<uint4*>(a.own + slot + q * a.stride) + i;
-    if (!arrived(v[q][u])) v[q][u] = wait_arrival(p, a.watch, a.timeout_ns, q, static_cast<uint32_t>(i));
+    if (!arrived(v[q][u])) v[q][u] = wait_arrival(p, a.watch, a.claim, a.timeout_ns, q, static_cast<uint32_t>(i));
     *p = make_uint4(kSentinel, kSentinel, kSentinel, kSentinel);
   });
 }
@@ -315,7 +317,7 @@ __device__ __forceinline__ void signal_and_wait(const P2pArgs& a, uint32_t call)
     uint64_t t0 = 0;
     while (static_cast<int32_t>(load_acquire(from) - call) < 0) {
       if (spin_expired(polls, t0, a.timeout_ns)) {
-        report_timeout(a.watch, 1, tid, b, call);
+        report_timeout(a.watch, a.claim, 1, tid, b, call);
         break;
       }
     }
@@ -420,12 +422,14 @@ struct P2pGroup {
   std::vector<float*> bufs;
   std::vector<uint32_t*> flags, calls;
   std::vector<P2pWatch*> watches;  // mapped host memory: the same address on the host and the devices
-  ~P2pGroup() {
-    for (int32_t r = 0; r < n; ++r) {
-      cudaSetDevice(first_device + r);
-      cudaFree(bufs[r]);
-      cudaFree(flags[r]);
-      cudaFree(calls[r]);
+  std::vector<uint32_t*> claims;   // device memory, one word per rank
+  ~P2pGroup() {  // frees what exists, also after a creation that failed half-way
+    auto free_at = [this](const auto& v, size_t r) {
+      if (r < v.size()) cudaFree(v[r]);
+    };
+    for (size_t r = 0; r < bufs.size(); ++r) {
+      cudaSetDevice(first_device + static_cast<int32_t>(r));
+      free_at(bufs, r), free_at(flags, r), free_at(calls, r), free_at(claims, r);
     }
     for (P2pWatch* w : watches) cudaFreeHost(w);
   }
@@ -553,6 +557,7 @@ class HybridCommunicator final : public NormingCommunicator {
     a.own = g.bufs[rank()];
     a.n = g.n;
     a.watch = g.watches[rank()];
+    a.claim = g.claims[rank()];
     a.timeout_ns = timeout_ns_;
     return a;
   }
@@ -585,7 +590,6 @@ Result<std::shared_ptr<P2pGroup>> make_p2p_group(int32_t first_device, int32_t n
     }
     float* buf = nullptr;
     uint32_t *flags = nullptr, *calls = nullptr;
-    g->n = r;  // the destructor frees what exists so far
     CUDA_RETURN_IF_ERROR(cudaMalloc(&buf, 4 * kMaxFloats * sizeof(float)));
     g->bufs.push_back(buf);
     CUDA_RETURN_IF_ERROR(cudaMalloc(&flags, kBlocks * kMaxRanks * sizeof(uint32_t)));
@@ -599,6 +603,10 @@ Result<std::shared_ptr<P2pGroup>> make_p2p_group(int32_t first_device, int32_t n
     void* watch_dev = nullptr;
     CUDA_RETURN_IF_ERROR(cudaHostGetDevicePointer(&watch_dev, watch, 0));
     if (watch_dev != watch) return internal_error("p2p group: mapped host memory without unified addressing");
+    uint32_t* claim = nullptr;
+    CUDA_RETURN_IF_ERROR(cudaMalloc(&claim, sizeof(uint32_t)));
+    g->claims.push_back(claim);
+    CUDA_RETURN_IF_ERROR(cudaMemset(claim, 0, sizeof(uint32_t)));
     g->n = r + 1;
     // The all_reduce_add slots (2 and 3) start as the push exchange's "not yet" sentinel.
     CUDA_RETURN_IF_ERROR(cudaMemset(buf + 2 * kMaxFloats, 0xFF, 2 * kMaxFloats * sizeof(float)));
