@@ -409,11 +409,16 @@ Status lone_rank_exchange(int32_t rows, double timeout_s, double& waited_s) {
   const std::vector<float> zeros(static_cast<size_t>(rows) * kDim, 0.0f);
   EFFITUNE_RETURN_IF_ERROR(upload(x, zeros.data(), zeros.size() * 4));
   CUDA_RETURN_IF_ERROR(cudaMemcpy(fused->partial_buffer(), zeros.data(), zeros.size() * 4, cudaMemcpyHostToDevice));
+  cudaStream_t stream = nullptr;  // a stream of its own, as the backend's (launch_pdl)
+  CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   const auto t0 = std::chrono::steady_clock::now();
-  EFFITUNE_RETURN_IF_ERROR(fused->all_reduce_add(fused->partial_buffer(), ActType::kF32, static_cast<float*>(x.p), rows,
-                                                 kDim, nullptr, 1e-5f, ActType::kF32, nullptr, nullptr));
-  CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+  const Status launched = fused->all_reduce_add(fused->partial_buffer(), ActType::kF32, static_cast<float*>(x.p), rows,
+                                                kDim, nullptr, 1e-5f, ActType::kF32, nullptr, stream);
+  const cudaError_t synced = cudaStreamSynchronize(stream);
   waited_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  cudaStreamDestroy(stream);
+  EFFITUNE_RETURN_IF_ERROR(launched);
+  CUDA_RETURN_IF_ERROR(synced);
   return fused->check();
 }
 
