@@ -35,6 +35,11 @@ TEST(RankThreads, ReturnsTheCauseBeforeTheRanksThatStoppedBecauseOfIt) {
   });
   EXPECT_EQ(two.message(), "rank 1");  // the lowest failing rank
   EXPECT_EQ(threads.run([](int32_t r) { return r == 1 ? cancelled("x") : Status{}; }).code(), StatusCode::kCancelled);
+  // A launch that failed on rank 2 and the exchanges that then gave up waiting for it on 0 and 1.
+  const Status launch = threads.run([](int32_t r) -> Status {
+    return r == 2 ? internal_error("rank 2: launch failed") : deadline_exceeded("waited for rank 2");
+  });
+  EXPECT_EQ(launch.code(), StatusCode::kInternal) << launch.to_string();
 }
 
 }  // namespace

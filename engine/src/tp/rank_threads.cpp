@@ -55,13 +55,16 @@ Status RankThreads::run(const std::function<Status(int32_t)>& fn) {
   report_failure(0, results_[0]);
   std::unique_lock<std::mutex> lock(mu_);
   done_.wait(lock, [&] { return pending_ == 0; });
-  // The cause first: ranks that stopped only because another failed (the CUDA step gate's
-  // kCancelled) say less than the rank that failed.
+  // The cause first: ranks that stopped because another failed say less than the rank that failed
+  // (kCancelled: stopped at the CUDA step gate; kDeadlineExceeded: an exchange gave up waiting for a
+  // rank whose launch failed). Among equals, the lowest rank.
+  auto consequence = [](const Status& st) {
+    return st.code() == StatusCode::kCancelled ? 2 : st.code() == StatusCode::kDeadlineExceeded ? 1 : 0;
+  };
+  const Status* pick = nullptr;
   for (const Status& st : results_)
-    if (!st.ok() && st.code() != StatusCode::kCancelled) return st;
-  for (const Status& st : results_)
-    if (!st.ok()) return st;
-  return {};
+    if (!st.ok() && (pick == nullptr || consequence(st) < consequence(*pick))) pick = &st;
+  return pick != nullptr ? *pick : Status{};
 }
 
 }  // namespace effitune::engine::tp

@@ -21,7 +21,8 @@ class RankThreads {
   RankThreads& operator=(const RankThreads&) = delete;
 
   // Runs fn(rank) for every rank at once and waits for all; returns the lowest rank's error,
-  // preferring one that is not kCancelled (a rank that stopped because another failed).
+  // preferring a cause to a consequence: any other code before kDeadlineExceeded (an exchange that
+  // gave up waiting for a failed rank) before kCancelled (a rank stopped at the step gate).
   Status run(const std::function<Status(int32_t)>& fn);
 
  private:
