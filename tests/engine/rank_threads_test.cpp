@@ -1,6 +1,6 @@
 // RankThreads (engine/src/tp/rank_threads.h): every rank's function runs once per run(), and the
-// error returned is the cause: the lowest rank's error that is not kCancelled (what CUDA ranks return
-// when they stopped at the step gate because another rank could not prepare), else the lowest.
+// error returned is the cause before its consequences (kDeadlineExceeded: an exchange that gave up
+// waiting for the failed rank; kCancelled: a rank stopped at the CUDA step gate), lowest rank first.
 #include <gtest/gtest.h>
 
 #include <atomic>
