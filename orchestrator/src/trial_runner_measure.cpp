@@ -249,7 +249,11 @@ Result<TrialRecord> measure_trial(const Experiment& ex, const search::Configurat
   auto measure = [&](double load) -> Result<probes::RepeatedResult> {
     probes::LoadTestConfig cfg = lc;
     cfg.arrivals.rate_per_s = load;
-    return probes::run_repeated(target, workload, cfg, 1, clock);
+    EFFITUNE_ASSIGN_OR_RETURN(probes::RepeatedResult r, probes::run_repeated(target, workload, cfg, 1, clock));
+    // An engine that answers only with errors (a tensor-parallel group stopped by a failed step, a
+    // backend fault) fails the trial with its reason, rather than recording a configuration with P = 0.
+    EFFITUNE_RETURN_IF_ERROR(probes::every_request_failed(r.pooled, load).with_context("load test"));
+    return r;
   };
 
   // One sequence's throughput bounds the first probe from below; batching raises capacity from there.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <sstream>
 
 #include "effitune/probes/load_test.h"
 
@@ -263,6 +264,14 @@ Result<RepeatedResult> run_repeated(Target& target, const Workload& workload, co
   out.e2e_p95_ms = over_runs(e2e95, config.seed + 5);
   out.slo_met = out.pooled.slo_met;
   return out;
+}
+
+Status every_request_failed(const RunResult& r, double load_rps) {
+  if (r.offered == 0 || r.errors < r.offered) return {};
+  std::ostringstream msg;
+  msg << "every one of the " << r.offered << " measured requests at " << load_rps << " req/s failed";
+  if (!r.sample_errors.empty()) msg << ", e.g.: " << r.sample_errors.front();
+  return unavailable(msg.str());
 }
 
 }  // namespace effitune::probes

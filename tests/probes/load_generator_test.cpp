@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <thread>
 
 #include "effitune/probes/load_test.h"
@@ -278,6 +279,38 @@ TEST(LoadGenerator, NullTargetKeepsUpWithAThousandPerSecond) {
   EXPECT_GT(r->sent, 850u);
   EXPECT_EQ(r->ok, r->sent);
   EXPECT_LT(r->lateness_p50_ms, 5.0);  // the benchmark measures p99 on a quiet machine
+}
+
+// A target that answers every request with an error is broken, not slow: every_request_failed says
+// so with the target's own message; one good request, or failures that are only timeouts, keep the
+// run a measurement.
+TEST(LoadGenerator, EveryRequestFailedNamesTheFirstError) {
+  auto run = [](std::function<Script(size_t)> script) {
+    VirtualClock clock;
+    testing::ScriptedTarget target(clock, std::move(script));
+    LoadTestConfig c;
+    c.mode = LoadMode::kOpenLoop;
+    c.arrivals.kind = ArrivalKind::kConstant;
+    c.arrivals.rate_per_s = 10;
+    c.duration_s = 3;
+    c.warmup_s = 0.5;
+    c.request_timeout_s = 0.15;
+    auto r = run_load_test(target, synthetic_workload(), c, clock);
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    return r.ok() ? *r : RunResult{};
+  };
+  const RunResult all = run([](size_t) { Script s; s.error = true; return s; });
+  ASSERT_GT(all.offered, 0u);
+  const Status st = every_request_failed(all, 10);
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable);
+  EXPECT_NE(st.message().find("scripted failure"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("at 10 req/s"), std::string::npos) << st.message();
+
+  const RunResult one_good = run([](size_t k) { Script s; s.error = k != 10; return s; });
+  EXPECT_TRUE(every_request_failed(one_good, 10).ok());
+  const RunResult slow = run([](size_t) { Script s; s.ttft_ms = 500; return s; });  // all past the timeout
+  EXPECT_TRUE(every_request_failed(slow, 10).ok());
+  EXPECT_TRUE(every_request_failed(RunResult{}, 10).ok());
 }
 
 }  // namespace

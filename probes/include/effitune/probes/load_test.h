@@ -171,6 +171,11 @@ struct RepeatedResult {
   bool slo_met = false;         // the pooled run meets every SLO
 };
 
+// kUnavailable when every measured request of `r` ended in an error (the target answers, but only
+// with errors: a stopped tensor-parallel group, a backend fault), naming the load and the first
+// error message; OK otherwise, timeouts and SLO misses included (those are measurements).
+Status every_request_failed(const RunResult& r, double load_rps);
+
 // Runs `repetitions` >= 1 load tests; repetition k uses seed config.seed + k.
 Result<RepeatedResult> run_repeated(Target& target, const Workload& workload, const LoadTestConfig& config,
                                     int repetitions, Clock& clock);
