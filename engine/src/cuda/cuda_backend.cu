@@ -168,6 +168,7 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
 CudaBackend::~CudaBackend() {
   if (stream_) cudaStreamSynchronize(stream_);
   for (auto& [key, g] : graphs_) cudaGraphExecDestroy(g.exec);
+  if (oneshot_ != nullptr) cudaGraphExecDestroy(oneshot_);
   cudaFree(ws_);
   cudaFreeHost(meta_host_);
   cudaFree(kv_);
@@ -514,25 +515,41 @@ Status CudaBackend::prepare(std::span<const SequenceStep> steps, bool greedy, Pl
   }
   CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(meta_, meta_host_, p.ints * 4, cudaMemcpyHostToDevice, stream_));
 
-  if (!(p.decode && extras_.cuda_graphs)) return {};  // run() enqueues the kernels one by one
+  if (!(p.decode && extras_.cuda_graphs)) {
+    // Experiment (EFFITUNE_TP_GRAPH_ALL=1, off by default): under tensor parallelism, every other
+    // step too is captured here, before the step gate, and launched once, so that no host call of
+    // the step (cuBLAS, kernel attributes, loading) happens while a peer's exchange spins; for the
+    // open stall of session 7. Costs a graph instantiation per such step.
+    static const bool graph_all = env_flag("EFFITUNE_TP_GRAPH_ALL", false);
+    if (!(graph_all && extras_.comm != nullptr && extras_.cuda_graphs)) return {};  // run() enqueues one by one
+    if (oneshot_ != nullptr) cudaGraphExecDestroy(oneshot_);  // the last step has finished (finish_step)
+    oneshot_ = nullptr;
+    EFFITUNE_RETURN_IF_ERROR(capture(p, greedy, oneshot_));
+    exec = oneshot_;
+    return {};
+  }
   const auto key = std::make_tuple(p.steps, p.splits, p.stride, greedy);
   Graph& g = graphs_[key];
   if (!g.exec || g.generation != ws_generation_) {
     if (g.exec) cudaGraphExecDestroy(g.exec);
     g.exec = nullptr;
-    cudaGraph_t graph = nullptr;
-    CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
-    const Status st = enqueue(p, greedy);
-    const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
-    EFFITUNE_RETURN_IF_ERROR(st);
-    CUDA_RETURN_IF_ERROR(end);
-    const cudaError_t inst = cudaGraphInstantiate(&g.exec, graph, 0);
-    cudaGraphDestroy(graph);
-    CUDA_RETURN_IF_ERROR(inst);
+    EFFITUNE_RETURN_IF_ERROR(capture(p, greedy, g.exec));
     g.generation = ws_generation_;
   }
   exec = g.exec;
   return {};
+}
+
+Status CudaBackend::capture(const Plan& p, bool greedy, cudaGraphExec_t& out) {
+  cudaGraph_t graph = nullptr;
+  CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  const Status st = enqueue(p, greedy);
+  const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
+  EFFITUNE_RETURN_IF_ERROR(st);
+  CUDA_RETURN_IF_ERROR(end);
+  const cudaError_t inst = cudaGraphInstantiate(&out, graph, 0);
+  cudaGraphDestroy(graph);
+  return cuda_status(inst, "cudaGraphInstantiate");
 }
 
 Status CudaBackend::forward(std::span<const SequenceStep> steps, std::vector<float>& logits) {

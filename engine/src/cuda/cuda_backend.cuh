@@ -60,6 +60,8 @@ class CudaBackend final : public Backend, public DeviceSampler {
   // Everything before the first launch: plan, workspace, metadata upload, and for decode steps with
   // CUDA graphs the step's graph (captured when new), returned in `exec`.
   Status prepare(std::span<const SequenceStep> steps, bool greedy, Plan& plan, cudaGraphExec_t& exec);
+  // The step's kernels captured into a new executable graph.
+  Status capture(const Plan& plan, bool greedy, cudaGraphExec_t& out);
   Status build_plan(std::span<const SequenceStep> steps, Plan& plan);
   Status ensure_workspace(const Plan& plan);
   Status enqueue(const Plan& plan, bool greedy);
@@ -123,6 +125,7 @@ class CudaBackend final : public Backend, public DeviceSampler {
     int64_t generation = 0;
   };
   std::map<std::tuple<int32_t, int32_t, int32_t, bool>, Graph> graphs_;
+  cudaGraphExec_t oneshot_ = nullptr;  // EFFITUNE_TP_GRAPH_ALL: the last non-decode step's graph
 };
 
 }  // namespace effitune::engine::cuda
