@@ -5,13 +5,11 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
-#include <set>
 #include <string>
-#include <utility>
 
 #include "effitune/common/status.h"
 
@@ -115,20 +113,19 @@ inline int sm_count() {
   return counts[dev];
 }
 
-// Lets `kernel` take up to `bytes` of dynamic shared memory on the current device, once per device.
-// cudaFuncSetAttribute applies to the current device only: raised once per process, a kernel
-// failed to launch on every device but the first, and under tensor parallelism the ranks whose
-// launch succeeded then waited forever on the failed rank's partial (session 7: every quantized
-// streaming GEMM at TP=2 hung).
-inline cudaError_t raise_dynamic_smem(const void* kernel, int bytes) {
-  static std::mutex mu;
-  static std::set<std::pair<int, const void*>> done;
+// Lets `kernel` take up to `bytes` of dynamic shared memory on the current device, once per device:
+// `raised` (one static per kernel at the call site) has a bit per device where that is done, so the
+// launches after the first cost a cudaGetDevice and a load. cudaFuncSetAttribute applies to the
+// current device only: raised once per process, a kernel failed to launch on every device but the
+// first, and under tensor parallelism the ranks whose launch succeeded then waited forever on the
+// failed rank's partial (session 7: every quantized streaming GEMM at TP=2 hung).
+inline cudaError_t raise_dynamic_smem(const void* kernel, int bytes, std::atomic<uint64_t>& raised) {
   int dev = 0;
   if (cudaError_t e = cudaGetDevice(&dev); e != cudaSuccess) return e;
-  std::lock_guard<std::mutex> lock(mu);
-  if (done.count({dev, kernel}) != 0) return cudaSuccess;
+  const uint64_t bit = dev >= 0 && dev < 64 ? uint64_t{1} << dev : 0;
+  if (bit != 0 && (raised.load(std::memory_order_relaxed) & bit) != 0) return cudaSuccess;
   const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-  if (e == cudaSuccess) done.insert({dev, kernel});
+  if (e == cudaSuccess) raised.fetch_or(bit, std::memory_order_relaxed);
   return e;
 }
 

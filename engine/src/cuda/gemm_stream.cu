@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -359,7 +360,8 @@ template <WKind W, typename T, int kTiles>
 void launch_typed(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorkspace& ws, cudaStream_t stream,
                   int32_t forced_splits) {
   // A failure shows as the launch's error (CUDA_RETURN_IF_LAUNCH_ERROR after it).
-  (void)raise_dynamic_smem(reinterpret_cast<const void*>(gemm_stream_kernel<W, T, kTiles>), kSmemOneCta);
+  static std::atomic<uint64_t> raised{0};  // a bit per device
+  (void)raise_dynamic_smem(reinterpret_cast<const void*>(gemm_stream_kernel<W, T, kTiles>), kSmemOneCta, raised);
   // Two CTAs per SM need <= 128 registers per thread as well as the shared memory.
   static const bool two_ctas_fit = [] {
     cudaFuncAttributes attr{};

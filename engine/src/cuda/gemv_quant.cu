@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <atomic>
 
 #include "common.cuh"
 #include "gemv.cuh"
@@ -214,7 +215,9 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
 template <WKind W, int B, MatIn In, bool kGateUp, bool kArgmax = false>
 void launch_k(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
   const int64_t smem = a.n_rows * smem_per_row(m.cols);
-  (void)raise_dynamic_smem(reinterpret_cast<const void*>(gemv_quant_kernel<W, B, In, kGateUp, kArgmax>), kMaxSmem);
+  static std::atomic<uint64_t> raised{0};  // a bit per device
+  (void)raise_dynamic_smem(reinterpret_cast<const void*>(gemv_quant_kernel<W, B, In, kGateUp, kArgmax>), kMaxSmem,
+                           raised);
   const int per_sm = static_cast<int>(std::clamp<int64_t>(kMaxSmem / std::max<int64_t>(smem, 1), 1, kCtasPerSm));
   const unsigned grid = static_cast<unsigned>(std::min<int64_t>(ceil_div(kGateUp ? m.rows / 2 : m.rows, kWarps), int64_t{sm_count()} * per_sm));
   launch_pdl(gemv_quant_kernel<W, B, In, kGateUp, kArgmax>, grid, kWarps * 32, smem, s, m, a);
