@@ -248,13 +248,71 @@ std::vector<int32_t> teacher_forced_argmax(Backend& b, const std::vector<int32_t
   return out;
 }
 
+// Under tensor parallelism every step is a graph launch, and prefill shapes replay a cached graph or
+// take over the least recently used one (CudaBackend::prepare, at most 16 kept): 20 distinct prompt
+// lengths (more than the cache holds), then evicted lengths again, then one length repeated with new
+// tokens. Every step's logits must match TP=1's within f32 rounding, so a replayed graph that read
+// stale host values (a length, an offset) shows.
+TEST(CudaTensorParallel, TaskModelPrefillGraphsReplayAndRecycleLikeTp1) {
+  SKIP_WITHOUT_TWO_GPUS();
+  if (!std::filesystem::exists(task_model())) GTEST_SKIP() << "no task model at " << task_model();
+  auto w = load_model(task_model());
+  ASSERT_TRUE(w.ok()) << w.status().to_string();
+  const int32_t vocab = (*w)->config.vocab_size, blocks = 2;
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < 36; ++i) {
+    const int len = i < 20 ? 2 + i : i < 28 ? 2 + (i - 20) : 9;
+    std::vector<int32_t> p(static_cast<size_t>(len));
+    for (int j = 0; j < len; ++j) p[static_cast<size_t>(j)] = (7 * i + 13 * j + 3) % vocab;
+    prompts.push_back(p);
+  }
+  auto run_all = [&](Backend& b) {
+    std::vector<std::vector<float>> out;
+    const std::vector<int32_t> bt = table(blocks);
+    for (const auto& p : prompts) {
+      SequenceStep s{p, 0, bt, false};
+      std::vector<float> logits;
+      const Status st = b.forward({&s, 1}, logits);
+      EXPECT_TRUE(st.ok()) << st.to_string();
+      if (!st.ok()) break;
+      out.push_back(logits);
+    }
+    return out;
+  };
+  std::vector<std::vector<float>> ref;
+  {
+    auto one = make(*w, 1, blocks);
+    ASSERT_TRUE(one);
+    ref = run_all(*one);
+  }
+  ASSERT_EQ(ref.size(), prompts.size());
+  for (int32_t tp : tp_degrees((*w)->config)) {
+    auto many = make(*w, tp, blocks);
+    ASSERT_TRUE(many);
+    const auto got = run_all(*many);
+    ASSERT_EQ(got.size(), ref.size());
+    double worst = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+      float scale = 0;
+      for (float v : ref[i]) scale = std::max(scale, std::fabs(v));
+      double err = 0;
+      for (size_t k = 0; k < ref[i].size(); ++k) err = std::max(err, static_cast<double>(std::fabs(got[i][k] - ref[i][k])));
+      worst = std::max(worst, err / scale);
+      EXPECT_LE(err, 1e-4 * scale) << "TP=" << tp << ", step " << i << " (prompt of " << prompts[i].size() << ")";
+    }
+    std::printf("task model TP=%d, %zu prefill steps: worst |logit - TP=1's| / max|logit| = %.2e\n", tp, ref.size(), worst);
+  }
+}
+
 // Quantized weights (converted at load) under tensor parallelism, decode steps at batch 1 and 12
-// (TP=1: the GEMV, then the streaming GEMM; TP ranks keep quantized weights on the GEMV up to 32
-// rows, see CudaBackend's creation): TP=N picks the same next token as TP=1 at >= 99% of the steps,
-// under teacher forcing. Each rank quantizes its half of the activations in the same
-// 32-blocks as TP=1, so only the f32 order of the rank sums differs. (Added after a tuning trial with
-// gpu_count 2 and q8_0 on the task model missed its SLOs where bf16 met them; session 6. The cause:
-// rank 1's kernels that take more than 48 KB of shared memory failed to launch, raise_dynamic_smem.)
+// (the GEMV, then the streaming GEMM, on both sides): TP=N picks the same next token as TP=1 at
+// >= 97% of the steps, under teacher forcing. Each rank quantizes its part of the activations in the
+// same 32-blocks as TP=1; what differs is that the row-parallel partials travel as bf16 (like the
+// activations; EFFITUNE_TP_PARTIAL) and are summed in another order, which flips near-ties: 119/121
+// at TP=4, batch 1 (4 x H100, session 8). A rank that computes garbage or nothing agrees on a few
+// percent. (Added after a tuning trial with gpu_count 2 and q8_0 on the task model missed its SLOs
+// where bf16 met them; session 6. The cause: rank 1's kernels that take more than 48 KB of shared
+// memory failed to launch, raise_dynamic_smem.)
 TEST(CudaTensorParallel, TaskModelQuantizedTpNDecodeAgreesWithTp1TeacherForced) {
   SKIP_WITHOUT_TWO_GPUS();
   if (!std::filesystem::exists(task_model())) GTEST_SKIP() << "no task model at " << task_model();
@@ -288,7 +346,7 @@ TEST(CudaTensorParallel, TaskModelQuantizedTpNDecodeAgreesWithTp1TeacherForced) 
         std::printf("task model %s batch %d TP=%d vs TP=1 same top-1: %d / %zu\n", std::string(dtype_name(type)).c_str(), batch, tp, same,
                     ref.size());
         std::fflush(stdout);  // a later hang or crash must not take this line with it
-        EXPECT_GE(same, 0.99 * static_cast<double>(ref.size())) << dtype_name(type) << " batch " << batch << " TP=" << tp;
+        EXPECT_GE(same, 0.97 * static_cast<double>(ref.size())) << dtype_name(type) << " batch " << batch << " TP=" << tp;
       }
     }
   }

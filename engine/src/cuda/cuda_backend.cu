@@ -139,13 +139,6 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
     EFFITUNE_RETURN_IF_ERROR(b->model_->upload(*weights));
   }
   EFFITUNE_RETURN_IF_ERROR(b->mm_.init(b->model_->largest_quant_elems(), b->stream_));
-  // Open defect (session 7, 2 x H100): with the peer-to-peer exchange, quantized Llama-1B/8B shards
-  // hung at their first 32-token prefill whenever the streaming GEMM ran (NCCL instead, or the GEMV
-  // at 8 rows, or dequantize + cuBLAS at 200 rows, all ran), while the task model's shards passed;
-  // the cause is not found. Until it is, tensor-parallel ranks keep quantized weights off it
-  // (EFFITUNE_TP_GEMM_STREAM=1 puts them back on it, to chase the cause).
-  if (dynamic_cast<NormingCommunicator*>(extras.comm) != nullptr && !env_flag("EFFITUNE_TP_GEMM_STREAM", false))
-    b->mm_.disable_streaming();
   CUDA_RETURN_IF_ERROR(cudaMalloc(&b->kv_, kv_total));
   // Unwritten KV slots are never read (attention stops at each sequence's length); zero them anyway
   // so that a bug shows as a wrong value rather than NaN noise.
@@ -168,7 +161,6 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
 CudaBackend::~CudaBackend() {
   if (stream_) cudaStreamSynchronize(stream_);
   for (auto& [key, g] : graphs_) cudaGraphExecDestroy(g.exec);
-  if (oneshot_ != nullptr) cudaGraphExecDestroy(oneshot_);
   cudaFree(ws_);
   cudaFreeHost(meta_host_);
   cudaFree(kv_);
@@ -459,13 +451,17 @@ Status CudaBackend::end_partial_sum(const Plan& p, const float* next_norm, const
   return extras_.comm->all_reduce_sum(x_, static_cast<int64_t>(p.tokens) * cfg_.dim, s);
 }
 
-// Under tensor parallelism every rank passes the step gate after its last host call that can wait
-// for a device (cudaFree, cudaFreeHost and cudaStreamSynchronize when the workspace grows, graph
-// instantiation) and before its first launch: a rank's exchange kernels spin until every peer's
-// part arrives, so no peer may still be inside such a call while they spin, and a rank that could
-// not prepare the step makes every rank return before launching anything (before, one rank's
-// failure left the others spinning until the trial's timeout). On 2 x H100 it cost nothing
-// measurable: 8B bf16 TP=2 batch 1 283 tok/s, batch 64 14,309 (278 / 13,865 in session 6).
+// Under tensor parallelism every rank meets the others twice a step (CudaBackendExtras::step_gate).
+// (1) Before its launch, after its last host call that can wait for its device (workspace growth,
+// graph capture and instantiation), all-or-nothing: a rank that could not prepare the step makes
+// every rank return before launching anything. (2) After its launch, before any other CUDA call:
+// the exchange kernels spin until every peer's part arrives, and a host call that loads a kernel
+// module (CUDA's lazy loading, the first launch of a kernel: sampling after the step, say) waits for
+// its device to drain while holding a process-wide lock, so a peer still to launch would block on
+// that lock and the group would stall (session 8, host stacks in bench/README.md). So under tensor
+// parallelism every step is one graph launch (prepare), and nothing follows it until all have
+// launched. On 2 x H100 gate (1) cost nothing measurable (8B bf16 TP=2 283 / 14,309 tok/s against
+// 278 / 13,865 in session 6).
 Status CudaBackend::run(std::span<const SequenceStep> steps, bool greedy, const Status& before) {
   Plan p;
   cudaGraphExec_t exec = nullptr;
@@ -473,8 +469,12 @@ Status CudaBackend::run(std::span<const SequenceStep> steps, bool greedy, const 
   if (extras_.step_gate && !extras_.step_gate(st.ok()))
     return st.ok() ? cancelled("another tensor-parallel rank could not prepare the step; nothing was launched") : st;
   EFFITUNE_RETURN_IF_ERROR(st);
-  if (exec != nullptr) return cuda_status(cudaGraphLaunch(exec, stream_), "cudaGraphLaunch");
-  return enqueue(p, greedy);
+  if (exec == nullptr) return enqueue(p, greedy);
+  const Status launched = cuda_status(cudaGraphLaunch(exec, stream_), "cudaGraphLaunch");
+  // A rank whose launch failed still meets the others; their exchanges then wait for it until the
+  // watchdog gives up (EFFITUNE_TP_TIMEOUT_S), and finish_step reports that.
+  if (extras_.step_gate) extras_.step_gate(launched.ok());
+  return launched;
 }
 
 Status CudaBackend::prepare(std::span<const SequenceStep> steps, bool greedy, Plan& p, cudaGraphExec_t& exec) {
@@ -515,38 +515,65 @@ Status CudaBackend::prepare(std::span<const SequenceStep> steps, bool greedy, Pl
   }
   CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(meta_, meta_host_, p.ints * 4, cudaMemcpyHostToDevice, stream_));
 
-  if (!(p.decode && extras_.cuda_graphs)) {
-    // Experiment (EFFITUNE_TP_GRAPH_ALL=1, off by default): under tensor parallelism, every other
-    // step too is captured here, before the step gate, and launched once, so that no host call of
-    // the step (cuBLAS, kernel attributes, loading) happens while a peer's exchange spins; for the
-    // open stall of session 7. Costs a graph instantiation per such step.
-    static const bool graph_all = env_flag("EFFITUNE_TP_GRAPH_ALL", false);
-    if (!(graph_all && extras_.comm != nullptr && extras_.cuda_graphs)) return {};  // run() enqueues one by one
-    if (oneshot_ != nullptr) cudaGraphExecDestroy(oneshot_);  // the last step has finished (finish_step)
-    oneshot_ = nullptr;
-    EFFITUNE_RETURN_IF_ERROR(capture(p, greedy, oneshot_));
-    exec = oneshot_;
-    return {};
+  // Decode steps replay a graph per shape (launch overhead dominates them); under tensor parallelism
+  // every step is one graph launch (see run()).
+  if (!(p.decode ? extras_.cuda_graphs : extras_.step_gate != nullptr)) return {};  // kernel by kernel
+  const GraphKey key = graph_key(p, greedy);
+  auto it = graphs_.find(key);
+  if (it == graphs_.end()) {
+    Graph g;
+    g.decode = p.decode;
+    if (!p.decode && step_graphs_ >= kMaxStepGraphs) {
+      auto lru = graphs_.end();
+      for (auto i = graphs_.begin(); i != graphs_.end(); ++i)
+        if (!i->second.decode && (lru == graphs_.end() || i->second.last_use < lru->second.last_use)) lru = i;
+      g.exec = lru->second.exec;  // the last step using it has finished (finish_step)
+      graphs_.erase(lru);
+    } else if (!p.decode) {
+      ++step_graphs_;
+    }
+    it = graphs_.emplace(key, g).first;
+    it->second.generation = -1;
   }
-  const auto key = std::make_tuple(p.steps, p.splits, p.stride, greedy);
-  Graph& g = graphs_[key];
-  if (!g.exec || g.generation != ws_generation_) {
-    if (g.exec) cudaGraphExecDestroy(g.exec);
-    g.exec = nullptr;
-    EFFITUNE_RETURN_IF_ERROR(capture(p, greedy, g.exec));
+  Graph& g = it->second;
+  if (g.generation != ws_generation_) {
+    const Status st = capture(p, greedy, g.exec, /*update=*/true);
+    if (!st.ok()) {
+      if (g.exec != nullptr) cudaGraphExecDestroy(g.exec);
+      if (!g.decode) --step_graphs_;
+      graphs_.erase(it);
+      return st;
+    }
     g.generation = ws_generation_;
   }
+  g.last_use = ++graph_uses_;
   exec = g.exec;
   return {};
 }
 
-Status CudaBackend::capture(const Plan& p, bool greedy, cudaGraphExec_t& out) {
+CudaBackend::GraphKey CudaBackend::graph_key(const Plan& p, bool greedy) {
+  return {p.tokens, p.steps,   p.rows,    p.tiles,   p.stride,   p.splits,    p.chunk,     p.decode, greedy,
+          p.off_tok, p.off_pos, p.off_seq, p.off_len, p.off_bt, p.off_rows, p.off_tiles, p.ints};
+}
+
+Status CudaBackend::capture(const Plan& p, bool greedy, cudaGraphExec_t& out, bool update) {
   cudaGraph_t graph = nullptr;
   CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
   const Status st = enqueue(p, greedy);
   const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
+  if (!st.ok() && graph != nullptr) cudaGraphDestroy(graph);
   EFFITUNE_RETURN_IF_ERROR(st);
   CUDA_RETURN_IF_ERROR(end);
+  if (update && out != nullptr) {
+    cudaGraphExecUpdateResultInfo info{};
+    if (cudaGraphExecUpdate(out, graph, &info) == cudaSuccess) {
+      cudaGraphDestroy(graph);
+      return {};
+    }
+    cudaGetLastError();  // a failed update is not an error: instantiate instead
+    cudaGraphExecDestroy(out);  // the last step using it has finished (finish_step)
+    out = nullptr;
+  }
   const cudaError_t inst = cudaGraphInstantiate(&out, graph, 0);
   cudaGraphDestroy(graph);
   return cuda_status(inst, "cudaGraphInstantiate");

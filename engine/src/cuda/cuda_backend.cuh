@@ -4,6 +4,8 @@
 
 #include <cuda_runtime.h>
 
+#include <array>
+
 #include <map>
 #include <memory>
 #include <tuple>
@@ -57,11 +59,13 @@ class CudaBackend final : public Backend, public DeviceSampler {
   // allocation), which the gate must hear of too: a rank may not return before it.
   Status run(std::span<const SequenceStep> steps, bool greedy, const Status& before = {});
   Status finish_step(const char* what);
-  // Everything before the first launch: plan, workspace, metadata upload, and for decode steps with
-  // CUDA graphs the step's graph (captured when new), returned in `exec`.
+  // Everything before the first launch: plan, workspace, metadata upload, and the step's graph,
+  // returned in `exec`: for decode steps with CUDA graphs (cached per shape) and, under tensor
+  // parallelism, for every step (one-shot; see run()). Null exec: run() enqueues kernel by kernel.
   Status prepare(std::span<const SequenceStep> steps, bool greedy, Plan& plan, cudaGraphExec_t& exec);
-  // The step's kernels captured into a new executable graph.
-  Status capture(const Plan& plan, bool greedy, cudaGraphExec_t& out);
+  // The step's kernels captured into `out`: a new executable graph, or with `update` the existing
+  // one updated in place when the topology allows (cudaGraphExecUpdate), else a new one.
+  Status capture(const Plan& plan, bool greedy, cudaGraphExec_t& out, bool update);
   Status build_plan(std::span<const SequenceStep> steps, Plan& plan);
   Status ensure_workspace(const Plan& plan);
   Status enqueue(const Plan& plan, bool greedy);
@@ -120,12 +124,23 @@ class CudaBackend final : public Backend, public DeviceSampler {
   int32_t* meta_host_ = nullptr;  // pinned
   SamplingBuffers sampling_;      // forward_sample / forward_topk
 
+  // Executable step graphs, keyed by everything a step's launches take from the host (its plan and
+  // whether greedy; the rest is device data: meta_, weights, KV): equal keys replay one graph.
+  // Decode steps have a few shapes (batch buckets); non-decode ones (tensor parallelism only) many,
+  // so at most kMaxStepGraphs of those are kept and a new shape takes over the least recently used
+  // one's executable graph, updated in place.
+  using GraphKey = std::array<int64_t, 17>;
+  static GraphKey graph_key(const Plan& p, bool greedy);
   struct Graph {
     cudaGraphExec_t exec = nullptr;
-    int64_t generation = 0;
+    int64_t generation = 0;  // ws_generation_ when captured
+    uint64_t last_use = 0;
+    bool decode = false;
   };
-  std::map<std::tuple<int32_t, int32_t, int32_t, bool>, Graph> graphs_;
-  cudaGraphExec_t oneshot_ = nullptr;  // EFFITUNE_TP_GRAPH_ALL: the last non-decode step's graph
+  static constexpr int32_t kMaxStepGraphs = 16;
+  std::map<GraphKey, Graph> graphs_;
+  int32_t step_graphs_ = 0;  // non-decode entries of graphs_
+  uint64_t graph_uses_ = 0;
 };
 
 }  // namespace effitune::engine::cuda

@@ -115,7 +115,7 @@ bool MatmulContext::uses_gemv(const DeviceMatrix& w, int32_t n_rows) const {
   if (!quant) return n_rows <= float_max;
   if (quant_max > 0) return n_rows <= quant_max;
   // The streaming GEMM's K tile for quantized rows is 128 (gemm_stream_supports).
-  const bool streams = streaming_ && stream_enabled() && w.cols % 128 == 0;
+  const bool streams = stream_enabled() && w.cols % 128 == 0;
   return n_rows <= (streams ? kGemvMaxBatch : kQuantGemvMaxRows);
 }
 
@@ -141,7 +141,7 @@ Status MatmulContext::matmul(ActType act, const DeviceMatrix& w, const MatArgs& 
 Status MatmulContext::gemm(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s) {
   if (a.in != MatIn::kPlain) return internal_error("gemm: fused input modes are GEMV-only");
   const bool quant = w.kind == WKind::kQ8 || w.kind == WKind::kQ4;
-  if (streaming_ && stream_ws_.partials != nullptr && (quant || stream_mode() == 1) && gemm_stream_supports(act, w, a)) {
+  if (stream_ws_.partials != nullptr && (quant || stream_mode() == 1) && gemm_stream_supports(act, w, a)) {
     launch_gemm_stream(w, a, stream_ws_, s);
     CUDA_RETURN_IF_LAUNCH_ERROR("gemm_stream");
     return {};

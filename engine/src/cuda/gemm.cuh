@@ -32,9 +32,6 @@ class MatmulContext {
   Status matmul(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s);
   // Whether matmul() takes the GEMV path (which supports the fused input modes) for this batch.
   bool uses_gemv(const DeviceMatrix& w, int32_t n_rows) const;
-  // Keeps quantized weights off the streaming GEMM (GEMV up to 32 rows, dequantize + cuBLAS above),
-  // whatever EFFITUNE_GEMM_STREAM says. Tensor-parallel ranks do this: see CudaBackend's creation.
-  void disable_streaming() { streaming_ = false; }
   // EFFITUNE_GEMM_STREAM, read once: unset routes quantized weights at 9-128 rows to the streaming
   // GEMM (where it supports the shape); "1" also float weights at 9-128 rows (slower than cuBLAS
   // there today: for A/B runs); "0" keeps cuBLAS for everything above the GEMV (and quantized
@@ -51,7 +48,6 @@ class MatmulContext {
   void* dequant_ = nullptr;
   int64_t dequant_elems_ = 0;
   GemmStreamWorkspace stream_ws_;
-  bool streaming_ = true;
 };
 
 // Writes w dequantized into `out` ([rows, cols] bf16).
