@@ -57,15 +57,17 @@ std::optional<po::variables_map> parse_args(int argc, char** argv, const po::opt
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).positional(pos).run(), vm);
+    // --help before notify(): notify enforces the required options, which someone asking for help
+    // has not given yet (`effitune loadtest --help` used to answer "'--slo' is required").
+    if (vm.count("help")) {
+      std::cout << "usage: " << usage << "\n\n" << teaching << "\n\n" << desc << "\n";
+      exit_code = kExitOk;
+      return std::nullopt;
+    }
     po::notify(vm);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "effitune %s: %s\nusage: %s\n(try 'effitune %s --help')\n", argv[0], e.what(), usage, argv[0]);
     exit_code = kExitUsage;
-    return std::nullopt;
-  }
-  if (vm.count("help")) {
-    std::cout << "usage: " << usage << "\n\n" << teaching << "\n\n" << desc << "\n";
-    exit_code = kExitOk;
     return std::nullopt;
   }
   return vm;
