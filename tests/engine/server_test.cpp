@@ -137,7 +137,9 @@ TEST(ServerHttp, HealthModelsAndMetrics) {
   for (const char* line : {"effitune_queue_depth 0", "effitune_running_sequences 0", "effitune_kv_blocks_used 0",
                            "# TYPE effitune_ttft_seconds histogram", "effitune_ttft_seconds_count 1",
                            "effitune_itl_seconds_count", "effitune_preemptions_total 0", "effitune_tokens_per_second",
-                           "effitune_kv_blocks_free", "effitune_http_responses_total{code=\"200\"}"})
+                           "effitune_kv_blocks_free", "effitune_http_responses_total{code=\"200\"}",
+                           // one step took the 3-token prompt; the later tokens came from decode steps
+                           "effitune_prefill_step_seconds_count 1", "# TYPE effitune_decode_step_seconds histogram"})
     EXPECT_NE(metrics.body.find(line), std::string::npos) << line << "\n" << metrics.body;
 }
 

@@ -40,7 +40,15 @@ void Histogram::render(const std::string& name, const std::string& help, std::st
 Metrics::Metrics()
     : ttft_({0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}),
       itl_({0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}),
-      e2e_({0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}) {}
+      e2e_({0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}),
+      decode_step_({0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}),
+      prefill_step_({0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}) {}
+
+void Metrics::on_step(const StepReport& r) {
+  if (!r.dispatched) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  (r.batch_tokens > r.batch_sequences ? prefill_step_ : decode_step_).observe(r.step_ms / 1000.0);
+}
 
 void Metrics::on_finish(const RequestEvent& ev) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -106,6 +114,11 @@ std::string Metrics::render(const SchedulerStats& s, int64_t in_flight) const {
   ttft_.render("effitune_ttft_seconds", "Time from arrival to the first generated token.", out);
   itl_.render("effitune_itl_seconds", "Inter-token latency: gaps between consecutive generated tokens.", out);
   e2e_.render("effitune_e2e_seconds", "Time from arrival to the end of the request.", out);
+  // Where time goes inside the server: a decode step's duration is the inter-token latency every
+  // running sequence sees; prefill steps are what new arrivals make them wait.
+  decode_step_.render("effitune_decode_step_seconds", "Engine steps of one token per sequence: duration.", out);
+  prefill_step_.render("effitune_prefill_step_seconds",
+                       "Engine steps carrying prompt tokens (alone or beside decode rows): duration.", out);
   return out;
 }
 

@@ -1,5 +1,5 @@
-// Server metrics: request outcomes, HTTP statuses, TTFT / inter-token-latency histograms and the
-// recent token rate, rendered with the scheduler's gauges as Prometheus text (format 0.0.4).
+// Server metrics: request outcomes, HTTP statuses, TTFT / inter-token-latency / engine-step histograms
+// and the recent token rate, rendered with the scheduler's gauges as Prometheus text (format 0.0.4).
 #pragma once
 
 #include <array>
@@ -39,12 +39,15 @@ class Metrics {
   void on_http_status(int status);
   // The loop thread, after each step: the generated-token counter at time t (ms), for tokens/s.
   void on_progress(double t_ms, int64_t generated_tokens);
+  // The loop thread, after each step that ran an engine batch: its duration, as decode (one token per
+  // sequence) or prefill (prompt tokens in the batch, alone or beside decode rows).
+  void on_step(const StepReport& r);
   std::string render(const SchedulerStats& s, int64_t in_flight) const;
 
  private:
   static constexpr double kRateWindowMs = 10000;
   mutable std::mutex mu_;
-  Histogram ttft_, itl_, e2e_;
+  Histogram ttft_, itl_, e2e_, decode_step_, prefill_step_;
   std::map<std::string, int64_t> outcomes_;
   std::map<int, int64_t> http_;
   std::deque<std::pair<double, int64_t>> progress_;

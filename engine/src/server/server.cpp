@@ -69,6 +69,7 @@ void Server::Impl::loop() {
       continue;
     }
     const StepReport r = sched.step();
+    core.metrics.on_step(r);
     core.metrics.on_progress(now_ms(), sched.stats().generated_tokens);
     // wait_for_work returns at once while the policy holds requests back (a window, a static batch).
     if (!r.dispatched) std::this_thread::sleep_for(kPolicyWaitSleep);
