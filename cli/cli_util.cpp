@@ -12,7 +12,7 @@ namespace effitune::cli {
 
 void add_engine_options(po::options_description& desc) {
   desc.add_options()
-      ("model", po::value<std::string>(), "model file (.gguf or llama2.c .bin), or synthetic:llama-1b|llama-8b|bench-134m|tiny")
+      ("model", po::value<std::string>(), "model file (.gguf or llama2.c .bin), or synthetic:llama-1b|llama-8b|llama-8b-tp2-rank|llama-8b-tp4-rank|bench-134m|tiny")
       ("backend", po::value<std::string>()->default_value("cpu"), "compute backend: cpu or cuda")
       ("quant", po::value<std::string>(), "convert weights at load: f32|f16|bf16|q8_0|q4_0 (default: as stored)")
       ("threads", po::value<int>()->default_value(0), "CPU threads (0 = all cores)")

@@ -26,7 +26,7 @@ Result<std::shared_ptr<const ModelWeights>> load_weights(const EngineConfig& con
     auto model_config = synthetic_model_config(shape);
     if (!model_config) {
       return invalid_argument("unknown synthetic model '" + shape +
-                              "' (expected synthetic:llama-1b, synthetic:llama-8b, synthetic:bench-134m or synthetic:tiny)");
+                              "' (expected synthetic:llama-1b, synthetic:llama-8b, synthetic:llama-8b-tp2-rank, synthetic:llama-8b-tp4-rank, synthetic:bench-134m or synthetic:tiny)");
     }
     return make_random_model(*model_config, config.weight_type.value_or(DType::kF16), config.synthetic_seed);
   }
