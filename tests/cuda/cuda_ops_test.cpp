@@ -35,21 +35,27 @@ std::vector<float> rounded(std::vector<float> v, DType act) {
   return v;
 }
 
+// Both kernels of launch_rmsnorm at every width class: the float4 one holds 1, 2, 4 or 8 float4s per
+// thread (64, 2048, 4096, 8192 wide) and falls back to the scalar one at widths not a multiple of 4.
 TEST(CudaOps, RmsNorm) {
   EFFITUNE_SKIP_WITHOUT_CUDA();
-  const int rows = 5, dim = 4096;
-  const auto x = random_normal(rows * dim, 1), w = random_normal(dim, 2);
-  std::vector<double> ref(rows * dim);
-  for (int r = 0; r < rows; ++r) {
-    double ss = 0;
-    for (int i = 0; i < dim; ++i) ss += double(x[r * dim + i]) * x[r * dim + i];
-    const double s = 1.0 / std::sqrt(ss / dim + 1e-5);
-    for (int i = 0; i < dim; ++i) ref[r * dim + i] = x[r * dim + i] * s * w[i];
-  }
-  for (DType act : {DType::kF32, DType::kBF16, DType::kF16}) {
-    std::vector<float> out;
-    ASSERT_TRUE(cuda_ops::rmsnorm(x, rows, dim, w, 1e-5f, act, out).ok());
-    EXPECT_LE(nmse(out, ref), act == DType::kF32 ? kF32Elementwise : kHalfRounding) << dtype_name(act);
+  const int rows = 5;
+  for (int dim : {4096, 64, 2048, 8192, 1002}) {
+    const auto x = random_normal(rows * dim, 1), w = random_normal(dim, 2);
+    std::vector<double> ref(rows * dim);
+    for (int r = 0; r < rows; ++r) {
+      double ss = 0;
+      for (int i = 0; i < dim; ++i) ss += double(x[r * dim + i]) * x[r * dim + i];
+      const double s = 1.0 / std::sqrt(ss / dim + 1e-5);
+      for (int i = 0; i < dim; ++i) ref[r * dim + i] = x[r * dim + i] * s * w[i];
+    }
+    for (bool vec : {false, true})
+      for (DType act : {DType::kF32, DType::kBF16, DType::kF16}) {
+        std::vector<float> out;
+        ASSERT_TRUE(cuda_ops::rmsnorm(x, rows, dim, w, 1e-5f, act, out, vec).ok());
+        EXPECT_LE(nmse(out, ref), act == DType::kF32 ? kF32Elementwise : kHalfRounding)
+            << dtype_name(act) << " dim " << dim << (vec ? " (float4 kernel)" : " (scalar kernel)");
+      }
   }
 }
 

@@ -105,14 +105,14 @@ bool kinds_of(DType t, WKind& kind, ActType& act) {
 }  // namespace
 
 Status rmsnorm(std::span<const float> x, int32_t rows, int32_t dim, std::span<const float> w, float eps, DType act,
-               std::vector<float>& out) {
+               std::vector<float>& out, bool vectorized) {
   EFFITUNE_RETURN_IF_ERROR(available());
   EFFITUNE_ASSIGN_OR_RETURN(ActType a, act_of(act));
   DevBuf dx, dw, dout;
   EFFITUNE_RETURN_IF_ERROR(upload(dx, x.data(), x.size_bytes()));
   EFFITUNE_RETURN_IF_ERROR(upload(dw, w.data(), w.size_bytes()));
   CUDA_RETURN_IF_ERROR(cudaMalloc(&dout.p, static_cast<size_t>(rows) * dim * act_bytes(a)));
-  launch_rmsnorm(a, static_cast<float*>(dx.p), nullptr, rows, dim, static_cast<float*>(dw.p), eps, dout.p, 0);
+  launch_rmsnorm(a, static_cast<float*>(dx.p), nullptr, rows, dim, static_cast<float*>(dw.p), eps, dout.p, 0, vectorized);
   std::vector<uint8_t> b;
   EFFITUNE_RETURN_IF_ERROR(download(b, dout, static_cast<size_t>(rows) * dim * act_bytes(a)));
   out = from_act(b, a);

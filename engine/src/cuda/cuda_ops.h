@@ -14,9 +14,9 @@
 
 namespace effitune::engine::cuda_ops {
 
-// out[r, :] = x[r, :] / rms(x[r, :]) * w.
+// out[r, :] = x[r, :] / rms(x[r, :]) * w; `vectorized` picks launch_rmsnorm's float4 kernel.
 Status rmsnorm(std::span<const float> x, int32_t rows, int32_t dim, std::span<const float> w, float eps, DType act,
-               std::vector<float>& out);
+               std::vector<float>& out, bool vectorized = false);
 
 // h[t, i] = silu(gu[t, i]) * gu[t, hidden + i].
 Status swiglu(std::span<const float> gu, int32_t tokens, int32_t hidden, DType act, std::vector<float>& out);
