@@ -406,7 +406,8 @@ TEST(CudaTensorParallel, AllReduceEqualsTheHostSumBitForBit) {
 // bf16), bit for bit on every rank; the next RMSNorm against float64 within one rounding to the
 // activation type, the same bits on every rank. Row counts on both sides of the 64 CTAs (batch 1,
 // 3, 64, 65, 128; larger batches take the plain all-reduce and the norm kernel), f32 and bf16, with
-// and without the norm (the last layer's update), 2 ranks and every visible rank (up to 8).
+// and without the norm (the last layer's update), 2 ranks and every visible rank (up to 8); the norm
+// written from registers (EFFITUNE_TP_NORM_REGS) gives the same bits as the default.
 TEST(CudaTensorParallel, ResidualAddEqualsTheHostSumAndNormMatchesFloat64) {
   SKIP_WITHOUT_TWO_GPUS();
   std::vector<int32_t> rank_counts = {2};
@@ -428,6 +429,18 @@ TEST(CudaTensorParallel, ResidualAddEqualsTheHostSumAndNormMatchesFloat64) {
           ASSERT_TRUE(cuda_ops::all_reduce(ranks, in, out, &add).ok());
           const std::string what = std::to_string(ranks) + " ranks, " + std::string(dtype_name(type)) + ", rows " +
                                    std::to_string(rows) + (with_norm ? ", norm" : "");
+          if (with_norm) {
+            // The norm from registers (EFFITUNE_TP_NORM_REGS) must give the same bits.
+            cuda_ops::ResidualAdd regs = add;
+            regs.norm_from_registers = true;
+            std::vector<std::vector<std::vector<float>>> out_regs;
+            ASSERT_TRUE(cuda_ops::all_reduce(ranks, in, out_regs, &regs).ok());
+            for (size_t c = 0; c < in.size(); ++c)
+              for (int32_t r = 0; r < ranks; ++r) {
+                EXPECT_EQ(out_regs[c][r], out[c][r]) << what << ", norm from registers: x, call " << c << ", rank " << r;
+                EXPECT_EQ(regs.normed[c][r], add.normed[c][r]) << what << ", norm from registers: xn, call " << c;
+              }
+          }
           for (size_t c = 0; c < in.size(); ++c) {
             std::vector<float> x = add.residual[c];
             for (int32_t r = 0; r < ranks; ++r)

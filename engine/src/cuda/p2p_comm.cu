@@ -64,6 +64,7 @@ struct P2pArgs {
   bool staged = false;   // all_reduce_add: `partial` is this rank's slot already (partial_buffer)
   bool local_only = false;  // all_reduce_add, timing only (EFFITUNE_TP_EXCHANGE=skip): no exchange at all
   bool push = false;     // all_reduce_add: every rank writes its partial into the others' slots (push_send)
+  bool norm_regs = false;  // all_reduce_add with norm_w: the one-unit-per-thread path (norm_from_registers)
   int64_t stride = 0;    // all_reduce_add: rank q's partial sits at slot + q * stride (floats) in a staging
   float* own = nullptr;  // bufs[rank], for kernels that would otherwise index bufs at run time
   P2pWatch* watch = nullptr;  // this rank's (mapped host memory)
@@ -296,6 +297,39 @@ __device__ __forceinline__ float add_row(const P2pArgs& a, int64_t slot, int64_t
   return ss;
 }
 
+// add_row for a row of at most blockDim.x units (one per thread: dim 4096 in bf16 partials),
+// keeping what this thread wrote to x (its unit, threadIdx.x) in `kept`: the same additions in the
+// same order as add_row, so the same bits.
+template <int kN, typename P, int kE>
+__device__ __forceinline__ float add_row_kept(const P2pArgs& a, int64_t slot, int64_t r, float (&kept)[kE]) {
+  const int64_t units = a.dim / kE, base = r * units, i = threadIdx.x;
+  if (i >= units) return 0.0f;
+  float4* x = reinterpret_cast<float4*>(a.data + r * a.dim);
+  uint4 v[kN][1];
+  if (a.push) push_load_ranks(a, slot, base + i, base + i + 1, v);
+  else load_ranks(a, slot, a.stride, base + i, base + i + 1, v);
+#pragma unroll
+  for (int j = 0; j < kE / 4; ++j) {
+    const float4 xv = x[i * (kE / 4) + j];
+    kept[4 * j] = xv.x, kept[4 * j + 1] = xv.y, kept[4 * j + 2] = xv.z, kept[4 * j + 3] = xv.w;
+  }
+#pragma unroll
+  for (int q = 0; q < kN; ++q) {
+    if (q >= a.n) break;
+    float p[kE];
+    unpack16(v[q][0], P{}, p);
+#pragma unroll
+    for (int e = 0; e < kE; ++e) kept[e] += p[e];
+  }
+#pragma unroll
+  for (int j = 0; j < kE / 4; ++j)
+    x[i * (kE / 4) + j] = make_float4(kept[4 * j], kept[4 * j + 1], kept[4 * j + 2], kept[4 * j + 3]);
+  float ss = 0.0f;
+#pragma unroll
+  for (int e = 0; e < kE; ++e) ss += kept[e] * kept[e];
+  return ss;
+}
+
 // This CTA's call number (the previous call's + 1); every thread gets it.
 __device__ __forceinline__ uint32_t next_call(const P2pArgs& a) {
   __shared__ uint32_t call_s;
@@ -349,8 +383,17 @@ __global__ void __launch_bounds__(kThreads) p2p_all_reduce_kernel(P2pArgs a) {
 // a norm, writes RMSNorm(x row) * norm_w as T to xn. The slot alternates between two per call,
 // chosen by the host: call k + 2 may overwrite call k's slot once every peer has signalled call
 // k + 1, which it does only after it has finished reading call k.
-template <typename T, typename P, int kN>
+template <typename T, typename P, int kN, bool kRegs>
 __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
+  constexpr int kE = 16 / sizeof(P);
+  // kRegs (norm_from_registers): this thread's norm-weight elements, a weight, so read before the wait.
+  float w[kE];
+  if constexpr (kRegs) {
+    if (blockIdx.x < kBlocks && threadIdx.x < a.dim / kE) {
+#pragma unroll
+      for (int e = 0; e < kE; ++e) w[e] = a.norm_w[threadIdx.x * kE + e];
+    }
+  }
   pdl_trigger();
   pdl_wait();
   const int b = blockIdx.x, tid = threadIdx.x;
@@ -379,13 +422,27 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
     }
     if (!a.local_only) signal_and_wait(a, call);
   }
-  for (int64_t r = b; r < a.rows; r += kBlocks) {
-    const float ss = add_row<kN, P>(a, slot, r);
-    if (a.norm_w == nullptr) continue;
-    const float scale = rsqrtf(block_sum(ss, scratch) / a.dim + a.eps);
-    T* out = static_cast<T*>(a.xn) + r * a.dim;
-    const float* xr = a.data + r * a.dim;  // written above; block_sum's barriers make it visible
-    for (int64_t i = tid; i < a.dim; i += blockDim.x) out[i] = from_f32<T>(xr[i] * scale * a.norm_w[i]);
+  if constexpr (kRegs) {
+    // Each thread writes the xn elements of the x values it has just made, from its registers:
+    // no second read of the row and no weight load after the wait (the loop below does both).
+    for (int64_t r = b; r < a.rows; r += kBlocks) {
+      float kept[kE];
+      const float scale = rsqrtf(block_sum(add_row_kept<kN, P, kE>(a, slot, r, kept), scratch) / a.dim + a.eps);
+      if (tid < a.dim / kE) {
+        T* out = static_cast<T*>(a.xn) + r * a.dim + tid * kE;
+#pragma unroll
+        for (int e = 0; e < kE; ++e) out[e] = from_f32<T>(kept[e] * scale * w[e]);
+      }
+    }
+  } else {
+    for (int64_t r = b; r < a.rows; r += kBlocks) {
+      const float ss = add_row<kN, P>(a, slot, r);
+      if (a.norm_w == nullptr) continue;
+      const float scale = rsqrtf(block_sum(ss, scratch) / a.dim + a.eps);
+      T* out = static_cast<T*>(a.xn) + r * a.dim;
+      const float* xr = a.data + r * a.dim;  // written above; block_sum's barriers make it visible
+      for (int64_t i = tid; i < a.dim; i += blockDim.x) out[i] = from_f32<T>(xr[i] * scale * a.norm_w[i]);
+    }
   }
   if (tid == 0) a.calls[b] = call;
 }
@@ -402,9 +459,15 @@ constexpr int kPrefetchBlocks = 64;
 template <typename T, typename P>
 void launch_add(const P2pArgs& a, cudaStream_t s) {
   const unsigned grid = kBlocks + (a.prefetch_bytes > 0 ? kPrefetchBlocks : 0);
-  if (a.n <= 2) launch_pdl(p2p_add_kernel<T, P, 2>, grid, kThreads, 0, s, a);
-  else if (a.n <= 4) launch_pdl(p2p_add_kernel<T, P, 4>, grid, kThreads, 0, s, a);
-  else launch_pdl(p2p_add_kernel<T, P, 8>, grid, kThreads, 0, s, a);
+  if (a.norm_regs) {
+    if (a.n <= 2) launch_pdl(p2p_add_kernel<T, P, 2, true>, grid, kThreads, 0, s, a);
+    else if (a.n <= 4) launch_pdl(p2p_add_kernel<T, P, 4, true>, grid, kThreads, 0, s, a);
+    else launch_pdl(p2p_add_kernel<T, P, 8, true>, grid, kThreads, 0, s, a);
+    return;
+  }
+  if (a.n <= 2) launch_pdl(p2p_add_kernel<T, P, 2, false>, grid, kThreads, 0, s, a);
+  else if (a.n <= 4) launch_pdl(p2p_add_kernel<T, P, 4, false>, grid, kThreads, 0, s, a);
+  else launch_pdl(p2p_add_kernel<T, P, 8, false>, grid, kThreads, 0, s, a);
 }
 
 template <typename P>
@@ -484,6 +547,7 @@ class HybridCommunicator final : public NormingCommunicator {
                              "again (EFFITUNE_TP_TIMEOUT_S sets the wait)");
   }
   void set_exchange_timeout(double seconds) override { timeout_ns_ = static_cast<uint64_t>(seconds * 1e9); }
+  void set_norm_from_registers(bool on) override { norm_regs_ = on; }
   Status all_reduce_add(const void* partial, ActType part, float* x, int32_t rows, int32_t dim, const float* norm_w,
                         float eps, ActType act, void* xn, void* stream, const void* prefetch,
                         int64_t prefetch_bytes) override {
@@ -501,6 +565,7 @@ class HybridCommunicator final : public NormingCommunicator {
     a.prefetch_bytes = prefetch != nullptr ? prefetch_bytes : 0;
     ++adds_;
     a.rows = rows, a.dim = dim, a.norm_w = norm_w, a.eps = eps, a.xn = xn;
+    a.norm_regs = norm_w != nullptr && norm_regs_ && norm_fits_registers(part, dim);
     // A measurement of what the exchange costs inside the decode graph, not a mode to serve with:
     // every rank adds only its own partial (wrong sums), skipping the signals and the peer loads.
     static const bool skip = [] {
@@ -528,6 +593,19 @@ class HybridCommunicator final : public NormingCommunicator {
 
  private:
   int64_t add_slot() const { return (2 + (adds_ & 1)) * kMaxFloats; }
+  // EFFITUNE_TP_NORM_REGS=1: the fused RMSNorm writes xn from each thread's registers (add_row_kept)
+  // with the norm weight loaded before the PDL wait. The same bits as the default path by
+  // construction; written in session 8 after the exchange kernels' local work measured ~0.28 ms per
+  // TP=4 batch-64 step more than the RMSNorm kernels they replace; not yet run on GPUs, so off.
+  static bool norm_from_registers() {
+    static const bool on = env_flag("EFFITUNE_TP_NORM_REGS", false);
+    return on;
+  }
+  // Whether a row of `dim` partials of type `part` is at most one 16-byte unit per thread.
+  static bool norm_fits_registers(ActType part, int32_t dim) {
+    const int64_t elems_per_unit = part == ActType::kF32 ? 4 : 8;
+    return dim % elems_per_unit == 0 && dim / elems_per_unit <= kThreads;
+  }
   // Each rank's partial has its own part of an all_reduce_add slot (16-byte aligned): the push
   // exchange writes every rank's into every slot.
   int64_t stride() const { return kMaxFloats / group_->n / 4 * 4; }
@@ -566,6 +644,7 @@ class HybridCommunicator final : public NormingCommunicator {
   std::shared_ptr<P2pGroup> group_;
   int64_t adds_ = 0;  // all_reduce_add calls so far: their slots alternate
   uint64_t timeout_ns_ = static_cast<uint64_t>(exchange_timeout_s() * 1e9);
+  bool norm_regs_ = norm_from_registers();
 };
 
 // Peer access between every pair and the staging memory on every device; null when a pair cannot

@@ -39,6 +39,9 @@ class NormingCommunicator : public Communicator {
   // How long an exchange waits for a peer before giving up (EFFITUNE_TP_TIMEOUT_S, default 10 s);
   // for tests. Takes effect for later calls.
   virtual void set_exchange_timeout(double seconds) { (void)seconds; }
+  // Whether the fused RMSNorm writes xn from each thread's registers (EFFITUNE_TP_NORM_REGS, off by
+  // default until it has run on GPUs): the same bits either way; for tests and A/B runs.
+  virtual void set_norm_from_registers(bool on) { (void)on; }
 };
 
 // The type row-parallel partials travel in for a model whose activations are `act`: bf16 for bf16
