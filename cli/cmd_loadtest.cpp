@@ -238,7 +238,9 @@ int run_loadtest(int argc, char** argv) {
       ("http-model", po::value<std::string>()->default_value("default"), "http: the model field of requests")
       ("batch-policy", po::value<std::string>()->default_value("continuous"), "inproc: batch policy name")
       ("policy-param", po::value<std::vector<std::string>>(), "inproc: policy parameter NAME=NUMBER (repeatable)")
-      ("max-batch", po::value<int>()->default_value(8), "inproc: running-sequence cap")
+      ("max-batch", po::value<int>()->default_value(8),
+       "inproc: running-sequence cap (also sizes the KV cache); a request beyond it waits, which shows as TTFT: "
+       "raise it for a GPU engine (e.g. 64), whose step time hardly grows with the batch")
       ("max-queue", po::value<int>()->default_value(256), "inproc: waiting-queue bound (beyond: rejected)")
       ("history-budget", po::value<int>()->default_value(0), "inproc: history token budget for chat prompts (0 = none)")
       ("price", po::value<std::string>(), "price table, e.g. H100=2.49,cpu_core=0.04,kwh=0.15")

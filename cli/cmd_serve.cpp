@@ -39,7 +39,9 @@ int run_serve(int argc, char** argv) {
       ("batch-policy", po::value<std::string>()->default_value("continuous"),
        "static | continuous | adaptive | time_window | load | predictive | priority | hybrid")
       ("policy-param", po::value<std::vector<std::string>>(), "a batch-policy parameter name=number (repeatable)")
-      ("max-batch", po::value<int>()->default_value(8), "running-sequence cap (also sizes the KV cache)")
+      ("max-batch", po::value<int>()->default_value(8),
+       "running-sequence cap (also sizes the KV cache); 8 suits the CPU engine, a GPU engine serves far more at "
+       "once (e.g. 64)")
       ("max-batched-tokens", po::value<int>()->default_value(512), "per-step token budget (chunked prefill)")
       ("max-queue", po::value<int>()->default_value(256), "waiting-queue bound; beyond it requests get 429")
       ("kv-cache-tokens", po::value<long>()->default_value(0), "KV cache size in tokens (0 = max-batch x context)")
