@@ -27,7 +27,7 @@ Result<double> cuda_residual_add_seconds(int32_t, int32_t, int32_t, int32_t, boo
 double cuda_measured_copy_bandwidth(int32_t) { return 0.0; }
 
 namespace cuda_ops {
-Status rmsnorm(std::span<const float>, int32_t, int32_t, std::span<const float>, float, DType, std::vector<float>&) {
+Status rmsnorm(std::span<const float>, int32_t, int32_t, std::span<const float>, float, DType, std::vector<float>&, bool) {
   return no_cuda();
 }
 Status swiglu(std::span<const float>, int32_t, int32_t, DType, std::vector<float>&) { return no_cuda(); }
