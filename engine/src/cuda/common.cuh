@@ -95,10 +95,9 @@ __device__ __forceinline__ float block_sum(float v, float* scratch32) {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Multiprocessors of the current device, read once per process (launch geometry of the persistent
-// and split kernels).
-// Per device: the ranks of a tensor-parallel group are one per device (the same model in practice,
-// but nothing here assumes it). A racing first call stores the same value twice.
+// Multiprocessors of the current device, read once per device (launch geometry of the persistent
+// and split kernels): the ranks of a tensor-parallel group are one per device, and nothing here
+// assumes the devices alike. A racing first call stores the same value twice.
 inline int sm_count() {
   constexpr int kMaxDevices = 64;
   static int counts[kMaxDevices] = {};

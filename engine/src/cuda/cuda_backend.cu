@@ -523,24 +523,27 @@ Status CudaBackend::prepare(std::span<const SequenceStep> steps, bool greedy, Pl
   if (it == graphs_.end()) {
     Graph g;
     g.decode = p.decode;
-    if (!p.decode && step_graphs_ >= kMaxStepGraphs) {
+    g.generation = -1;  // captured below
+    if (!p.decode) {
+      int32_t held = 0;
       auto lru = graphs_.end();
-      for (auto i = graphs_.begin(); i != graphs_.end(); ++i)
-        if (!i->second.decode && (lru == graphs_.end() || i->second.last_use < lru->second.last_use)) lru = i;
-      g.exec = lru->second.exec;  // the last step using it has finished (finish_step)
-      graphs_.erase(lru);
-    } else if (!p.decode) {
-      ++step_graphs_;
+      for (auto i = graphs_.begin(); i != graphs_.end(); ++i) {
+        if (i->second.decode) continue;
+        ++held;
+        if (lru == graphs_.end() || i->second.last_use < lru->second.last_use) lru = i;
+      }
+      if (held >= kMaxStepGraphs) {
+        g.exec = lru->second.exec;  // the last step using it has finished (finish_step)
+        graphs_.erase(lru);
+      }
     }
     it = graphs_.emplace(key, g).first;
-    it->second.generation = -1;
   }
   Graph& g = it->second;
   if (g.generation != ws_generation_) {
     const Status st = capture(p, greedy, g.exec, /*update=*/true);
     if (!st.ok()) {
       if (g.exec != nullptr) cudaGraphExecDestroy(g.exec);
-      if (!g.decode) --step_graphs_;
       graphs_.erase(it);
       return st;
     }

@@ -5,10 +5,8 @@
 #include <cuda_runtime.h>
 
 #include <array>
-
 #include <map>
 #include <memory>
-#include <tuple>
 #include <vector>
 
 #include "cuda_backend_factory.h"
@@ -139,7 +137,6 @@ class CudaBackend final : public Backend, public DeviceSampler {
   };
   static constexpr int32_t kMaxStepGraphs = 16;
   std::map<GraphKey, Graph> graphs_;
-  int32_t step_graphs_ = 0;  // non-decode entries of graphs_
   uint64_t graph_uses_ = 0;
 };
 

@@ -22,9 +22,9 @@ struct CudaBackendExtras {
   // Set by the tensor-parallel backend: the weights are this rank's shard, and the attention-output
   // and down projections are summed over the group. Not owned.
   Communicator* comm = nullptr;
-  // Set by the tensor-parallel backend: every rank calls it once per step, with whether it prepared
-  // the step, between its last host call that can wait for a device and its first launch; it returns
-  // whether every rank did (see CudaBackend::run).
+  // Set by the tensor-parallel backend: every rank calls it twice per step, with whether it prepared
+  // the step (before its launch) and whether it launched (after); it returns whether every rank did
+  // (see CudaBackend::run).
   std::function<bool(bool ready)> step_gate;
 };
 

@@ -156,9 +156,10 @@ void launch_embed(const DeviceMatrix& emb, const int32_t* tokens, int32_t n_toke
 
 template <typename T>
 void launch_rmsnorm_as(const float* x, const int32_t* rows, int32_t n_rows, int32_t dim, const float* w, float eps,
-                       T* out, cudaStream_t s) {
+                       T* out, cudaStream_t s, bool vectorized) {
   // float4 rows: dim % 4 == 0 and 16-byte aligned bases (the workspace and weights are).
-  const bool vec = dim % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0;
+  const bool vec = vectorized && dim % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+                   reinterpret_cast<uintptr_t>(w) % 16 == 0;
   const int per = static_cast<int>(ceil_div(dim / 4, kNormThreads));
   if (vec && per <= 1) return launch_pdl(rmsnorm_vec_kernel<T, 1>, n_rows, kNormThreads, 0, s, x, rows, dim, w, eps, out);
   if (vec && per <= 2) return launch_pdl(rmsnorm_vec_kernel<T, 2>, n_rows, kNormThreads, 0, s, x, rows, dim, w, eps, out);
@@ -175,19 +176,11 @@ bool rmsnorm_vec_enabled() {
 void launch_rmsnorm(ActType act, const float* x, const int32_t* rows, int32_t n_rows, int32_t dim, const float* w,
                     float eps, void* out, cudaStream_t s, bool vectorized) {
   if (n_rows <= 0) return;
-  if (vectorized) {
-    switch (act) {
-      case ActType::kF32: return launch_rmsnorm_as(x, rows, n_rows, dim, w, eps, static_cast<float*>(out), s);
-      case ActType::kF16: return launch_rmsnorm_as(x, rows, n_rows, dim, w, eps, static_cast<__half*>(out), s);
-      case ActType::kBF16: return launch_rmsnorm_as(x, rows, n_rows, dim, w, eps, static_cast<__nv_bfloat16*>(out), s);
-    }
-  }
-  const int threads = dim >= 1024 ? 512 : 128;
   switch (act) {
-    case ActType::kF32: launch_pdl(rmsnorm_kernel<float>, n_rows, threads, 0, s, x, rows, dim, w, eps, static_cast<float*>(out)); break;
-    case ActType::kF16: launch_pdl(rmsnorm_kernel<__half>, n_rows, threads, 0, s, x, rows, dim, w, eps, static_cast<__half*>(out)); break;
+    case ActType::kF32: launch_rmsnorm_as(x, rows, n_rows, dim, w, eps, static_cast<float*>(out), s, vectorized); break;
+    case ActType::kF16: launch_rmsnorm_as(x, rows, n_rows, dim, w, eps, static_cast<__half*>(out), s, vectorized); break;
     case ActType::kBF16:
-      launch_pdl(rmsnorm_kernel<__nv_bfloat16>, n_rows, threads, 0, s, x, rows, dim, w, eps, static_cast<__nv_bfloat16*>(out));
+      launch_rmsnorm_as(x, rows, n_rows, dim, w, eps, static_cast<__nv_bfloat16*>(out), s, vectorized);
       break;
   }
 }

@@ -108,7 +108,7 @@ static int env_rows(const char* name, int fallback, int hi) {
   return v != nullptr && *v != '\0' ? std::clamp(std::atoi(v), 1, hi) : fallback;
 }
 
-bool MatmulContext::uses_gemv(const DeviceMatrix& w, int32_t n_rows) const {
+bool MatmulContext::uses_gemv(const DeviceMatrix& w, int32_t n_rows) {
   static const int float_max = env_rows("EFFITUNE_GEMV_MAX_ROWS", 1, kGemvMaxBatch);
   static const int quant_max = env_rows("EFFITUNE_QUANT_GEMV_MAX_ROWS", 0, kQuantGemvMaxRows);
   const bool quant = w.kind == WKind::kQ8 || w.kind == WKind::kQ4;

@@ -31,7 +31,7 @@ class MatmulContext {
   // out = x W^T over a.n_rows rows (any count), as MatArgs describes. Decides GEMV vs GEMM.
   Status matmul(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s);
   // Whether matmul() takes the GEMV path (which supports the fused input modes) for this batch.
-  bool uses_gemv(const DeviceMatrix& w, int32_t n_rows) const;
+  static bool uses_gemv(const DeviceMatrix& w, int32_t n_rows);
   // EFFITUNE_GEMM_STREAM, read once: unset routes quantized weights at 9-128 rows to the streaming
   // GEMM (where it supports the shape); "1" also float weights at 9-128 rows (slower than cuBLAS
   // there today: for A/B runs); "0" keeps cuBLAS for everything above the GEMV (and quantized

@@ -64,7 +64,7 @@ struct P2pArgs {
   bool staged = false;   // all_reduce_add: `partial` is this rank's slot already (partial_buffer)
   bool local_only = false;  // all_reduce_add, timing only (EFFITUNE_TP_EXCHANGE=skip): no exchange at all
   bool push = false;     // all_reduce_add: every rank writes its partial into the others' slots (push_send)
-  bool norm_regs = false;  // all_reduce_add with norm_w: the one-unit-per-thread path (norm_from_registers)
+  bool norm_regs = false;  // all_reduce_add with norm_w: xn from registers (add_row_kept; EFFITUNE_TP_NORM_REGS)
   int64_t stride = 0;    // all_reduce_add: rank q's partial sits at slot + q * stride (floats) in a staging
   float* own = nullptr;  // bufs[rank], for kernels that would otherwise index bufs at run time
   P2pWatch* watch = nullptr;  // this rank's (mapped host memory)
@@ -386,7 +386,7 @@ __global__ void __launch_bounds__(kThreads) p2p_all_reduce_kernel(P2pArgs a) {
 template <typename T, typename P, int kN, bool kRegs>
 __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
   constexpr int kE = 16 / sizeof(P);
-  // kRegs (norm_from_registers): this thread's norm-weight elements, a weight, so read before the wait.
+  // kRegs (EFFITUNE_TP_NORM_REGS): this thread's norm-weight elements, a weight, so read before the wait.
   float w[kE];
   if constexpr (kRegs) {
     if (blockIdx.x < kBlocks && threadIdx.x < a.dim / kE) {
@@ -456,18 +456,17 @@ void launch_all_reduce(const P2pArgs& a, cudaStream_t s) {
 
 // kBlocks CTAs for the exchange, plus kPrefetchBlocks when there is something to prefetch.
 constexpr int kPrefetchBlocks = 64;
+template <typename T, typename P, bool kRegs>
+void launch_add_ranks(const P2pArgs& a, cudaStream_t s) {
+  const unsigned grid = kBlocks + (a.prefetch_bytes > 0 ? kPrefetchBlocks : 0);
+  if (a.n <= 2) launch_pdl(p2p_add_kernel<T, P, 2, kRegs>, grid, kThreads, 0, s, a);
+  else if (a.n <= 4) launch_pdl(p2p_add_kernel<T, P, 4, kRegs>, grid, kThreads, 0, s, a);
+  else launch_pdl(p2p_add_kernel<T, P, 8, kRegs>, grid, kThreads, 0, s, a);
+}
 template <typename T, typename P>
 void launch_add(const P2pArgs& a, cudaStream_t s) {
-  const unsigned grid = kBlocks + (a.prefetch_bytes > 0 ? kPrefetchBlocks : 0);
-  if (a.norm_regs) {
-    if (a.n <= 2) launch_pdl(p2p_add_kernel<T, P, 2, true>, grid, kThreads, 0, s, a);
-    else if (a.n <= 4) launch_pdl(p2p_add_kernel<T, P, 4, true>, grid, kThreads, 0, s, a);
-    else launch_pdl(p2p_add_kernel<T, P, 8, true>, grid, kThreads, 0, s, a);
-    return;
-  }
-  if (a.n <= 2) launch_pdl(p2p_add_kernel<T, P, 2, false>, grid, kThreads, 0, s, a);
-  else if (a.n <= 4) launch_pdl(p2p_add_kernel<T, P, 4, false>, grid, kThreads, 0, s, a);
-  else launch_pdl(p2p_add_kernel<T, P, 8, false>, grid, kThreads, 0, s, a);
+  if (a.norm_regs) launch_add_ranks<T, P, true>(a, s);
+  else launch_add_ranks<T, P, false>(a, s);
 }
 
 template <typename P>
@@ -593,14 +592,6 @@ class HybridCommunicator final : public NormingCommunicator {
 
  private:
   int64_t add_slot() const { return (2 + (adds_ & 1)) * kMaxFloats; }
-  // EFFITUNE_TP_NORM_REGS=1: the fused RMSNorm writes xn from each thread's registers (add_row_kept)
-  // with the norm weight loaded before the PDL wait. The same bits as the default path by
-  // construction; written in session 8 after the exchange kernels' local work measured ~0.28 ms per
-  // TP=4 batch-64 step more than the RMSNorm kernels they replace; not yet run on GPUs, so off.
-  static bool norm_from_registers() {
-    static const bool on = env_flag("EFFITUNE_TP_NORM_REGS", false);
-    return on;
-  }
   // Whether a row of `dim` partials of type `part` is at most one 16-byte unit per thread.
   static bool norm_fits_registers(ActType part, int32_t dim) {
     const int64_t elems_per_unit = part == ActType::kF32 ? 4 : 8;
@@ -644,7 +635,11 @@ class HybridCommunicator final : public NormingCommunicator {
   std::shared_ptr<P2pGroup> group_;
   int64_t adds_ = 0;  // all_reduce_add calls so far: their slots alternate
   uint64_t timeout_ns_ = static_cast<uint64_t>(exchange_timeout_s() * 1e9);
-  bool norm_regs_ = norm_from_registers();
+  // EFFITUNE_TP_NORM_REGS=1: the fused RMSNorm writes xn from each thread's registers (add_row_kept)
+  // with the norm weight loaded before the PDL wait. The same bits as the default path by
+  // construction; written in session 8 after the exchange kernels' local work measured ~0.28 ms per
+  // TP=4 batch-64 step more than the RMSNorm kernels they replace; not yet run on GPUs, so off.
+  bool norm_regs_ = env_flag("EFFITUNE_TP_NORM_REGS", false);
 };
 
 // Peer access between every pair and the staging memory on every device; null when a pair cannot

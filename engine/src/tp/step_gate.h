@@ -1,7 +1,7 @@
 // A reusable all-or-nothing meeting point for the ranks of a tensor-parallel group: each rank's
 // thread arrives once per step saying whether it is ready, and leaves when every rank has arrived,
-// learning whether all were ready. The CUDA ranks meet here before their first launch of a step
-// (CudaBackendExtras::step_gate).
+// learning whether all were ready. The CUDA ranks meet here twice a step, before and after their
+// launch (CudaBackendExtras::step_gate, CudaBackend::run).
 #pragma once
 
 #include <condition_variable>
