@@ -66,7 +66,7 @@ struct ResidualAdd {
   std::vector<float> w;
   float eps = 1e-5f;
   DType act = DType::kF32;
-  bool norm_from_registers = false;  // NormingCommunicator::set_norm_from_registers
+  bool norm_from_registers = true;  // NormingCommunicator::set_norm_from_registers (its default)
   std::vector<std::vector<std::vector<float>>> normed;
 };
 Status all_reduce(int32_t ranks, const std::vector<std::vector<std::vector<float>>>& inputs,

@@ -168,11 +168,6 @@ void launch_rmsnorm_as(const float* x, const int32_t* rows, int32_t n_rows, int3
   launch_pdl(rmsnorm_kernel<T>, n_rows, dim >= 1024 ? 512 : 128, 0, s, x, rows, dim, w, eps, out);
 }
 
-bool rmsnorm_vec_enabled() {
-  static const bool on = env_flag("EFFITUNE_NORM_VEC", false);
-  return on;
-}
-
 void launch_rmsnorm(ActType act, const float* x, const int32_t* rows, int32_t n_rows, int32_t dim, const float* w,
                     float eps, void* out, cudaStream_t s, bool vectorized) {
   if (n_rows <= 0) return;

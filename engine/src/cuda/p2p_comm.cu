@@ -17,6 +17,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -64,9 +65,10 @@ struct P2pArgs {
   bool staged = false;   // all_reduce_add: `partial` is this rank's slot already (partial_buffer)
   bool local_only = false;  // all_reduce_add, timing only (EFFITUNE_TP_EXCHANGE=skip): no exchange at all
   bool push = false;     // all_reduce_add: every rank writes its partial into the others' slots (push_send)
-  bool norm_regs = false;  // all_reduce_add with norm_w: xn from registers (add_row_kept; EFFITUNE_TP_NORM_REGS)
+  bool norm_regs = false;  // all_reduce_add with norm_w: rows of one unit per thread, kept in registers
   int64_t stride = 0;    // all_reduce_add: rank q's partial sits at slot + q * stride (floats) in a staging
   float* own = nullptr;  // bufs[rank], for kernels that would otherwise index bufs at run time
+  unsigned long long* prof = nullptr;  // EFFITUNE_TP_PROFILE: this rank's ExchangeProfile (device memory)
   P2pWatch* watch = nullptr;  // this rank's (mapped host memory)
   uint32_t* claim = nullptr;  // this rank's (device memory): elects the thread that fills `watch`
   uint64_t timeout_ns = 0;    // a wait longer than this gives up and reports (P2pWatch)
@@ -299,20 +301,26 @@ __device__ __forceinline__ float add_row(const P2pArgs& a, int64_t slot, int64_t
 
 // add_row for a row of at most blockDim.x units (one per thread: dim 4096 in bf16 partials),
 // keeping what this thread wrote to x (its unit, threadIdx.x) in `kept`: the same additions in the
-// same order as add_row, so the same bits.
+// same order as add_row, so the same bits. The push exchange of the row happens here too, with the
+// residual loaded before it, so that the row costs as few dependent memory round trips as the
+// exchange allows: load (partial and residual together), send, await the peers, add, store.
 template <int kN, typename P, int kE>
 __device__ __forceinline__ float add_row_kept(const P2pArgs& a, int64_t slot, int64_t r, float (&kept)[kE]) {
   const int64_t units = a.dim / kE, base = r * units, i = threadIdx.x;
   if (i >= units) return 0.0f;
   float4* x = reinterpret_cast<float4*>(a.data + r * a.dim);
-  uint4 v[kN][1];
-  if (a.push) push_load_ranks(a, slot, base + i, base + i + 1, v);
-  else load_ranks(a, slot, a.stride, base + i, base + i + 1, v);
+  float4 xv[kE / 4];
 #pragma unroll
-  for (int j = 0; j < kE / 4; ++j) {
-    const float4 xv = x[i * (kE / 4) + j];
-    kept[4 * j] = xv.x, kept[4 * j + 1] = xv.y, kept[4 * j + 2] = xv.z, kept[4 * j + 3] = xv.w;
+  for (int j = 0; j < kE / 4; ++j) xv[j] = x[i * (kE / 4) + j];
+  uint4 v[kN][1];
+  if (a.push) {
+    push_send(a, slot, static_cast<const uint4*>(a.partial), base, base + units);
+    push_load_ranks(a, slot, base + i, base + i + 1, v);
+  } else {
+    load_ranks(a, slot, a.stride, base + i, base + i + 1, v);
   }
+#pragma unroll
+  for (int j = 0; j < kE / 4; ++j) kept[4 * j] = xv[j].x, kept[4 * j + 1] = xv[j].y, kept[4 * j + 2] = xv[j].z, kept[4 * j + 3] = xv[j].w;
 #pragma unroll
   for (int q = 0; q < kN; ++q) {
     if (q >= a.n) break;
@@ -378,15 +386,35 @@ __global__ void __launch_bounds__(kThreads) p2p_all_reduce_kernel(P2pArgs a) {
   if (threadIdx.x == 0) a.calls[b] = call;
 }
 
+// EFFITUNE_TP_PROFILE: where an exchange call's time goes, as CTA 0's thread 0 sees it (globaltimer,
+// ns, summed over calls): from the kernel's start to the end of the PDL wait (the kernel before it
+// still running), from there to its own unit of every peer's partial in hand (staging, sending and
+// waiting), from there to its end (add, norm, store), and from the end of one call to the start of
+// the next (the rest of the step). Read and printed when the communicator goes (HybridCommunicator).
+enum ExchangeProfile { kProfPdl, kProfExchange, kProfNorm, kProfBetween, kProfCalls, kProfLastEnd, kProfWords };
+__device__ __forceinline__ void profile_call(const P2pArgs& a, uint64_t t_start, uint64_t t_waited, uint64_t t_exchanged) {
+  if (a.prof == nullptr || blockIdx.x != 0 || threadIdx.x != 0) return;
+  const uint64_t t_end = global_ns(), last = a.prof[kProfLastEnd];
+  atomicAdd(a.prof + kProfPdl, t_waited - t_start);
+  atomicAdd(a.prof + kProfExchange, t_exchanged - t_waited);
+  atomicAdd(a.prof + kProfNorm, t_end - t_exchanged);
+  if (last != 0 && t_start > last) atomicAdd(a.prof + kProfBetween, t_start - last);
+  atomicAdd(a.prof + kProfCalls, 1ull);
+  a.prof[kProfLastEnd] = t_end;
+}
+
 // all_reduce_add: CTA b owns rows b, b + grid, ...: stages this rank's partial rows (type P; nothing
 // to do when the projection wrote them into the slot itself), then adds every rank's to x and, with
 // a norm, writes RMSNorm(x row) * norm_w as T to xn. The slot alternates between two per call,
 // chosen by the host: call k + 2 may overwrite call k's slot once every peer has signalled call
 // k + 1, which it does only after it has finished reading call k.
+// kRegs (rows of at most one 16-byte unit of partials per thread, with a norm: 4096-wide 16-bit
+// models): each thread keeps its unit in registers from the load to the xn store, the norm weight is
+// read before the PDL wait, and the push exchange sends and receives row by row (add_row_kept).
 template <typename T, typename P, int kN, bool kRegs>
 __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
   constexpr int kE = 16 / sizeof(P);
-  // kRegs (EFFITUNE_TP_NORM_REGS): this thread's norm-weight elements, a weight, so read before the wait.
+  const uint64_t t_start = a.prof != nullptr ? global_ns() : 0;
   float w[kE];
   if constexpr (kRegs) {
     if (blockIdx.x < kBlocks && threadIdx.x < a.dim / kE) {
@@ -396,6 +424,7 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
   }
   pdl_trigger();
   pdl_wait();
+  const uint64_t t_waited = a.prof != nullptr ? global_ns() : 0;
   const int b = blockIdx.x, tid = threadIdx.x;
   if (b >= kBlocks) {
     // The CTAs past kBlocks pull the start of the next projection's weights into L2 while the others
@@ -406,8 +435,27 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
     return;
   }
   __shared__ float scratch[32];
-  const uint32_t call = next_call(a);
   const int64_t slot = a.add_slot;
+  if (kRegs && a.push) {
+    // No call number to agree on (the data is its own signal): thread 0 advances it off the critical
+    // path, so that the pull exchange's numbering stays the same on every rank.
+    if (tid == 0) a.calls[b] += 1;
+    uint64_t t_exchanged = 0;
+    for (int64_t r = b; r < a.rows; r += kBlocks) {
+      float kept[kE];
+      const float ss = add_row_kept<kN, P, kE>(a, slot, r, kept);
+      if (a.prof != nullptr && t_exchanged == 0) t_exchanged = global_ns();
+      const float scale = rsqrtf(block_sum(ss, scratch) / a.dim + a.eps);
+      if (tid < a.dim / kE) {
+        T* out = static_cast<T*>(a.xn) + r * a.dim + tid * kE;
+#pragma unroll
+        for (int e = 0; e < kE; ++e) out[e] = from_f32<T>(kept[e] * scale * w[e]);
+      }
+    }
+    profile_call(a, t_start, t_waited, t_exchanged);
+    return;
+  }
+  const uint32_t call = next_call(a);
   const int64_t row_vecs = a.dim * static_cast<int64_t>(sizeof(P)) / 16;  // 16-byte units, whatever P is
   if (a.push) {
     // Every row this CTA owns goes out before it waits on any: the peers' CTAs do the same.
@@ -422,6 +470,7 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
     }
     if (!a.local_only) signal_and_wait(a, call);
   }
+  const uint64_t t_exchanged = a.prof != nullptr ? global_ns() : 0;
   if constexpr (kRegs) {
     // Each thread writes the xn elements of the x values it has just made, from its registers:
     // no second read of the row and no weight load after the wait (the loop below does both).
@@ -445,6 +494,7 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
     }
   }
   if (tid == 0) a.calls[b] = call;
+  profile_call(a, t_start, t_waited, t_exchanged);
 }
 
 // The kernels for a.n ranks: kN, the ranks whose loads are in flight together, is a compile-time bound.
@@ -485,13 +535,14 @@ struct P2pGroup {
   std::vector<uint32_t*> flags, calls;
   std::vector<P2pWatch*> watches;  // mapped host memory: the same address on the host and the devices
   std::vector<uint32_t*> claims;   // device memory, one word per rank
+  std::vector<unsigned long long*> profs;  // EFFITUNE_TP_PROFILE only: kProfWords per rank (device memory)
   ~P2pGroup() {  // frees what exists, also after a creation that failed half-way
     auto free_at = [this](const auto& v, size_t r) {
       if (r < v.size()) cudaFree(v[r]);
     };
     for (size_t r = 0; r < bufs.size(); ++r) {
       cudaSetDevice(first_device + static_cast<int32_t>(r));
-      free_at(bufs, r), free_at(flags, r), free_at(calls, r), free_at(claims, r);
+      free_at(bufs, r), free_at(flags, r), free_at(calls, r), free_at(claims, r), free_at(profs, r);
     }
     for (P2pWatch* w : watches) cudaFreeHost(w);
   }
@@ -512,6 +563,7 @@ class HybridCommunicator final : public NormingCommunicator {
  public:
   HybridCommunicator(std::unique_ptr<Communicator> nccl, std::shared_ptr<P2pGroup> group)
       : nccl_(std::move(nccl)), group_(std::move(group)) {}
+  ~HybridCommunicator() override { print_profile(); }
   int32_t rank() const override { return nccl_->rank(); }
   int32_t size() const override { return nccl_->size(); }
   std::string name() const override { return nccl_->name() + " + p2p one-shot <= 8 MiB"; }
@@ -628,6 +680,7 @@ class HybridCommunicator final : public NormingCommunicator {
     a.watch = g.watches[rank()];
     a.claim = g.claims[rank()];
     a.timeout_ns = timeout_ns_;
+    if (static_cast<size_t>(rank()) < g.profs.size()) a.prof = g.profs[rank()];
     return a;
   }
 
@@ -635,11 +688,26 @@ class HybridCommunicator final : public NormingCommunicator {
   std::shared_ptr<P2pGroup> group_;
   int64_t adds_ = 0;  // all_reduce_add calls so far: their slots alternate
   uint64_t timeout_ns_ = static_cast<uint64_t>(exchange_timeout_s() * 1e9);
-  // EFFITUNE_TP_NORM_REGS=1: the fused RMSNorm writes xn from each thread's registers (add_row_kept)
-  // with the norm weight loaded before the PDL wait. The same bits as the default path by
-  // construction; written in session 8 after the exchange kernels' local work measured ~0.28 ms per
-  // TP=4 batch-64 step more than the RMSNorm kernels they replace; not yet run on GPUs, so off.
-  bool norm_regs_ = env_flag("EFFITUNE_TP_NORM_REGS", false);
+  // The fused RMSNorm writes xn from each thread's registers (add_row_kept) with the norm weight
+  // loaded before the PDL wait, where a row fits (norm_fits_registers): the same bits as the
+  // row-loop path. 8B bf16 on 4 x H100 (session 9, A/B twice): TP=2 batch 1 286 -> 291.6 tok/s,
+  // TP=4 423-426 -> 429-431; batch 64 within noise. Off only in tests, to compare the two paths.
+  bool norm_regs_ = true;
+
+  // EFFITUNE_TP_PROFILE: this rank's exchange profile (ExchangeProfile), on stderr.
+  void print_profile() const {
+    if (static_cast<size_t>(rank()) >= group_->profs.size()) return;
+    unsigned long long p[kProfWords] = {};
+    if (cudaSetDevice(group_->first_device + rank()) != cudaSuccess ||
+        cudaMemcpy(p, group_->profs[rank()], sizeof(p), cudaMemcpyDeviceToHost) != cudaSuccess || p[kProfCalls] == 0)
+      return;
+    const double n = static_cast<double>(p[kProfCalls]), us = 1e-3;
+    std::fprintf(stderr,
+                 "effitune: TP exchange profile, rank %d: %llu calls; per call, us: start to PDL wait end %.2f, "
+                 "to the peers' partials %.2f, to the end %.2f; between calls %.2f\n",
+                 rank(), p[kProfCalls], p[kProfPdl] * us / n, p[kProfExchange] * us / n, p[kProfNorm] * us / n,
+                 p[kProfBetween] * us / std::max(1.0, n - 1));
+  }
 };
 
 // Peer access between every pair and the staging memory on every device; null when a pair cannot
@@ -681,6 +749,12 @@ Result<std::shared_ptr<P2pGroup>> make_p2p_group(int32_t first_device, int32_t n
     CUDA_RETURN_IF_ERROR(cudaMalloc(&claim, sizeof(uint32_t)));
     g->claims.push_back(claim);
     CUDA_RETURN_IF_ERROR(cudaMemset(claim, 0, sizeof(uint32_t)));
+    if (env_flag("EFFITUNE_TP_PROFILE", false)) {
+      unsigned long long* prof = nullptr;
+      CUDA_RETURN_IF_ERROR(cudaMalloc(&prof, kProfWords * sizeof(unsigned long long)));
+      g->profs.push_back(prof);
+      CUDA_RETURN_IF_ERROR(cudaMemset(prof, 0, kProfWords * sizeof(unsigned long long)));
+    }
     g->n = r + 1;
     // The all_reduce_add slots (2 and 3) start as the push exchange's "not yet" sentinel.
     CUDA_RETURN_IF_ERROR(cudaMemset(buf + 2 * kMaxFloats, 0xFF, 2 * kMaxFloats * sizeof(float)));

@@ -39,8 +39,8 @@ class NormingCommunicator : public Communicator {
   // How long an exchange waits for a peer before giving up (EFFITUNE_TP_TIMEOUT_S, default 10 s);
   // for tests. Takes effect for later calls.
   virtual void set_exchange_timeout(double seconds) { (void)seconds; }
-  // Whether the fused RMSNorm writes xn from each thread's registers (EFFITUNE_TP_NORM_REGS, off by
-  // default until it has run on GPUs): the same bits either way; for tests and A/B runs.
+  // Whether the fused RMSNorm writes xn from each thread's registers where a row fits (on by
+  // default) or from a second pass over the row: the same bits either way; for tests.
   virtual void set_norm_from_registers(bool on) { (void)on; }
 };
 
