@@ -407,7 +407,8 @@ TEST(CudaTensorParallel, AllReduceEqualsTheHostSumBitForBit) {
 // activation type, the same bits on every rank. Row counts on both sides of the 64 CTAs (batch 1,
 // 3, 64, 65, 128; larger batches take the plain all-reduce and the norm kernel), f32 and bf16, with
 // and without the norm (the last layer's update), 2 ranks and every visible rank (up to 8); the norm
-// written from registers (the default where a row fits) gives the same bits as the row-loop norm.
+// written from registers (the default where a row fits) gives the same bits as the row-loop norm, and
+// the push exchange (the default) the same bits as the pull one.
 TEST(CudaTensorParallel, ResidualAddEqualsTheHostSumAndNormMatchesFloat64) {
   SKIP_WITHOUT_TWO_GPUS();
   std::vector<int32_t> rank_counts = {2};
@@ -429,18 +430,24 @@ TEST(CudaTensorParallel, ResidualAddEqualsTheHostSumAndNormMatchesFloat64) {
           ASSERT_TRUE(cuda_ops::all_reduce(ranks, in, out, &add).ok());
           const std::string what = std::to_string(ranks) + " ranks, " + std::string(dtype_name(type)) + ", rows " +
                                    std::to_string(rows) + (with_norm ? ", norm" : "");
-          if (with_norm) {
-            // The row-loop norm (rows too wide for registers take it) must give the same bits.
-            cuda_ops::ResidualAdd regs = add;
-            regs.norm_from_registers = false;
-            std::vector<std::vector<std::vector<float>>> out_regs;
-            ASSERT_TRUE(cuda_ops::all_reduce(ranks, in, out_regs, &regs).ok());
-            for (size_t c = 0; c < in.size(); ++c)
-              for (int32_t r = 0; r < ranks; ++r) {
-                EXPECT_EQ(out_regs[c][r], out[c][r]) << what << ", row-loop norm: x, call " << c << ", rank " << r;
-                EXPECT_EQ(regs.normed[c][r], add.normed[c][r]) << what << ", row-loop norm: xn, call " << c;
-              }
-          }
+          // The other paths must give the same bits: the pull exchange (EFFITUNE_TP_PUSH=0) and the
+          // row-loop norm (rows too wide for registers take it).
+          for (const bool push : {true, false})
+            for (const bool regs : {true, false}) {
+              if ((push && regs) || (!with_norm && !regs)) continue;
+              cuda_ops::ResidualAdd other = add;
+              other.push = push, other.norm_from_registers = regs;
+              const std::string how = what + (push ? ", push" : ", pull") + (regs ? "" : ", row-loop norm");
+              std::vector<std::vector<std::vector<float>>> out_other;
+              ASSERT_TRUE(cuda_ops::all_reduce(ranks, in, out_other, &other).ok()) << how;
+              for (size_t c = 0; c < in.size(); ++c)
+                for (int32_t r = 0; r < ranks; ++r) {
+                  EXPECT_EQ(out_other[c][r], out[c][r]) << how << ": x, call " << c << ", rank " << r;
+                  if (with_norm) {
+                    EXPECT_EQ(other.normed[c][r], add.normed[c][r]) << how << ": xn, call " << c;
+                  }
+                }
+            }
           for (size_t c = 0; c < in.size(); ++c) {
             std::vector<float> x = add.residual[c];
             for (int32_t r = 0; r < ranks; ++r)

@@ -67,6 +67,7 @@ struct ResidualAdd {
   float eps = 1e-5f;
   DType act = DType::kF32;
   bool norm_from_registers = true;  // NormingCommunicator::set_norm_from_registers (its default)
+  bool push = true;                 // NormingCommunicator::set_push_exchange (its default)
   std::vector<std::vector<std::vector<float>>> normed;
 };
 Status all_reduce(int32_t ranks, const std::vector<std::vector<std::vector<float>>>& inputs,

@@ -599,6 +599,7 @@ class HybridCommunicator final : public NormingCommunicator {
   }
   void set_exchange_timeout(double seconds) override { timeout_ns_ = static_cast<uint64_t>(seconds * 1e9); }
   void set_norm_from_registers(bool on) override { norm_regs_ = on; }
+  void set_push_exchange(bool on) override { push_ = on; }
   Status all_reduce_add(const void* partial, ActType part, float* x, int32_t rows, int32_t dim, const float* norm_w,
                         float eps, ActType act, void* xn, void* stream, const void* prefetch,
                         int64_t prefetch_bytes) override {
@@ -611,7 +612,7 @@ class HybridCommunicator final : public NormingCommunicator {
     a.add_slot = add_slot();
     a.staged = partial == partial_buffer();
     a.stride = stride();
-    a.push = push_enabled() && rows >= push_min_rows();
+    a.push = push_ && rows >= push_min_rows();
     a.prefetch = static_cast<const char*>(prefetch);
     a.prefetch_bytes = prefetch != nullptr ? prefetch_bytes : 0;
     ++adds_;
@@ -652,19 +653,15 @@ class HybridCommunicator final : public NormingCommunicator {
   // Each rank's partial has its own part of an all_reduce_add slot (16-byte aligned): the push
   // exchange writes every rank's into every slot.
   int64_t stride() const { return kMaxFloats / group_->n / 4 * 4; }
-  // EFFITUNE_TP_PUSH=0: the pull exchange (signal, wait, read the peers' slots) for A/B timing.
-  static bool push_enabled() {
-    static const bool on = env_flag("EFFITUNE_TP_PUSH", true);
-    return on;
-  }
-  // The push exchange from this many rows up. On 4 x H100 (8B bf16, A/B twice) it took batch 64 from
-  // 13,720 to 13,853 tok/s at TP=2 and from 18,320 to 18,926 at TP=4, but batch 1 from 278.5 to 276.5
-  // at TP=2 (512 threads polling L2 for one row's arrival against one thread polling a flag), so one
-  // row keeps the pull exchange. EFFITUNE_TP_PUSH_MIN_ROWS overrides (A/B timing).
+  // The push exchange from this many rows up (EFFITUNE_TP_PUSH_MIN_ROWS, A/B timing). On 4 x H100
+  // (8B bf16) it took batch 64 from 13,720 to 13,853 tok/s at TP=2 and from 18,320 to 18,926 at TP=4
+  // (session 6) but lost at batch 1 then (278.5 -> 276.5 at TP=2). Since the row is loaded and sent
+  // without the call-number barrier (session 9) it wins there too: batch 1 286.3 -> 294.0 at TP=2,
+  // 436.6 -> 448.7 at TP=4 (one pull exchange call 10.1 -> 8.4 us at TP=2, EFFITUNE_TP_PROFILE).
   static int32_t push_min_rows() {
     static const int32_t n = [] {
       const char* v = std::getenv("EFFITUNE_TP_PUSH_MIN_ROWS");
-      return v != nullptr && *v != '\0' ? std::max(1, std::atoi(v)) : 2;
+      return v != nullptr && *v != '\0' ? std::max(1, std::atoi(v)) : 1;
     }();
     return n;
   }
@@ -693,6 +690,8 @@ class HybridCommunicator final : public NormingCommunicator {
   // row-loop path. 8B bf16 on 4 x H100 (session 9, A/B twice): TP=2 batch 1 286 -> 291.6 tok/s,
   // TP=4 423-426 -> 429-431; batch 64 within noise. Off only in tests, to compare the two paths.
   bool norm_regs_ = true;
+  // EFFITUNE_TP_PUSH=0: the pull exchange (signal, wait, read the peers' slots), for A/B timing.
+  bool push_ = env_flag("EFFITUNE_TP_PUSH", true);
 
   // EFFITUNE_TP_PROFILE: this rank's exchange profile (ExchangeProfile), on stderr.
   void print_profile() const {

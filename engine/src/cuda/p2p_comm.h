@@ -42,6 +42,9 @@ class NormingCommunicator : public Communicator {
   // Whether the fused RMSNorm writes xn from each thread's registers where a row fits (on by
   // default) or from a second pass over the row: the same bits either way; for tests.
   virtual void set_norm_from_registers(bool on) { (void)on; }
+  // Whether residual updates push partials into the peers' memory (the default) or pull them from
+  // it (EFFITUNE_TP_PUSH=0): the same bits either way; for tests.
+  virtual void set_push_exchange(bool on) { (void)on; }
 };
 
 // The type row-parallel partials travel in for a model whose activations are `act`: bf16 for bf16

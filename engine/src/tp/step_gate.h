@@ -4,6 +4,8 @@
 // launch (CudaBackendExtras::step_gate, CudaBackend::run).
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -12,18 +14,20 @@ namespace effitune::engine::tp {
 
 class StepGate {
  public:
-  explicit StepGate(int32_t ranks) : ranks_(ranks) {}
+  // spin: how long a waiting rank polls before it sleeps (spin_wait.h).
+  explicit StepGate(int32_t ranks, std::chrono::microseconds spin = {}) : ranks_(ranks), spin_(spin) {}
   // Blocks until all ranks have arrived for this round; true when every one arrived ready.
   bool arrive(bool ready);
 
  private:
   const int32_t ranks_;
+  const std::chrono::microseconds spin_;
   std::mutex mu_;
   std::condition_variable cv_;
   int32_t arrived_ = 0;
   bool all_ready_ = true;   // of the round in progress
   bool last_result_ = true;  // of the round that completed last
-  uint64_t round_ = 0;
+  std::atomic<uint64_t> round_{0};  // written under mu_; polled without it
 };
 
 }  // namespace effitune::engine::tp
