@@ -353,20 +353,22 @@ TEST(CudaTensorParallel, TaskModelQuantizedTpNDecodeAgreesWithTp1TeacherForced) 
 }
 
 // The exchange's watchdog: a rank whose peer never takes part (its launch failed, its host thread
-// stalled) gives up after its wait and says which rank it waited for, in the push exchange (2 rows)
-// and the pull one (1 row), instead of spinning until the process is killed.
+// stalled) gives up after its wait and says which rank it waited for, in the push exchange (the
+// default) and the pull one (EFFITUNE_TP_PUSH=0), instead of spinning until the process is killed.
 TEST(CudaTensorParallel, ExchangeWithoutItsPeerTimesOutAndSaysWhich) {
   SKIP_WITHOUT_TWO_GPUS();
-  for (const int32_t rows : {2, 1}) {
-    double waited = 0;
-    const Status st = cuda_ops::lone_rank_exchange(rows, 0.2, waited);
-    EXPECT_EQ(st.code(), StatusCode::kDeadlineExceeded) << rows << " rows: " << st.to_string();
-    EXPECT_NE(st.message().find("for rank 1's part"), std::string::npos) << st.message();
-    EXPECT_NE(st.message().find(rows >= 2 ? "the data of unit" : "the signal of call"), std::string::npos)
-        << st.message();
-    EXPECT_GE(waited, 0.15) << rows << " rows";
-    EXPECT_LT(waited, 5.0) << rows << " rows";
-  }
+  for (const bool push : {true, false})
+    for (const int32_t rows : {2, 1}) {
+      double waited = 0;
+      const Status st = cuda_ops::lone_rank_exchange(rows, push, 0.2, waited);
+      const std::string how = std::string(push ? "push" : "pull") + ", " + std::to_string(rows) + " rows";
+      EXPECT_EQ(st.code(), StatusCode::kDeadlineExceeded) << how << ": " << st.to_string();
+      EXPECT_NE(st.message().find("for rank 1's part"), std::string::npos) << how << ": " << st.message();
+      EXPECT_NE(st.message().find(push ? "the data of unit" : "the signal of call"), std::string::npos)
+          << how << ": " << st.message();
+      EXPECT_GE(waited, 0.15) << how;
+      EXPECT_LT(waited, 5.0) << how;
+    }
 }
 
 // The group's all-reduce against the host sum, bit for bit (rank-order f32 sums on every rank):

@@ -64,6 +64,6 @@ Status ops::all_reduce(int32_t, const std::vector<std::vector<std::vector<float>
                        std::vector<std::vector<std::vector<float>>>&, ops::ResidualAdd*) {
   return no_cuda();
 }
-Status ops::lone_rank_exchange(int32_t, double, double&) { return no_cuda(); }
+Status ops::lone_rank_exchange(int32_t, bool, double, double&) { return no_cuda(); }
 
 #endif  // EFFITUNE_WITH_CUDA

@@ -399,12 +399,13 @@ Status all_reduce(int32_t ranks, const std::vector<std::vector<std::vector<float
   });
 }
 
-Status lone_rank_exchange(int32_t rows, double timeout_s, double& waited_s) {
+Status lone_rank_exchange(int32_t rows, bool push, double timeout_s, double& waited_s) {
   EFFITUNE_RETURN_IF_ERROR(available());
   EFFITUNE_ASSIGN_OR_RETURN(auto group, make_cuda_tp_group(0, 2));
   auto* fused = dynamic_cast<cuda::NormingCommunicator*>(group[0].get());
   if (fused == nullptr) return failed_precondition("lone_rank_exchange: no peer access between devices 0 and 1");
   fused->set_exchange_timeout(timeout_s);
+  fused->set_push_exchange(push);
   constexpr int32_t kDim = 256;
   CUDA_RETURN_IF_ERROR(cudaSetDevice(0));
   DevBuf x;

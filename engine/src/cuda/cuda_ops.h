@@ -74,9 +74,9 @@ Status all_reduce(int32_t ranks, const std::vector<std::vector<std::vector<float
                   std::vector<std::vector<std::vector<float>>>& outputs, ResidualAdd* add = nullptr);
 
 // The exchange's watchdog: in a fresh group of devices 0 and 1, rank 0 alone makes one residual
-// update of `rows` rows (2 or more: the push exchange; 1: the pull one) with the given wait, and
+// update of `rows` rows (through the push exchange or the pull one) with the given wait, and
 // rank 1 never takes part. Returns what rank 0's communicator reports afterwards (check()), and in
 // `waited_s` how long the update took to come back.
-Status lone_rank_exchange(int32_t rows, double timeout_s, double& waited_s);
+Status lone_rank_exchange(int32_t rows, bool push, double timeout_s, double& waited_s);
 
 }  // namespace effitune::engine::cuda_ops

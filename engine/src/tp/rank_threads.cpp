@@ -2,12 +2,9 @@
 
 #include <cstdio>
 
-#include "tp/spin_wait.h"
-
 namespace effitune::engine::tp {
 
-RankThreads::RankThreads(int32_t ranks, std::chrono::microseconds spin)
-    : ranks_(ranks), spin_(spin), results_(static_cast<size_t>(ranks)) {
+RankThreads::RankThreads(int32_t ranks) : ranks_(ranks), results_(static_cast<size_t>(ranks)) {
   for (int32_t r = 1; r < ranks; ++r) threads_.emplace_back([this, r] { loop(r); });
 }
 
@@ -31,7 +28,6 @@ void RankThreads::loop(int32_t rank) {
   uint64_t seen = 0;
   for (;;) {
     const std::function<Status(int32_t)>* job = nullptr;
-    spin_until([&] { return stop_.load() || generation_.load() != seen; }, spin_);
     {
       std::unique_lock<std::mutex> lock(mu_);
       start_.wait(lock, [&] { return stop_ || generation_ != seen; });
@@ -57,7 +53,6 @@ Status RankThreads::run(const std::function<Status(int32_t)>& fn) {
   start_.notify_all();
   results_[0] = fn(0);
   report_failure(0, results_[0]);
-  spin_until([&] { return pending_.load() == 0; }, spin_);
   std::unique_lock<std::mutex> lock(mu_);
   done_.wait(lock, [&] { return pending_ == 0; });
   // The cause first: ranks that stopped because another failed say less than the rank that failed

@@ -2,8 +2,6 @@
 // milliseconds, too short to start threads for.
 #pragma once
 
-#include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -17,9 +15,7 @@ namespace effitune::engine::tp {
 
 class RankThreads {
  public:
-  // spin: how long a waiting thread polls before it sleeps (spin_wait.h); zero where the ranks
-  // compute on the host's cores.
-  explicit RankThreads(int32_t ranks, std::chrono::microseconds spin = {});
+  explicit RankThreads(int32_t ranks);
   ~RankThreads();
   RankThreads(const RankThreads&) = delete;
   RankThreads& operator=(const RankThreads&) = delete;
@@ -34,14 +30,12 @@ class RankThreads {
   void report_failure(int32_t rank, const Status& st);
 
   int32_t ranks_;
-  std::chrono::microseconds spin_;
   std::mutex mu_;
   std::condition_variable start_, done_;
   const std::function<Status(int32_t)>* job_ = nullptr;
-  // Written under mu_; atomic so that a polling thread may read them without it.
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int32_t> pending_{0};
-  std::atomic<bool> stop_{false};
+  uint64_t generation_ = 0;
+  int32_t pending_ = 0;
+  bool stop_ = false;
   std::vector<Status> results_;
   std::vector<std::thread> threads_;
 };

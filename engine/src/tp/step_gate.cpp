@@ -1,7 +1,5 @@
 #include "tp/step_gate.h"
 
-#include "tp/spin_wait.h"
-
 namespace effitune::engine::tp {
 
 bool StepGate::arrive(bool ready) {
@@ -18,13 +16,6 @@ bool StepGate::arrive(bool ready) {
     return last_result_;
   }
   const uint64_t mine = round_;
-  if (spin_.count() > 0) {
-    // Polled without the lock, so that the last rank can take it and close the round; last_result_
-    // is read under it again below (the next round cannot close before this rank arrives there).
-    lock.unlock();
-    spin_until([&] { return round_.load() != mine; }, spin_);
-    lock.lock();
-  }
   cv_.wait(lock, [&] { return round_ != mine; });
   return last_result_;
 }

@@ -4,8 +4,6 @@
 // launch (CudaBackendExtras::step_gate, CudaBackend::run).
 #pragma once
 
-#include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -14,20 +12,18 @@ namespace effitune::engine::tp {
 
 class StepGate {
  public:
-  // spin: how long a waiting rank polls before it sleeps (spin_wait.h).
-  explicit StepGate(int32_t ranks, std::chrono::microseconds spin = {}) : ranks_(ranks), spin_(spin) {}
+  explicit StepGate(int32_t ranks) : ranks_(ranks) {}
   // Blocks until all ranks have arrived for this round; true when every one arrived ready.
   bool arrive(bool ready);
 
  private:
   const int32_t ranks_;
-  const std::chrono::microseconds spin_;
   std::mutex mu_;
   std::condition_variable cv_;
   int32_t arrived_ = 0;
   bool all_ready_ = true;   // of the round in progress
   bool last_result_ = true;  // of the round that completed last
-  std::atomic<uint64_t> round_{0};  // written under mu_; polled without it
+  uint64_t round_ = 0;
 };
 
 }  // namespace effitune::engine::tp

@@ -10,7 +10,6 @@
 #include "effitune/engine/communicator.h"
 #include "tp/rank_threads.h"
 #include "tp/shard.h"
-#include "tp/spin_wait.h"
 #include "tp/step_gate.h"
 
 namespace effitune::engine::tp {
@@ -18,9 +17,8 @@ namespace {
 
 class TensorParallelBackend final : public Backend, public DeviceSampler {
  public:
-  TensorParallelBackend(std::vector<std::unique_ptr<Communicator>> comms, std::vector<std::unique_ptr<Backend>> shards,
-                        std::chrono::microseconds spin)
-      : comms_(std::move(comms)), shards_(std::move(shards)), threads_(static_cast<int32_t>(shards_.size()), spin) {
+  TensorParallelBackend(std::vector<std::unique_ptr<Communicator>> comms, std::vector<std::unique_ptr<Backend>> shards)
+      : comms_(std::move(comms)), shards_(std::move(shards)), threads_(static_cast<int32_t>(shards_.size())) {
     for (auto& s : shards_) {
       greedy_.push_back(dynamic_cast<DeviceGreedy*>(s.get()));
       sampler_.push_back(dynamic_cast<DeviceSampler*>(s.get()));
@@ -141,13 +139,7 @@ Result<std::unique_ptr<Backend>> make_tensor_parallel_backend(std::shared_ptr<co
   }
 
   std::vector<std::unique_ptr<Backend>> shards;
-  // The CUDA ranks' host threads only launch and wait, so they poll before sleeping (spin_wait.h)
-  // where the host has a core for each and as many to spare; the CPU ranks compute on the cores the
-  // pollers would take.
-  const bool spare_cores = static_cast<int64_t>(std::thread::hardware_concurrency()) >= 2LL * n;
-  const std::chrono::microseconds spin =
-      options.kind == "cuda" && spare_cores ? tp_spin_budget() : std::chrono::microseconds{0};
-  auto gate = std::make_shared<StepGate>(n, spin);  // the shards' step_gate keeps it alive
+  auto gate = std::make_shared<StepGate>(n);  // the shards' step_gate keeps it alive
   for (int32_t r = 0; r < n; ++r) {
     // CUDA ranks split the LM head by vocabulary and all-reduce the logits (one 0.5 MB message per
     // token against 1 GB of head weights per rank for the 8B shape); the CPU keeps it replicated.
@@ -172,7 +164,7 @@ Result<std::unique_ptr<Backend>> make_tensor_parallel_backend(std::shared_ptr<co
       shards.push_back(std::move(cpu));
     }
   }
-  return std::unique_ptr<Backend>(new TensorParallelBackend(std::move(comms), std::move(shards), spin));
+  return std::unique_ptr<Backend>(new TensorParallelBackend(std::move(comms), std::move(shards)));
 }
 
 }  // namespace effitune::engine::tp
