@@ -389,17 +389,29 @@ __global__ void __launch_bounds__(kThreads) p2p_all_reduce_kernel(P2pArgs a) {
 // EFFITUNE_TP_PROFILE: where an exchange call's time goes, as CTA 0's thread 0 sees it (globaltimer,
 // ns, summed over calls): from the kernel's start to the end of the PDL wait (the kernel before it
 // still running), from there to its own unit of every peer's partial in hand (staging, sending and
-// waiting), from there to its end (add, norm, store), and from the end of one call to the start of
-// the next (the rest of the step). Read and printed when the communicator goes (HybridCommunicator).
-enum ExchangeProfile { kProfPdl, kProfExchange, kProfNorm, kProfBetween, kProfCalls, kProfLastEnd, kProfWords };
+// waiting), from there to its end (add, norm, store); and the gaps from the end of one call to the
+// start of the next, which are the rest of the layer: before an even call (a layer's first update)
+// QKV, attention and O, before an odd one gate|up, SwiGLU and down (a step makes two calls a layer).
+// Gaps over kLongGapNs (step boundaries, the host between benchmark phases) are summed apart.
+// Read and printed when the communicator goes (HybridCommunicator::print_profile).
+enum ExchangeProfile {
+  kProfPdl, kProfExchange, kProfNorm, kProfCalls, kProfLastEnd,
+  kProfGapAttn, kProfGapAttnN, kProfGapMlp, kProfGapMlpN, kProfGapLong, kProfGapLongN, kProfWords
+};
+constexpr uint64_t kLongGapNs = 150000;
 __device__ __forceinline__ void profile_call(const P2pArgs& a, uint64_t t_start, uint64_t t_waited, uint64_t t_exchanged) {
   if (a.prof == nullptr || blockIdx.x != 0 || threadIdx.x != 0) return;
-  const uint64_t t_end = global_ns(), last = a.prof[kProfLastEnd];
-  atomicAdd(a.prof + kProfPdl, t_waited - t_start);
-  atomicAdd(a.prof + kProfExchange, t_exchanged - t_waited);
-  atomicAdd(a.prof + kProfNorm, t_end - t_exchanged);
-  if (last != 0 && t_start > last) atomicAdd(a.prof + kProfBetween, t_start - last);
-  atomicAdd(a.prof + kProfCalls, 1ull);
+  const uint64_t t_end = global_ns(), last = a.prof[kProfLastEnd], call = a.prof[kProfCalls];
+  a.prof[kProfPdl] += t_waited - t_start;
+  a.prof[kProfExchange] += t_exchanged - t_waited;
+  a.prof[kProfNorm] += t_end - t_exchanged;
+  if (last != 0 && t_start > last) {
+    const uint64_t gap = t_start - last;
+    const int at = gap > kLongGapNs ? kProfGapLong : call % 2 == 0 ? kProfGapAttn : kProfGapMlp;
+    a.prof[at] += gap;
+    a.prof[at + 1] += 1;
+  }
+  a.prof[kProfCalls] = call + 1;
   a.prof[kProfLastEnd] = t_end;
 }
 
@@ -701,11 +713,14 @@ class HybridCommunicator final : public NormingCommunicator {
         cudaMemcpy(p, group_->profs[rank()], sizeof(p), cudaMemcpyDeviceToHost) != cudaSuccess || p[kProfCalls] == 0)
       return;
     const double n = static_cast<double>(p[kProfCalls]), us = 1e-3;
+    auto mean = [&](int sum) { return p[sum] * us / std::max(1.0, static_cast<double>(p[sum + 1])); };
     std::fprintf(stderr,
                  "effitune: TP exchange profile, rank %d: %llu calls; per call, us: start to PDL wait end %.2f, "
-                 "to the peers' partials %.2f, to the end %.2f; between calls %.2f\n",
+                 "to the peers' partials %.2f, to the end %.2f; between calls, us: QKV+attention+O %.2f (%llu), "
+                 "gate|up+SwiGLU+down %.2f (%llu), longer than %.0f us %.2f (%llu)\n",
                  rank(), p[kProfCalls], p[kProfPdl] * us / n, p[kProfExchange] * us / n, p[kProfNorm] * us / n,
-                 p[kProfBetween] * us / std::max(1.0, n - 1));
+                 mean(kProfGapAttn), p[kProfGapAttnN], mean(kProfGapMlp), p[kProfGapMlpN], kLongGapNs * us,
+                 mean(kProfGapLong), p[kProfGapLongN]);
   }
 };
 
