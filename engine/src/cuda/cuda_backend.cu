@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -99,6 +100,7 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
   b->cfg_ = weights->config;
   b->options_ = options;
   b->extras_ = extras;
+  if (env_flag("EFFITUNE_TP_PROFILE", false)) b->host_prof_ = std::make_unique<HostProfile>();
   b->fuse_decode_ = env_flag("EFFITUNE_CUDA_FUSE", true);
   b->tp_greedy_keys_ = env_flag("EFFITUNE_TP_GREEDY_KEYS", true);
   cudaDeviceProp prop{};
@@ -166,6 +168,15 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
 
 CudaBackend::~CudaBackend() {
   if (stream_) cudaStreamSynchronize(stream_);
+  if (host_prof_ && host_prof_->steps > 0) {
+    const HostProfile& h = *host_prof_;
+    const double us = 1e6 / static_cast<double>(h.steps);
+    std::fprintf(stderr,
+                 "effitune: TP host profile, rank %d: %lld steps; per step, us: prepare %.1f, gate 1 %.1f, launch %.1f, "
+                 "gate 2 %.1f, end of step %.1f, outside the backend %.1f\n",
+                 extras_.comm != nullptr ? extras_.comm->rank() : 0, static_cast<long long>(h.steps), h.prepare * us, h.gate1 * us, h.launch * us,
+                 h.gate2 * us, h.finish * us, h.outside * us);
+  }
   for (auto& [key, g] : graphs_) cudaGraphExecDestroy(g.exec);
   cudaFree(ws_);
   cudaFreeHost(meta_host_);
@@ -469,17 +480,32 @@ Status CudaBackend::end_partial_sum(const Plan& p, const float* next_norm, const
 // launched. On 2 x H100 gate (1) cost nothing measurable (8B bf16 TP=2 283 / 14,309 tok/s against
 // 278 / 13,865 in session 6).
 Status CudaBackend::run(std::span<const SequenceStep> steps, bool greedy, const Status& before) {
+  using clock = std::chrono::steady_clock;
+  HostProfile* hp = host_prof_.get();
+  auto t = hp != nullptr ? clock::now() : clock::time_point{};
+  if (hp != nullptr && hp->last_end != clock::time_point{}) hp->outside += std::chrono::duration<double>(t - hp->last_end).count();
+  auto lap = [&](double HostProfile::*into) {  // adds the time since the last lap to *into
+    if (hp == nullptr) return;
+    const auto now = clock::now();
+    hp->*into += std::chrono::duration<double>(now - t).count();
+    t = now;
+  };
   Plan p;
   cudaGraphExec_t exec = nullptr;
   const Status st = before.ok() ? prepare(steps, greedy, p, exec) : before;
+  lap(&HostProfile::prepare);
   if (extras_.step_gate && !extras_.step_gate(st.ok()))
     return st.ok() ? cancelled("another tensor-parallel rank could not prepare the step; nothing was launched") : st;
+  lap(&HostProfile::gate1);
   EFFITUNE_RETURN_IF_ERROR(st);
   if (exec == nullptr) return enqueue(p, greedy);
   const Status launched = cuda_status(cudaGraphLaunch(exec, stream_), "cudaGraphLaunch");
+  lap(&HostProfile::launch);
   // A rank whose launch failed still meets the others; their exchanges then wait for it until the
   // watchdog gives up (EFFITUNE_TP_TIMEOUT_S), and finish_step reports that.
   if (extras_.step_gate) extras_.step_gate(launched.ok());
+  lap(&HostProfile::gate2);
+  if (hp != nullptr) hp->run_end = t, ++hp->steps;
   return launched;
 }
 
@@ -601,6 +627,11 @@ Status CudaBackend::forward(std::span<const SequenceStep> steps, std::vector<flo
 // up waiting for a peer (NormingCommunicator::check).
 Status CudaBackend::finish_step(const char* what) {
   EFFITUNE_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(stream_), what));
+  if (HostProfile* hp = host_prof_.get()) {
+    hp->last_end = std::chrono::steady_clock::now();
+    if (hp->run_end != std::chrono::steady_clock::time_point{})
+      hp->finish += std::chrono::duration<double>(hp->last_end - hp->run_end).count();
+  }
   if (const auto* n = dynamic_cast<const NormingCommunicator*>(extras_.comm)) return n->check();
   return {};
 }

@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <array>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <vector>
@@ -138,6 +139,17 @@ class CudaBackend final : public Backend, public DeviceSampler {
   static constexpr int32_t kMaxStepGraphs = 16;
   std::map<GraphKey, Graph> graphs_;
   uint64_t graph_uses_ = 0;
+
+  // EFFITUNE_TP_PROFILE (TP=1 too, for comparison): this rank's host time per step, seconds summed
+  // (printed when the backend goes): preparing (plan, metadata copy, graph capture), the two step
+  // gates, the launch, the step's end (results copied back, stream synchronized) and the time
+  // outside the backend between two steps (the engine, the other ranks' threads).
+  struct HostProfile {
+    double prepare = 0, gate1 = 0, launch = 0, gate2 = 0, finish = 0, outside = 0;
+    int64_t steps = 0;
+    std::chrono::steady_clock::time_point run_end{}, last_end{};
+  };
+  std::unique_ptr<HostProfile> host_prof_;
 };
 
 }  // namespace effitune::engine::cuda
