@@ -172,7 +172,7 @@ CudaBackend::~CudaBackend() {
     const HostProfile& h = *host_prof_;
     const double us = 1e6 / static_cast<double>(h.steps);
     std::fprintf(stderr,
-                 "effitune: TP host profile, rank %d: %lld steps; per step, us: prepare %.1f, gate 1 %.1f, launch %.1f, "
+                 "effitune: TP host profile, rank %d: %lld decode steps that replayed a graph; per step, us: prepare %.1f, gate 1 %.1f, launch %.1f, "
                  "gate 2 %.1f, end of step %.1f, outside the backend %.1f\n",
                  extras_.comm != nullptr ? extras_.comm->rank() : 0, static_cast<long long>(h.steps), h.prepare * us, h.gate1 * us, h.launch * us,
                  h.gate2 * us, h.finish * us, h.outside * us);
@@ -483,11 +483,13 @@ Status CudaBackend::run(std::span<const SequenceStep> steps, bool greedy, const 
   using clock = std::chrono::steady_clock;
   HostProfile* hp = host_prof_.get();
   auto t = hp != nullptr ? clock::now() : clock::time_point{};
-  if (hp != nullptr && hp->last_end != clock::time_point{}) hp->outside += std::chrono::duration<double>(t - hp->last_end).count();
-  auto lap = [&](double HostProfile::*into) {  // adds the time since the last lap to *into
+  HostProfile lapped;  // this step's times, added to *hp if it was a decode step that replayed a graph
+  if (hp != nullptr) hp->captured = false;
+  if (hp != nullptr && hp->last_end != clock::time_point{}) lapped.outside = std::chrono::duration<double>(t - hp->last_end).count();
+  auto lap = [&](double HostProfile::*into) {  // adds the time since the last lap to lapped.*into
     if (hp == nullptr) return;
     const auto now = clock::now();
-    hp->*into += std::chrono::duration<double>(now - t).count();
+    lapped.*into += std::chrono::duration<double>(now - t).count();
     t = now;
   };
   Plan p;
@@ -505,7 +507,14 @@ Status CudaBackend::run(std::span<const SequenceStep> steps, bool greedy, const 
   // watchdog gives up (EFFITUNE_TP_TIMEOUT_S), and finish_step reports that.
   if (extras_.step_gate) extras_.step_gate(launched.ok());
   lap(&HostProfile::gate2);
-  if (hp != nullptr) hp->run_end = t, ++hp->steps;
+  if (hp != nullptr) {
+    hp->run_end = t;
+    hp->counted = p.decode && !hp->captured;
+    if (hp->counted) {
+      hp->prepare += lapped.prepare, hp->gate1 += lapped.gate1, hp->launch += lapped.launch;
+      hp->gate2 += lapped.gate2, hp->outside += lapped.outside, ++hp->steps;
+    }
+  }
   return launched;
 }
 
@@ -573,6 +582,7 @@ Status CudaBackend::prepare(std::span<const SequenceStep> steps, bool greedy, Pl
   }
   Graph& g = it->second;
   if (g.generation != ws_generation_) {
+    if (host_prof_) host_prof_->captured = true;
     const Status st = capture(p, greedy, g.exec, /*update=*/true);
     if (!st.ok()) {
       if (g.exec != nullptr) cudaGraphExecDestroy(g.exec);
@@ -629,8 +639,7 @@ Status CudaBackend::finish_step(const char* what) {
   EFFITUNE_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(stream_), what));
   if (HostProfile* hp = host_prof_.get()) {
     hp->last_end = std::chrono::steady_clock::now();
-    if (hp->run_end != std::chrono::steady_clock::time_point{})
-      hp->finish += std::chrono::duration<double>(hp->last_end - hp->run_end).count();
+    if (hp->counted) hp->finish += std::chrono::duration<double>(hp->last_end - hp->run_end).count();
   }
   if (const auto* n = dynamic_cast<const NormingCommunicator*>(extras_.comm)) return n->check();
   return {};

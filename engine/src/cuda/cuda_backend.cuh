@@ -140,14 +140,15 @@ class CudaBackend final : public Backend, public DeviceSampler {
   std::map<GraphKey, Graph> graphs_;
   uint64_t graph_uses_ = 0;
 
-  // EFFITUNE_TP_PROFILE (TP=1 too, for comparison): this rank's host time per step, seconds summed
-  // (printed when the backend goes): preparing (plan, metadata copy, graph capture), the two step
-  // gates, the launch, the step's end (results copied back, stream synchronized) and the time
-  // outside the backend between two steps (the engine, the other ranks' threads).
+  // EFFITUNE_TP_PROFILE (TP=1 too, for comparison): this rank's host time per decode step that
+  // replayed a graph (no capture), seconds summed (printed when the backend goes): preparing (plan,
+  // metadata copy), the two step gates, the launch, the step's end (results copied back, stream
+  // synchronized) and the time outside the backend before the step (the engine, the rank threads).
   struct HostProfile {
     double prepare = 0, gate1 = 0, launch = 0, gate2 = 0, finish = 0, outside = 0;
     int64_t steps = 0;
     std::chrono::steady_clock::time_point run_end{}, last_end{};
+    bool captured = false, counted = false;  // of the step in progress
   };
   std::unique_ptr<HostProfile> host_prof_;
 };
