@@ -484,7 +484,7 @@ Status CudaBackend::run(std::span<const SequenceStep> steps, bool greedy, const 
   HostProfile* hp = host_prof_.get();
   auto t = hp != nullptr ? clock::now() : clock::time_point{};
   HostProfile lapped;  // this step's times, added to *hp if it was a decode step that replayed a graph
-  if (hp != nullptr) hp->captured = false;
+  if (hp != nullptr) hp->captured = hp->counted = false;  // a step run kernel by kernel returns before the end
   if (hp != nullptr && hp->last_end != clock::time_point{}) lapped.outside = std::chrono::duration<double>(t - hp->last_end).count();
   auto lap = [&](double HostProfile::*into) {  // adds the time since the last lap to lapped.*into
     if (hp == nullptr) return;
