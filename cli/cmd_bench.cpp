@@ -72,6 +72,10 @@ int run_bench(int argc, char** argv) {
       ("batch", po::value<std::string>()->default_value("1"), "comma-separated batch sizes, e.g. 1,16,64,256")
       ("repetitions", po::value<int>()->default_value(5), "timed repetitions (after one warm-up)")
       ("bandwidth-gb-s", po::value<double>()->default_value(0), "memory bandwidth for the roofline (0 = 4300 on cuda, none on cpu)")
+      ("collective-timing", po::bool_switch(), "with --gpu-count above 1: also time the tensor-parallel all-reduces of the decode\n"
+       "steps as rank 0 sees them (CUDA: the residual exchange kernels' GPU time, their fused add and norm\n"
+       "included; CPU: wall time in the in-process sums). Off by default: the timer costs the CUDA\n"
+       "exchange a little")
       ("format", po::value<std::string>()->default_value("text"), "text | json (one object per line)");
   int code = 0;
   auto vm = parse_args(argc, argv, desc,
@@ -103,6 +107,9 @@ int run_bench(int argc, char** argv) {
                                           : std::string(engine::dtype_name(e.weights().layers[0].wq.type));
   double bw = (*vm)["bandwidth-gb-s"].as<double>();
   if (bw == 0 && config->backend.kind == "cuda") bw = 4300;
+  // Before any step: CUDA graphs keep the timer setting they are captured with.
+  const bool collective_timing = (*vm)["collective-timing"].as<bool>() && config->backend.gpu_count > 1;
+  if (collective_timing) e.backend().start_collective_timing();
 
   std::mt19937 rng(42);
   std::uniform_int_distribution<int32_t> tok(3, e.model().vocab_size - 1);
@@ -112,7 +119,8 @@ int run_bench(int argc, char** argv) {
   const bool on_device = e.samples_on_device();
   for (int batch : *batches) {
     const std::vector<engine::RowSampling> greedy_rows(batch);
-    std::vector<double> prefill, decode;
+    std::vector<double> prefill, decode, coll_ms_per_step, coll_share;
+    int64_t coll_calls_per_step = 0;
     for (int rep = 0; rep <= reps; ++rep) {
       std::vector<engine::SeqId> seqs(batch);
       std::vector<std::vector<int32_t>> prompts(batch, std::vector<int32_t>(prompt));
@@ -130,6 +138,7 @@ int run_bench(int argc, char** argv) {
       Status s = step();
       const double pre_s = std::chrono::duration<double>(Clock::now() - t0).count();
       std::vector<int32_t> next(batch);
+      const engine::CollectiveTime c0 = e.backend().collective_timing();
       auto t1 = Clock::now();
       for (int g = 0; s.ok() && g < gen; ++g) {
         for (int b = 0; b < batch; ++b) {
@@ -139,11 +148,17 @@ int run_bench(int argc, char** argv) {
         s = step();
       }
       const double dec_s = std::chrono::duration<double>(Clock::now() - t1).count();
+      const engine::CollectiveTime c1 = e.backend().collective_timing();
       for (auto q : seqs) e.remove_sequence(q);
       if (!s.ok()) return report_error("bench", s);
       if (rep == 0) continue;  // warm-up
       prefill.push_back(batch * prompt / pre_s);
       decode.push_back(batch * gen / dec_s);
+      if (c1.calls > c0.calls) {
+        coll_ms_per_step.push_back((c1.seconds - c0.seconds) * 1e3 / gen);
+        coll_share.push_back((c1.seconds - c0.seconds) / dec_s);
+        coll_calls_per_step = (c1.calls - c0.calls) / gen;
+      }
     }
     const Stats p = summarize(prefill), d = summarize(decode);
     const Peer peer = peer_for(config->backend.kind, config->model_path, quant, batch);
@@ -173,6 +188,14 @@ int run_bench(int argc, char** argv) {
       j["peer_prefill_tok_s"] = peer.prefill_tok_s > 0 ? nlohmann::json(peer.prefill_tok_s) : nlohmann::json(nullptr);
       j["decode_vs_peer"] = peer.decode_tok_s > 0 ? nlohmann::json(d.median / peer.decode_tok_s) : nlohmann::json(nullptr);
       j["prefill_vs_peer"] = peer.prefill_tok_s > 0 ? nlohmann::json(p.median / peer.prefill_tok_s) : nlohmann::json(nullptr);
+      if (!coll_share.empty()) {
+        const Stats ms = summarize(coll_ms_per_step), share = summarize(coll_share);
+        j["collective_calls_per_step"] = coll_calls_per_step;
+        j["collective_ms_per_step"] = ms.median;
+        j["collective_ms_per_step_min"] = ms.min;
+        j["collective_ms_per_step_max"] = ms.max;
+        j["collective_share_of_decode"] = share.median;
+      }
       j["commit"] = effitune_git_commit();
       j["date"] = today();
       std::cout << j.dump() << std::endl;
@@ -181,6 +204,11 @@ int run_bench(int argc, char** argv) {
       if (peer.decode_tok_s > 0) ratio << d.median / peer.decode_tok_s << "x";
       std::printf("%-22s %-6s %5d %8.1f [%5.0f-%5.0f] %8.1f [%5.0f-%5.0f] %8.0f %8s\n", config->model_path.substr(0, 22).c_str(),
                   quant.c_str(), batch, p.median, p.min, p.max, d.median, d.min, d.max, peer.decode_tok_s, ratio.str().c_str());
+      if (!coll_share.empty()) {
+        const Stats ms = summarize(coll_ms_per_step), share = summarize(coll_share);
+        std::printf("%-22s all-reduce (rank 0): %.3f ms per decode step [%.3f-%.3f], %lld calls, %.1f%% of decode\n", "",
+                    ms.median, ms.min, ms.max, static_cast<long long>(coll_calls_per_step), 100 * share.median);
+      }
     }
   }
   return kExitOk;

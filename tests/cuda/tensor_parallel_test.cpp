@@ -112,6 +112,28 @@ TEST(CudaTensorParallel, TaskModelF32GreedyTpNEqualsTp1For200Tokens) {
   expect_tp_greedy_equal(*w, {(*w)->config.bos_id, 5, 77, 300});
 }
 
+// effitune bench --collective-timing on CUDA: the exchange kernels count themselves from
+// start_collective_timing on (before the first step, as graphs keep what they were captured with):
+// two residual updates a layer for every step, the prompt's included, with GPU time in them.
+TEST(CudaTensorParallel, CollectiveTimingCountsEveryResidualExchange) {
+  SKIP_WITHOUT_TWO_GPUS();
+  if (!std::filesystem::exists(task_model())) GTEST_SKIP() << "no task model at " << task_model();
+  auto w = load_model(task_model());
+  ASSERT_TRUE(w.ok()) << w.status().to_string();
+  const int32_t blocks = 4;
+  auto two = make(*w, 2, blocks);
+  ASSERT_TRUE(two);
+  two->start_collective_timing();
+  const int steps = 6;
+  ASSERT_EQ(greedy(*two, {(*w)->config.bos_id, 5, 77, 300}, steps, (*w)->config.vocab_size, blocks).size(), size_t{steps});
+  const CollectiveTime t = two->collective_timing();
+  EXPECT_EQ(t.calls, int64_t{2} * (*w)->config.n_layers * steps);
+  EXPECT_GT(t.seconds, 0.0);
+  EXPECT_LT(t.seconds, 1.0);
+  two->start_collective_timing();
+  EXPECT_EQ(two->collective_timing().calls, 0);
+}
+
 TEST(CudaTensorParallel, Llama1bShapeF32GreedyTpNEqualsTp1For200Tokens) {
   SKIP_WITHOUT_TWO_GPUS();
   auto cfg = synthetic_model_config("llama-1b");

@@ -134,6 +134,31 @@ TEST(TensorParallelCpu, TaskModelGreedyTp2EqualsTp1) {
   expect_layers_match(*w, prompt, 2);
 }
 
+// effitune bench --collective-timing: nothing is counted before timing starts; after it, every
+// row-parallel sum of every step (two a layer: after O and after down), with time spent in them,
+// on the rank that reports (rank 0); starting again starts from zero. One GPU has nothing to time.
+TEST(TensorParallelCpu, CollectiveTimingCountsEverySumOfTheStepsAfterItStarts) {
+  auto w = load_model(task_model_path());
+  ASSERT_TRUE(w.ok()) << w.status().to_string();
+  auto two = make(*w, 2), one = make(*w, 1);
+  ASSERT_TRUE(two && one);
+  const int32_t vocab = (*w)->config.vocab_size;
+  greedy(*two, {(*w)->config.bos_id, 5, 77}, 2, vocab);
+  EXPECT_EQ(two->collective_timing().calls, 0);  // not started
+  two->start_collective_timing();
+  const int steps = 5;
+  greedy(*two, {(*w)->config.bos_id, 5, 77}, steps, vocab);
+  const CollectiveTime t = two->collective_timing();
+  EXPECT_EQ(t.calls, int64_t{2} * (*w)->config.n_layers * steps);
+  EXPECT_GT(t.seconds, 0.0);
+  two->start_collective_timing();
+  EXPECT_EQ(two->collective_timing().calls, 0);
+  EXPECT_EQ(two->collective_timing().seconds, 0.0);
+  one->start_collective_timing();
+  greedy(*one, {(*w)->config.bos_id, 5, 77}, 2, vocab);
+  EXPECT_EQ(one->collective_timing().calls, 0);
+}
+
 // TP=8 (issue 6's degree; 8-GPU machines are not lent): the Llama-3-8B head layout (32 query heads
 // on 8 KV heads, so every rank holds 4 query heads and 1 KV head) on a small random model, teacher
 // forced at every depth against TP=1, plus TP=4 for the same model.

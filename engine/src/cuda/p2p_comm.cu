@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common.cuh"
@@ -547,7 +548,7 @@ struct P2pGroup {
   std::vector<uint32_t*> flags, calls;
   std::vector<P2pWatch*> watches;  // mapped host memory: the same address on the host and the devices
   std::vector<uint32_t*> claims;   // device memory, one word per rank
-  std::vector<unsigned long long*> profs;  // EFFITUNE_TP_PROFILE only: kProfWords per rank (device memory)
+  std::vector<unsigned long long*> profs;  // kProfWords per rank (device memory): start_timing, EFFITUNE_TP_PROFILE
   ~P2pGroup() {  // frees what exists, also after a creation that failed half-way
     auto free_at = [this](const auto& v, size_t r) {
       if (r < v.size()) cudaFree(v[r]);
@@ -612,6 +613,19 @@ class HybridCommunicator final : public NormingCommunicator {
   void set_exchange_timeout(double seconds) override { timeout_ns_ = static_cast<uint64_t>(seconds * 1e9); }
   void set_norm_from_registers(bool on) override { norm_regs_ = on; }
   void set_push_exchange(bool on) override { push_ = on; }
+  void start_timing() override {
+    timing_ = true;
+    on_device([&] {
+      cudaMemset(group_->profs[rank()], 0, kProfWords * sizeof(unsigned long long));
+      cudaDeviceSynchronize();
+    });
+  }
+  CollectiveTime timing() const override {
+    unsigned long long p[kProfWords] = {};
+    if (!timing_ || !on_device([&] { return cudaMemcpy(p, group_->profs[rank()], sizeof(p), cudaMemcpyDeviceToHost); }))
+      return {};
+    return {static_cast<int64_t>(p[kProfCalls]), static_cast<double>(p[kProfPdl] + p[kProfExchange] + p[kProfNorm]) * 1e-9};
+  }
   Status all_reduce_add(const void* partial, ActType part, float* x, int32_t rows, int32_t dim, const float* norm_w,
                         float eps, ActType act, void* xn, void* stream, const void* prefetch,
                         int64_t prefetch_bytes) override {
@@ -689,7 +703,7 @@ class HybridCommunicator final : public NormingCommunicator {
     a.watch = g.watches[rank()];
     a.claim = g.claims[rank()];
     a.timeout_ns = timeout_ns_;
-    if (static_cast<size_t>(rank()) < g.profs.size()) a.prof = g.profs[rank()];
+    if (timing_) a.prof = g.profs[rank()];
     return a;
   }
 
@@ -702,15 +716,31 @@ class HybridCommunicator final : public NormingCommunicator {
   // row-loop path. 8B bf16 on 4 x H100 (session 9, A/B twice): TP=2 batch 1 286 -> 291.6 tok/s,
   // TP=4 423-426 -> 429-431; batch 64 within noise. Off only in tests, to compare the two paths.
   bool norm_regs_ = true;
+  // The exchange kernels time themselves (ExchangeProfile) from start_timing() on, or throughout
+  // with EFFITUNE_TP_PROFILE, which also prints the profile when the communicator goes.
+  const bool print_profile_ = env_flag("EFFITUNE_TP_PROFILE", false);
+  bool timing_ = print_profile_;
   // EFFITUNE_TP_PUSH=0: the pull exchange (signal, wait, read the peers' slots), for A/B timing.
   bool push_ = env_flag("EFFITUNE_TP_PUSH", true);
 
+  // Runs f with this rank's device current, then makes the caller's current again (the bench's
+  // thread is rank 0's and reads every rank); false when a CUDA call failed.
+  template <typename F>
+  bool on_device(F&& f) const {
+    int before = 0;
+    if (cudaGetDevice(&before) != cudaSuccess || cudaSetDevice(group_->first_device + rank()) != cudaSuccess) return false;
+    bool ok = true;
+    if constexpr (std::is_same_v<decltype(f()), cudaError_t>) ok = f() == cudaSuccess;
+    else f();
+    return cudaSetDevice(before) == cudaSuccess && ok;
+  }
+
   // EFFITUNE_TP_PROFILE: this rank's exchange profile (ExchangeProfile), on stderr.
   void print_profile() const {
-    if (static_cast<size_t>(rank()) >= group_->profs.size()) return;
+    if (!print_profile_) return;
     unsigned long long p[kProfWords] = {};
-    if (cudaSetDevice(group_->first_device + rank()) != cudaSuccess ||
-        cudaMemcpy(p, group_->profs[rank()], sizeof(p), cudaMemcpyDeviceToHost) != cudaSuccess || p[kProfCalls] == 0)
+    if (!on_device([&] { return cudaMemcpy(p, group_->profs[rank()], sizeof(p), cudaMemcpyDeviceToHost); }) ||
+        p[kProfCalls] == 0)
       return;
     const double n = static_cast<double>(p[kProfCalls]), us = 1e-3;
     auto mean = [&](int sum) { return p[sum] * us / std::max(1.0, static_cast<double>(p[sum + 1])); };
@@ -763,12 +793,10 @@ Result<std::shared_ptr<P2pGroup>> make_p2p_group(int32_t first_device, int32_t n
     CUDA_RETURN_IF_ERROR(cudaMalloc(&claim, sizeof(uint32_t)));
     g->claims.push_back(claim);
     CUDA_RETURN_IF_ERROR(cudaMemset(claim, 0, sizeof(uint32_t)));
-    if (env_flag("EFFITUNE_TP_PROFILE", false)) {
-      unsigned long long* prof = nullptr;
-      CUDA_RETURN_IF_ERROR(cudaMalloc(&prof, kProfWords * sizeof(unsigned long long)));
-      g->profs.push_back(prof);
-      CUDA_RETURN_IF_ERROR(cudaMemset(prof, 0, kProfWords * sizeof(unsigned long long)));
-    }
+    unsigned long long* prof = nullptr;
+    CUDA_RETURN_IF_ERROR(cudaMalloc(&prof, kProfWords * sizeof(unsigned long long)));
+    g->profs.push_back(prof);
+    CUDA_RETURN_IF_ERROR(cudaMemset(prof, 0, kProfWords * sizeof(unsigned long long)));
     g->n = r + 1;
     // The all_reduce_add slots (2 and 3) start as the push exchange's "not yet" sentinel.
     CUDA_RETURN_IF_ERROR(cudaMemset(buf + 2 * kMaxFloats, 0xFF, 2 * kMaxFloats * sizeof(float)));

@@ -78,6 +78,11 @@ class TensorParallelBackend final : public Backend, public DeviceSampler {
       if (g != nullptr) g->synchronize();
   }
 
+  void start_collective_timing() override {
+    for (auto& c : comms_) c->start_timing();
+  }
+  CollectiveTime collective_timing() const override { return comms_[0]->timing(); }
+
   void copy_block(int32_t src, int32_t dst) override {
     for (auto& s : shards_) s->copy_block(src, dst);
   }

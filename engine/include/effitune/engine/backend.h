@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "effitune/common/status.h"
+#include "effitune/engine/communicator.h"
 #include "effitune/engine/weights.h"
 
 namespace effitune::engine {
@@ -48,6 +49,10 @@ class Backend {
   virtual int64_t kv_bytes_per_block() const = 0;
   // Bytes of weights held by the backend (device copies for GPUs).
   virtual int64_t weight_bytes() const = 0;
+  // Tensor parallelism only (calls 0 otherwise): Communicator::start_timing on every rank, and rank
+  // 0's Communicator::timing (effitune bench --collective-timing: the all-reduce time per step).
+  virtual void start_collective_timing() {}
+  virtual CollectiveTime collective_timing() const { return {}; }
 };
 
 // Creates the backend `options.kind` for `weights`. kInvalidArgument for an unknown kind or a

@@ -12,6 +12,15 @@
 
 namespace effitune::engine {
 
+// Time one rank spent in collectives since timing started, as that rank measured it: for the
+// in-process communicator the wall time inside its calls (waiting for the other ranks included);
+// for the CUDA one the residual exchange kernels' own time on the GPU, their fused residual add and
+// RMSNorm included (calls 0 where a communicator does not measure).
+struct CollectiveTime {
+  int64_t calls = 0;
+  double seconds = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -23,6 +32,12 @@ class Communicator {
   // ranks. `data` lives where the rank's backend computes (device memory for NCCL); `stream` is that
   // backend's queue (a cudaStream_t for NCCL, which only enqueues; null for the CPU, which blocks).
   virtual Status all_reduce_sum(float* data, int64_t count, void* stream) = 0;
+  // Starts measuring from zero. Off until asked, since the CUDA kernels' timer stores are on their
+  // critical path; call it before the work to measure is first run (CUDA graphs keep what they were
+  // captured with). Every rank of a group, while none of them is running a step.
+  virtual void start_timing() {}
+  // What was measured since start_timing(), read after the measured steps have finished.
+  virtual CollectiveTime timing() const { return {}; }
 };
 
 // N communicators that sum through shared host memory, one per rank, each used by its own thread.
