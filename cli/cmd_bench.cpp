@@ -72,9 +72,9 @@ int run_bench(int argc, char** argv) {
       ("batch", po::value<std::string>()->default_value("1"), "comma-separated batch sizes, e.g. 1,16,64,256")
       ("repetitions", po::value<int>()->default_value(5), "timed repetitions (after one warm-up)")
       ("bandwidth-gb-s", po::value<double>()->default_value(0), "memory bandwidth for the roofline (0 = 4300 on cuda, none on cpu)")
-      ("collective-timing", po::bool_switch(), "with --gpu-count above 1: also time the tensor-parallel all-reduces of the decode\n"
-       "steps as rank 0 sees them (CUDA: the residual exchange kernels' GPU time, their fused add and norm\n"
-       "included; CPU: wall time in the in-process sums). Off by default: the timer costs the CUDA\n"
+      ("collective-timing", po::bool_switch(), "with --gpu-count above 1: also time the tensor-parallel all-reduces of the decode "
+       "steps as rank 0 sees them (CUDA: the residual exchange kernels' GPU time, their fused add and norm "
+       "included; CPU: wall time in the in-process sums). Off by default: the timer costs the CUDA "
        "exchange a little")
       ("format", po::value<std::string>()->default_value("text"), "text | json (one object per line)");
   int code = 0;
