@@ -8,6 +8,7 @@
 
 #include "attention.cuh"
 #include "common.cuh"
+#include "kernel_trace.h"
 #include "p2p_comm.h"
 #include "sampling.cuh"
 #include "tp_argmax.cuh"
@@ -106,6 +107,7 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
   cudaDeviceProp prop{};
   CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, options.device));
   b->device_name_ = prop.name;
+  start_kernel_trace_from_env();  // EFFITUNE_CUDA_TRACE: the runtime is up now
   EFFITUNE_ASSIGN_OR_RETURN(b->model_, DeviceModel::plan(*weights));
   b->act_ = b->model_->act();
   b->part_type_ = tp_partial_type(b->act_);
