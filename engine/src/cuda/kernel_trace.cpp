@@ -144,6 +144,33 @@ void write_summary() {
           << nlohmann::json(t.names[static_cast<size_t>(k.name)]).dump() << '\n';
     }
   }
+  // Under TP, how far apart the ranks reach each residual exchange (the k-th exchange kernel of
+  // every GPU is the same call): the spread of their starts is what the first to arrive waits.
+  std::vector<std::vector<const Kernel*>> exchanges;
+  for (const auto& [dev, ks] : t.by_device) {
+    exchanges.emplace_back();
+    for (const Kernel& k : ks)
+      if (t.names[static_cast<size_t>(k.name)].find("p2p_add_kernel") != std::string::npos) exchanges.back().push_back(&k);
+  }
+  const bool aligned = exchanges.size() > 1 && !exchanges[0].empty() &&
+                       std::all_of(exchanges.begin(), exchanges.end(), [&](const auto& e) { return e.size() == exchanges[0].size(); });
+  if (aligned) {
+    double start_spread = 0, end_spread = 0;
+    for (size_t c = 0; c < exchanges[0].size(); ++c) {
+      uint64_t s_lo = UINT64_MAX, s_hi = 0, e_lo = UINT64_MAX, e_hi = 0;
+      for (const auto& e : exchanges) {
+        s_lo = std::min(s_lo, e[c]->start), s_hi = std::max(s_hi, e[c]->start);
+        e_lo = std::min(e_lo, e[c]->end), e_hi = std::max(e_hi, e[c]->end);
+      }
+      start_spread += static_cast<double>(s_hi - s_lo), end_spread += static_cast<double>(e_hi - e_lo);
+    }
+    const double n = static_cast<double>(exchanges[0].size());
+    out << nlohmann::json{{"exchange_calls", exchanges[0].size()},
+                          {"mean_start_spread_us", start_spread * 1e-3 / n},
+                          {"mean_end_spread_us", end_spread * 1e-3 / n}}
+               .dump()
+        << "\n";
+  }
   std::fprintf(stderr, "effitune: kernel trace of %zu GPU(s) written to %s (summary) and %s.csv (last kernels)\n",
                t.by_device.size(), t.path.c_str(), t.path.c_str());
 }

@@ -5,7 +5,8 @@
 // lines: per GPU and kernel name, launches and time; per GPU, busy time and the idle gaps between
 // kernels, short ones and long ones apart) and PATH.csv the last EFFITUNE_CUDA_TRACE_TAIL (default
 // 4000) kernels of each GPU (device, start and end in us on the shared clock, name), so that the
-// ranks of a step can be lined up. libcupti is opened at run time; without it, or in a build whose
+// ranks of a step can be lined up; under TP the summary also says how far apart the ranks' starts
+// and ends of each residual exchange were, on average. libcupti is opened at run time; without it, or in a build whose
 // toolkit has no cupti.h, the variable only gets a line on stderr.
 #pragma once
 
