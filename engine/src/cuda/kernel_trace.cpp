@@ -1,5 +1,8 @@
-// CUPTI kernel timeline (kernel_trace.h). Everything here runs only with EFFITUNE_CUDA_TRACE set.
+// CUPTI kernel timeline (kernel_trace.h); its arithmetic is kernel_trace_summary.h. Everything here
+// runs only with EFFITUNE_CUDA_TRACE set.
 #include "cuda/kernel_trace.h"
+
+#include "cuda/kernel_trace_summary.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -31,11 +34,6 @@ struct Cupti {
   decltype(&cuptiActivityGetNextRecord) next_record = nullptr;
 };
 
-struct Kernel {
-  uint64_t start = 0, end = 0;  // ns, CUPTI's clock (one for every GPU of the process)
-  int32_t name = 0;
-};
-
 struct Trace {
   std::string path;
   size_t tail = 4000;
@@ -43,7 +41,7 @@ struct Trace {
   std::mutex mu;  // CUPTI hands over full buffers from a thread of its own
   std::unordered_map<const char*, int32_t> name_ids;  // CUPTI shares one string per kernel
   std::vector<std::string> names;
-  std::map<uint32_t, std::vector<Kernel>> by_device;
+  std::map<uint32_t, std::vector<TracedKernel>> by_device;  // CUPTI's clock: one for every GPU
 };
 
 Trace* g_trace = nullptr;  // set once, never freed: the exit handler reads it
@@ -82,8 +80,8 @@ void CUPTIAPI buffer_completed(CUcontext, uint32_t, uint8_t* buffer, size_t, siz
   std::free(buffer);
 }
 
-// Gaps between one kernel's end and the next start on a GPU (overlaps count as none) up to this long
-// are a step's own (launch and dependency latency); longer ones are the host between steps or phases.
+// Gaps between one kernel's end and the next start on a GPU up to this long are a step's own
+// (launch and dependency latency); longer ones are the host between steps or phases.
 constexpr uint64_t kShortGapNs = 50000;
 
 void write_summary() {
@@ -97,80 +95,15 @@ void write_summary() {
                  t.path.c_str());
     return;
   }
-  csv << "device,start_us,end_us,kernel\n";
-  uint64_t t0 = UINT64_MAX;
+  for (const std::string& line : summarize_kernel_trace(t.by_device, t.names, kShortGapNs)) out << line << "\n";
+  uint64_t t0 = UINT64_MAX;  // the CSV's times are from the first kernel of any GPU
   for (const auto& [dev, ks] : t.by_device)
-    for (const Kernel& k : ks) t0 = std::min(t0, k.start);
-  for (auto& [dev, ks] : t.by_device) {
-    std::sort(ks.begin(), ks.end(), [](const Kernel& a, const Kernel& b) { return a.start < b.start; });
-    std::map<int32_t, std::pair<int64_t, uint64_t>> per_name;  // launches, ns
-    uint64_t busy = 0, short_gaps = 0, long_gaps = 0, covered = 0;
-    int64_t n_short = 0, n_long = 0;
-    for (const Kernel& k : ks) {
-      auto& [count, ns] = per_name[k.name];
-      ++count;
-      ns += k.end - k.start;
-      if (covered == 0) {
-        covered = k.start;
-      } else if (k.start > covered) {
-        const uint64_t gap = k.start - covered;
-        (gap <= kShortGapNs ? short_gaps : long_gaps) += gap;
-        ++(gap <= kShortGapNs ? n_short : n_long);
-      }
-      busy += k.end > std::max(covered, k.start) ? k.end - std::max(covered, k.start) : 0;
-      covered = std::max(covered, k.end);
-    }
-    for (const auto& [name, cn] : per_name)
-      out << nlohmann::json{{"device", dev},
-                            {"kernel", t.names[static_cast<size_t>(name)]},
-                            {"launches", cn.first},
-                            {"total_us", static_cast<double>(cn.second) * 1e-3},
-                            {"mean_us", static_cast<double>(cn.second) * 1e-3 / static_cast<double>(cn.first)}}
-                 .dump()
-          << "\n";
-    out << nlohmann::json{{"device", dev},
-                          {"kernels", ks.size()},
-                          {"busy_us", static_cast<double>(busy) * 1e-3},
-                          {"short_gaps_us", static_cast<double>(short_gaps) * 1e-3},
-                          {"short_gaps", n_short},
-                          {"long_gaps_us", static_cast<double>(long_gaps) * 1e-3},
-                          {"long_gaps", n_long},
-                          {"short_gap_limit_us", static_cast<double>(kShortGapNs) * 1e-3}}
-               .dump()
-        << "\n";
-    for (size_t i = ks.size() > t.tail ? ks.size() - t.tail : 0; i < ks.size(); ++i) {
-      const Kernel& k = ks[i];
-      csv << dev << ',' << static_cast<double>(k.start - t0) * 1e-3 << ',' << static_cast<double>(k.end - t0) * 1e-3 << ','
-          << nlohmann::json(t.names[static_cast<size_t>(k.name)]).dump() << '\n';
-    }
-  }
-  // Under TP, how far apart the ranks reach each residual exchange (the k-th exchange kernel of
-  // every GPU is the same call): the spread of their starts is what the first to arrive waits.
-  std::vector<std::vector<const Kernel*>> exchanges;
-  for (const auto& [dev, ks] : t.by_device) {
-    exchanges.emplace_back();
-    for (const Kernel& k : ks)
-      if (t.names[static_cast<size_t>(k.name)].find("p2p_add_kernel") != std::string::npos) exchanges.back().push_back(&k);
-  }
-  const bool aligned = exchanges.size() > 1 && !exchanges[0].empty() &&
-                       std::all_of(exchanges.begin(), exchanges.end(), [&](const auto& e) { return e.size() == exchanges[0].size(); });
-  if (aligned) {
-    double start_spread = 0, end_spread = 0;
-    for (size_t c = 0; c < exchanges[0].size(); ++c) {
-      uint64_t s_lo = UINT64_MAX, s_hi = 0, e_lo = UINT64_MAX, e_hi = 0;
-      for (const auto& e : exchanges) {
-        s_lo = std::min(s_lo, e[c]->start), s_hi = std::max(s_hi, e[c]->start);
-        e_lo = std::min(e_lo, e[c]->end), e_hi = std::max(e_hi, e[c]->end);
-      }
-      start_spread += static_cast<double>(s_hi - s_lo), end_spread += static_cast<double>(e_hi - e_lo);
-    }
-    const double n = static_cast<double>(exchanges[0].size());
-    out << nlohmann::json{{"exchange_calls", exchanges[0].size()},
-                          {"mean_start_spread_us", start_spread * 1e-3 / n},
-                          {"mean_end_spread_us", end_spread * 1e-3 / n}}
-               .dump()
-        << "\n";
-  }
+    if (!ks.empty()) t0 = std::min(t0, ks.front().start);  // sorted by summarize_kernel_trace
+  csv << "device,start_us,end_us,kernel\n";
+  for (const auto& [dev, ks] : t.by_device)
+    for (size_t i = ks.size() > t.tail ? ks.size() - t.tail : 0; i < ks.size(); ++i)
+      csv << dev << ',' << static_cast<double>(ks[i].start - t0) * 1e-3 << ',' << static_cast<double>(ks[i].end - t0) * 1e-3
+          << ',' << nlohmann::json(t.names[static_cast<size_t>(ks[i].name)]).dump() << '\n';
   std::fprintf(stderr, "effitune: kernel trace of %zu GPU(s) written to %s (summary) and %s.csv (last kernels)\n",
                t.by_device.size(), t.path.c_str(), t.path.c_str());
 }
