@@ -21,7 +21,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "common.cuh"
@@ -400,8 +399,16 @@ enum ExchangeProfile {
   kProfGapAttn, kProfGapAttnN, kProfGapMlp, kProfGapMlpN, kProfGapLong, kProfGapLongN, kProfWords
 };
 constexpr uint64_t kLongGapNs = 150000;
-__device__ __forceinline__ void profile_call(const P2pArgs& a, uint64_t t_start, uint64_t t_waited, uint64_t t_exchanged) {
+// The call's time stamps, in shared memory rather than registers: only CTA 0's thread 0 takes them,
+// and three 64-bit values live across the whole kernel cost the exchange registers (spills) even
+// when nobody profiles (the TP=2 register variant spilled 48 bytes, TP=8 112; now 0 and 24).
+enum ExchangeStamp { kStampStart, kStampWaited, kStampExchanged, kStamps };
+__device__ __forceinline__ void stamp(const P2pArgs& a, uint64_t* stamps, int which) {
+  if (a.prof != nullptr && blockIdx.x == 0 && threadIdx.x == 0) stamps[which] = global_ns();
+}
+__device__ __forceinline__ void profile_call(const P2pArgs& a, const uint64_t* stamps) {
   if (a.prof == nullptr || blockIdx.x != 0 || threadIdx.x != 0) return;
+  const uint64_t t_start = stamps[kStampStart], t_waited = stamps[kStampWaited], t_exchanged = stamps[kStampExchanged];
   const uint64_t t_end = global_ns(), last = a.prof[kProfLastEnd], call = a.prof[kProfCalls];
   a.prof[kProfPdl] += t_waited - t_start;
   a.prof[kProfExchange] += t_exchanged - t_waited;
@@ -416,6 +423,19 @@ __device__ __forceinline__ void profile_call(const P2pArgs& a, uint64_t t_start,
   a.prof[kProfLastEnd] = t_end;
 }
 
+// The norm of a row whose x values this thread holds (add_row_kept): xn = x * rsqrt(mean(x^2) + eps)
+// * w from the registers. Every thread of the CTA calls it (block_sum's barriers).
+template <typename T, int kE>
+__device__ __forceinline__ void store_norm_kept(const P2pArgs& a, int64_t r, const float (&kept)[kE], float ss,
+                                                const float (&w)[kE], float* scratch) {
+  const float scale = rsqrtf(block_sum(ss, scratch) / a.dim + a.eps);
+  if (threadIdx.x < a.dim / kE) {
+    T* out = static_cast<T*>(a.xn) + r * a.dim + threadIdx.x * kE;
+#pragma unroll
+    for (int e = 0; e < kE; ++e) out[e] = from_f32<T>(kept[e] * scale * w[e]);
+  }
+}
+
 // all_reduce_add: CTA b owns rows b, b + grid, ...: stages this rank's partial rows (type P; nothing
 // to do when the projection wrote them into the slot itself), then adds every rank's to x and, with
 // a norm, writes RMSNorm(x row) * norm_w as T to xn. The slot alternates between two per call,
@@ -427,7 +447,8 @@ __device__ __forceinline__ void profile_call(const P2pArgs& a, uint64_t t_start,
 template <typename T, typename P, int kN, bool kRegs>
 __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
   constexpr int kE = 16 / sizeof(P);
-  const uint64_t t_start = a.prof != nullptr ? global_ns() : 0;
+  __shared__ uint64_t stamps[kStamps];  // EFFITUNE_TP_PROFILE
+  stamp(a, stamps, kStampStart);
   float w[kE];
   if constexpr (kRegs) {
     if (blockIdx.x < kBlocks && threadIdx.x < a.dim / kE) {
@@ -437,7 +458,7 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
   }
   pdl_trigger();
   pdl_wait();
-  const uint64_t t_waited = a.prof != nullptr ? global_ns() : 0;
+  stamp(a, stamps, kStampWaited);
   const int b = blockIdx.x, tid = threadIdx.x;
   if (b >= kBlocks) {
     // The CTAs past kBlocks pull the start of the next projection's weights into L2 while the others
@@ -453,19 +474,13 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
     // No call number to agree on (the data is its own signal): thread 0 advances it off the critical
     // path, so that the pull exchange's numbering stays the same on every rank.
     if (tid == 0) a.calls[b] += 1;
-    uint64_t t_exchanged = 0;
     for (int64_t r = b; r < a.rows; r += kBlocks) {
       float kept[kE];
       const float ss = add_row_kept<kN, P, kE>(a, slot, r, kept);
-      if (a.prof != nullptr && t_exchanged == 0) t_exchanged = global_ns();
-      const float scale = rsqrtf(block_sum(ss, scratch) / a.dim + a.eps);
-      if (tid < a.dim / kE) {
-        T* out = static_cast<T*>(a.xn) + r * a.dim + tid * kE;
-#pragma unroll
-        for (int e = 0; e < kE; ++e) out[e] = from_f32<T>(kept[e] * scale * w[e]);
-      }
+      if (r == b) stamp(a, stamps, kStampExchanged);  // the first row's exchange
+      store_norm_kept<T, kE>(a, r, kept, ss, w, scratch);
     }
-    profile_call(a, t_start, t_waited, t_exchanged);
+    profile_call(a, stamps);
     return;
   }
   const uint32_t call = next_call(a);
@@ -483,18 +498,14 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
     }
     if (!a.local_only) signal_and_wait(a, call);
   }
-  const uint64_t t_exchanged = a.prof != nullptr ? global_ns() : 0;
+  stamp(a, stamps, kStampExchanged);
   if constexpr (kRegs) {
     // Each thread writes the xn elements of the x values it has just made, from its registers:
     // no second read of the row and no weight load after the wait (the loop below does both).
     for (int64_t r = b; r < a.rows; r += kBlocks) {
       float kept[kE];
-      const float scale = rsqrtf(block_sum(add_row_kept<kN, P, kE>(a, slot, r, kept), scratch) / a.dim + a.eps);
-      if (tid < a.dim / kE) {
-        T* out = static_cast<T*>(a.xn) + r * a.dim + tid * kE;
-#pragma unroll
-        for (int e = 0; e < kE; ++e) out[e] = from_f32<T>(kept[e] * scale * w[e]);
-      }
+      const float ss = add_row_kept<kN, P, kE>(a, slot, r, kept);
+      store_norm_kept<T, kE>(a, r, kept, ss, w, scratch);
     }
   } else {
     for (int64_t r = b; r < a.rows; r += kBlocks) {
@@ -507,7 +518,7 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
     }
   }
   if (tid == 0) a.calls[b] = call;
-  profile_call(a, t_start, t_waited, t_exchanged);
+  profile_call(a, stamps);
 }
 
 // The kernels for a.n ranks: kN, the ranks whose loads are in flight together, is a compile-time bound.
@@ -616,14 +627,13 @@ class HybridCommunicator final : public NormingCommunicator {
   void start_timing() override {
     timing_ = true;
     on_device([&] {
-      cudaMemset(group_->profs[rank()], 0, kProfWords * sizeof(unsigned long long));
-      cudaDeviceSynchronize();
+      const cudaError_t e = cudaMemset(group_->profs[rank()], 0, kProfWords * sizeof(unsigned long long));
+      return e != cudaSuccess ? e : cudaDeviceSynchronize();
     });
   }
   CollectiveTime timing() const override {
     unsigned long long p[kProfWords] = {};
-    if (!timing_ || !on_device([&] { return cudaMemcpy(p, group_->profs[rank()], sizeof(p), cudaMemcpyDeviceToHost); }))
-      return {};
+    if (!timing_ || !read_profile(p)) return {};
     return {static_cast<int64_t>(p[kProfCalls]), static_cast<double>(p[kProfPdl] + p[kProfExchange] + p[kProfNorm]) * 1e-9};
   }
   Status all_reduce_add(const void* partial, ActType part, float* x, int32_t rows, int32_t dim, const float* norm_w,
@@ -723,25 +733,25 @@ class HybridCommunicator final : public NormingCommunicator {
   // EFFITUNE_TP_PUSH=0: the pull exchange (signal, wait, read the peers' slots), for A/B timing.
   bool push_ = env_flag("EFFITUNE_TP_PUSH", true);
 
-  // Runs f with this rank's device current, then makes the caller's current again (the bench's
-  // thread is rank 0's and reads every rank); false when a CUDA call failed.
+  // Runs f (a CUDA call) with this rank's device current, then makes the caller's current again
+  // (the bench's thread is rank 0's and reads every rank); false when a CUDA call failed.
   template <typename F>
   bool on_device(F&& f) const {
     int before = 0;
     if (cudaGetDevice(&before) != cudaSuccess || cudaSetDevice(group_->first_device + rank()) != cudaSuccess) return false;
-    bool ok = true;
-    if constexpr (std::is_same_v<decltype(f()), cudaError_t>) ok = f() == cudaSuccess;
-    else f();
+    const bool ok = f() == cudaSuccess;
     return cudaSetDevice(before) == cudaSuccess && ok;
+  }
+  // This rank's ExchangeProfile counters, read after the measured steps have finished.
+  bool read_profile(unsigned long long (&p)[kProfWords]) const {
+    return on_device([&] { return cudaMemcpy(p, group_->profs[rank()], sizeof(p), cudaMemcpyDeviceToHost); });
   }
 
   // EFFITUNE_TP_PROFILE: this rank's exchange profile (ExchangeProfile), on stderr.
   void print_profile() const {
     if (!print_profile_) return;
     unsigned long long p[kProfWords] = {};
-    if (!on_device([&] { return cudaMemcpy(p, group_->profs[rank()], sizeof(p), cudaMemcpyDeviceToHost); }) ||
-        p[kProfCalls] == 0)
-      return;
+    if (!read_profile(p) || p[kProfCalls] == 0) return;
     const double n = static_cast<double>(p[kProfCalls]), us = 1e-3;
     auto mean = [&](int sum) { return p[sum] * us / std::max(1.0, static_cast<double>(p[sum + 1])); };
     std::fprintf(stderr,
