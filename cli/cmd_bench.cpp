@@ -161,6 +161,8 @@ int run_bench(int argc, char** argv) {
       }
     }
     const Stats p = summarize(prefill), d = summarize(decode);
+    const bool timed = !coll_share.empty();  // --collective-timing under TP
+    const Stats coll_ms = timed ? summarize(coll_ms_per_step) : Stats{}, coll = timed ? summarize(coll_share) : Stats{};
     const Peer peer = peer_for(config->backend.kind, config->model_path, quant, batch);
     const double roofline = bw > 0 ? bw * 1e9 / static_cast<double>(e.backend().weight_bytes()) * batch : 0;
     if (json) {
@@ -188,13 +190,12 @@ int run_bench(int argc, char** argv) {
       j["peer_prefill_tok_s"] = peer.prefill_tok_s > 0 ? nlohmann::json(peer.prefill_tok_s) : nlohmann::json(nullptr);
       j["decode_vs_peer"] = peer.decode_tok_s > 0 ? nlohmann::json(d.median / peer.decode_tok_s) : nlohmann::json(nullptr);
       j["prefill_vs_peer"] = peer.prefill_tok_s > 0 ? nlohmann::json(p.median / peer.prefill_tok_s) : nlohmann::json(nullptr);
-      if (!coll_share.empty()) {
-        const Stats ms = summarize(coll_ms_per_step), share = summarize(coll_share);
+      if (timed) {
         j["collective_calls_per_step"] = coll_calls_per_step;
-        j["collective_ms_per_step"] = ms.median;
-        j["collective_ms_per_step_min"] = ms.min;
-        j["collective_ms_per_step_max"] = ms.max;
-        j["collective_share_of_decode"] = share.median;
+        j["collective_ms_per_step"] = coll_ms.median;
+        j["collective_ms_per_step_min"] = coll_ms.min;
+        j["collective_ms_per_step_max"] = coll_ms.max;
+        j["collective_share_of_decode"] = coll.median;
       }
       j["commit"] = effitune_git_commit();
       j["date"] = today();
@@ -204,11 +205,9 @@ int run_bench(int argc, char** argv) {
       if (peer.decode_tok_s > 0) ratio << d.median / peer.decode_tok_s << "x";
       std::printf("%-22s %-6s %5d %8.1f [%5.0f-%5.0f] %8.1f [%5.0f-%5.0f] %8.0f %8s\n", config->model_path.substr(0, 22).c_str(),
                   quant.c_str(), batch, p.median, p.min, p.max, d.median, d.min, d.max, peer.decode_tok_s, ratio.str().c_str());
-      if (!coll_share.empty()) {
-        const Stats ms = summarize(coll_ms_per_step), share = summarize(coll_share);
+      if (timed)
         std::printf("%-22s all-reduce (rank 0): %.3f ms per decode step [%.3f-%.3f], %lld calls, %.1f%% of decode\n", "",
-                    ms.median, ms.min, ms.max, static_cast<long long>(coll_calls_per_step), 100 * share.median);
-      }
+                    coll_ms.median, coll_ms.min, coll_ms.max, static_cast<long long>(coll_calls_per_step), 100 * coll.median);
     }
   }
   return kExitOk;
