@@ -247,8 +247,9 @@ std::string task_model() {
   return env ? env : testing::source_dir() + "/experiments/support-desk/model.gguf";
 }
 
-// forward_sample with greedy knobs equals forward_greedy on the task model for a batch of three
-// sequences over 24 decode steps (CUDA graphs, padded batch); sampled tokens fall in the top-k of
+// forward_sample with greedy knobs (the greedy path) and the argmax rows of a batch with a hot row
+// (the sampling kernel) equal forward_greedy on the task model for a batch of three sequences over
+// 24 decode steps (CUDA graphs, padded batch); sampled tokens fall in the top-k of
 // forward()'s logits; forward_topk matches a float64 log-softmax of them.
 TEST(CudaSampling, ForwardSampleOnTheTaskModel) {
   EFFITUNE_SKIP_WITHOUT_CUDA();
@@ -285,6 +286,14 @@ TEST(CudaSampling, ForwardSampleOnTheTaskModel) {
     ASSERT_TRUE(ds->forward_greedy(steps, greedy).ok());
     ASSERT_TRUE(ds->forward_sample(steps, std::vector<RowSampling>(3), sampled).ok());
     EXPECT_EQ(sampled, greedy) << "step " << step;
+    // One hot row sends the batch through the sampling kernel; its argmax rows still give greedy's.
+    std::vector<RowSampling> mixed(3);
+    mixed[1] = knobs(1.0f, 1, 1.0f, 7);
+    mixed[2] = hot;
+    mixed[2].counter = static_cast<uint64_t>(step);
+    ASSERT_TRUE(ds->forward_sample(steps, mixed, sampled).ok());
+    EXPECT_EQ(sampled[0], greedy[0]) << "step " << step;
+    EXPECT_EQ(sampled[1], greedy[1]) << "step " << step;
     if (step % 6 == 0) {
       std::vector<float> logits;
       ASSERT_TRUE(b.forward(steps, logits).ok());

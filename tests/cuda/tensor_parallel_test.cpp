@@ -160,7 +160,15 @@ TEST(CudaTensorParallel, DeviceGreedyWithVocabParallelHeadEqualsHostArgmax) {
       auto b = make(*w, tp, batch * per_seq);
       ASSERT_TRUE(b);
       auto* dev = dynamic_cast<DeviceGreedy*>(b.get());
+      auto* sampler = dynamic_cast<DeviceSampler*>(b.get());
       ASSERT_NE(dev, nullptr);
+      ASSERT_NE(sampler, nullptr);
+      // forward_sample with argmax rows (temperature 0, or top_k 1 at temperature 1) takes the
+      // greedy path; a batch with one hot row takes the sampling kernel over the assembled logits.
+      std::vector<RowSampling> argmax_rows(batch), mixed(batch);
+      for (int32_t i = 1; i < batch; i += 2) argmax_rows[i].temperature = 1.0f, argmax_rows[i].top_k = 1;
+      mixed = argmax_rows;
+      mixed.back() = RowSampling{0.9f, 20, 0.95f, 5, 0};
       std::vector<std::vector<int32_t>> bts(batch), toks(batch);
       std::vector<SequenceStep> steps(batch);
       for (int32_t i = 0; i < batch; ++i) {
@@ -168,18 +176,25 @@ TEST(CudaTensorParallel, DeviceGreedyWithVocabParallelHeadEqualsHostArgmax) {
         toks[i] = {(*w)->config.bos_id, 5 + 7 * i, 77 + i, 300 - i};
         steps[i] = SequenceStep{toks[i], 0, bts[i], false};
       }
-      int32_t wrong = 0, distinct = 0;
+      int32_t wrong = 0, distinct = 0, wrong_sampled = 0, wrong_mixed = 0;
       for (int32_t t = 0; t < n_steps; ++t) {
-        std::vector<int32_t> ids;
+        std::vector<int32_t> ids, sampled, mixed_ids;
         std::vector<float> logits;
         ASSERT_TRUE(dev->forward_greedy(steps, ids).ok());
         ASSERT_TRUE(b->forward(steps, logits).ok());  // rewrites the same K/V with the same values
+        ASSERT_TRUE(sampler->forward_sample(steps, argmax_rows, sampled).ok());
+        mixed.back().counter = static_cast<uint64_t>(t);
+        ASSERT_TRUE(sampler->forward_sample(steps, mixed, mixed_ids).ok());
         ASSERT_EQ(ids.size(), static_cast<size_t>(batch));
+        ASSERT_EQ(sampled.size(), static_cast<size_t>(batch));
+        ASSERT_EQ(mixed_ids.size(), static_cast<size_t>(batch));
         ASSERT_EQ(logits.size(), static_cast<size_t>(batch) * vocab);
         for (int32_t i = 0; i < batch; ++i) {
           const auto row = logits.begin() + static_cast<int64_t>(i) * vocab;
           const int32_t host = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
           wrong += ids[i] != host;
+          wrong_sampled += sampled[i] != host;
+          if (i + 1 < batch) wrong_mixed += mixed_ids[i] != host;
           distinct += ids[i] != ids[0];
           const int32_t pos = steps[i].start_pos + static_cast<int32_t>(steps[i].tokens.size());
           toks[i] = {ids[i]};
@@ -187,6 +202,8 @@ TEST(CudaTensorParallel, DeviceGreedyWithVocabParallelHeadEqualsHostArgmax) {
         }
       }
       EXPECT_EQ(wrong, 0) << "TP=" << tp << " batch " << batch << ": device greedy != host argmax";
+      EXPECT_EQ(wrong_sampled, 0) << "TP=" << tp << " batch " << batch << ": forward_sample argmax rows != host argmax";
+      EXPECT_EQ(wrong_mixed, 0) << "TP=" << tp << " batch " << batch << ": argmax rows of a mixed batch != host argmax";
       if (batch > 1) {
         EXPECT_GT(distinct, 0) << "every sequence picked the same tokens";
       }

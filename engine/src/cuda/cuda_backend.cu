@@ -104,6 +104,7 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
   if (env_flag("EFFITUNE_TP_PROFILE", false)) b->host_prof_ = std::make_unique<HostProfile>();
   b->fuse_decode_ = env_flag("EFFITUNE_CUDA_FUSE", true);
   b->tp_greedy_keys_ = env_flag("EFFITUNE_TP_GREEDY_KEYS", true);
+  b->sample_argmax_route_ = env_flag("EFFITUNE_SAMPLE_GREEDY_ROUTE", true);
   cudaDeviceProp prop{};
   CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, options.device));
   b->device_name_ = prop.name;

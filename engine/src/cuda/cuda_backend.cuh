@@ -92,6 +92,7 @@ class CudaBackend final : public Backend, public DeviceSampler {
   // EFFITUNE_TP_GREEDY_KEYS=0: greedy steps with a vocab-parallel head all-reduce the logits instead
   // of exchanging argmax keys (A/B timing).
   bool tp_greedy_keys_ = true;
+  bool sample_argmax_route_ = true;  // forward_sample with every row argmax runs forward_greedy
   ActType part_type_ = ActType::kF32;  // row-parallel partials for NormingCommunicator::all_reduce_add
   bool direct_partials_ = true;        // ... written into NormingCommunicator::partial_buffer
   int64_t tp_prefetch_bytes_ = 0;      // of the next projection, pulled into L2 by each residual update

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
+#include <iomanip>
 #include <map>
 #include <mutex>
 #include <string>
@@ -100,6 +101,7 @@ void write_summary() {
   for (const auto& [dev, ks] : t.by_device)
     if (!ks.empty()) t0 = std::min(t0, ks.front().start);  // sorted by summarize_kernel_trace
   csv << "device,start_us,end_us,kernel\n";
+  csv << std::fixed << std::setprecision(3);  // the stream's default 6 digits round times past 1 s to 10 us
   for (const auto& [dev, ks] : t.by_device)
     for (size_t i = ks.size() > t.tail ? ks.size() - t.tail : 0; i < ks.size(); ++i)
       csv << dev << ',' << static_cast<double>(ks[i].start - t0) * 1e-3 << ',' << static_cast<double>(ks[i].end - t0) * 1e-3

@@ -58,6 +58,9 @@ struct RowSampling {
 RowSampling row_sampling(const DecodingConfig& config, uint64_t counter);
 // kInvalidArgument naming the field when a device sampler cannot take `p`.
 Status validate(const RowSampling& p);
+// True when `p` takes the argmax whatever the logits (temperature <= 0, or top_k 1): a device
+// sampler may then run its greedy path for the row.
+inline bool is_argmax(const RowSampling& p) { return !(p.temperature > 0.0f) || p.top_k == 1; }
 
 // Greedy argmax (lowest index wins ties).
 int32_t argmax(std::span<const float> logits);
