@@ -60,6 +60,15 @@ std::string today() {
   return buf;
 }
 
+// Measured copy bandwidth (read + write, GB/s) of the cards the project has run on (bench/README.md:
+// H100 80GB HBM3 3.01 TB/s, H200 4.3 TB/s), by a substring of the CUDA device name; 0 (no roofline)
+// for another card, rather than a figure that belongs to a different one.
+double known_bandwidth_gb_s(const std::string& device) {
+  if (device.find("H200") != std::string::npos) return 4300;
+  if (device.find("H100") != std::string::npos) return 3010;
+  return 0;
+}
+
 }  // namespace
 
 int run_bench(int argc, char** argv) {
@@ -71,7 +80,9 @@ int run_bench(int argc, char** argv) {
       ("gen", po::value<int>()->default_value(64), "generated tokens per sequence (decode)")
       ("batch", po::value<std::string>()->default_value("1"), "comma-separated batch sizes, e.g. 1,16,64,256")
       ("repetitions", po::value<int>()->default_value(5), "timed repetitions (after one warm-up)")
-      ("bandwidth-gb-s", po::value<double>()->default_value(0), "memory bandwidth for the roofline (0 = 4300 on cuda, none on cpu)")
+      ("bandwidth-gb-s", po::value<double>()->default_value(0), "one GPU's memory bandwidth for the roofline, GB/s (0 = the "
+       "measured copy bandwidth of the card when known: H100 3010, H200 4300; none on cpu or another card). "
+       "Under --gpu-count N every GPU reads its share of the weights: the roofline is N times one GPU's")
       ("collective-timing", po::bool_switch(), "with --gpu-count above 1: also time the tensor-parallel all-reduces of the decode "
        "steps as rank 0 sees them (CUDA: the residual exchange kernels' GPU time, their fused add and norm "
        "included; CPU: wall time in the in-process sums). Off by default: the timer costs the CUDA "
@@ -106,7 +117,7 @@ int run_bench(int argc, char** argv) {
   std::string quant = config->weight_type ? std::string(engine::dtype_name(*config->weight_type))
                                           : std::string(engine::dtype_name(e.weights().layers[0].wq.type));
   double bw = (*vm)["bandwidth-gb-s"].as<double>();
-  if (bw == 0 && config->backend.kind == "cuda") bw = 4300;
+  if (bw == 0 && config->backend.kind == "cuda") bw = known_bandwidth_gb_s(e.backend().accelerator_model());
   // Before any step: CUDA graphs keep the timer setting they are captured with.
   const bool collective_timing = (*vm)["collective-timing"].as<bool>() && config->backend.gpu_count > 1;
   if (collective_timing) e.backend().start_collective_timing();
@@ -164,7 +175,8 @@ int run_bench(int argc, char** argv) {
     const bool timed = !coll_share.empty();  // --collective-timing under TP
     const Stats coll_ms = timed ? summarize(coll_ms_per_step) : Stats{}, coll = timed ? summarize(coll_share) : Stats{};
     const Peer peer = peer_for(config->backend.kind, config->model_path, quant, batch);
-    const double roofline = bw > 0 ? bw * 1e9 / static_cast<double>(e.backend().weight_bytes()) * batch : 0;
+    const double gpus = config->backend.kind == "cuda" ? std::max(1, config->backend.gpu_count) : 1;
+    const double roofline = bw > 0 ? gpus * bw * 1e9 / static_cast<double>(e.backend().weight_bytes()) * batch : 0;
     if (json) {
       nlohmann::json j;
       j["backend"] = config->backend.kind;
@@ -185,6 +197,7 @@ int run_bench(int argc, char** argv) {
       j["decode_tok_s_min"] = d.min;
       j["decode_tok_s_max"] = d.max;
       j["roofline_decode_tok_s"] = roofline > 0 ? nlohmann::json(roofline) : nlohmann::json(nullptr);
+      j["roofline_bandwidth_gb_s"] = bw > 0 ? nlohmann::json(gpus * bw) : nlohmann::json(nullptr);
       j["peer"] = "llama.cpp";
       j["peer_decode_tok_s"] = peer.decode_tok_s > 0 ? nlohmann::json(peer.decode_tok_s) : nlohmann::json(nullptr);
       j["peer_prefill_tok_s"] = peer.prefill_tok_s > 0 ? nlohmann::json(peer.prefill_tok_s) : nlohmann::json(nullptr);
