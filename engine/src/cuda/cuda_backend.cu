@@ -511,20 +511,65 @@ Status CudaBackend::run(std::span<const SequenceStep> steps, bool greedy, const 
   if (extras_.step_gate) extras_.step_gate(launched.ok());
   lap(&HostProfile::gate2);
   if (hp != nullptr) {
-    hp->run_end = t;
     hp->counted = p.decode && !hp->captured;
-    if (hp->counted) {
-      hp->prepare += lapped.prepare, hp->gate1 += lapped.gate1, hp->launch += lapped.launch;
-      hp->gate2 += lapped.gate2, hp->outside += lapped.outside, ++hp->steps;
-    }
+    profile_replay(lapped, t);
   }
   return launched;
 }
 
-Status CudaBackend::prepare(std::span<const SequenceStep> steps, bool greedy, Plan& p, cudaGraphExec_t& exec) {
+void CudaBackend::profile_replay(const HostProfile& lapped, std::chrono::steady_clock::time_point t) {
+  HostProfile* hp = host_prof_.get();
+  hp->run_end = t;
+  if (!hp->counted) return;
+  hp->prepare += lapped.prepare, hp->gate1 += lapped.gate1, hp->launch += lapped.launch;
+  hp->gate2 += lapped.gate2, hp->outside += lapped.outside, ++hp->steps;
+}
+
+Status CudaBackend::stage_greedy(std::span<const SequenceStep> steps, bool& replay) {
+  using clock = std::chrono::steady_clock;
+  HostProfile* hp = host_prof_.get();
+  const auto t = hp != nullptr ? clock::now() : clock::time_point{};
+  replay = false;
+  staged_exec_ = nullptr;
+  Plan p;
+  EFFITUNE_RETURN_IF_ERROR(prepare(steps, true, p, staged_exec_, /*may_capture=*/false));
+  replay = staged_exec_ != nullptr && p.decode;
+  if (hp != nullptr) {
+    staged_lap_ = HostProfile{};
+    if (hp->last_end != clock::time_point{}) staged_lap_.outside = std::chrono::duration<double>(t - hp->last_end).count();
+    staged_lap_.prepare = std::chrono::duration<double>(clock::now() - t).count();
+  }
+  return {};
+}
+
+Status CudaBackend::launch_staged() {
+  using clock = std::chrono::steady_clock;
+  HostProfile* hp = host_prof_.get();
+  const auto t = hp != nullptr ? clock::now() : clock::time_point{};
+  CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
+  const Status launched = cuda_status(cudaGraphLaunch(staged_exec_, stream_), "cudaGraphLaunch");
+  if (hp != nullptr) {
+    const auto now = clock::now();
+    staged_lap_.launch = std::chrono::duration<double>(now - t).count();
+    hp->counted = true;  // a decode step that replayed its graph
+    profile_replay(staged_lap_, now);
+  }
+  return launched;
+}
+
+Status CudaBackend::finish_greedy(std::span<const SequenceStep> steps, std::vector<int32_t>& tokens) {
+  CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
+  return greedy_tokens(steps, tokens);
+}
+
+Status CudaBackend::prepare(std::span<const SequenceStep> steps, bool greedy, Plan& p, cudaGraphExec_t& exec,
+                            bool may_capture) {
   CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
   EFFITUNE_RETURN_IF_ERROR(build_plan(steps, p));
+  if (!may_capture && !p.decode) return {};
+  const int64_t generation = ws_generation_;
   EFFITUNE_RETURN_IF_ERROR(ensure_workspace(p));
+  if (!may_capture && ws_generation_ != generation) return {};  // every graph is captured again
   // Metadata: one host-to-device copy per step. Padded decode slots read token 0 at position 0 and
   // write their K/V into the trash block.
   int32_t* m = meta_host_;
@@ -564,6 +609,7 @@ Status CudaBackend::prepare(std::span<const SequenceStep> steps, bool greedy, Pl
   if (!(p.decode ? extras_.cuda_graphs : extras_.step_gate != nullptr)) return {};  // kernel by kernel
   const GraphKey key = graph_key(p, greedy);
   auto it = graphs_.find(key);
+  if (!may_capture && (it == graphs_.end() || it->second.generation != ws_generation_)) return {};
   if (it == graphs_.end()) {
     Graph g;
     g.decode = p.decode;
@@ -650,6 +696,10 @@ Status CudaBackend::finish_step(const char* what) {
 
 Status CudaBackend::forward_greedy(std::span<const SequenceStep> steps, std::vector<int32_t>& tokens) {
   EFFITUNE_RETURN_IF_ERROR(run(steps, true));
+  return greedy_tokens(steps, tokens);
+}
+
+Status CudaBackend::greedy_tokens(std::span<const SequenceStep> steps, std::vector<int32_t>& tokens) {
   int64_t rows = 0;
   for (const SequenceStep& s : steps) rows += s.all_logits ? static_cast<int64_t>(s.tokens.size()) : 1;
   std::vector<int32_t> all(rows);

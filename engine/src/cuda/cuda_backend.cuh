@@ -25,7 +25,7 @@ struct StepShape {
   int64_t tokens = 0, rows = 0, steps = 0, splits = 1, meta_ints = 0;
 };
 
-class CudaBackend final : public Backend, public DeviceSampler {
+class CudaBackend final : public Backend, public DeviceSampler, public GraphReplayShard {
  public:
   static Result<std::unique_ptr<Backend>> create(std::shared_ptr<const ModelWeights> weights,
                                                  const BackendOptions& options, const CudaBackendExtras& extras);
@@ -42,6 +42,11 @@ class CudaBackend final : public Backend, public DeviceSampler {
   Status forward_topk(std::span<const SequenceStep> steps, int32_t k, std::vector<int32_t>& ids,
                       std::vector<float>& logprobs) override;
   void synchronize() override;
+  // GraphReplayShard (tensor-parallel ranks).
+  Status stage_greedy(std::span<const SequenceStep> steps, bool& replay) override;
+  Status launch_staged() override;
+  Status finish_greedy(std::span<const SequenceStep> steps, std::vector<int32_t>& tokens) override;
+  bool routes_argmax_to_greedy() const override { return sample_argmax_route_; }
   void copy_block(int32_t src, int32_t dst) override;
   int64_t kv_bytes_per_block() const override { return kv_block_bytes_; }
   int64_t weight_bytes() const override { return model_->bytes(); }
@@ -61,7 +66,12 @@ class CudaBackend final : public Backend, public DeviceSampler {
   // Everything before the first launch: plan, workspace, metadata upload, and the step's graph,
   // returned in `exec`: for decode steps with CUDA graphs (cached per shape) and, under tensor
   // parallelism, for every step (one-shot; see run()). Null exec: run() enqueues kernel by kernel.
-  Status prepare(std::span<const SequenceStep> steps, bool greedy, Plan& plan, cudaGraphExec_t& exec);
+  // may_capture false (stage_greedy): a step that would capture its graph or grow the workspace
+  // returns with a null exec and nothing enqueued but the metadata copy.
+  Status prepare(std::span<const SequenceStep> steps, bool greedy, Plan& plan, cudaGraphExec_t& exec,
+                 bool may_capture = true);
+  // The tokens of a greedy step (copied back, stream synchronized): one per step.
+  Status greedy_tokens(std::span<const SequenceStep> steps, std::vector<int32_t>& tokens);
   // The step's kernels captured into `out`: a new executable graph, or with `update` the existing
   // one updated in place when the topology allows (cudaGraphExecUpdate), else a new one.
   Status capture(const Plan& plan, bool greedy, cudaGraphExec_t& out, bool update);
@@ -152,6 +162,11 @@ class CudaBackend final : public Backend, public DeviceSampler {
     bool captured = false, counted = false;  // of the step in progress
   };
   std::unique_ptr<HostProfile> host_prof_;
+  // Profile bookkeeping of a decode step that replayed a graph, from the time `t` run() or
+  // stage_greedy started (`lapped`: its prepare, gate and launch times so far).
+  void profile_replay(const HostProfile& lapped, std::chrono::steady_clock::time_point t);
+  cudaGraphExec_t staged_exec_ = nullptr;  // stage_greedy's graph, for launch_staged
+  HostProfile staged_lap_;                 // its profile times (prepare, outside), when profiling
 };
 
 }  // namespace effitune::engine::cuda

@@ -55,6 +55,28 @@ class DeviceSampler : public DeviceGreedy {
                               std::vector<float>& logprobs) = 0;
 };
 
+// A CUDA rank of a tensor-parallel group whose greedy step can be driven from the caller's thread
+// when it replays a graph already captured: the group stages every rank, launches every rank, then
+// finishes every rank, instead of waking one thread per rank and meeting them twice a step (the host
+// overhead of tensor parallelism: bench/README.md, session 10). Launching every rank before any call
+// that can wait for a device keeps the rule of CudaBackend::run: a peer's exchange spins until all
+// have launched.
+class GraphReplayShard {
+ public:
+  virtual ~GraphReplayShard() = default;
+  // The host work of a greedy step up to its launch (plan, metadata copy) when it replays a graph
+  // already captured for its shape: replay = true. replay = false when it would capture or grow its
+  // workspace: nothing was launched, and the caller runs the step the usual way. An error: nothing
+  // was launched either.
+  virtual Status stage_greedy(std::span<const SequenceStep> steps, bool& replay) = 0;
+  // Launches the staged graph.
+  virtual Status launch_staged() = 0;
+  // After every rank's launch: the tokens copied back (one per step) and the stream synchronized.
+  virtual Status finish_greedy(std::span<const SequenceStep> steps, std::vector<int32_t>& tokens) = 0;
+  // Whether forward_sample takes the greedy path when every row is argmax (EFFITUNE_SAMPLE_GREEDY_ROUTE).
+  virtual bool routes_argmax_to_greedy() const = 0;
+};
+
 // Creates the CUDA backend (contract of make_backend: kUnavailable when no device exists,
 // kResourceExhausted when weights + KV cache do not fit on the device, kInvalidArgument for a bad knob).
 // gpu_count > 1 builds the tensor-parallel backend over devices device .. device + gpu_count - 1.

@@ -1,6 +1,7 @@
 #include "tp/tp_backend.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <thread>
@@ -22,7 +23,11 @@ class TensorParallelBackend final : public Backend, public DeviceSampler {
     for (auto& s : shards_) {
       greedy_.push_back(dynamic_cast<DeviceGreedy*>(s.get()));
       sampler_.push_back(dynamic_cast<DeviceSampler*>(s.get()));
+      replay_.push_back(dynamic_cast<GraphReplayShard*>(s.get()));
     }
+    const char* v = std::getenv("EFFITUNE_TP_ONE_THREAD");
+    one_thread_ = (v == nullptr || std::string(v) != "0") &&
+                  std::all_of(replay_.begin(), replay_.end(), [](GraphReplayShard* g) { return g != nullptr; });
   }
 
   std::string name() const override { return shards_[0]->name(); }
@@ -42,6 +47,9 @@ class TensorParallelBackend final : public Backend, public DeviceSampler {
 
   Status forward_greedy(std::span<const SequenceStep> steps, std::vector<int32_t>& tokens) override {
     if (greedy_[0] == nullptr) return unimplemented("forward_greedy: the " + name() + " backend has no device sampler");
+    bool replayed = false;
+    const Status st = replay_greedy(steps, tokens, replayed);
+    if (replayed || !st.ok()) return st;
     return step([&](int32_t r) {
       if (r == 0) return greedy_[0]->forward_greedy(steps, tokens);
       std::vector<int32_t> ignored;
@@ -55,6 +63,11 @@ class TensorParallelBackend final : public Backend, public DeviceSampler {
   Status forward_sample(std::span<const SequenceStep> steps, std::span<const RowSampling> params,
                         std::vector<int32_t>& tokens) override {
     if (sampler_[0] == nullptr) return unimplemented("forward_sample: the " + name() + " backend has no device sampler");
+    // Every row argmax: the ranks would each take their greedy path (CudaBackend::forward_sample);
+    // taking it here lets its graph replays run from this thread (replay_greedy).
+    if (one_thread_ && replay_[0]->routes_argmax_to_greedy() && params.size() == steps.size() &&
+        std::all_of(params.begin(), params.end(), [](const RowSampling& p) { return validate(p).ok() && is_argmax(p); }))
+      return forward_greedy(steps, tokens);
     return step([&](int32_t r) {
       if (r == 0) return sampler_[0]->forward_sample(steps, params, tokens);
       std::vector<int32_t> ignored;
@@ -111,17 +124,58 @@ class TensorParallelBackend final : public Backend, public DeviceSampler {
     return st;
   }
 
+  // A greedy step whose graph every rank has captured, from this thread: stage every rank, launch
+  // every rank, then finish every rank (GraphReplayShard). `replayed` false: nothing was launched,
+  // and the step runs on the rank threads (a capture, a workspace growth, a prefill). On 2 x H100
+  // (8B bf16, session 10) the rank threads' meetings cost a TP=2 decode step ~60 us of host time.
+  // EFFITUNE_TP_ONE_THREAD=0: every step on the rank threads.
+  Status replay_greedy(std::span<const SequenceStep> steps, std::vector<int32_t>& tokens, bool& replayed) {
+    replayed = false;
+    if (!one_thread_ || !broken_.ok()) return {};
+    for (GraphReplayShard* g : replay_) {
+      bool replay = false;
+      EFFITUNE_RETURN_IF_ERROR(g->stage_greedy(steps, replay));  // nothing launched yet: usable
+      if (!replay) return {};
+    }
+    replayed = true;
+    ++replayed_steps_;
+    // A rank whose launch failed leaves the others' exchanges waiting for it until their watchdog
+    // gives up; finishing every rank reports that (as the threaded path does).
+    Status st;
+    for (GraphReplayShard* g : replay_) {
+      const Status launched = g->launch_staged();
+      if (st.ok()) st = launched;
+    }
+    std::vector<int32_t> ignored;
+    for (size_t r = 0; r < replay_.size(); ++r) {
+      const Status finished = replay_[r]->finish_greedy(steps, r == 0 ? tokens : ignored);
+      if (st.ok()) st = finished;
+    }
+    if (st.code() == StatusCode::kInternal || st.code() == StatusCode::kDeadlineExceeded) broken_ = st;
+    return st;
+  }
+
   Status broken_;
   // Declared before the shards, so destroyed after them: a CUDA shard may have collectives queued.
   std::vector<std::unique_ptr<Communicator>> comms_;
   std::vector<std::unique_ptr<Backend>> shards_;
   std::vector<DeviceGreedy*> greedy_;
   std::vector<DeviceSampler*> sampler_;
+  std::vector<GraphReplayShard*> replay_;  // all non-null: CUDA ranks
+  bool one_thread_ = false;
+
+ public:
+  int64_t replayed_steps_ = 0;  // steps replay_greedy ran (tp::replayed_steps)
   std::vector<std::vector<float>> scratch_ = std::vector<std::vector<float>>(shards_.size());  // ranks > 0's logits
   RankThreads threads_;
 };
 
 }  // namespace
+
+int64_t replayed_steps(const Backend& b) {
+  const auto* tp = dynamic_cast<const TensorParallelBackend*>(&b);
+  return tp != nullptr ? tp->replayed_steps_ : 0;
+}
 
 Result<std::unique_ptr<Backend>> make_tensor_parallel_backend(std::shared_ptr<const ModelWeights> weights,
                                                               const BackendOptions& options,

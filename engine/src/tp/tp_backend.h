@@ -1,5 +1,8 @@
 // The tensor-parallel backend: N shard backends (one per GPU, or per thread group on the CPU) that
-// run every forward step together, one host thread per rank, and sum through a Communicator.
+// run every forward step together, one host thread per rank, and sum through a Communicator. A CUDA
+// group's greedy decode steps that replay captured graphs run from the caller's thread instead
+// (GraphReplayShard in cuda/cuda_backend_factory.h): the rank threads' meetings cost more host time
+// than preparing and launching every rank in turn.
 //
 // Threads, not processes: the scheduler, the KV block manager and the HTTP server stay single
 // instances in one address space, token ids and logits need no IPC, and NCCL's single-process
@@ -7,6 +10,7 @@
 // the whole engine, which the tuner already isolates in a child process per trial.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "cuda/cuda_backend_factory.h"
@@ -22,5 +26,9 @@ namespace effitune::engine::tp {
 Result<std::unique_ptr<Backend>> make_tensor_parallel_backend(std::shared_ptr<const ModelWeights> weights,
                                                               const BackendOptions& options,
                                                               const CudaBackendExtras& cuda = {});
+
+// Greedy steps a tensor-parallel backend ran from the caller's thread (graph replays of CUDA
+// ranks); 0 for any other backend. For tests.
+int64_t replayed_steps(const Backend& b);
 
 }  // namespace effitune::engine::tp
