@@ -10,8 +10,13 @@ namespace {
 
 // Element offset of position p's row for KV head kvh (head_dim hd) in a K or V layer of the paged
 // cache, through the sequence's block table bt.
+// A power-of-two block size (the engine's 16) takes a shift and a mask: a division by a run-time
+// value is ~20 instructions, and the decode kernel is latency-bound on its instruction chain.
 __device__ __forceinline__ int64_t kv_row(const AttnArgs& a, const int32_t* bt, int p, int64_t kv_dim, int kvh, int hd) {
-  return (static_cast<int64_t>(bt[p / a.block_size]) * a.block_size + p % a.block_size) * kv_dim + static_cast<int64_t>(kvh) * hd;
+  const int bs = a.block_size;
+  const bool pow2 = (bs & (bs - 1)) == 0;
+  const int blk = pow2 ? p >> (__ffs(bs) - 1) : p / bs, off = pow2 ? p & (bs - 1) : p % bs;
+  return (static_cast<int64_t>(bt[blk]) * bs + off) * kv_dim + static_cast<int64_t>(kvh) * hd;
 }
 
 // Eight consecutive elements as floats (head_dim is a multiple of 8, rows 16-byte aligned).
