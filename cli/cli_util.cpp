@@ -13,6 +13,8 @@ namespace effitune::cli {
 void add_engine_options(po::options_description& desc) {
   desc.add_options()
       ("model", po::value<std::string>(), "model file (.gguf or llama2.c .bin), or synthetic:llama-1b|llama-8b|llama-8b-tp2-rank|llama-8b-tp4-rank|bench-134m|tiny")
+      ("tokenizer", po::value<std::string>(), "a .gguf whose tokenizer and chat template to use instead of the model's "
+       "(for a llama2.c .bin or a synthetic shape, which carry none); its vocabulary must fit the model's")
       ("backend", po::value<std::string>()->default_value("cpu"), "compute backend: cpu or cuda")
       ("quant", po::value<std::string>(), "convert weights at load: f32|f16|bf16|q8_0|q4_0 (default: as stored)")
       ("threads", po::value<int>()->default_value(0), "CPU threads (0 = all cores)")
@@ -26,6 +28,7 @@ Result<engine::EngineConfig> engine_config_from(const po::variables_map& vm) {
   engine::EngineConfig c;
   if (!vm.count("model")) return invalid_argument("--model is required (a .gguf or .bin file, or synthetic:NAME)");
   c.model_path = vm["model"].as<std::string>();
+  if (vm.count("tokenizer")) c.tokenizer_path = vm["tokenizer"].as<std::string>();
   c.backend.kind = vm["backend"].as<std::string>();
   if (c.backend.kind != "cpu" && c.backend.kind != "cuda")
     return invalid_argument("--backend must be cpu or cuda, got '" + c.backend.kind + "'");

@@ -67,6 +67,7 @@ struct Knobs {
 Result<Knobs> knobs_of(const Experiment& ex, const search::Configuration& c, int32_t model_context) {
   Knobs k;
   k.engine.model_path = ex.model.path;
+  k.engine.tokenizer_path = ex.model.tokenizer_path.value_or("");
   k.engine.backend.kind = ex.engine.backend;
   k.engine.backend.threads = ex.engine.threads;
   if (!ex.engine.devices.empty()) k.engine.backend.device = ex.engine.devices.front();
@@ -188,6 +189,7 @@ Result<TrialRecord> measure_trial(const Experiment& ex, const search::Configurat
   {
     engine::EngineConfig probe_cfg;
     probe_cfg.model_path = ex.model.path;
+    probe_cfg.tokenizer_path = ex.model.tokenizer_path.value_or("");
     probe_cfg.backend.kind = ex.engine.backend;
     probe_cfg.backend.threads = ex.engine.threads;
     probe_cfg.max_sequences = 2;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string_view>
 
@@ -37,6 +38,29 @@ Result<std::shared_ptr<const ModelWeights>> load_weights(const EngineConfig& con
 
 }  // namespace
 
+// A separate tokenizer file (EngineConfig::tokenizer_path): a GGUF with tokenizer.ggml.* keys whose
+// ids all exist in the model, or a named error before the backend starts.
+Status Engine::attach_tokenizer(Engine& engine, const std::string& path, int32_t model_vocab) {
+  if (!std::filesystem::exists(path))
+    return not_found("tokenizer file " + path + " does not exist; give a .gguf that carries tokenizer.ggml.* keys");
+  if (!has_gguf_magic(path))
+    return invalid_argument("tokenizer file " + path + " is not a GGUF file; give a model or vocab-only .gguf that "
+                            "carries tokenizer.ggml.* keys");
+  EFFITUNE_ASSIGN_OR_RETURN(engine.gguf_, GgufFile::open(path));
+  auto tokenizer = make_tokenizer(*engine.gguf_);
+  if (!tokenizer.ok()) {
+    if (tokenizer.status().code() == StatusCode::kNotFound)
+      return invalid_argument("tokenizer file " + path + " has no tokenizer.ggml.* keys; give a .gguf that carries them");
+    return tokenizer.status().with_context(path);
+  }
+  if (tokenizer.value()->vocab_size() > model_vocab)
+    return invalid_argument("tokenizer file " + path + " has " + std::to_string(tokenizer.value()->vocab_size()) +
+                            " tokens but the model's vocabulary has " + std::to_string(model_vocab) +
+                            "; its ids would index past the embedding. Give a tokenizer whose vocabulary fits the model");
+  engine.tokenizer_ = std::move(tokenizer).value();
+  return {};
+}
+
 Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
   if (config.max_sequences < 1) return invalid_argument("max_sequences must be >= 1");
   if (config.backend.kv_block_size < 1 || config.backend.kv_block_size > 1024)
@@ -45,7 +69,9 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
   EFFITUNE_ASSIGN_OR_RETURN(engine->weights_, load_weights(config));
   const ModelConfig& model = engine->weights_->config;
 
-  if (has_gguf_magic(config.model_path)) {
+  if (!config.tokenizer_path.empty()) {
+    EFFITUNE_RETURN_IF_ERROR(attach_tokenizer(*engine, config.tokenizer_path, model.vocab_size));
+  } else if (has_gguf_magic(config.model_path)) {
     EFFITUNE_ASSIGN_OR_RETURN(engine->gguf_, GgufFile::open(config.model_path));
     auto tokenizer = make_tokenizer(*engine->gguf_);
     if (tokenizer.ok()) {

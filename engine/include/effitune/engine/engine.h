@@ -24,6 +24,10 @@ struct EngineConfig {
   // A .gguf or llama2.c .bin path, or "synthetic:llama-1b" / "synthetic:llama-8b" /
   // "synthetic:bench-134m" for random-weight models of those shapes.
   std::string model_path;
+  // A GGUF whose tokenizer (tokenizer.ggml.* keys) and chat template the engine uses instead of the
+  // model file's: for a llama2.c checkpoint or a synthetic shape, which carry none. Its vocabulary
+  // must fit the model's. Empty: the model file's own, if it has one.
+  std::string tokenizer_path;
   std::optional<DType> weight_type;  // quantization knob; nullopt keeps the stored types
   BackendOptions backend;
   // KV cache size in tokens over all sequences; 0 = max_sequences * context_length.
@@ -53,11 +57,13 @@ class Engine {
 
   const ModelConfig& model() const { return weights_->config; }
   const ModelWeights& weights() const { return *weights_; }
-  // Null when the model file carries no tokenizer (e.g. llama2.c checkpoints).
+  // Null when the model file carries no tokenizer (e.g. llama2.c checkpoints) and none was given.
   const Tokenizer* tokenizer() const { return tokenizer_.get(); }
   Backend& backend() { return *backend_; }
   int32_t context_length() const { return context_length_; }
   // The GGUF metadata of the model file, or null for other formats.
+  // The GGUF the tokenizer and chat template come from (EngineConfig::tokenizer_path, else the model
+  // file); null when there is none.
   const GgufFile* gguf() const { return gguf_.get(); }
 
   SeqId add_sequence() { return kv_->create_sequence(); }
@@ -92,6 +98,7 @@ class Engine {
 
  private:
   Engine() = default;
+  static Status attach_tokenizer(Engine& engine, const std::string& path, int32_t model_vocab);
   // Validates the requests, reserves their KV slots, runs `forward` over their steps, then commits
   // the slots (or rolls every reservation back when it fails).
   Status run_step(std::span<const StepRequest> requests,
