@@ -3,12 +3,18 @@
 # Runs on the device machine from the repo root with the prebuilt .carry/cuda (scripts/build_cuda.sh).
 # Writes bench_cuda.jsonl, device.txt and gpu_check_logs.tgz (the logs) under $OUT; prints a short
 # summary last.
-#   scripts/gpu_check.sh [tests|tp-tests|bench|all]   (tp-tests: the tensor-parallel tests only, no
+#   scripts/gpu_check.sh [tests|tp-tests|bench|tp|all]   (tp-tests: the tensor-parallel tests only, no
 #   memcheck, for the multi-GPU kinds; BENCH_ARGS passes key=value options to bench_cuda, e.g.
 #   BENCH_ARGS='models=llama-8b quants=bf16 batches=1,64 tp=1,2'; BENCH_RUNS=3 repeats the table)
+#   tp: issues 5 and 6 in one call on a multi-GPU kind: every CUDA test (greedy TP=N = TP=1 on all the
+#   GPUs), then `effitune bench` 8B bf16 at batch 1 and 64 for TP = 1, 2, 4, 8 (those the machine has),
+#   three runs alternating, once more with --collective-timing, one TP rank alone, and the
+#   experiments/gpu-tp-8b.yaml study up to the GPU count with its report (tp_bench.jsonl,
+#   gpu_tp_report.{md,json,html}); TP_RUNS=3, TP_STUDY=0 skips the study
 set -uo pipefail
 cd "$(dirname "$0")/.."
 C=$PWD/.carry/cuda
+for f in "$C"/*.gz; do [ -f "$f" ] && gunzip -f "$f" && chmod +x "${f%.gz}"; done  # build_cuda.sh gzips the binaries
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT"
 MODE=${1:-all}
@@ -38,6 +44,55 @@ if [[ $MODE == tp-tests ]]; then
   timeout 300 "$C/effitune_cuda_tests" --gtest_filter='*TensorParallel*' 2>&1 | tee "$OUT/cuda_tp_tests.log" |
     grep -E "^\[  (FAILED|PASSED|  OK)|TP=|Failure|Expected|Which|actual" | head -60
   tests_rc=${PIPESTATUS[0]}
+fi
+if [[ $MODE == tp ]]; then
+  NG=$(nvidia-smi -L | wc -l)
+  timeout 300 "$C/effitune_cuda_tests" > "$OUT/cuda_tests.log" 2>&1
+  tests_rc=$?
+  grep -E "^\[  (FAILED|PASSED)|tests ran" "$OUT/cuda_tests.log" | tail -4
+  B="$C/effitune bench --model synthetic:llama-8b --backend cuda --quant bf16 --prompt 32 --gen 32 --repetitions 3 --format json"
+  J=$OUT/tp_bench.jsonl
+  label() { sed "s/^{/{\"label\":\"$1\",/" >> "$J"; }
+  for run in $(seq 1 "${TP_RUNS:-3}"); do
+    for tp in 1 2 4 8; do
+      [ "$tp" -le "$NG" ] && $B --gpu-count $tp --batch 1,64 2>>"$OUT/tp_bench.log" | label "tp${tp}_run$run"
+    done
+  done
+  for tp in 2 4 8; do
+    [ "$tp" -le "$NG" ] && $B --gpu-count $tp --batch 1,64 --collective-timing 2>>"$OUT/tp_bench.log" | label "tp${tp}_timed"
+  done
+  for tp in 2 4; do  # one rank's share alone on one GPU: what TP=N would reach with free communication
+    [ "$tp" -le "$NG" ] && $B --model synthetic:llama-8b-tp$tp-rank --batch 64 2>>"$OUT/tp_bench.log" | label "tp${tp}_rank_alone"
+  done
+  bench_rc=$?
+  python3 - "$J" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+med = {}
+for b in (1, 64):
+    for tp in (1, 2, 4, 8):
+        v = [r["decode_tok_s"] for r in rows if r["label"].startswith(f"tp{tp}_run") and r["batch"] == b]
+        if v:
+            med[(tp, b)] = (statistics.median(v), min(v), max(v))
+for (tp, b), (m, lo, hi) in sorted(med.items()):
+    base = med.get((1, b), (m,))[0]
+    t = [r for r in rows if r["label"] == f"tp{tp}_timed" and r["batch"] == b]
+    ar = f", all-reduce {t[0]['collective_ms_per_step']:.3f} ms/step ({100 * t[0]['collective_share_of_decode']:.1f}%)" if t else ""
+    print(f"8B bf16 TP={tp} batch {b}: {m:,.1f} tok/s [{lo:,.1f}-{hi:,.1f}] = {m / base:.2f}x TP=1{ar}")
+for r in rows:
+    if r["label"].endswith("rank_alone"):
+        print(f"{r['label']}: {r['decode_tok_s']:,.1f} tok/s = {r['decode_tok_s'] / med[(1, 64)][0]:.2f}x TP=1 batch 64")
+PY
+  if [[ ${TP_STUDY:-1} != 0 && $NG -ge 2 ]]; then
+    # The study up to this machine's GPU count (the file says 4).
+    sed "s/{name: gpu_count, type: int, lo: 1, hi: [0-9]*}/{name: gpu_count, type: int, lo: 1, hi: $NG}/; s/max_trials: [0-9]*/max_trials: $NG/" \
+      experiments/gpu-tp-8b.yaml > experiments/gpu-tp-8b.device.yaml
+    timeout 500 "$C/effitune" run experiments/gpu-tp-8b.device.yaml --db "$OUT/gpu_tp_8b.db" > "$OUT/tp_study.log" 2>&1
+    tail -8 "$OUT/tp_study.log"
+    for f in md json html; do "$C/effitune" report --db "$OUT/gpu_tp_8b.db" --format $f --out "$OUT/gpu_tp_report.$f"; done
+    grep -A3 "What more GPUs" "$OUT/gpu_tp_report.md" | tail -1
+    rm -f experiments/gpu-tp-8b.device.yaml "$OUT/gpu_tp_8b.db"
+  fi
 fi
 if [[ $MODE == bench || $MODE == all ]]; then
   # BENCH_RUNS repeats the whole table (medians and spreads come from the repeats).
