@@ -50,7 +50,8 @@ if [[ $MODE == tp ]]; then
   timeout 300 "$C/effitune_cuda_tests" > "$OUT/cuda_tests.log" 2>&1
   tests_rc=$?
   grep -E "^\[  (FAILED|PASSED)|tests ran" "$OUT/cuda_tests.log" | tail -4
-  B="$C/effitune bench --model synthetic:llama-8b --backend cuda --quant bf16 --prompt 32 --gen 32 --repetitions 3 --format json"
+  B0="$C/effitune bench --backend cuda --quant bf16 --prompt 32 --gen 32 --repetitions 3 --format json"
+  B="$B0 --model synthetic:llama-8b"
   J=$OUT/tp_bench.jsonl
   label() { sed "s/^{/{\"label\":\"$1\",/" >> "$J"; }
   for run in $(seq 1 "${TP_RUNS:-3}"); do
@@ -62,7 +63,7 @@ if [[ $MODE == tp ]]; then
     [ "$tp" -le "$NG" ] && $B --gpu-count $tp --batch 1,64 --collective-timing 2>>"$OUT/tp_bench.log" | label "tp${tp}_timed"
   done
   for tp in 2 4; do  # one rank's share alone on one GPU: what TP=N would reach with free communication
-    [ "$tp" -le "$NG" ] && $B --model synthetic:llama-8b-tp$tp-rank --batch 64 2>>"$OUT/tp_bench.log" | label "tp${tp}_rank_alone"
+    [ "$tp" -le "$NG" ] && $B0 --model synthetic:llama-8b-tp$tp-rank --batch 64 2>>"$OUT/tp_bench.log" | label "tp${tp}_rank_alone"
   done
   bench_rc=$?
   python3 - "$J" <<'PY'
@@ -90,7 +91,7 @@ PY
     timeout 500 "$C/effitune" run experiments/gpu-tp-8b.device.yaml --db "$OUT/gpu_tp_8b.db" > "$OUT/tp_study.log" 2>&1
     tail -8 "$OUT/tp_study.log"
     for f in md json html; do "$C/effitune" report --db "$OUT/gpu_tp_8b.db" --format $f --out "$OUT/gpu_tp_report.$f"; done
-    grep -A3 "What more GPUs" "$OUT/gpu_tp_report.md" | tail -1
+    grep -A2 "What more GPUs" "$OUT/gpu_tp_report.md" | tail -1
     rm -f experiments/gpu-tp-8b.device.yaml "$OUT/gpu_tp_8b.db"
   fi
 fi
