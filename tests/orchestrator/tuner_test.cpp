@@ -171,7 +171,10 @@ TEST(Tuner, StopsAtE1) {
   const std::string pid = std::to_string(getpid());
   int calls = 0;
   FunctionTrialRunner runner([&](const search::Trial& t, const Heartbeat& beat) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(4));
+    // 10 ms a trial: the 60 trials need 600 ms of the children's time, more than 25 kill windows of at
+    // most 22 ms give them, so every run makes its 25 kills (with 4 ms and windows up to 62 ms a fast
+    // machine finished the study after 16).
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
     beat();
     return fake_measure(t, pid + "-" + std::to_string(++calls));
   });
@@ -209,7 +212,7 @@ TEST(Tuner, SigkillAtRandomMomentsLosesAndRepeatsNothing) {
     if (pid == 0) child_run(db, ex);
     int status = 0;
     if (kills < 25) {
-      std::this_thread::sleep_for(std::chrono::microseconds(2000 + rng() % 60000));
+      std::this_thread::sleep_for(std::chrono::microseconds(2000 + rng() % 20000));
       kill(pid, SIGKILL);
     }
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
