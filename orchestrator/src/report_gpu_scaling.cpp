@@ -8,6 +8,7 @@
 #include <limits>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "report_util.h"
@@ -21,13 +22,54 @@ struct Degree {
   const TrialRecord* by_capacity = nullptr;  // highest capacity per replica
   const TrialRecord* by_efficiency = nullptr;  // highest E
   double light_e2e_ms = std::numeric_limits<double>::infinity();  // lowest e2e p95 at the lightest load tested
+  // The batch-1 probe (measurements "batch1_decode") with the lowest time per token: one request
+  // alone, and the share of its forward time the tensor-parallel all-reduces took.
+  double b1_ms_per_token = std::numeric_limits<double>::infinity();
+  double b1_allreduce_share = 0;
   int64_t trials = 0;
 };
+
+// The trial's batch-1 probe, if its measurements hold one: {ms per token, all-reduce share}.
+std::optional<std::pair<double, double>> batch1_of(const TrialRecord& t) {
+  const auto j = nlohmann::json::parse(t.measurements_json, nullptr, false);
+  if (!j.is_object() || !j.contains("batch1_decode")) return std::nullopt;
+  const auto& b = j["batch1_decode"];
+  if (!b.is_object() || !b.contains("ms_per_token") || !b["ms_per_token"].is_number()) return std::nullopt;
+  const double ms = b["ms_per_token"].get<double>();
+  const double share = b.contains("allreduce_share") && b["allreduce_share"].is_number() ? b["allreduce_share"].get<double>() : 0;
+  if (!(ms > 0) || !std::isfinite(ms)) return std::nullopt;
+  return std::make_pair(ms, std::clamp(share, 0.0, 1.0));
+}
+
+// A doubling of the degree that cuts the batch-1 time per token by less than this counts as buying
+// no latency: 5%, about the run-to-run spread of one probe.
+constexpr double kLatencyGain = 1.05;
 
 std::string joined(const std::vector<Degree>& d, const std::function<std::string(const Degree&)>& f) {
   std::string s;
   for (const auto& x : d) s += (s.empty() ? "" : " -> ") + f(x);
   return s;
+}
+
+// Where all-reduce latency makes more GPUs per replica stop paying back at batch 1: the first degree
+// whose step from the one before it cut the time per token by less than kLatencyGain. Empty when a
+// degree lacks the batch-1 probe (studies recorded before it existed).
+std::string batch1_reading(const std::vector<Degree>& d) {
+  if (!std::all_of(d.begin(), d.end(), [](const Degree& x) { return std::isfinite(x.b1_ms_per_token); })) return "";
+  std::string s = " At batch 1 a token takes " + joined(d, [](const Degree& x) { return format_number(x.b1_ms_per_token); }) +
+                  " ms, the all-reduces " +
+                  joined(d, [](const Degree& x) { return format_number(100 * x.b1_allreduce_share) + "%"; }) + " of it. ";
+  for (size_t i = 1; i < d.size(); ++i) {
+    const double gain = d[i - 1].b1_ms_per_token / d[i].b1_ms_per_token;
+    if (gain < kLatencyGain)
+      return s + "From " + count_of(d[i - 1].gpus, "GPU") + " to " + std::to_string(d[i].gpus) +
+             " the time per token changed " + format_number(gain) + "x: all-reduce latency takes what the added GPUs "
+             "give, so beyond " + count_of(d[i - 1].gpus, "GPU") + " per replica more GPUs stop paying back even for latency.";
+  }
+  const double last = d[d.size() - 2].b1_ms_per_token / d.back().b1_ms_per_token;
+  return s + "Each step up still cut it (" + format_number(last) + "x for the last, against " +
+         format_number(static_cast<double>(d.back().gpus) / d[d.size() - 2].gpus) +
+         "x with free all-reduces): latency keeps paying back up to " + count_of(d.back().gpus, "GPU") + " per replica.";
 }
 
 }  // namespace
@@ -42,6 +84,10 @@ std::optional<Chart> gpu_scaling_chart(const std::vector<TrialRecord>& trials, c
     if (d.by_capacity == nullptr || t.cost.capacity_rps > d.by_capacity->cost.capacity_rps) d.by_capacity = &t;
     if (std::isfinite(t.efficiency) && (d.by_efficiency == nullptr || t.efficiency > d.by_efficiency->efficiency))
       d.by_efficiency = &t;
+    if (auto b1 = batch1_of(t); b1 && b1->first < d.b1_ms_per_token) {
+      d.b1_ms_per_token = b1->first;
+      d.b1_allreduce_share = b1->second;
+    }
     if (!t.load_curve.empty()) {
       const auto lightest = std::min_element(t.load_curve.begin(), t.load_curve.end(), [](const LoadPoint& a, const LoadPoint& b) {
         return a.offered_rps < b.offered_rps;
@@ -74,6 +120,9 @@ std::optional<Chart> gpu_scaling_chart(const std::vector<TrialRecord>& trials, c
     std::string tip = count_of(d[i].gpus, "GPU") + " per replica, trial " + std::to_string(t.id) + ": " +
                       format_number(t.cost.capacity_rps) + " req/s per replica, " + format_number(per_gpu) + " per GPU";
     if (std::isfinite(d[i].light_e2e_ms)) tip += "; lightest-load e2e p95 " + format_number(d[i].light_e2e_ms) + " ms";
+    if (std::isfinite(d[i].b1_ms_per_token))
+      tip += "; batch 1 " + format_number(d[i].b1_ms_per_token) + " ms per token, all-reduce " +
+             format_number(100 * d[i].b1_allreduce_share) + "% of it";
     bars.points.push_back({static_cast<double>(i), per_gpu, {}, {}, t.id, tip, t.id == ctx.recommended});
     // The E1 degree is named on its bar (a rule cannot sit on a categorical axis).
     c.categories.push_back(count_of(d[i].gpus, "GPU") + " (n=" + std::to_string(d[i].trials) + ")" +
@@ -102,6 +151,7 @@ std::optional<Chart> gpu_scaling_chart(const std::vector<TrialRecord>& trials, c
          "not efficiency; reach more volume with replicas of " +
          count_of(d[e1].gpus, "GPU") + ".";
   }
+  s += batch1_reading(d);
   c.reading = s;
   return c;
 }

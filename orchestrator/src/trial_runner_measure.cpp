@@ -9,6 +9,7 @@
 
 #include "effitune/engine/batch_policy.h"
 #include "effitune/engine/dtype.h"
+#include "effitune/orchestrator/batch1_probe.h"
 #include "effitune/orchestrator/engine_target.h"
 #include "effitune/orchestrator/objective.h"
 #include "effitune/orchestrator/quality_probe.h"
@@ -212,6 +213,14 @@ Result<TrialRecord> measure_trial(const Experiment& ex, const search::Configurat
     say(progress, "quality: A " + std::to_string(quality.accuracy.value) + ", Cm " +
                       std::to_string(quality.completeness.value) + ", C " + std::to_string(quality.consistency.value));
     measurements["quality"] = json::parse(quality_report_to_json(quality, false, -1));
+    // One request alone on this configuration's engine (not the load-tested one: the collective timer
+    // costs the exchange a little): its time per token and, under tensor parallelism, its all-reduce
+    // share, for the report's GPU-count chart.
+    say(progress, "batch 1: one request alone, 32 tokens");
+    EFFITUNE_ASSIGN_OR_RETURN(Batch1Decode b1, measure_batch1_decode(*eng));
+    measurements["batch1_decode"] = {{"decode_tokens", b1.decode_tokens},     {"ms_per_token", b1.ms_per_token},
+                                     {"prefill_ms", b1.prefill_ms},           {"allreduce_calls", b1.allreduce_calls},
+                                     {"allreduce_ms", b1.allreduce_ms},       {"allreduce_share", b1.allreduce_share}};
   }
   cpu_cores = ex.engine.threads > 0 ? ex.engine.threads : static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
 
