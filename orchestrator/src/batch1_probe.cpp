@@ -1,5 +1,7 @@
 #include "effitune/orchestrator/batch1_probe.h"
 
+#include <algorithm>
+#include <string>
 #include <vector>
 
 #include "effitune/engine/generate.h"
@@ -11,6 +13,11 @@ Result<Batch1Decode> measure_batch1_decode(engine::Engine& engine, int32_t decod
   const int32_t vocab = engine.model().vocab_size;
   std::vector<int32_t> prompt;
   for (int32_t i = 0; i < 16; ++i) prompt.push_back((10 + 7 * i) % vocab);
+  // A short context shortens the request rather than failing it.
+  decode_tokens = std::min(decode_tokens, engine.context_length() - static_cast<int32_t>(prompt.size()) - 1);
+  if (decode_tokens < 1)
+    return failed_precondition("batch-1 probe: a context of " + std::to_string(engine.context_length()) +
+                               " tokens leaves no room for a 16-token prompt and a decode step");
   engine::DecodingConfig d;
   d.max_new_tokens = decode_tokens + 1;  // the first token comes from the prefill
   d.stop_at_eos = false;                 // a fixed number of steps whatever the model says

@@ -48,6 +48,10 @@ TEST(Batch1Probe, TimesOneRequestAndCountsItsAllReduces) {
   EXPECT_LE(b->allreduce_ms, b->prefill_ms + b->ms_per_token * b->decode_tokens);
 
   EXPECT_EQ(measure_batch1_decode(*one, 0).status().code(), StatusCode::kInvalidArgument);
+  // A 128-token context holds 16 + 111 + 1: a longer request is shortened to fit.
+  auto c = measure_batch1_decode(*one, 500);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->decode_tokens, 111);
 }
 
 }  // namespace

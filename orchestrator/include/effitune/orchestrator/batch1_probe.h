@@ -26,7 +26,9 @@ struct Batch1Decode {
 // taken modulo it) and `decode_tokens` decode steps, after one untimed warm-up request (first-use
 // costs: CUDA graph capture, workspace growth). Turns on the backend's collective timing
 // (Backend::start_collective_timing), which under tensor parallelism costs the exchange a little, so
-// run it on an engine that is not load-tested afterwards. kInvalidArgument for decode_tokens < 1.
+// run it on an engine that is not load-tested afterwards. A context too short for 16 + decode_tokens + 1
+// tokens shortens the request; kFailedPrecondition when not even one decode step fits, kInvalidArgument
+// for decode_tokens < 1.
 Result<Batch1Decode> measure_batch1_decode(engine::Engine& engine, int32_t decode_tokens = 32);
 
 }  // namespace effitune::orchestrator
