@@ -21,7 +21,6 @@ Result<Batch1Decode> measure_batch1_decode(engine::Engine& engine, int32_t decod
   engine::DecodingConfig d;
   d.max_new_tokens = decode_tokens + 1;  // the first token comes from the prefill
   d.stop_at_eos = false;                 // a fixed number of steps whatever the model says
-  engine.backend().start_collective_timing();
   EFFITUNE_RETURN_IF_ERROR(engine::generate(engine, prompt, d).status().with_context("batch-1 probe warm-up"));
   const engine::CollectiveTime c0 = engine.backend().collective_timing();
   EFFITUNE_ASSIGN_OR_RETURN(engine::GenerationResult r, engine::generate(engine, prompt, d));

@@ -203,6 +203,9 @@ Result<TrialRecord> measure_trial(const Experiment& ex, const search::Configurat
     qcfg.max_sequences = 2;
     say(progress, "quality: loading the engine (" + std::string(qcfg.weight_type ? engine::dtype_name(*qcfg.weight_type) : "stored") + ")");
     EFFITUNE_ASSIGN_OR_RETURN(auto eng, engine::Engine::create(qcfg));
+    // Before the first step, for the batch-1 probe below: CUDA graphs keep the timer setting they are
+    // captured with. (A no-op on one GPU.)
+    eng->backend().start_collective_timing();
     gpu_model = eng->backend().accelerator_model();
     QualityProbeOptions qo;
     qo.budget = k.budget;

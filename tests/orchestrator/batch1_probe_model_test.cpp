@@ -23,8 +23,11 @@ std::unique_ptr<engine::Engine> task_engine(int32_t gpu_count) {
 }
 
 TEST(Batch1Probe, TimesOneRequestAndCountsItsAllReduces) {
-  auto one = task_engine(1), two = task_engine(2);
-  ASSERT_TRUE(one && two);
+  auto one = task_engine(1), two = task_engine(2), untimed = task_engine(2);
+  ASSERT_TRUE(one && two && untimed);
+  // As the trial runner does: the timer on before the first step.
+  one->backend().start_collective_timing();
+  two->backend().start_collective_timing();
   const int64_t layers = one->model().n_layers;
 
   auto a = measure_batch1_decode(*one, 32);
@@ -46,6 +49,12 @@ TEST(Batch1Probe, TimesOneRequestAndCountsItsAllReduces) {
   EXPECT_LT(b->allreduce_share, 1.0);
   // The share is of the request's own forward time.
   EXPECT_LE(b->allreduce_ms, b->prefill_ms + b->ms_per_token * b->decode_tokens);
+
+  // Without the timer the request is still timed; its all-reduces read 0.
+  auto u = measure_batch1_decode(*untimed, 8);
+  ASSERT_TRUE(u.ok()) << u.status().to_string();
+  EXPECT_EQ(u->decode_tokens, 8);
+  EXPECT_EQ(u->allreduce_calls, 0);
 
   EXPECT_EQ(measure_batch1_decode(*one, 0).status().code(), StatusCode::kInvalidArgument);
   // A 128-token context holds 16 + 111 + 1: a longer request is shortened to fit.

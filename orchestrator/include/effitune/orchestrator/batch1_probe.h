@@ -24,9 +24,11 @@ struct Batch1Decode {
 
 // Greedy, EOS ignored, a fixed 16-token prompt (ids valid for any vocabulary of 100+ tokens, else
 // taken modulo it) and `decode_tokens` decode steps, after one untimed warm-up request (first-use
-// costs: CUDA graph capture, workspace growth). Turns on the backend's collective timing
-// (Backend::start_collective_timing), which under tensor parallelism costs the exchange a little, so
-// run it on an engine that is not load-tested afterwards. A context too short for 16 + decode_tokens + 1
+// costs: CUDA graph capture, workspace growth). The all-reduce figures are the backend's collective
+// timing over the timed request: the caller turns it on (Backend::start_collective_timing) before the
+// engine's first step, since CUDA graphs keep the timer setting they were captured with; it costs the
+// exchange a little, so use an engine that is not load-tested afterwards (without it they read 0).
+// A context too short for 16 + decode_tokens + 1
 // tokens shortens the request; kFailedPrecondition when not even one decode step fits, kInvalidArgument
 // for decode_tokens < 1.
 Result<Batch1Decode> measure_batch1_decode(engine::Engine& engine, int32_t decode_tokens = 32);
