@@ -78,7 +78,7 @@ double time_config(int kv_heads, int batch, int ctx, int regs, bool fused, int l
   __nv_bfloat16* out = nullptr;
   CHECK(cudaMalloc(&out, static_cast<size_t>(batch) * heads * kHd * sizeof(__nv_bfloat16)));
   const int chunk = cu::decode_attn_chunk(batch, kv_heads);
-  const int splits = pow2_at_least((ctx + chunk - 1) / chunk);
+  const int splits = cu::decode_attn_splits(ctx, chunk);  // as the backend plans a step
   float *po = nullptr, *pml = nullptr;
   CHECK(cudaMalloc(&po, static_cast<size_t>(batch) * heads * splits * kHd * sizeof(float)));
   CHECK(cudaMalloc(&pml, static_cast<size_t>(batch) * heads * splits * 2 * sizeof(float)));

@@ -600,6 +600,13 @@ int32_t decode_attn_chunk(int32_t steps, int32_t n_kv_heads) {
   return on && static_cast<int64_t>(steps) * n_kv_heads >= sm_count() ? kAttnMaxChunk : kAttnChunk;
 }
 
+int32_t decode_attn_splits(int32_t max_len, int32_t chunk) {
+  const int32_t need = (max_len + chunk - 1) / chunk;
+  int32_t p = 1;
+  while (p < need) p <<= 1;
+  return p;
+}
+
 void launch_attn_decode(ActType act, const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32_t n_splits,
                         float* partial_o, float* partial_ml, cudaStream_t s) {
   if (n_steps <= 0) return;

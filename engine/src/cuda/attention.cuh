@@ -53,6 +53,10 @@ struct AttnArgs {
 // than 64 on an H100: bench/README.md.)
 int32_t decode_attn_chunk(int32_t steps, int32_t n_kv_heads);
 
+// Decode splits for a step whose longest sequence has max_len positions, in splits of `chunk`: the
+// next power of two, so that the decode graphs (keyed by it) stay few as contexts grow.
+int32_t decode_attn_splits(int32_t max_len, int32_t chunk);
+
 // Decode: token s belongs to step s; seq_len[s] positions (the new one included) are attended.
 // With n_splits > 1, partial_o ([n_steps][n_heads][n_splits][head_dim]) and partial_ml
 // ([n_steps][n_heads][n_splits][2]) hold the per-split results before the merge.

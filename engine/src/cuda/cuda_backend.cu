@@ -239,7 +239,7 @@ Status CudaBackend::build_plan(std::span<const SequenceStep> steps, Plan& p) {
   if (decode) {
     if (extras_.cuda_graphs) p.steps = batch_bucket(p.steps);
     p.chunk = decode_attn_chunk(p.steps, cfg_.n_kv_heads);
-    p.splits = static_cast<int32_t>(pow2_at_least((max_len + p.chunk - 1) / p.chunk));
+    p.splits = decode_attn_splits(static_cast<int32_t>(max_len), p.chunk);
     p.tokens = p.rows = p.steps;
   } else {
     p.tokens = static_cast<int32_t>(tokens);

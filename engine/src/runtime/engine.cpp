@@ -38,23 +38,28 @@ Result<std::shared_ptr<const ModelWeights>> load_weights(const EngineConfig& con
 
 }  // namespace
 
-// A separate tokenizer file (EngineConfig::tokenizer_path): a GGUF with tokenizer.ggml.* keys whose
-// ids all exist in the model, or a named error before the backend starts.
-Status Engine::attach_tokenizer(Engine& engine, const std::string& path, int32_t model_vocab) {
-  if (!std::filesystem::exists(path))
-    return not_found("tokenizer file " + path + " does not exist; give a .gguf that carries tokenizer.ggml.* keys");
-  if (!has_gguf_magic(path))
-    return invalid_argument("tokenizer file " + path + " is not a GGUF file; give a model or vocab-only .gguf that "
-                            "carries tokenizer.ggml.* keys");
+// The tokenizer and chat template of a GGUF: the model file's own (absent keys are fine: the engine
+// then has no tokenizer), or a separate file's (EngineConfig::tokenizer_path: it must exist, be a GGUF
+// and carry the keys). Either way its ids must all exist in the model, or a named error comes before
+// the backend starts.
+Status Engine::attach_tokenizer(Engine& engine, const std::string& path, bool separate, int32_t model_vocab) {
+  const std::string what = separate ? "tokenizer file " + path : path;
+  if (separate && !std::filesystem::exists(path))
+    return not_found(what + " does not exist; give a .gguf that carries tokenizer.ggml.* keys");
+  if (!has_gguf_magic(path)) {
+    if (!separate) return {};  // a llama2.c checkpoint
+    return invalid_argument(what + " is not a GGUF file; give a model or vocab-only .gguf that carries "
+                            "tokenizer.ggml.* keys");
+  }
   EFFITUNE_ASSIGN_OR_RETURN(engine.gguf_, GgufFile::open(path));
   auto tokenizer = make_tokenizer(*engine.gguf_);
   if (!tokenizer.ok()) {
-    if (tokenizer.status().code() == StatusCode::kNotFound)
-      return invalid_argument("tokenizer file " + path + " has no tokenizer.ggml.* keys; give a .gguf that carries them");
-    return tokenizer.status().with_context(path);
+    if (tokenizer.status().code() != StatusCode::kNotFound) return tokenizer.status().with_context(path);
+    if (!separate) return {};
+    return invalid_argument(what + " has no tokenizer.ggml.* keys; give a .gguf that carries them");
   }
   if (tokenizer.value()->vocab_size() > model_vocab)
-    return invalid_argument("tokenizer file " + path + " has " + std::to_string(tokenizer.value()->vocab_size()) +
+    return invalid_argument(what + " has a tokenizer of " + std::to_string(tokenizer.value()->vocab_size()) +
                             " tokens but the model's vocabulary has " + std::to_string(model_vocab) +
                             "; its ids would index past the embedding. Give a tokenizer whose vocabulary fits the model");
   engine.tokenizer_ = std::move(tokenizer).value();
@@ -69,17 +74,9 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
   EFFITUNE_ASSIGN_OR_RETURN(engine->weights_, load_weights(config));
   const ModelConfig& model = engine->weights_->config;
 
-  if (!config.tokenizer_path.empty()) {
-    EFFITUNE_RETURN_IF_ERROR(attach_tokenizer(*engine, config.tokenizer_path, model.vocab_size));
-  } else if (has_gguf_magic(config.model_path)) {
-    EFFITUNE_ASSIGN_OR_RETURN(engine->gguf_, GgufFile::open(config.model_path));
-    auto tokenizer = make_tokenizer(*engine->gguf_);
-    if (tokenizer.ok()) {
-      engine->tokenizer_ = std::move(tokenizer).value();
-    } else if (tokenizer.status().code() != StatusCode::kNotFound) {
-      return tokenizer.status().with_context(config.model_path);
-    }
-  }
+  const bool separate = !config.tokenizer_path.empty();
+  EFFITUNE_RETURN_IF_ERROR(
+      attach_tokenizer(*engine, separate ? config.tokenizer_path : config.model_path, separate, model.vocab_size));
 
   engine->context_length_ = config.context_length > 0 ? config.context_length : model.max_seq_len;
   if (engine->context_length_ <= 0) return invalid_argument("the model has no context length; pass one");

@@ -61,7 +61,6 @@ class Engine {
   const Tokenizer* tokenizer() const { return tokenizer_.get(); }
   Backend& backend() { return *backend_; }
   int32_t context_length() const { return context_length_; }
-  // The GGUF metadata of the model file, or null for other formats.
   // The GGUF the tokenizer and chat template come from (EngineConfig::tokenizer_path, else the model
   // file); null when there is none.
   const GgufFile* gguf() const { return gguf_.get(); }
@@ -98,7 +97,7 @@ class Engine {
 
  private:
   Engine() = default;
-  static Status attach_tokenizer(Engine& engine, const std::string& path, int32_t model_vocab);
+  static Status attach_tokenizer(Engine& engine, const std::string& path, bool separate, int32_t model_vocab);
   // Validates the requests, reserves their KV slots, runs `forward` over their steps, then commits
   // the slots (or rolls every reservation back when it fails).
   Status run_step(std::span<const StepRequest> requests,
