@@ -10,7 +10,8 @@
 #   GPUs), then `effitune bench` 8B bf16 at batch 1 and 64 for TP = 1, 2, 4, 8 (those the machine has),
 #   three runs alternating, once more with --collective-timing, one TP rank alone, and the
 #   experiments/gpu-tp-8b.yaml study up to the GPU count with its report (tp_bench.jsonl,
-#   gpu_tp_report.{md,json,html}); TP_RUNS=3, TP_STUDY=0 skips the study
+#   gpu_tp_report.{md,json,html}); TP_RUNS=3, TP_STUDY=0 skips the study, TP_BATCHES=1,64 the batches,
+#   TP_AB='VAR=value ...' also runs TP >= 2 with those variables in every run (A/B of an engine switch)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 C=$PWD/.carry/cuda
@@ -54,13 +55,16 @@ if [[ $MODE == tp ]]; then
   B="$B0 --model synthetic:llama-8b"
   J=$OUT/tp_bench.jsonl
   label() { sed "s/^{/{\"label\":\"$1\",/" >> "$J"; }
+  TB=${TP_BATCHES:-1,64}
   for run in $(seq 1 "${TP_RUNS:-3}"); do
     for tp in 1 2 4 8; do
-      [ "$tp" -le "$NG" ] && $B --gpu-count $tp --batch 1,64 2>>"$OUT/tp_bench.log" | label "tp${tp}_run$run"
+      [ "$tp" -le "$NG" ] && $B --gpu-count $tp --batch "$TB" 2>>"$OUT/tp_bench.log" | label "tp${tp}_run$run"
+      [[ -n ${TP_AB:-} && $tp -ge 2 && $tp -le $NG ]] &&
+        env $TP_AB $B --gpu-count $tp --batch "$TB" 2>>"$OUT/tp_bench.log" | label "tp${tp}_ab_run$run"
     done
   done
   for tp in 2 4 8; do
-    [ "$tp" -le "$NG" ] && $B --gpu-count $tp --batch 1,64 --collective-timing 2>>"$OUT/tp_bench.log" | label "tp${tp}_timed"
+    [ "$tp" -le "$NG" ] && $B --gpu-count $tp --batch "$TB" --collective-timing 2>>"$OUT/tp_bench.log" | label "tp${tp}_timed"
   done
   for tp in 2 4; do  # one rank's share alone on one GPU: what TP=N would reach with free communication
     [ "$tp" -le "$NG" ] && $B0 --model synthetic:llama-8b-tp$tp-rank --batch 64 2>>"$OUT/tp_bench.log" | label "tp${tp}_rank_alone"
@@ -70,19 +74,21 @@ if [[ $MODE == tp ]]; then
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 med = {}
-for b in (1, 64):
+for b in sorted({r["batch"] for r in rows}):
     for tp in (1, 2, 4, 8):
-        v = [r["decode_tok_s"] for r in rows if r["label"].startswith(f"tp{tp}_run") and r["batch"] == b]
-        if v:
-            med[(tp, b)] = (statistics.median(v), min(v), max(v))
-for (tp, b), (m, lo, hi) in sorted(med.items()):
-    base = med.get((1, b), (m,))[0]
+        for kind in ("run", "ab_run"):
+            v = [r["decode_tok_s"] for r in rows if r["label"].startswith(f"tp{tp}_{kind}") and r["batch"] == b]
+            if v:
+                med[(tp, b, kind)] = (statistics.median(v), min(v), max(v))
+for (tp, b, kind), (m, lo, hi) in sorted(med.items()):
+    base = med.get((1, b, "run"), (m,))[0]
     t = [r for r in rows if r["label"] == f"tp{tp}_timed" and r["batch"] == b]
-    ar = f", all-reduce {t[0]['collective_ms_per_step']:.3f} ms/step ({100 * t[0]['collective_share_of_decode']:.1f}%)" if t else ""
-    print(f"8B bf16 TP={tp} batch {b}: {m:,.1f} tok/s [{lo:,.1f}-{hi:,.1f}] = {m / base:.2f}x TP=1{ar}")
+    ar = f", all-reduce {t[0]['collective_ms_per_step']:.3f} ms/step ({100 * t[0]['collective_share_of_decode']:.1f}%)" if t and kind == "run" else ""
+    ab = " (TP_AB)" if kind == "ab_run" else ""
+    print(f"8B bf16 TP={tp} batch {b}{ab}: {m:,.1f} tok/s [{lo:,.1f}-{hi:,.1f}] = {m / base:.2f}x TP=1{ar}")
 for r in rows:
     if r["label"].endswith("rank_alone"):
-        print(f"{r['label']}: {r['decode_tok_s']:,.1f} tok/s = {r['decode_tok_s'] / med[(1, 64)][0]:.2f}x TP=1 batch 64")
+        print(f"{r['label']}: {r['decode_tok_s']:,.1f} tok/s = {r['decode_tok_s'] / med[(1, 64, 'run')][0]:.2f}x TP=1 batch 64")
 PY
   if [[ ${TP_STUDY:-1} != 0 && $NG -ge 2 ]]; then
     # The study up to this machine's GPU count (the file says 4).

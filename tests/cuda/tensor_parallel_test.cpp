@@ -452,7 +452,8 @@ TEST(CudaTensorParallel, AllReduceEqualsTheHostSumBitForBit) {
 // partial product, added in rank order in f32 (partials rounded to bf16 first where they travel in
 // bf16), bit for bit on every rank; the next RMSNorm against float64 within one rounding to the
 // activation type, the same bits on every rank. Row counts on both sides of the 64 CTAs (batch 1,
-// 3, 64, 65, 128; larger batches take the plain all-reduce and the norm kernel), f32 and bf16, with
+// 3, 64, 65, 128, and 200 and 256, where a CTA sends its rows before awaiting any; larger batches
+// take the plain all-reduce and the norm kernel), f32 and bf16, with
 // and without the norm (the last layer's update), 2 ranks and every visible rank (up to 8); the norm
 // written from registers (the default where a row fits) gives the same bits as the row-loop norm, and
 // the push exchange (the default) the same bits as the pull one.
@@ -462,9 +463,11 @@ TEST(CudaTensorParallel, ResidualAddEqualsTheHostSumAndNormMatchesFloat64) {
   if (cuda_device_count() > 2) rank_counts.push_back(std::min(cuda_device_count(), 8));
   for (const int32_t ranks : rank_counts) {
     for (DType type : {DType::kF32, DType::kBF16}) {
-      for (int32_t rows : {1, 3, 64, 65, 128}) {
+      for (int32_t rows : {1, 3, 64, 65, 128, 200, 256}) {
+        // A rank's part of the 16 MiB staging slot holds 256 rows of 4096 floats up to 4 ranks, 128 at 8.
+        if (static_cast<int64_t>(rows) * 4096 * ranks > (int64_t{1} << 22)) continue;
         for (bool with_norm : {true, false}) {
-          if (!with_norm && rows != 3 && rows != 65) continue;
+          if (!with_norm && rows != 3 && rows != 65 && rows != 200) continue;
           cuda_ops::ResidualAdd add;
           add.rows = rows, add.dim = 4096, add.eps = 1e-5f, add.act = type, add.part = type;
           if (with_norm) add.w = testing::random_normal(add.dim, 77, 0.5f);

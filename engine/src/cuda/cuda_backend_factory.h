@@ -96,13 +96,13 @@ int32_t cuda_device_count();
 // kUnavailable without CUDA or NCCL.
 Result<std::vector<std::unique_ptr<Communicator>>> make_nccl_group(int32_t first_device, int32_t n);
 // The tensor-parallel backend's group: NCCL, plus (when every pair of devices has peer access) a
-// one-shot peer-to-peer all-reduce for messages up to 8 MiB (p2p_comm.cu), which is what decode
+// one-shot peer-to-peer all-reduce for messages up to 16 MiB (p2p_comm.cu), which is what decode
 // sends. EFFITUNE_TP_ALLREDUCE=nccl keeps NCCL for everything (A/B timing).
 Result<std::vector<std::unique_ptr<Communicator>>> make_cuda_tp_group(int32_t first_device, int32_t n);
 // Seconds per all-reduce of `count` floats over those devices through make_cuda_tp_group (eager
 // launches, the slowest rank, after a warm-up): the communication cost of one tensor-parallel projection.
 Result<double> cuda_all_reduce_seconds(int32_t first_device, int32_t n, int64_t count, int32_t reps);
-// The same for the residual update that decode steps of up to 128 rows use instead (p2p_comm.h
+// The same for the residual update that decode steps of up to 256 rows use instead (p2p_comm.h
 // all_reduce_add with the next RMSNorm; [rows, dim] partials in the type the backend picks for bf16
 // or f32 activations); kUnavailable without peer access.
 Result<double> cuda_residual_add_seconds(int32_t first_device, int32_t n, int32_t rows, int32_t dim,

@@ -35,7 +35,12 @@ constexpr int kMaxRanks = 8;
 constexpr int kBlocks = 64;  // one batch-64 residual row per CTA in all_reduce_add
 constexpr int kThreads = 512;
 constexpr int kUnroll = 4;
-constexpr int64_t kMaxFloats = int64_t{1} << 21;  // per slot: 8 MiB (a 512-token prefill chunk x 4096)
+// Per slot: 16 MiB. A rank's part of an all_reduce_add slot (kMaxFloats / n) then holds 256 rows of
+// a 4096-wide model at 4 ranks (the fused exchange's largest batch). all_reduce_sum takes messages
+// up to 8 MiB (a 512-token prefill chunk x 4096 in f32): above that NCCL's ring, which moves each
+// byte about twice rather than n - 1 times, is the faster.
+constexpr int64_t kMaxFloats = int64_t{1} << 22;
+constexpr int64_t kMaxSumFloats = int64_t{1} << 21;
 
 // Where a rank's exchange kernels say that a wait timed out: host memory mapped into the device,
 // so that the host reads it after the step's synchronization without a copy. Only plain stores go
@@ -304,8 +309,10 @@ __device__ __forceinline__ float add_row(const P2pArgs& a, int64_t slot, int64_t
 // same order as add_row, so the same bits. The push exchange of the row happens here too, with the
 // residual loaded before it, so that the row costs as few dependent memory round trips as the
 // exchange allows: load (partial and residual together), send, await the peers, add, store.
+// `sent`: the kernel pushed this row already (a CTA of several rows sends them all before it waits
+// on any, so that their round trips overlap).
 template <int kN, typename P, int kE>
-__device__ __forceinline__ float add_row_kept(const P2pArgs& a, int64_t slot, int64_t r, float (&kept)[kE]) {
+__device__ __forceinline__ float add_row_kept(const P2pArgs& a, int64_t slot, int64_t r, bool sent, float (&kept)[kE]) {
   const int64_t units = a.dim / kE, base = r * units, i = threadIdx.x;
   if (i >= units) return 0.0f;
   float4* x = reinterpret_cast<float4*>(a.data + r * a.dim);
@@ -314,7 +321,7 @@ __device__ __forceinline__ float add_row_kept(const P2pArgs& a, int64_t slot, in
   for (int j = 0; j < kE / 4; ++j) xv[j] = x[i * (kE / 4) + j];
   uint4 v[kN][1];
   if (a.push) {
-    push_send(a, slot, static_cast<const uint4*>(a.partial), base, base + units);
+    if (!sent) push_send(a, slot, static_cast<const uint4*>(a.partial), base, base + units);
     push_load_ranks(a, slot, base + i, base + i + 1, v);
   } else {
     load_ranks(a, slot, a.stride, base + i, base + i + 1, v);
@@ -474,9 +481,17 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
     // No call number to agree on (the data is its own signal): thread 0 advances it off the critical
     // path, so that the pull exchange's numbering stays the same on every rank.
     if (tid == 0) a.calls[b] += 1;
+    // One row a CTA (batch <= 64): load, send, await in one chain. More rows (up to 4 at batch 256):
+    // every row goes out first, so that the CTA pays one round trip rather than one a row.
+    const bool sent = a.rows > kBlocks;
+    if (sent) {
+      const int64_t units = a.dim / kE;
+      for (int64_t r = b; r < a.rows; r += kBlocks)
+        push_send(a, slot, static_cast<const uint4*>(a.partial), r * units, (r + 1) * units);
+    }
     for (int64_t r = b; r < a.rows; r += kBlocks) {
       float kept[kE];
-      const float ss = add_row_kept<kN, P, kE>(a, slot, r, kept);
+      const float ss = add_row_kept<kN, P, kE>(a, slot, r, sent, kept);
       if (r == b) stamp(a, stamps, kStampExchanged);  // the first row's exchange
       store_norm_kept<T, kE>(a, r, kept, ss, w, scratch);
     }
@@ -504,7 +519,7 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
     // no second read of the row and no weight load after the wait (the loop below does both).
     for (int64_t r = b; r < a.rows; r += kBlocks) {
       float kept[kE];
-      const float ss = add_row_kept<kN, P, kE>(a, slot, r, kept);
+      const float ss = add_row_kept<kN, P, kE>(a, slot, r, true, kept);
       store_norm_kept<T, kE>(a, r, kept, ss, w, scratch);
     }
   } else {
@@ -592,7 +607,7 @@ class HybridCommunicator final : public NormingCommunicator {
   int32_t size() const override { return nccl_->size(); }
   std::string name() const override { return nccl_->name() + " + p2p one-shot <= 8 MiB"; }
   Status all_reduce_sum(float* data, int64_t count, void* stream) override {
-    if (count > kMaxFloats || count % 4 != 0 || reinterpret_cast<uintptr_t>(data) % 16 != 0)
+    if (count > kMaxSumFloats || count % 4 != 0 || reinterpret_cast<uintptr_t>(data) % 16 != 0)
       return nccl_->all_reduce_sum(data, count, stream);
     if (count == 0) return {};
     P2pArgs a = args();
@@ -603,10 +618,16 @@ class HybridCommunicator final : public NormingCommunicator {
   }
   bool adds_partials(int32_t rows, int32_t dim) const override {
     static const bool on = env_flag("EFFITUNE_TP_FUSED_NORM", true);
-    // Up to two rows per CTA: the norm fusion took 8B bf16 TP=2 batch 1 282 -> 305 tok/s, batch 64
-    // 13,800 -> 14,090 on 2 H200s, but a 512-token prefill (16 rows per CTA, against 512 CTAs of
-    // the norm kernel) lost 5%. dim % 8: whole 16-byte units of 16-bit partials per row.
-    return on && rows > 0 && rows <= 2 * kBlocks && dim % 8 == 0 && static_cast<int64_t>(rows) * dim <= stride();
+    // Up to four rows per CTA (EFFITUNE_TP_FUSED_ROWS lowers it, for A/B timing): the norm fusion
+    // took 8B bf16 TP=2 batch 1 282 -> 305 tok/s, batch 64 13,800 -> 14,090 on 2 H200s, but a
+    // 512-token prefill (16 rows per CTA, against 512 CTAs of the norm kernel) lost 5%; batch 256
+    // fell back to the f32 all-reduce (twice the bytes) and a norm kernel: TP=4 only 1.48x TP=1 on
+    // 4 x H100 (session 11). dim % 8: whole 16-byte units of 16-bit partials per row.
+    static const int32_t max_rows = [] {
+      const char* v = std::getenv("EFFITUNE_TP_FUSED_ROWS");
+      return v != nullptr && *v != '\0' ? std::clamp(std::atoi(v), 0, 4 * kBlocks) : 4 * kBlocks;
+    }();
+    return on && rows > 0 && rows <= max_rows && dim % 8 == 0 && static_cast<int64_t>(rows) * dim <= stride();
   }
   void* partial_buffer() override { return group_->bufs[rank()] + add_slot() + rank() * stride(); }
   Status check() const override {
