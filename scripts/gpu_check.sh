@@ -3,7 +3,7 @@
 # Runs on the device machine from the repo root with the prebuilt .carry/cuda (scripts/build_cuda.sh).
 # Writes bench_cuda.jsonl, device.txt and gpu_check_logs.tgz (the logs) under $OUT; prints a short
 # summary last.
-#   scripts/gpu_check.sh [tests|tp-tests|bench|tp|all]   (tp-tests: the tensor-parallel tests only, no
+#   scripts/gpu_check.sh [tests|tp-tests|bench|tp|tp-study|all]   (tp-tests: the tensor-parallel tests only, no
 #   memcheck, for the multi-GPU kinds; BENCH_ARGS passes key=value options to bench_cuda, e.g.
 #   BENCH_ARGS='models=llama-8b quants=bf16 batches=1,64 tp=1,2'; BENCH_RUNS=3 repeats the table)
 #   tp: issues 5 and 6 in one call on a multi-GPU kind: every CUDA test (greedy TP=N = TP=1 on all the
@@ -12,6 +12,8 @@
 #   experiments/gpu-tp-8b.yaml study up to the GPU count with its report (tp_bench.jsonl,
 #   gpu_tp_report.{md,json,html}); TP_RUNS=3, TP_STUDY=0 skips the study, TP_BATCHES=1,64 the batches,
 #   TP_AB='VAR=value ...' also runs TP >= 2 with those variables in every run (A/B of an engine switch)
+#   tp-study: only the study and its report, after EFFITUNE_TP_PROFILE's breakdown of the exchanges at
+#   batch 1 and 64 for TP = 2, 4, 8 (tp_profile.txt)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 C=$PWD/.carry/cuda
@@ -31,6 +33,18 @@ echo "nccl: ${EFFITUNE_NCCL_LIBRARY:-not found}"
 # The tests look for ../shared/data beside the checkout they were built from (/work/main).
 mkdir -p /work/shared/data && cp -n "$C/stories260K.bin" /work/shared/data/ 2>/dev/null
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee "$OUT/device.txt"
+
+# The experiments/gpu-tp-8b.yaml study up to this machine's GPU count (the file says 4), and its report.
+tp_study() {
+  [[ $NG -ge 2 ]] || return 0
+  sed "s/{name: gpu_count, type: int, lo: 1, hi: [0-9]*}/{name: gpu_count, type: int, lo: 1, hi: $NG}/; s/max_trials: [0-9]*/max_trials: $NG/" \
+    experiments/gpu-tp-8b.yaml > experiments/gpu-tp-8b.device.yaml
+  timeout 500 "$C/effitune" run experiments/gpu-tp-8b.device.yaml --db "$OUT/gpu_tp_8b.db" > "$OUT/tp_study.log" 2>&1
+  tail -8 "$OUT/tp_study.log"
+  for f in md json html; do "$C/effitune" report --db "$OUT/gpu_tp_8b.db" --format $f --out "$OUT/gpu_tp_report.$f"; done
+  grep -A2 "What more GPUs" "$OUT/gpu_tp_report.md" | tail -1
+  rm -f experiments/gpu-tp-8b.device.yaml "$OUT/gpu_tp_8b.db"
+}
 
 tests_rc=-1 mc_rc=-1 bench_rc=-1
 if [[ $MODE == tests || $MODE == all ]]; then
@@ -90,16 +104,19 @@ for r in rows:
     if r["label"].endswith("rank_alone"):
         print(f"{r['label']}: {r['decode_tok_s']:,.1f} tok/s = {r['decode_tok_s'] / med[(1, 64, 'run')][0]:.2f}x TP=1 batch 64")
 PY
-  if [[ ${TP_STUDY:-1} != 0 && $NG -ge 2 ]]; then
-    # The study up to this machine's GPU count (the file says 4).
-    sed "s/{name: gpu_count, type: int, lo: 1, hi: [0-9]*}/{name: gpu_count, type: int, lo: 1, hi: $NG}/; s/max_trials: [0-9]*/max_trials: $NG/" \
-      experiments/gpu-tp-8b.yaml > experiments/gpu-tp-8b.device.yaml
-    timeout 500 "$C/effitune" run experiments/gpu-tp-8b.device.yaml --db "$OUT/gpu_tp_8b.db" > "$OUT/tp_study.log" 2>&1
-    tail -8 "$OUT/tp_study.log"
-    for f in md json html; do "$C/effitune" report --db "$OUT/gpu_tp_8b.db" --format $f --out "$OUT/gpu_tp_report.$f"; done
-    grep -A2 "What more GPUs" "$OUT/gpu_tp_report.md" | tail -1
-    rm -f experiments/gpu-tp-8b.device.yaml "$OUT/gpu_tp_8b.db"
-  fi
+  [[ ${TP_STUDY:-1} != 0 ]] && tp_study
+fi
+if [[ $MODE == tp-study ]]; then
+  NG=$(nvidia-smi -L | wc -l)
+  for tp in 2 4 8; do
+    for b in 1 64; do
+      [ "$tp" -le "$NG" ] && EFFITUNE_TP_PROFILE=1 "$C/effitune" bench --backend cuda --quant bf16 --prompt 32 --gen 32 \
+        --repetitions 3 --model synthetic:llama-8b --gpu-count $tp --batch $b 2>&1 |
+        grep -E "profile, rank|synthetic:llama" | sed "s/^/TP=$tp batch $b: /" >> "$OUT/tp_profile.txt"
+    done
+  done
+  grep -E "rank 0|synthetic" "$OUT/tp_profile.txt" | cut -c1-400
+  tp_study
 fi
 if [[ $MODE == bench || $MODE == all ]]; then
   # BENCH_RUNS repeats the whole table (medians and spreads come from the repeats).
