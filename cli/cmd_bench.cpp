@@ -84,7 +84,7 @@ int run_bench(int argc, char** argv) {
        "measured copy bandwidth of the card when known: H100 3010, H200 4300; none on cpu or another card). "
        "Under --gpu-count N every GPU reads its share of the weights: the roofline is N times one GPU's")
       ("collective-timing", po::bool_switch(), "with --gpu-count above 1: also time the tensor-parallel all-reduces of the decode "
-       "steps as rank 0 sees them (CUDA: the residual exchange kernels' GPU time, their fused add and norm "
+       "steps as rank 0 sees them (CUDA: the residual exchange kernels' GPU time after their PDL wait, their fused add and norm "
        "included; CPU: wall time in the in-process sums). Off by default: the timer costs the CUDA "
        "exchange a little")
       ("format", po::value<std::string>()->default_value("text"), "text | json (one object per line)");

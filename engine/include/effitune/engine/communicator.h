@@ -14,8 +14,9 @@ namespace effitune::engine {
 
 // Time one rank spent in collectives since timing started, as that rank measured it: for the
 // in-process communicator the wall time inside its calls (waiting for the other ranks included);
-// for the CUDA one the residual exchange kernels' own time on the GPU, their fused residual add and
-// RMSNorm included (calls 0 where a communicator does not measure).
+// for the CUDA one the residual exchange kernels' own time on the GPU from the end of their PDL wait
+// (before it the kernel before them is still running), their fused residual add and RMSNorm
+// included (calls 0 where a communicator does not measure).
 struct CollectiveTime {
   int64_t calls = 0;
   double seconds = 0;

@@ -23,7 +23,9 @@ struct Batch1Decode {
 };
 
 // Greedy, EOS ignored, a fixed 16-token prompt (ids valid for any vocabulary of 100+ tokens, else
-// taken modulo it) and `decode_tokens` decode steps, after one untimed warm-up request (first-use
+// taken modulo it) and `decode_tokens` decode steps, each step as the scheduler runs it (one id from
+// the device sampler where the backend has one, else the logits row and a host argmax; no
+// vocab-wide log-softmax on the host as generate() does), after one untimed warm-up request (first-use
 // costs: CUDA graph capture, workspace growth). The all-reduce figures are the backend's collective
 // timing over the timed request: the caller turns it on (Backend::start_collective_timing) before the
 // engine's first step, since CUDA graphs keep the timer setting they were captured with; it costs the
