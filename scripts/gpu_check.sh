@@ -12,8 +12,8 @@
 #   experiments/gpu-tp-8b.yaml study up to the GPU count with its report (tp_bench.jsonl,
 #   gpu_tp_report.{md,json,html}); TP_RUNS=3, TP_STUDY=0 skips the study, TP_BATCHES=1,64 the batches,
 #   TP_AB='VAR=value ...' also runs TP >= 2 with those variables in every run (A/B of an engine switch)
-#   tp-study: only the study and its report, after EFFITUNE_TP_PROFILE's breakdown of the exchanges at
-#   batch 1 and 64 for TP = 2, 4, 8 (tp_profile.txt)
+#   tp-study: only the study and its report, after `bench --collective-timing` and (unless TP_PROFILE=0)
+#   EFFITUNE_TP_PROFILE's breakdown of the exchanges at batch 1 and 64 for TP = 2, 4, 8 (tp_profile.txt)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 C=$PWD/.carry/cuda
@@ -109,6 +109,14 @@ fi
 if [[ $MODE == tp-study ]]; then
   NG=$(nvidia-smi -L | wc -l)
   for tp in 2 4 8; do
+    [[ $tp -le $NG ]] && "$C/effitune" bench --backend cuda --quant bf16 --prompt 32 --gen 32 --repetitions 3 \
+      --model synthetic:llama-8b --gpu-count $tp --batch 1,64 --collective-timing --format json 2>/dev/null |
+      python3 -c 'import json,sys
+for l in sys.stdin:
+    r = json.loads(l); r["pct"] = 100 * r["collective_share_of_decode"]
+    print("TP={tp} batch {batch}: decode {decode_tok_s:,.1f} tok/s, all-reduce {collective_ms_per_step:.3f} ms/step ({pct:.1f}%) synthetic".format(**r))' |
+      tee -a "$OUT/tp_profile.txt"
+    [[ ${TP_PROFILE:-1} == 0 ]] && continue
     for b in 1 64; do
       [ "$tp" -le "$NG" ] && EFFITUNE_TP_PROFILE=1 "$C/effitune" bench --backend cuda --quant bf16 --prompt 32 --gen 32 \
         --repetitions 3 --model synthetic:llama-8b --gpu-count $tp --batch $b 2>&1 |
