@@ -51,12 +51,15 @@ std::string joined(const std::vector<Degree>& d, const std::function<std::string
   return s;
 }
 
+bool all_probed(const std::vector<Degree>& d) {
+  return std::all_of(d.begin(), d.end(), [](const Degree& x) { return std::isfinite(x.b1_ms_per_token); });
+}
+
 // Where all-reduce latency makes more GPUs per replica stop paying back at batch 1: the first degree
-// whose step from the one before it cut the time per token by less than kLatencyGain. Empty when a
-// degree lacks the batch-1 probe (studies recorded before it existed).
+// whose step from the one before it cut the time per token by less than kLatencyGain. Needs every
+// degree's batch-1 probe (all_probed; studies recorded before it existed have none).
 std::string batch1_reading(const std::vector<Degree>& d) {
-  if (!std::all_of(d.begin(), d.end(), [](const Degree& x) { return std::isfinite(x.b1_ms_per_token); })) return "";
-  std::string s = " At batch 1 a token takes " + joined(d, [](const Degree& x) { return format_number(x.b1_ms_per_token); }) +
+  std::string s = "At batch 1 a token takes " + joined(d, [](const Degree& x) { return format_number(x.b1_ms_per_token); }) +
                   " ms, the all-reduces " +
                   joined(d, [](const Degree& x) { return format_number(100 * x.b1_allreduce_share) + "%"; }) + " of it. ";
   for (size_t i = 1; i < d.size(); ++i) {
@@ -72,9 +75,8 @@ std::string batch1_reading(const std::vector<Degree>& d) {
          "x with free all-reduces): latency keeps paying back up to " + count_of(d.back().gpus, "GPU") + " per replica.";
 }
 
-}  // namespace
-
-std::optional<Chart> gpu_scaling_chart(const std::vector<TrialRecord>& trials, const ChartContext& ctx) {
+// The best of every tensor-parallel degree the complete trials measured, fewest GPUs first.
+std::vector<Degree> degrees(const std::vector<TrialRecord>& trials) {
   std::map<int32_t, Degree> by_gpus;
   for (const auto& t : trials) {
     if (t.state != TrialState::kComplete || t.cost.gpus_per_replica <= 0 || !(t.cost.capacity_rps > 0)) continue;
@@ -95,9 +97,43 @@ std::optional<Chart> gpu_scaling_chart(const std::vector<TrialRecord>& trials, c
       if (lightest->e2e_p95_ms > 0) d.light_e2e_ms = std::min(d.light_e2e_ms, lightest->e2e_p95_ms);
     }
   }
-  if (by_gpus.size() < 2) return std::nullopt;
   std::vector<Degree> d;
   for (auto& [_, x] : by_gpus) d.push_back(x);
+  return d;
+}
+
+// Batch-1 time per token per degree, its all-reduce part, and what it would be with free all-reduces
+// (the one-GPU time divided by the degree): the gap between the last two is what the exchanges cost.
+Chart latency_chart(const std::vector<Degree>& d) {
+  Chart c;
+  c.id = "gpu-latency";
+  c.title = "What more GPUs per replica do for one request";
+  c.x_label = "GPUs per replica (tensor-parallel degree)";
+  c.y_label = "batch-1 time per token (ms)";
+  c.y_from_zero = true;
+  ChartSeries token{"time per token (ms)", MarkKind::kBars, 0, {}}, exchange{"of which all-reduce (ms)", MarkKind::kBars, 3, {}},
+      ideal{"with free all-reduces (ms)", MarkKind::kLine, 6, {}};
+  const double first = d.front().b1_ms_per_token * d.front().gpus;
+  for (size_t i = 0; i < d.size(); ++i) {
+    const double ms = d[i].b1_ms_per_token, ar = ms * d[i].b1_allreduce_share, free_ms = first / d[i].gpus;
+    const std::string who = count_of(d[i].gpus, "GPU") + " per replica: ";
+    token.points.push_back({static_cast<double>(i), ms, {}, {}, {}, who + format_number(ms) + " ms per token alone", false});
+    exchange.points.push_back({static_cast<double>(i), ar, {}, {}, {}, who + format_number(ar) + " ms of it in all-reduces (" +
+                               format_number(100 * d[i].b1_allreduce_share) + "%)", false});
+    ideal.points.push_back({static_cast<double>(i), free_ms, {}, {}, {}, who + format_number(free_ms) +
+                            " ms if the GPUs split the work with no exchange", false});
+    c.categories.push_back(count_of(d[i].gpus, "GPU"));
+  }
+  c.series = {std::move(token), std::move(exchange), std::move(ideal)};
+  c.reading = batch1_reading(d);
+  return c;
+}
+
+}  // namespace
+
+std::vector<Chart> gpu_scaling_charts(const std::vector<TrialRecord>& trials, const ChartContext& ctx) {
+  const std::vector<Degree> d = degrees(trials);
+  if (d.size() < 2) return {};
 
   Chart c;
   c.id = "gpu-scaling";
@@ -151,9 +187,10 @@ std::optional<Chart> gpu_scaling_chart(const std::vector<TrialRecord>& trials, c
          "not efficiency; reach more volume with replicas of " +
          count_of(d[e1].gpus, "GPU") + ".";
   }
-  s += batch1_reading(d);
   c.reading = s;
-  return c;
+  std::vector<Chart> out{std::move(c)};
+  if (all_probed(d)) out.push_back(latency_chart(d));
+  return out;
 }
 
 }  // namespace effitune::orchestrator::report_detail

@@ -353,7 +353,7 @@ ReportModel build_report_model(const ReportInputs& in) {
   if (m.trials_total > 0) m.charts.push_back(climb_chart(in.trials, ctx));
   if (m.trials_complete > 0) {
     m.charts.push_back(latency_chart(in.trials, ctx));
-    if (auto g = gpu_scaling_chart(in.trials, ctx)) m.charts.push_back(std::move(*g));
+    for (auto& g : gpu_scaling_charts(in.trials, ctx)) m.charts.push_back(std::move(g));
     for (auto& c : sensitivity_charts(in.trials, ctx)) m.charts.push_back(std::move(c));
   }
   // The nightly part: the latest run's drift rows against the baseline.

@@ -110,8 +110,10 @@ Chart latency_chart(const std::vector<TrialRecord>& trials, const ChartContext& 
 // One chart per dimension that takes at least two values among complete trials, most influential first.
 std::vector<Chart> sensitivity_charts(const std::vector<TrialRecord>& trials, const ChartContext& ctx);
 Chart drift_chart(const std::vector<DriftRow>& latest, const std::vector<std::string>& order);
-// Capacity per GPU against GPUs per replica, with the E1 of the GPU count in its reading; nullopt when
+// Capacity per GPU against GPUs per replica, with the E1 of the GPU count in its reading, then (when
+// every degree has the trial runner's batch-1 probe) batch-1 time per token against GPUs per replica
+// with its all-reduce part, saying where all-reduce latency stops more GPUs paying back. None when
 // the complete trials measured fewer than two tensor-parallel degrees.
-std::optional<Chart> gpu_scaling_chart(const std::vector<TrialRecord>& trials, const ChartContext& ctx);
+std::vector<Chart> gpu_scaling_charts(const std::vector<TrialRecord>& trials, const ChartContext& ctx);
 
 }  // namespace effitune::orchestrator::report_detail

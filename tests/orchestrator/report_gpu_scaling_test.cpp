@@ -77,8 +77,9 @@ TEST(ReportGpuScaling, SaysWhenMoreGpusStillPayBack) {
   EXPECT_EQ(c->categories[1], "2 GPUs (n=1)");  // no E1 inside the tested range
 }
 
-// The batch-1 probe's figures (measurements "batch1_decode") join the reading: the time per token and
-// the all-reduce share per degree, and the degree past which a doubling buys no latency.
+// The batch-1 probe's figures (measurements "batch1_decode") make a second chart: the time per token
+// per degree, its all-reduce part and the time with free all-reduces (one GPU's divided by the
+// degree), and its reading names the degree past which a doubling buys no latency.
 TrialRecord with_batch1(TrialRecord r, double ms_per_token, double share) {
   r.measurements_json = "{\"batch1_decode\":{\"ms_per_token\":" + std::to_string(ms_per_token) +
                         ",\"allreduce_share\":" + std::to_string(share) + "}}";
@@ -91,33 +92,45 @@ TEST(ReportGpuScaling, Batch1ProbeSaysWhereAllReduceLatencyStopsPayingBack) {
   const ReportModel still = build_report_model(inputs({with_batch1(at_degree(ex, 0, 1, 10.0, 0.30, 800), 5.72, 0),
                                                       with_batch1(at_degree(ex, 1, 2, 16.0, 0.27, 500), 3.37, 0.124),
                                                       with_batch1(at_degree(ex, 2, 4, 24.0, 0.22, 350), 2.18, 0.222)}));
-  const Chart* c = find_chart(still, "gpu-scaling");
+  const Chart* cap = find_chart(still, "gpu-scaling");
+  ASSERT_NE(cap, nullptr);
+  EXPECT_EQ(cap->reading.find("At batch 1"), std::string::npos) << cap->reading;  // the next chart's
+  EXPECT_NE(cap->series[0].points[2].tooltip.find("batch 1 2.18 ms per token, all-reduce 22.2% of it"), std::string::npos)
+      << cap->series[0].points[2].tooltip;
+  const Chart* c = find_chart(still, "gpu-latency");
   ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->categories, (std::vector<std::string>{"1 GPU", "2 GPUs", "4 GPUs"}));
+  ASSERT_EQ(c->series.size(), 3u);
+  // time per token; its all-reduce part (ms x share); one GPU's time / the degree.
+  const double token[] = {5.72, 3.37, 2.18}, exchange[] = {0, 3.37 * 0.124, 2.18 * 0.222}, ideal[] = {5.72, 2.86, 1.43};
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_NEAR(c->series[0].points[i].y, token[i], 1e-9) << i;
+    EXPECT_NEAR(c->series[1].points[i].y, exchange[i], 1e-9) << i;
+    EXPECT_NEAR(c->series[2].points[i].y, ideal[i], 1e-9) << i;
+  }
+  EXPECT_EQ(c->series[2].kind, MarkKind::kLine);
   EXPECT_NE(c->reading.find("At batch 1 a token takes 5.72 -> 3.37 -> 2.18 ms, the all-reduces 0% -> 12.4% -> 22.2% of it"),
             std::string::npos)
       << c->reading;
   // 3.37 / 2.18 = 1.55x against 2x with free all-reduces.
   EXPECT_NE(c->reading.find("1.55x for the last, against 2x"), std::string::npos) << c->reading;
   EXPECT_NE(c->reading.find("latency keeps paying back up to 4 GPUs per replica"), std::string::npos) << c->reading;
-  EXPECT_NE(c->series[0].points[2].tooltip.find("batch 1 2.18 ms per token, all-reduce 22.2% of it"), std::string::npos)
-      << c->series[0].points[2].tooltip;
 
   // A degree whose all-reduces eat the whole gain: 4 -> 8 GPUs cut 2.18 ms only to 2.1 (1.04x).
   const ReportModel stops = build_report_model(inputs({with_batch1(at_degree(ex, 0, 1, 10.0, 0.30, 800), 5.72, 0),
                                                       with_batch1(at_degree(ex, 1, 4, 24.0, 0.22, 350), 2.18, 0.22),
                                                       with_batch1(at_degree(ex, 2, 8, 30.0, 0.10, 340), 2.1, 0.45)}));
-  c = find_chart(stops, "gpu-scaling");
+  c = find_chart(stops, "gpu-latency");
   ASSERT_NE(c, nullptr);
   EXPECT_NE(c->reading.find("From 4 GPUs to 8 the time per token changed 1.04x"), std::string::npos) << c->reading;
   EXPECT_NE(c->reading.find("beyond 4 GPUs per replica more GPUs stop paying back even for latency"), std::string::npos)
       << c->reading;
 
-  // A study recorded before the probe existed keeps the reading without it.
+  // A study recorded before the probe existed (one degree without it) has no batch-1 chart.
   const ReportModel old = build_report_model(inputs({at_degree(ex, 0, 1, 10.0, 0.30, 800),
                                                     with_batch1(at_degree(ex, 1, 2, 16.0, 0.27, 500), 3.37, 0.124)}));
-  c = find_chart(old, "gpu-scaling");
-  ASSERT_NE(c, nullptr);
-  EXPECT_EQ(c->reading.find("At batch 1"), std::string::npos) << c->reading;
+  EXPECT_NE(find_chart(old, "gpu-scaling"), nullptr);
+  EXPECT_EQ(find_chart(old, "gpu-latency"), nullptr);
 }
 
 // CPU trials (no GPUs) and a single degree give no chart: there is nothing to compare.
