@@ -43,7 +43,7 @@ tp_study() {
   tail -8 "$OUT/tp_study.log"
   for f in md json html; do "$C/effitune" report --db "$OUT/gpu_tp_8b.db" --format $f --out "$OUT/gpu_tp_report.$f"; done
   grep -A2 "What more GPUs" "$OUT/gpu_tp_report.md" | tail -1
-  rm -f experiments/gpu-tp-8b.device.yaml "$OUT/gpu_tp_8b.db"
+  rm -f experiments/gpu-tp-8b.device.yaml  # the study database stays in $OUT: a report can be made again from it
 }
 
 tests_rc=-1 mc_rc=-1 bench_rc=-1
