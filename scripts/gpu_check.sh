@@ -11,7 +11,8 @@
 #   three runs alternating, once more with --collective-timing, one TP rank alone, and the
 #   experiments/gpu-tp-8b.yaml study up to the GPU count with its report (tp_bench.jsonl,
 #   gpu_tp_report.{md,json,html}); TP_RUNS=3, TP_STUDY=0 skips the study, TP_BATCHES=1,64 the batches,
-#   TP_AB='VAR=value ...' also runs TP >= 2 with those variables in every run (A/B of an engine switch)
+#   TP_AB='VAR=value ...' also runs TP >= 2 with those variables in every run (A/B of an engine switch),
+#   TP_TESTS a gtest filter for the tests, TP_RANK_ALONE=0 skips the rank-alone rows
 #   tp-study: only the study and its report, after `bench --collective-timing` and (unless TP_PROFILE=0)
 #   EFFITUNE_TP_PROFILE's breakdown of the exchanges at batch 1 and 64 for TP = 2, 4, 8 (tp_profile.txt)
 set -uo pipefail
@@ -62,7 +63,7 @@ if [[ $MODE == tp-tests ]]; then
 fi
 if [[ $MODE == tp ]]; then
   NG=$(nvidia-smi -L | wc -l)
-  timeout 300 "$C/effitune_cuda_tests" > "$OUT/cuda_tests.log" 2>&1
+  timeout 300 "$C/effitune_cuda_tests" --gtest_filter="${TP_TESTS:-*}" > "$OUT/cuda_tests.log" 2>&1
   tests_rc=$?
   grep -E "^\[  (FAILED|PASSED)|tests ran" "$OUT/cuda_tests.log" | tail -4
   B0="$C/effitune bench --backend cuda --quant bf16 --prompt 32 --gen 32 --repetitions 3 --format json"
@@ -80,7 +81,8 @@ if [[ $MODE == tp ]]; then
   for tp in 2 4 8; do
     [ "$tp" -le "$NG" ] && $B --gpu-count $tp --batch "$TB" --collective-timing 2>>"$OUT/tp_bench.log" | label "tp${tp}_timed"
   done
-  for tp in 2 4; do  # one rank's share alone on one GPU: what TP=N would reach with free communication
+  # One rank's share alone on one GPU: what TP=N would reach with free communication.
+  for tp in $([[ ${TP_RANK_ALONE:-1} != 0 ]] && echo 2 4); do
     [ "$tp" -le "$NG" ] && $B0 --model synthetic:llama-8b-tp$tp-rank --batch 64 2>>"$OUT/tp_bench.log" | label "tp${tp}_rank_alone"
   done
   bench_rc=$?
