@@ -480,27 +480,24 @@ TEST(CudaTensorParallel, ResidualAddEqualsTheHostSumAndNormMatchesFloat64) {
           ASSERT_TRUE(cuda_ops::all_reduce(ranks, in, out, &add).ok());
           const std::string what = std::to_string(ranks) + " ranks, " + std::string(dtype_name(type)) + ", rows " +
                                    std::to_string(rows) + (with_norm ? ", norm" : "");
-          // The other paths must give the same bits: the pull exchange (EFFITUNE_TP_PUSH=0), the
-          // row-loop norm (rows too wide for registers take it) and the push with each row's sends
-          // split over two CTAs (EFFITUNE_TP_SEND_SPLIT=1; rows in registers only).
+          // The other paths must give the same bits: the pull exchange (EFFITUNE_TP_PUSH=0) and the
+          // row-loop norm (rows too wide for registers take it).
           for (const bool push : {true, false})
-            for (const bool regs : {true, false})
-              for (const bool split : {false, true}) {
-                if ((push && regs && !split) || (!with_norm && !regs) || (split && !(push && regs && with_norm))) continue;
-                cuda_ops::ResidualAdd other = add;
-                other.push = push, other.norm_from_registers = regs, other.send_split = split;
-                const std::string how =
-                    what + (push ? ", push" : ", pull") + (regs ? "" : ", row-loop norm") + (split ? ", split sends" : "");
-                std::vector<std::vector<std::vector<float>>> out_other;
-                ASSERT_TRUE(cuda_ops::all_reduce(ranks, in, out_other, &other).ok()) << how;
-                for (size_t c = 0; c < in.size(); ++c)
-                  for (int32_t r = 0; r < ranks; ++r) {
-                    EXPECT_EQ(out_other[c][r], out[c][r]) << how << ": x, call " << c << ", rank " << r;
-                    if (with_norm) {
-                      EXPECT_EQ(other.normed[c][r], add.normed[c][r]) << how << ": xn, call " << c;
-                    }
+            for (const bool regs : {true, false}) {
+              if ((push && regs) || (!with_norm && !regs)) continue;
+              cuda_ops::ResidualAdd other = add;
+              other.push = push, other.norm_from_registers = regs;
+              const std::string how = what + (push ? ", push" : ", pull") + (regs ? "" : ", row-loop norm");
+              std::vector<std::vector<std::vector<float>>> out_other;
+              ASSERT_TRUE(cuda_ops::all_reduce(ranks, in, out_other, &other).ok()) << how;
+              for (size_t c = 0; c < in.size(); ++c)
+                for (int32_t r = 0; r < ranks; ++r) {
+                  EXPECT_EQ(out_other[c][r], out[c][r]) << how << ": x, call " << c << ", rank " << r;
+                  if (with_norm) {
+                    EXPECT_EQ(other.normed[c][r], add.normed[c][r]) << how << ": xn, call " << c;
                   }
-              }
+                }
+            }
           for (size_t c = 0; c < in.size(); ++c) {
             std::vector<float> x = add.residual[c];
             for (int32_t r = 0; r < ranks; ++r)

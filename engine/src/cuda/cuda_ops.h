@@ -68,7 +68,6 @@ struct ResidualAdd {
   DType act = DType::kF32;
   bool norm_from_registers = true;  // NormingCommunicator::set_norm_from_registers (its default)
   bool push = true;                 // NormingCommunicator::set_push_exchange (its default)
-  bool send_split = false;          // NormingCommunicator::set_send_split (its default)
   std::vector<std::vector<std::vector<float>>> normed;
 };
 Status all_reduce(int32_t ranks, const std::vector<std::vector<std::vector<float>>>& inputs,

@@ -71,10 +71,6 @@ struct P2pArgs {
   bool local_only = false;  // all_reduce_add, timing only (EFFITUNE_TP_EXCHANGE=skip): no exchange at all
   bool push = false;     // all_reduce_add: every rank writes its partial into the others' slots (push_send)
   bool norm_regs = false;  // all_reduce_add with norm_w: rows of one unit per thread, kept in registers
-  // all_reduce_add, push with norm_regs: kBlocks more CTAs (after the first kBlocks) that only send
-  // the second half of each row's partial, so that twice as many SMs store to the peers
-  // (EFFITUNE_TP_SEND_SPLIT); 0 when off.
-  int senders = 0;
   int64_t stride = 0;    // all_reduce_add: rank q's partial sits at slot + q * stride (floats) in a staging
   float* own = nullptr;  // bufs[rank], for kernels that would otherwise index bufs at run time
   unsigned long long* prof = nullptr;  // EFFITUNE_TP_PROFILE: this rank's ExchangeProfile (device memory)
@@ -308,17 +304,13 @@ __device__ __forceinline__ float add_row(const P2pArgs& a, int64_t slot, int64_t
   return ss;
 }
 
-// How many of a row's `units` 16-byte units the CTA that owns the row pushes: all, or the first half
-// when sender CTAs push the rest (P2pArgs::senders).
-__device__ __forceinline__ int64_t sent_units(const P2pArgs& a, int64_t units) { return a.senders > 0 ? units / 2 : units; }
-
 // add_row for a row of at most blockDim.x units (one per thread: dim 4096 in bf16 partials),
 // keeping what this thread wrote to x (its unit, threadIdx.x) in `kept`: the same additions in the
 // same order as add_row, so the same bits. The push exchange of the row happens here too, with the
 // residual loaded before it, so that the row costs as few dependent memory round trips as the
 // exchange allows: load (partial and residual together), send, await the peers, add, store.
 // `sent`: the kernel pushed this row already (a CTA of several rows sends them all before it waits
-// on any, so that their round trips overlap). With a.senders the row's second half is a sender CTA's.
+// on any, so that their round trips overlap).
 template <int kN, typename P, int kE>
 __device__ __forceinline__ float add_row_kept(const P2pArgs& a, int64_t slot, int64_t r, bool sent, float (&kept)[kE]) {
   const int64_t units = a.dim / kE, base = r * units, i = threadIdx.x;
@@ -329,7 +321,7 @@ __device__ __forceinline__ float add_row_kept(const P2pArgs& a, int64_t slot, in
   for (int j = 0; j < kE / 4; ++j) xv[j] = x[i * (kE / 4) + j];
   uint4 v[kN][1];
   if (a.push) {
-    if (!sent) push_send(a, slot, static_cast<const uint4*>(a.partial), base, base + sent_units(a, units));
+    if (!sent) push_send(a, slot, static_cast<const uint4*>(a.partial), base, base + units);
     push_load_ranks(a, slot, base + i, base + i + 1, v);
   } else {
     load_ranks(a, slot, a.stride, base + i, base + i + 1, v);
@@ -475,19 +467,11 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
   pdl_wait();
   stamp(a, stamps, kStampWaited);
   const int b = blockIdx.x, tid = threadIdx.x;
-  if (kRegs && b >= kBlocks && b < kBlocks + a.senders) {
-    // A sender: the second half of the rows of CTA b - kBlocks, pushed to every peer.
-    const int64_t units = a.dim / kE;
-    for (int64_t r = b - kBlocks; r < a.rows; r += kBlocks)
-      push_send(a, a.add_slot, static_cast<const uint4*>(a.partial), r * units + sent_units(a, units), (r + 1) * units);
-    return;
-  }
   if (b >= kBlocks) {
-    // The CTAs past kBlocks and the senders pull the start of the next projection's weights into L2 while the others
+    // The CTAs past kBlocks pull the start of the next projection's weights into L2 while the others
     // wait on NVLink, when HBM would otherwise be idle; they take no part in the exchange.
-    const int first = kBlocks + a.senders;
-    const int64_t lines = (a.prefetch_bytes + 127) / 128, n_threads = static_cast<int64_t>(gridDim.x - first) * blockDim.x;
-    for (int64_t i = static_cast<int64_t>(b - first) * blockDim.x + tid; i < lines; i += n_threads)
+    const int64_t lines = (a.prefetch_bytes + 127) / 128, n_threads = static_cast<int64_t>(gridDim.x - kBlocks) * blockDim.x;
+    for (int64_t i = static_cast<int64_t>(b - kBlocks) * blockDim.x + tid; i < lines; i += n_threads)
       asm volatile("prefetch.global.L2 [%0];" ::"l"(a.prefetch + i * 128));
     return;
   }
@@ -503,7 +487,7 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
     if (sent) {
       const int64_t units = a.dim / kE;
       for (int64_t r = b; r < a.rows; r += kBlocks)
-        push_send(a, slot, static_cast<const uint4*>(a.partial), r * units, r * units + sent_units(a, units));
+        push_send(a, slot, static_cast<const uint4*>(a.partial), r * units, (r + 1) * units);
     }
     for (int64_t r = b; r < a.rows; r += kBlocks) {
       float kept[kE];
@@ -563,7 +547,7 @@ void launch_all_reduce(const P2pArgs& a, cudaStream_t s) {
 constexpr int kPrefetchBlocks = 64;
 template <typename T, typename P, bool kRegs>
 void launch_add_ranks(const P2pArgs& a, cudaStream_t s) {
-  const unsigned grid = kBlocks + a.senders + (a.prefetch_bytes > 0 ? kPrefetchBlocks : 0);
+  const unsigned grid = kBlocks + (a.prefetch_bytes > 0 ? kPrefetchBlocks : 0);
   if (a.n <= 2) launch_pdl(p2p_add_kernel<T, P, 2, kRegs>, grid, kThreads, 0, s, a);
   else if (a.n <= 4) launch_pdl(p2p_add_kernel<T, P, 4, kRegs>, grid, kThreads, 0, s, a);
   else launch_pdl(p2p_add_kernel<T, P, 8, kRegs>, grid, kThreads, 0, s, a);
@@ -661,7 +645,6 @@ class HybridCommunicator final : public NormingCommunicator {
   void set_exchange_timeout(double seconds) override { timeout_ns_ = static_cast<uint64_t>(seconds * 1e9); }
   void set_norm_from_registers(bool on) override { norm_regs_ = on; }
   void set_push_exchange(bool on) override { push_ = on; }
-  void set_send_split(bool on) override { send_split_ = on; }
   void start_timing() override {
     timing_ = true;
     on_device([&] {
@@ -695,7 +678,6 @@ class HybridCommunicator final : public NormingCommunicator {
     ++adds_;
     a.rows = rows, a.dim = dim, a.norm_w = norm_w, a.eps = eps, a.xn = xn;
     a.norm_regs = norm_w != nullptr && norm_regs_ && norm_fits_registers(part, dim);
-    a.senders = send_split_ && a.push && a.norm_regs ? kBlocks : 0;
     // A measurement of what the exchange costs inside the decode graph, not a mode to serve with:
     // every rank adds only its own partial (wrong sums), skipping the signals and the peer loads.
     static const bool skip = [] {
@@ -707,7 +689,6 @@ class HybridCommunicator final : public NormingCommunicator {
       // loads then both address it as rank 0's.
       a.local_only = true;
       a.push = false;
-      a.senders = 0;
       a.bufs[0] = a.bufs[a.rank] + a.rank * stride();
       a.stride = 0;
       a.rank = 0;
@@ -775,11 +756,6 @@ class HybridCommunicator final : public NormingCommunicator {
   bool timing_ = print_profile_;
   // EFFITUNE_TP_PUSH=0: the pull exchange (signal, wait, read the peers' slots), for A/B timing.
   bool push_ = env_flag("EFFITUNE_TP_PUSH", true);
-  // EFFITUNE_TP_SEND_SPLIT=1: sender CTAs push the second half of every row (P2pArgs::senders), for
-  // A/B timing. At TP=4 batch 64 a call's exchange took 7.4 us against 3.2 at TP=2 for three times
-  // the bytes (1.5 MB pushed per rank by 64 CTAs, ~240 GB/s where NVLink carries ~450): if one SM's
-  // remote stores are what limits it, twice the SMs send faster.
-  bool send_split_ = env_flag("EFFITUNE_TP_SEND_SPLIT", false);
 
   // Runs f (a CUDA call) with this rank's device current, then makes the caller's current again
   // (the bench's thread is rank 0's and reads every rank); false when a CUDA call failed.

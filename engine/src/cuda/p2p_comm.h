@@ -45,9 +45,6 @@ class NormingCommunicator : public Communicator {
   // Whether residual updates push partials into the peers' memory (the default) or pull them from
   // it (EFFITUNE_TP_PUSH=0): the same bits either way; for tests.
   virtual void set_push_exchange(bool on) { (void)on; }
-  // Whether the push exchange of rows kept in registers spreads each row's sends over two CTAs
-  // (EFFITUNE_TP_SEND_SPLIT=1; off by default): the same bits either way; for tests and A/B timing.
-  virtual void set_send_split(bool on) { (void)on; }
 };
 
 // The type row-parallel partials travel in for a model whose activations are `act`: bf16 for bf16
