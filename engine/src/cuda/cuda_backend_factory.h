@@ -96,7 +96,7 @@ int32_t cuda_device_count();
 // kUnavailable without CUDA or NCCL.
 Result<std::vector<std::unique_ptr<Communicator>>> make_nccl_group(int32_t first_device, int32_t n);
 // The tensor-parallel backend's group: NCCL, plus (when every pair of devices has peer access) a
-// one-shot peer-to-peer all-reduce for messages up to 16 MiB (p2p_comm.cu), which is what decode
+// one-shot peer-to-peer all-reduce for messages up to 8 MiB (p2p_comm.cu), which is what decode
 // sends. EFFITUNE_TP_ALLREDUCE=nccl keeps NCCL for everything (A/B timing).
 Result<std::vector<std::unique_ptr<Communicator>>> make_cuda_tp_group(int32_t first_device, int32_t n);
 // Seconds per all-reduce of `count` floats over those devices through make_cuda_tp_group (eager
