@@ -104,7 +104,7 @@ std::vector<Degree> degrees(const std::vector<TrialRecord>& trials) {
 
 // Batch-1 time per token per degree, its all-reduce part, and what it would be with free all-reduces
 // (the one-GPU time divided by the degree): the gap between the last two is what the exchanges cost.
-Chart latency_chart(const std::vector<Degree>& d) {
+Chart batch1_chart(const std::vector<Degree>& d) {
   Chart c;
   c.id = "gpu-latency";
   c.title = "What more GPUs per replica do for one request";
@@ -189,7 +189,7 @@ std::vector<Chart> gpu_scaling_charts(const std::vector<TrialRecord>& trials, co
   }
   c.reading = s;
   std::vector<Chart> out{std::move(c)};
-  if (all_probed(d)) out.push_back(latency_chart(d));
+  if (all_probed(d)) out.push_back(batch1_chart(d));
   return out;
 }
 
