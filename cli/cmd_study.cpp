@@ -120,7 +120,9 @@ int run_status_impl(int argc, char** argv) {
   int code = 0;
   auto vm = parse_args(argc, argv, desc, "effitune status [--db FILE] [--experiment NAME] [--format json]",
                        "Shows the best configuration so far and how far the study has come. The best is the feasible\n"
-                       "trial with the highest efficiency E; trials whose E intervals overlap it are tied with it.",
+                       "trial with the highest efficiency E; trials whose E intervals overlap it are tied with it.\n"
+                       "A trial still running whose heartbeat stopped over a minute ago is named as interrupted (its\n"
+                       "run was killed or lost): `effitune run ... --resume` runs it again.",
                        code);
   if (!vm) return code;
   auto study = open_study(*vm);
@@ -136,6 +138,11 @@ int run_status_impl(int argc, char** argv) {
   auto count = [&](const char* state) { return counts.count(state) ? counts.at(state) : int64_t{0}; };
   const int64_t finished = count("complete") + count("failed") + count("pruned");
   const TrialRecord* best = best_of(*trials);
+  // Trials left running by a run that is gone: `run --resume` runs them again.
+  std::vector<int64_t> interrupted;
+  const double now = orchestrator::StudyStore::now_unix_s();
+  for (const auto& t : *trials)
+    if (orchestrator::is_interrupted(t, now)) interrupted.push_back(t.id);
   std::vector<int64_t> tied;
   if (best) {
     for (const auto& t : *trials) {
@@ -153,6 +160,7 @@ int run_status_impl(int argc, char** argv) {
     j["max_trials"] = max_trials;
     j["best"] = best ? nlohmann::json::parse(orchestrator::trial_to_json(*best)) : nlohmann::json(nullptr);
     j["tied_with_best"] = tied;
+    j["interrupted"] = interrupted;
     std::cout << j.dump(2) << "\n";
     return kExitOk;
   }
@@ -160,6 +168,13 @@ int run_status_impl(int argc, char** argv) {
   std::cout << "progress   " << progress_bar(finished, std::max(max_trials, finished)) << " trials finished";
   for (const auto& [state, n] : counts) std::cout << "  " << state << " " << n;
   std::cout << "\n";
+  if (!interrupted.empty()) {
+    std::cout << "interrupted";
+    for (size_t i = 0; i < interrupted.size(); ++i) std::cout << (i ? ", " : " trial ") << interrupted[i];
+    std::cout << ": running, but no heartbeat for over " << orchestrator::kStaleHeartbeatS
+              << " s (its run stopped); `effitune run EXPERIMENT.yaml --db " << study->store->path()
+              << " --resume` runs " << (interrupted.size() == 1 ? "it" : "them") << " again\n";
+  }
   if (!best) {
     std::cout << "best       none yet: no trial has completed\n";
     return kExitOk;

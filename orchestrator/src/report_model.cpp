@@ -324,25 +324,28 @@ ReportModel build_report_model(const ReportInputs& in) {
     m.warnings.push_back("The stored experiment text could not be read (" + in.experiment_error +
                          "); thresholds R0, E0, the SLOs and the quadrant splits fall back to defaults.");
   }
-  int64_t pruned = 0, unfinished = 0;
+  int64_t pruned = 0, running = 0, interrupted = 0, pending = 0;
   for (const auto& t : in.trials) {
     ++m.trials_total;
     if (t.state == TrialState::kComplete) ++m.trials_complete;
     if (t.state == TrialState::kFailed) ++m.trials_failed;
     if (t.state == TrialState::kComplete && t.feasible) ++m.trials_feasible;
     pruned += t.state == TrialState::kPruned;
-    unfinished += t.state == TrialState::kRunning || t.state == TrialState::kPending;
+    pending += t.state == TrialState::kPending;
+    if (is_interrupted(t, m.generated_at)) ++interrupted;
+    else running += t.state == TrialState::kRunning;
   }
   m.summary = std::to_string(m.trials_total) + " trial" + (m.trials_total == 1 ? "" : "s") + ": " +
               std::to_string(m.trials_complete) + " complete (" + std::to_string(m.trials_feasible) + " feasible), " +
               std::to_string(m.trials_failed) + " failed";
-  if (pruned > 0) m.summary += ", " + std::to_string(pruned) + " pruned";
-  // A trial still running or pending in a study nobody runs was interrupted (a killed run): say how
-  // to finish it rather than leave it as an unexplained row.
-  if (unfinished > 0)
-    m.summary += ", " + std::to_string(unfinished) +
-                 " unfinished (running now, or interrupted: `effitune run EXPERIMENT.yaml --db FILE --resume` runs " +
-                 (unfinished == 1 ? "it" : "them") + " again)";
+  for (const auto& [n, what] : {std::pair{pruned, "pruned"}, {running, "running"}, {pending, "pending"}})
+    if (n > 0) m.summary += ", " + std::to_string(n) + " " + what;
+  // A trial left running by a run that is gone (a killed run): say how to finish it rather than
+  // leave it as an unexplained row.
+  if (interrupted > 0)
+    m.summary += ", " + std::to_string(interrupted) +
+                 " interrupted (its run stopped: `effitune run EXPERIMENT.yaml --db FILE --resume` runs " +
+                 (interrupted == 1 ? "it" : "them") + " again)";
   m.summary += ".";
 
   ChartContext ctx;

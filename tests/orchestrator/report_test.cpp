@@ -412,30 +412,33 @@ TEST_F(ReportStudyTest, MarkdownHasTheSameContentAsTables) {
 }
 
 // The summary line counts every state: a study whose run was killed keeps its interrupted trial as
-// "running", and the report says how to finish it instead of calling it "other".
-TEST(ReportSummary, NamesPrunedAndUnfinishedTrialsAndHowToResume) {
+// "running" with a heartbeat that stopped, and the report says how to finish it instead of calling it
+// "other"; a trial whose heartbeat is recent is running.
+TEST(ReportSummary, NamesPrunedRunningAndInterruptedTrialsAndHowToResume) {
   const Experiment ex = testing::report_experiment();
   std::vector<TrialRecord> trials;
-  for (int64_t id = 0; id < 5; ++id) trials.push_back(testing::realistic_record(ex, id, "q8_0", 256, "continuous"));
+  for (int64_t id = 0; id < 6; ++id) trials.push_back(testing::realistic_record(ex, id, "q8_0", 256, "continuous"));
+  const double now = 1.8e9;
   trials[2].state = TrialState::kFailed;
   trials[3].state = TrialState::kPruned;
-  trials[4].state = TrialState::kRunning;
+  trials[4].state = TrialState::kRunning, trials[4].heartbeat_at = now - 2;                      // its run is alive
+  trials[5].state = TrialState::kRunning, trials[5].heartbeat_at = now - kStaleHeartbeatS - 1;  // its run is gone
   ReportInputs in;
   in.row.name = "killed";
   in.row.yaml_text = testing::kReportExperimentYaml;
   in.experiment = ex;
   in.trials = trials;
+  in.now = now;
   const ReportModel m = build_report_model(in);
-  EXPECT_NE(m.summary.find("5 trials: 2 complete"), std::string::npos) << m.summary;
-  EXPECT_NE(m.summary.find("1 failed, 1 pruned, 1 unfinished (running now, or interrupted: `effitune run "
+  EXPECT_NE(m.summary.find("6 trials: 2 complete"), std::string::npos) << m.summary;
+  EXPECT_NE(m.summary.find("1 failed, 1 pruned, 1 running, 1 interrupted (its run stopped: `effitune run "
                            "EXPERIMENT.yaml --db FILE --resume` runs it again)."),
             std::string::npos)
       << m.summary;
-  // A finished study says neither.
+  // A finished study says none of them.
   in.trials.resize(3);
   const ReportModel done = build_report_model(in);
-  EXPECT_EQ(done.summary.find("pruned"), std::string::npos) << done.summary;
-  EXPECT_EQ(done.summary.find("unfinished"), std::string::npos) << done.summary;
+  for (const char* word : {"pruned", "running", "interrupted"}) EXPECT_EQ(done.summary.find(word), std::string::npos) << done.summary;
   EXPECT_NE(done.summary.find("1 failed."), std::string::npos) << done.summary;
 }
 

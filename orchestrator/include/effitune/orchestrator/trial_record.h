@@ -82,4 +82,13 @@ struct TrialRecord {
   std::string measurements_json;   // raw percentiles, throughput, eval details (free-form JSON)
 };
 
+// A running trial's run writes its heartbeat every 2 s; one older than this belongs to a run that is
+// gone (killed, crashed, machine lost): the tuner retries such a trial, and `status` and the report
+// call it interrupted.
+inline constexpr double kStaleHeartbeatS = 60;
+// Whether `t` is running with a heartbeat older than kStaleHeartbeatS at `now` (unix seconds).
+inline bool is_interrupted(const TrialRecord& t, double now) {
+  return t.state == TrialState::kRunning && now - t.heartbeat_at > kStaleHeartbeatS;
+}
+
 }  // namespace effitune::orchestrator

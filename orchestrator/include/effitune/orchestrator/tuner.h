@@ -31,7 +31,7 @@ struct TunerOptions {
   bool resume = false;
   // A running trial whose heartbeat is older than this is presumed dead and retried. With resume,
   // every running trial is (the run that owned it is gone).
-  double stale_after_s = 60;
+  double stale_after_s = kStaleHeartbeatS;
   int32_t max_attempts = 3;          // a trial interrupted this many times is failed, not retried
   std::optional<int64_t> max_trials;  // overrides the experiment's strategy.max_trials
   std::optional<double> max_wall_s;   // overrides the experiment's strategy.max_wall_s
