@@ -1,34 +1,14 @@
 #include "tokenizer/bpe_tokenizer.h"
 
 #include <algorithm>
-#include <queue>
+#include <optional>
 
+#include "tokenizer/symbol_merge.h"
 #include "tokenizer/unicode_util.h"
 
 namespace effitune::engine::tokenizer {
 
 namespace {
-
-struct Symbol {
-  int prev;
-  int next;
-  size_t start;
-  size_t n;  // 0 once merged into its left neighbour
-};
-
-struct Bigram {
-  int left;
-  int right;
-  int rank;
-  size_t size;
-};
-
-// Lowest rank first; among equal ranks the leftmost pair.
-struct BigramOrder {
-  bool operator()(const Bigram& a, const Bigram& b) const {
-    return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
-  }
-};
 
 // Decodes byte-level text back to bytes. A character outside GPT-2's alphabet is kept as its UTF-8
 // (llama.cpp writes "[UNK_BYTE_...]" instead); it only occurs in hand-made vocabularies.
@@ -112,56 +92,25 @@ void BpeTokenizer::encode_word(std::string_view word, std::string& mapped, std::
     }
   }
 
-  std::vector<Symbol> symbols;
-  symbols.reserve(word.size());
-  for (size_t off = 0; off < text.size();) {
-    const size_t n = std::min(utf8_seq_len(static_cast<uint8_t>(text[off])), text.size() - off);
-    const int index = static_cast<int>(symbols.size());
-    symbols.push_back({index - 1, off + n == text.size() ? -1 : index + 1, off, n});
-    off += n;
-  }
-
-  std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
-  auto try_add = [&](int left, int right) {
-    if (left < 0 || right < 0) return;
-    const Symbol& l = symbols[static_cast<size_t>(left)];
-    const Symbol& r = symbols[static_cast<size_t>(right)];
-    const int rk = rank(text.substr(l.start, l.n), text.substr(r.start, r.n), key);
-    if (rk < 0) return;
-    queue.push({left, right, rk, l.n + r.n});
-  };
-  for (int i = 1; i < static_cast<int>(symbols.size()); ++i) try_add(i - 1, i);
-
-  while (!queue.empty()) {
-    const Bigram b = queue.top();
-    queue.pop();
-    Symbol& left = symbols[static_cast<size_t>(b.left)];
-    Symbol& right = symbols[static_cast<size_t>(b.right)];
-    // Stale: a side merged elsewhere since the pair was queued (the left only grows by absorbing
-    // its right neighbour, so equal total size means the same two strings).
-    if (left.n == 0 || right.n == 0 || left.n + right.n != b.size) continue;
-    left.n += right.n;
-    right.n = 0;
-    left.next = right.next;
-    if (right.next >= 0) symbols[static_cast<size_t>(right.next)].prev = b.left;
-    try_add(left.prev, b.left);
-    try_add(b.left, left.next);
-  }
-
-  for (int i = symbols.empty() ? -1 : 0; i != -1; i = symbols[static_cast<size_t>(i)].next) {
-    const Symbol& s = symbols[static_cast<size_t>(i)];
-    const std::string_view piece = text.substr(s.start, s.n);
-    const int32_t id = vocab_.find(piece);
-    if (id >= 0) {
-      out.push_back(id);
-      continue;
-    }
-    // As llama.cpp: fall back to single-byte tokens of the mapped text; the rest is dropped.
-    for (size_t j = 0; j < piece.size(); ++j) {
-      const int32_t bid = vocab_.find(piece.substr(j, 1));
-      if (bid >= 0) out.push_back(bid);
-    }
-  }
+  merge_symbols(
+      text,
+      [&](std::string_view left, std::string_view right) -> std::optional<double> {
+        const int rk = rank(left, right, key);  // lower ranks merge first
+        if (rk < 0) return std::nullopt;
+        return rk;
+      },
+      [&](std::string_view piece) {
+        const int32_t id = vocab_.find(piece);
+        if (id >= 0) {
+          out.push_back(id);
+          return;
+        }
+        // As llama.cpp: fall back to single-byte tokens of the mapped text; the rest is dropped.
+        for (size_t j = 0; j < piece.size(); ++j) {
+          const int32_t bid = vocab_.find(piece.substr(j, 1));
+          if (bid >= 0) out.push_back(bid);
+        }
+      });
 }
 
 }  // namespace effitune::engine::tokenizer

@@ -1,8 +1,9 @@
 #include "tokenizer/spm_tokenizer.h"
 
 #include <cstdio>
-#include <queue>
+#include <optional>
 
+#include "tokenizer/symbol_merge.h"
 #include "tokenizer/unicode_util.h"
 
 namespace effitune::engine::tokenizer {
@@ -10,27 +11,6 @@ namespace effitune::engine::tokenizer {
 namespace {
 
 constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581, SentencePiece's visible space
-
-struct Symbol {
-  int prev;
-  int next;
-  size_t start;
-  size_t n;  // 0 once merged into its left neighbour
-};
-
-struct Bigram {
-  int left;
-  int right;
-  float score;
-  size_t size;
-};
-
-// Highest score first; among equal scores the leftmost pair, as SentencePiece and llama.cpp do.
-struct BigramOrder {
-  bool operator()(const Bigram& a, const Bigram& b) const {
-    return a.score < b.score || (a.score == b.score && a.left > b.left);
-  }
-};
 
 // The byte a "<0xXX>" token stands for, or -1.
 int parse_byte_token(const std::string& text) {
@@ -145,55 +125,27 @@ void SpmTokenizer::encode_escaped(std::string_view text, std::vector<int32_t>& o
 }
 
 void SpmTokenizer::merge_segment(std::string_view text, std::vector<int32_t>& out) const {
-  std::vector<Symbol> symbols;
-  symbols.reserve(text.size());
-  for (size_t off = 0; off < text.size();) {
-    const size_t n = std::min(utf8_seq_len(static_cast<uint8_t>(text[off])), text.size() - off);
-    const int index = static_cast<int>(symbols.size());
-    symbols.push_back({index - 1, off + n == text.size() ? -1 : index + 1, off, n});
-    off += n;
-  }
-
-  std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
-  auto try_add = [&](int left, int right) {
-    if (left < 0 || right < 0) return;
-    const size_t size = symbols[static_cast<size_t>(left)].n + symbols[static_cast<size_t>(right)].n;
-    const int32_t id = vocab_.find(text.substr(symbols[static_cast<size_t>(left)].start, size));
-    if (id < 0) return;
-    queue.push({left, right, vocab_.score(id), size});
-  };
-  for (int i = 1; i < static_cast<int>(symbols.size()); ++i) try_add(i - 1, i);
-
-  while (!queue.empty()) {
-    const Bigram b = queue.top();
-    queue.pop();
-    Symbol& left = symbols[static_cast<size_t>(b.left)];
-    Symbol& right = symbols[static_cast<size_t>(b.right)];
-    // A stale pair: one side has merged with something else since it was queued.
-    if (left.n == 0 || right.n == 0 || left.n + right.n != b.size) continue;
-    left.n += right.n;
-    right.n = 0;
-    left.next = right.next;
-    if (right.next >= 0) symbols[static_cast<size_t>(right.next)].prev = b.left;
-    try_add(left.prev, b.left);
-    try_add(b.left, left.next);
-  }
-
-  // Every merged symbol is a vocabulary token (pairs are only queued when they are), so a symbol
-  // that is not one is a single character the vocabulary lacks: emit its bytes.
-  for (int i = symbols.empty() ? -1 : 0; i != -1; i = symbols[static_cast<size_t>(i)].next) {
-    const Symbol& s = symbols[static_cast<size_t>(i)];
-    const std::string_view piece = text.substr(s.start, s.n);
-    const int32_t id = vocab_.find(piece);
-    if (id >= 0) {
-      out.push_back(id);
-      continue;
-    }
-    for (char c : piece) {
-      const int32_t bt = byte_tokens_[static_cast<uint8_t>(c)];
-      if (bt >= 0) out.push_back(bt);
-    }
-  }
+  merge_symbols(
+      text,
+      [&](std::string_view left, std::string_view right) -> std::optional<double> {
+        // Only pairs whose concatenation is a vocabulary token merge, the best-scored first.
+        const int32_t id = vocab_.find(std::string_view(left.data(), left.size() + right.size()));
+        if (id < 0) return std::nullopt;
+        return -static_cast<double>(vocab_.score(id));
+      },
+      [&](std::string_view piece) {
+        // Every merged piece is a vocabulary token (pairs only merge when they are), so a piece that
+        // is not one is a single character the vocabulary lacks: emit its bytes.
+        const int32_t id = vocab_.find(piece);
+        if (id >= 0) {
+          out.push_back(id);
+          return;
+        }
+        for (char c : piece) {
+          const int32_t bt = byte_tokens_[static_cast<uint8_t>(c)];
+          if (bt >= 0) out.push_back(bt);
+        }
+      });
 }
 
 }  // namespace effitune::engine::tokenizer
