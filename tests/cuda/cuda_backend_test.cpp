@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <numeric>
+#include <span>
 
 #include "cuda_test_util.h"
 #include "effitune/engine/backend.h"

@@ -1,39 +1,11 @@
-// Helpers shared by the CUDA tests: skipping without a device, NMSE, seeded random vectors.
+// Helpers shared by the CUDA tests: skipping without a device; NMSE and seeded random vectors
+// (support/numerics.h).
 #pragma once
 
 #include <gtest/gtest.h>
 
-#include <cstdint>
-#include <random>
-#include <span>
-#include <vector>
-
 #include "../../engine/src/cuda/cuda_backend_factory.h"
+#include "support/numerics.h"
 
 #define EFFITUNE_SKIP_WITHOUT_CUDA() \
   if (!::effitune::engine::cuda_backend_available()) GTEST_SKIP() << "no CUDA device (or a build without CUDA)"
-
-namespace effitune::testing {
-
-// sum (a - ref)^2 / sum ref^2, in double.
-template <typename A, typename B>
-double nmse(const std::vector<A>& a, const std::vector<B>& ref) {
-  EXPECT_EQ(a.size(), ref.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size() && i < ref.size(); ++i) {
-    const double d = static_cast<double>(a[i]) - static_cast<double>(ref[i]);
-    num += d * d;
-    den += static_cast<double>(ref[i]) * static_cast<double>(ref[i]);
-  }
-  return den > 0 ? num / den : num;
-}
-
-inline std::vector<float> random_normal(size_t n, uint64_t seed, float std = 1.0f) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> d(0.0f, std);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
-
-}  // namespace effitune::testing

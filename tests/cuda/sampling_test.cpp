@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <numeric>
+#include <span>
 #include <random>
 #include <set>
 

@@ -11,28 +11,14 @@
 #include "../../engine/src/cpu/matmul.h"
 #include "../../engine/src/cpu/ops.h"
 #include "effitune/engine/dtype.h"
+#include "support/numerics.h"
 #include "support/reference_f64.h"
 
 namespace effitune::engine::cpu {
 namespace {
 
-double nmse(const std::vector<float>& a, const std::vector<double>& ref) {
-  EXPECT_EQ(a.size(), ref.size());
-  double num = 0.0, den = 0.0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    num += (a[i] - ref[i]) * (a[i] - ref[i]);
-    den += ref[i] * ref[i];
-  }
-  return num / den;
-}
-
-std::vector<float> randn(size_t n, uint64_t seed, float scale = 1.0f) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using testing::nmse;
+using testing::random_normal;
 
 struct MatmulCase {
   DType type;
@@ -56,11 +42,11 @@ TEST_P(MatmulTest, MatchesFloat64ProductOfDequantizedWeights) {
   const int64_t rows_a = 67, rows_b = 13;    // not multiples of the 4-row tile
   ThreadPool pool(2);
   for (int64_t n_tokens : {1, 3, 9}) {       // 1-token decode, the token remainder, and 4-token tiles
-    std::vector<float> x = randn(static_cast<size_t>(n_tokens * cols), 7 + n_tokens);
+    std::vector<float> x = random_normal(static_cast<size_t>(n_tokens * cols), 7 + n_tokens);
     std::vector<std::vector<uint8_t>> storage;
     std::vector<TensorView> ws;
     for (int64_t rows : {rows_a, rows_b}) {
-      std::vector<float> wf = randn(static_cast<size_t>(rows * cols), 100 + rows, 0.05f);
+      std::vector<float> wf = random_normal(static_cast<size_t>(rows * cols), 100 + rows, 0.05f);
       TensorView w;
       w.type = c.type;
       w.rows = rows;
@@ -113,7 +99,7 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulTest,
 TEST(MatmulTest, OddColumnCountUsesScalarTail) {
   // 172 = stories260K's hidden size: not a multiple of any SIMD width.
   const int64_t cols = 172, rows = 5, n_tokens = 2;
-  std::vector<float> x = randn(static_cast<size_t>(n_tokens * cols), 1), wf = randn(static_cast<size_t>(rows * cols), 2);
+  std::vector<float> x = random_normal(static_cast<size_t>(n_tokens * cols), 1), wf = random_normal(static_cast<size_t>(rows * cols), 2);
   TensorView w{DType::kF32, wf.data(), rows, cols};
   std::vector<float> y(static_cast<size_t>(n_tokens * rows));
   Activations a{x.data(), n_tokens, cols, nullptr};
@@ -130,11 +116,11 @@ TEST(MatmulTest, OddColumnCountUsesScalarTail) {
 // quantized matmul above: 1e-4; the activation adds only f32 rounding).
 TEST(MatmulTest, FusedSwiGluMatchesFloat64) {
   const int64_t cols = 256, rows = 90, n_tokens = 5;
-  std::vector<float> x = randn(static_cast<size_t>(n_tokens * cols), 40);
+  std::vector<float> x = random_normal(static_cast<size_t>(n_tokens * cols), 40);
   std::vector<std::vector<uint8_t>> bufs;
   std::vector<TensorView> ws;
   for (int j = 0; j < 2; ++j) {
-    std::vector<float> wf = randn(static_cast<size_t>(rows * cols), 41 + j, 0.1f);
+    std::vector<float> wf = random_normal(static_cast<size_t>(rows * cols), 41 + j, 0.1f);
     TensorView w{DType::kQ8_0, nullptr, rows, cols};
     bufs.emplace_back(static_cast<size_t>(w.bytes()));
     for (int64_t r = 0; r < rows; ++r) quantize_row(DType::kQ8_0, wf.data() + r * cols, bufs.back().data() + r * w.row_bytes(), cols);
@@ -162,7 +148,7 @@ TEST(MatmulTest, FusedSwiGluMatchesFloat64) {
 // Element-wise ops: a handful of f32 roundings per output -> NMSE ~1e-14; bound 1e-12.
 TEST(CpuOpsTest, RmsNorm) {
   const int64_t n = 768;
-  std::vector<float> x = randn(n, 3, 3.0f), w = randn(n, 4), out(n);
+  std::vector<float> x = random_normal(n, 3, 3.0f), w = random_normal(n, 4), out(n);
   rms_norm(x.data(), w.data(), n, 1e-5f, out.data());
   double ss = 0.0;
   for (float v : x) ss += static_cast<double>(v) * v;
@@ -178,7 +164,7 @@ TEST(CpuOpsTest, RopeWithAndWithoutFreqFactors) {
   for (int i = 0; i < hd / 2; ++i) factors[i] = 1.0f + 0.25f * static_cast<float>(i % 5);
   for (bool use_factors : {false, true}) {
     for (int32_t pos : {0, 1, 17, 4000}) {
-      std::vector<float> x = randn(static_cast<size_t>(hd * heads), 5 + pos), cs(hd);
+      std::vector<float> x = random_normal(static_cast<size_t>(hd * heads), 5 + pos), cs(hd);
       const std::vector<float> x0 = x;
       rope_table(pos, hd, 500000.0f, use_factors ? std::span<const float>(factors) : std::span<const float>(), cs.data());
       rope_apply(x.data(), heads, hd, cs.data());
@@ -198,7 +184,7 @@ TEST(CpuOpsTest, RopeWithAndWithoutFreqFactors) {
 }
 
 TEST(CpuOpsTest, SoftmaxAndSiluMul) {
-  std::vector<float> x = randn(1000, 9, 4.0f);
+  std::vector<float> x = random_normal(1000, 9, 4.0f);
   std::vector<double> ref(x.size());
   double mx = -INFINITY, sum = 0.0;
   for (float v : x) mx = std::max(mx, static_cast<double>(v));
@@ -207,7 +193,7 @@ TEST(CpuOpsTest, SoftmaxAndSiluMul) {
   softmax(x.data(), static_cast<int64_t>(x.size()));
   EXPECT_LT(nmse(x, ref), 1e-12);
 
-  std::vector<float> g = randn(300, 10, 3.0f), u = randn(300, 11), out(300);
+  std::vector<float> g = random_normal(300, 10, 3.0f), u = random_normal(300, 11), out(300);
   silu_mul(g.data(), u.data(), 300, out.data());
   std::vector<double> sref(300);
   for (int i = 0; i < 300; ++i) sref[i] = g[i] / (1.0 + std::exp(-static_cast<double>(g[i]))) * u[i];
@@ -229,12 +215,12 @@ TEST(CpuOpsTest, PagedGqaAttention) {
   const std::vector<int32_t> table = {5, 2, 6, 0, 3};
   std::vector<float> kc(static_cast<size_t>(layout.total_floats()), NAN), vc(kc.size(), NAN);
   // NaN everywhere else: reading an unwritten slot or block would poison the result.
-  std::vector<float> keys = randn(static_cast<size_t>(n_pos * kvd), 20), vals = randn(static_cast<size_t>(n_pos * kvd), 21);
+  std::vector<float> keys = random_normal(static_cast<size_t>(n_pos * kvd), 20), vals = random_normal(static_cast<size_t>(n_pos * kvd), 21);
   for (int32_t p = 0; p < n_pos; ++p) {
     kv_store(kc.data(), layout, layer, table, p, keys.data() + p * kvd);
     kv_store(vc.data(), layout, layer, table, p, vals.data() + p * kvd);
   }
-  std::vector<float> q = randn(static_cast<size_t>(n_heads * hd), 22, 2.0f);
+  std::vector<float> q = random_normal(static_cast<size_t>(n_heads * hd), 22, 2.0f);
   std::vector<float> scores(n_pos), out(static_cast<size_t>(n_pos * n_heads * hd));
   std::vector<double> ref(out.size());
   for (int32_t p = 0; p < n_pos; ++p)
@@ -258,7 +244,7 @@ TEST(CpuOpsTest, PagedGqaAttention) {
 }
 
 TEST(CpuOpsTest, ActivationQuantizationRoundTrip) {
-  std::vector<float> x = randn(64, 30);
+  std::vector<float> x = random_normal(64, 30);
   x[5] = 0.0f;
   std::vector<ActBlockQ8> q(2);
   quantize_act_q8(x.data(), 64, q.data());

@@ -12,28 +12,14 @@
 #include "../../engine/src/cpu/matmul.h"
 #include "../../engine/src/cpu/packed.h"
 #include "effitune/engine/dtype.h"
+#include "support/numerics.h"
 #include "support/reference_f64.h"
 
 namespace effitune::engine::cpu {
 namespace {
 
-double nmse(const std::vector<float>& a, const std::vector<double>& ref) {
-  EXPECT_EQ(a.size(), ref.size());
-  double num = 0.0, den = 0.0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    num += (a[i] - ref[i]) * (a[i] - ref[i]);
-    den += ref[i] * ref[i];
-  }
-  return num / den;
-}
-
-std::vector<float> randn(size_t n, uint64_t seed, float scale = 1.0f) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using testing::nmse;
+using testing::random_normal;
 
 struct Quantized {
   std::vector<uint8_t> bytes;
@@ -42,7 +28,7 @@ struct Quantized {
 
 Quantized quantize(DType type, int64_t rows, int64_t cols, uint64_t seed) {
   Quantized q;
-  const std::vector<float> wf = randn(static_cast<size_t>(rows * cols), seed, 0.05f);
+  const std::vector<float> wf = random_normal(static_cast<size_t>(rows * cols), seed, 0.05f);
   q.view = TensorView{type, nullptr, rows, cols};
   q.bytes.resize(static_cast<size_t>(q.view.bytes()));
   for (int64_t r = 0; r < rows; ++r)
@@ -85,7 +71,7 @@ TEST_P(PackedMatmulTest, MatchesFloat64AcrossPanelsAndTokenTiles) {
   for (const Quantized& q : ws) packed.push_back(PackedMatrix::pack(q.view));
   ThreadPool pool(2);
   for (int64_t n_tokens : {1, 3, 4, 9, 17}) {  // decode, remainder tiles, full tiles, tiles + remainder
-    const std::vector<float> x = randn(static_cast<size_t>(n_tokens * cols), 11 + n_tokens);
+    const std::vector<float> x = random_normal(static_cast<size_t>(n_tokens * cols), 11 + n_tokens);
     std::vector<std::vector<float>> ys;
     for (int64_t r : rows) ys.emplace_back(static_cast<size_t>(n_tokens * r), NAN);
     const MatmulJob jobs[] = {{&ws[0].view, ys[0].data(), rows[0], &packed[0]},
@@ -106,7 +92,7 @@ TEST_P(PackedMatmulTest, FusedSwiGluMatchesFloat64) {
   const Quantized g = quantize(type, rows, cols, 41), u = quantize(type, rows, cols, 42);
   if (!PackedMatrix::can_pack(g.view)) GTEST_SKIP() << "this build has no packed kernels";
   const PackedMatrix pg = PackedMatrix::pack(g.view), pu = PackedMatrix::pack(u.view);
-  const std::vector<float> x = randn(static_cast<size_t>(n_tokens * cols), 40);
+  const std::vector<float> x = random_normal(static_cast<size_t>(n_tokens * cols), 40);
   ThreadPool pool(2);
   std::vector<float> gate(static_cast<size_t>(n_tokens * rows)), up(gate.size());
   std::vector<ActBlockQ8> scratch;
