@@ -476,6 +476,7 @@ void launch_add_act(const P2pArgs& a, ActType act, cudaStream_t s) {
 
 }  // namespace
 
+// The kernels for a.n ranks: kN, the ranks whose loads are in flight together, is a compile-time bound.
 void launch_all_reduce(const P2pArgs& a, cudaStream_t s) {
   if (a.n <= 2) launch_pdl(p2p_all_reduce_kernel<2>, kBlocks, kThreads, 0, s, a);
   else if (a.n <= 4) launch_pdl(p2p_all_reduce_kernel<4>, kBlocks, kThreads, 0, s, a);
