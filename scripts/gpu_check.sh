@@ -35,6 +35,10 @@ echo "nccl: ${EFFITUNE_NCCL_LIBRARY:-not found}"
 mkdir -p /work/shared/data && cp -n "$C/stories260K.bin" /work/shared/data/ 2>/dev/null
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee "$OUT/device.txt"
 
+NG=$(nvidia-smi -L | wc -l)
+# `effitune bench` as the tp modes run it: the 8B shape's decode with 32-token prompts and 32 new tokens.
+BENCH="$C/effitune bench --backend cuda --quant bf16 --prompt 32 --gen 32 --repetitions 3"
+
 # The experiments/gpu-tp-8b.yaml study up to this machine's GPU count (the file says 4), and its report.
 tp_study() {
   [[ $NG -ge 2 ]] || return 0
@@ -62,11 +66,10 @@ if [[ $MODE == tp-tests ]]; then
   tests_rc=${PIPESTATUS[0]}
 fi
 if [[ $MODE == tp ]]; then
-  NG=$(nvidia-smi -L | wc -l)
   timeout 300 "$C/effitune_cuda_tests" --gtest_filter="${TP_TESTS:-*}" > "$OUT/cuda_tests.log" 2>&1
   tests_rc=$?
   grep -E "^\[  (FAILED|PASSED)|tests ran" "$OUT/cuda_tests.log" | tail -4
-  B0="$C/effitune bench --backend cuda --quant bf16 --prompt 32 --gen 32 --repetitions 3 --format json"
+  B0="$BENCH --format json"
   B="$B0 --model synthetic:llama-8b"
   J=$OUT/tp_bench.jsonl
   label() { sed "s/^{/{\"label\":\"$1\",/" >> "$J"; }
@@ -109,10 +112,8 @@ PY
   [[ ${TP_STUDY:-1} != 0 ]] && tp_study
 fi
 if [[ $MODE == tp-study ]]; then
-  NG=$(nvidia-smi -L | wc -l)
   for tp in 2 4 8; do
-    [[ $tp -le $NG ]] && "$C/effitune" bench --backend cuda --quant bf16 --prompt 32 --gen 32 --repetitions 3 \
-      --model synthetic:llama-8b --gpu-count $tp --batch 1,64 --collective-timing --format json 2>/dev/null |
+    [[ $tp -le $NG ]] && $BENCH --model synthetic:llama-8b --gpu-count $tp --batch 1,64 --collective-timing --format json 2>/dev/null |
       python3 -c 'import json,sys
 for l in sys.stdin:
     r = json.loads(l); r["pct"] = 100 * r["collective_share_of_decode"]
@@ -120,8 +121,7 @@ for l in sys.stdin:
       tee -a "$OUT/tp_profile.txt"
     [[ ${TP_PROFILE:-1} == 0 ]] && continue
     for b in 1 64; do
-      [ "$tp" -le "$NG" ] && EFFITUNE_TP_PROFILE=1 "$C/effitune" bench --backend cuda --quant bf16 --prompt 32 --gen 32 \
-        --repetitions 3 --model synthetic:llama-8b --gpu-count $tp --batch $b 2>&1 |
+      [ "$tp" -le "$NG" ] && EFFITUNE_TP_PROFILE=1 $BENCH --model synthetic:llama-8b --gpu-count $tp --batch $b 2>&1 |
         grep -E "profile, rank|synthetic:llama" | sed "s/^/TP=$tp batch $b: /" >> "$OUT/tp_profile.txt"
     done
   done
