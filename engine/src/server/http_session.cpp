@@ -67,8 +67,11 @@ struct Exchange {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, ServerCore& core) : stream_(std::move(socket)), core_(core) {}
+  Session(tcp::socket&& socket, ServerCore& core) : stream_(std::move(socket)), core_(core) {
+    core_.open_connections.fetch_add(1);
+  }
   ~Session() {
+    core_.open_connections.fetch_sub(1);
     if (ex_ && !ex_->finished) (void)core_.scheduler->cancel(ex_->id);
     end_exchange();
   }
@@ -98,6 +101,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void peer_gone();
   void linger_close();
   void drain_then_close();
+  void drain_some();
   void end_exchange();
 
   beast::tcp_stream stream_;
@@ -460,17 +464,17 @@ void Session::linger_close() {
 void Session::drain_then_close() {
   dead_ = true;
   stream_.expires_after(kLingerTimeout);
-  auto drain = std::make_shared<std::function<void(beast::error_code, size_t)>>();
-  *drain = [self = shared_from_this(), drain](beast::error_code ec, size_t) {
-    if (ec) {
-      beast::error_code ig;
-      self->stream_.socket().close(ig);
-      *drain = nullptr;  // breaks the self-reference
-      return;
-    }
-    self->stream_.async_read_some(net::buffer(self->discard_), *drain);
-  };
-  stream_.async_read_some(net::buffer(discard_), *drain);
+  drain_some();
+}
+
+// Each read holds the session until it completes; no handler refers to itself, so a read still
+// pending when the server stops is freed with the io_context (a self-referencing handler leaked it).
+void Session::drain_some() {
+  stream_.async_read_some(net::buffer(discard_), [self = shared_from_this()](beast::error_code ec, size_t) {
+    if (!ec) return self->drain_some();
+    beast::error_code ignored;
+    self->stream_.socket().close(ignored);
+  });
 }
 
 void Session::end_exchange() {

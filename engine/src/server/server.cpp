@@ -23,7 +23,10 @@ constexpr auto kCancelAnswerWait = std::chrono::seconds(5);  // for cancelled re
 
 struct Server::Impl {
   server::ServerCore core;
-  net::io_context ioc;  // after core: its handlers (the sessions) use the scheduler when destroyed
+  // After core: its handlers (the sessions) use the scheduler when destroyed. Reset at shutdown, so
+  // that the handlers still pending then (reads of idle or lingering connections) free their
+  // sessions and sockets at once instead of when the Server is destroyed.
+  std::optional<net::io_context> ioc{std::in_place};
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::optional<tcp::acceptor> acceptor;
   std::optional<net::steady_timer> accept_retry;
@@ -42,7 +45,7 @@ struct Server::Impl {
 };
 
 void Server::Impl::accept() {
-  acceptor->async_accept(net::make_strand(ioc), [this](boost::system::error_code ec, tcp::socket socket) {
+  acceptor->async_accept(net::make_strand(*ioc), [this](boost::system::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
     if (ec) {  // e.g. out of file descriptors: back off instead of spinning
       accept_retry->expires_after(std::chrono::milliseconds(50));
@@ -128,8 +131,8 @@ Status Server::start() {
   if (ec) return invalid_argument("--host '" + s.core.config.host + "' is not an IP address: " + ec.message());
   const tcp::endpoint endpoint(address, s.core.config.port);
   const std::string where = s.core.config.host + ":" + std::to_string(s.core.config.port);
-  s.acceptor.emplace(s.ioc);
-  s.accept_retry.emplace(s.ioc);
+  s.acceptor.emplace(*s.ioc);
+  s.accept_retry.emplace(*s.ioc);
   if (s.acceptor->open(endpoint.protocol(), ec); ec) return unavailable("cannot open a socket for " + where + ": " + ec.message());
   s.acceptor->set_option(net::socket_base::reuse_address(true), ec);
   if (s.acceptor->bind(endpoint, ec); ec)
@@ -137,9 +140,9 @@ Status Server::start() {
   if (s.acceptor->listen(net::socket_base::max_listen_connections, ec); ec)
     return unavailable("cannot listen on " + where + ": " + ec.message());
   s.port = s.acceptor->local_endpoint().port();
-  s.work.emplace(s.ioc.get_executor());
+  s.work.emplace(s.ioc->get_executor());
   s.accept();
-  for (int i = 0; i < s.core.config.io_threads; ++i) s.io_threads.emplace_back([&s] { s.ioc.run(); });
+  for (int i = 0; i < s.core.config.io_threads; ++i) s.io_threads.emplace_back([&s] { s.ioc->run(); });
   s.loop_thread = std::thread([&s] { s.loop(); });
   std::lock_guard<std::mutex> lock(s.state_mu);
   s.started = true;
@@ -160,7 +163,7 @@ void Server::shutdown() {
     s.shutting_down = true;
   }
   s.core.draining.store(true);
-  net::post(s.ioc, [&s] {
+  net::post(*s.ioc, [&s] {
     boost::system::error_code ignored;
     s.acceptor->close(ignored);
     s.accept_retry->cancel();
@@ -180,9 +183,12 @@ void Server::shutdown() {
   if (s.loop_thread.joinable()) s.loop_thread.join();
   s.core.scheduler->cancel_all();  // nothing is left to step; frees any KV a late request took
   s.work.reset();
-  s.ioc.stop();
+  s.ioc->stop();
   for (auto& t : s.io_threads) t.join();
   s.io_threads.clear();
+  s.acceptor.reset();
+  s.accept_retry.reset();
+  s.ioc.reset();  // destroys the pending handlers: every session ends here
   std::lock_guard<std::mutex> lock(s.state_mu);
   s.stopped = true;
   s.state_cv.notify_all();
@@ -195,6 +201,7 @@ void Server::wait() {
 
 SchedulerStats Server::scheduler_stats() const { return impl_->core.scheduler->stats(); }
 int64_t Server::in_flight() const { return impl_->core.in_flight.load(); }
+int64_t Server::open_connections() const { return impl_->core.open_connections.load(); }
 std::string Server::metrics_text() const {
   return impl_->core.metrics.render(impl_->core.scheduler->stats(), impl_->core.in_flight.load());
 }

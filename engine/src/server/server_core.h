@@ -20,6 +20,7 @@ struct ServerCore {
   Metrics metrics;
   std::atomic<bool> draining{false};
   std::atomic<int64_t> in_flight{0};
+  std::atomic<int64_t> open_connections{0};  // live sessions, each holding one socket
   std::atomic<uint64_t> next_response_id{1};
   std::atomic<uint64_t> seed_counter{0x9e3779b97f4a7c15ull};
 };

@@ -133,6 +133,7 @@ class Server {
 
   SchedulerStats scheduler_stats() const;
   int64_t in_flight() const;  // generation requests accepted and not yet fully answered
+  int64_t open_connections() const;  // client connections the server holds; 0 after shutdown()
   std::string metrics_text() const;
 
  private:
