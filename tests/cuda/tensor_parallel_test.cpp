@@ -456,7 +456,8 @@ TEST(CudaTensorParallel, AllReduceEqualsTheHostSumBitForBit) {
 // take the plain all-reduce and the norm kernel), f32 and bf16, with
 // and without the norm (the last layer's update), 2 ranks and every visible rank (up to 8); the norm
 // written from registers (the default where a row fits) gives the same bits as the row-loop norm, and
-// the push exchange (the default) the same bits as the pull one.
+// the push exchange (the default) the same bits as the pull one. The two-shot update against its own
+// rounding (the sum rounded to bf16 before it is added).
 TEST(CudaTensorParallel, ResidualAddEqualsTheHostSumAndNormMatchesFloat64) {
   SKIP_WITHOUT_TWO_GPUS();
   std::vector<int32_t> rank_counts = {2};
@@ -501,20 +502,18 @@ TEST(CudaTensorParallel, ResidualAddEqualsTheHostSumAndNormMatchesFloat64) {
                   }
                 }
             }
-          for (size_t c = 0; c < in.size(); ++c) {
-            std::vector<float> x = add.residual[c];
-            for (int32_t r = 0; r < ranks; ++r)
-              for (size_t k = 0; k < n; ++k)
-                x[k] += type == DType::kBF16 ? bf16_to_f32(f32_to_bf16(in[c][r][k])) : in[c][r][k];
+          // x on every rank against `expected` bit for bit, the norm against float64 from it.
+          auto check = [&](const std::vector<std::vector<float>>& got, const std::vector<std::vector<float>>& normed,
+                           const std::vector<float>& x, const std::string& how) {
             size_t wrong_x = 0, rank_diff = 0;
             for (int32_t r = 0; r < ranks; ++r)
               for (size_t k = 0; k < n; ++k) {
-                wrong_x += out[c][r][k] != x[k];
-                if (with_norm) rank_diff += add.normed[c][r][k] != add.normed[c][0][k];
+                wrong_x += got[r][k] != x[k];
+                if (with_norm) rank_diff += normed[r][k] != normed[0][k];
               }
-            EXPECT_EQ(wrong_x, 0u) << what << ", x, call " << c;
-            if (!with_norm) continue;
-            EXPECT_EQ(rank_diff, 0u) << what << ", ranks disagree, call " << c;
+            EXPECT_EQ(wrong_x, 0u) << how << ", x";
+            if (!with_norm) return;
+            EXPECT_EQ(rank_diff, 0u) << how << ", ranks disagree";
             std::vector<double> ref(n);
             for (int32_t t = 0; t < rows; ++t) {
               double ss = 0;
@@ -525,7 +524,32 @@ TEST(CudaTensorParallel, ResidualAddEqualsTheHostSumAndNormMatchesFloat64) {
             // f32: a few roundings of a 4096-term sum; bf16: one rounding of the output, NMSE ~ ulp^2 / 12
             // over the value squared, 2^-14 / 12 x E[1 / m^2] for mantissas m in [1, 2): 2.5e-6 (measured
             // 2.76e-6); the bound is cuda_ops_test's one-rounding 4e-6.
-            EXPECT_LE(testing::nmse(add.normed[c][0], ref), type == DType::kF32 ? 1e-10 : 4e-6) << what << ", call " << c;
+            EXPECT_LE(testing::nmse(normed[0], ref), type == DType::kF32 ? 1e-10 : 4e-6) << how;
+          };
+          auto part = [&](float v) { return type == DType::kBF16 ? bf16_to_f32(f32_to_bf16(v)) : v; };
+          for (size_t c = 0; c < in.size(); ++c) {
+            std::vector<float> x = add.residual[c];
+            for (int32_t r = 0; r < ranks; ++r)
+              for (size_t k = 0; k < n; ++k) x[k] += part(in[c][r][k]);
+            check(out[c], with_norm ? add.normed[c] : out[c], x, what + ", call " + std::to_string(c));
+          }
+          // The two-shot update (bf16 partials with the norm): the rank-order sum of the partials is
+          // rounded to bf16 once more before it is added. Rows: fewer than the ranks (some rank owns
+          // none), one a CTA with a last partial round, four a CTA.
+          if (type == DType::kBF16 && with_norm && (rows == 3 || rows == 65 || rows == 256)) {
+            cuda_ops::ResidualAdd two = add;
+            two.two_shot = true;
+            std::vector<std::vector<std::vector<float>>> out_two;
+            ASSERT_TRUE(cuda_ops::all_reduce(ranks, in, out_two, &two).ok()) << what << ", two-shot";
+            for (size_t c = 0; c < in.size(); ++c) {
+              std::vector<float> x = add.residual[c];
+              for (size_t k = 0; k < n; ++k) {
+                float sum = 0.0f;
+                for (int32_t r = 0; r < ranks; ++r) sum += part(in[c][r][k]);
+                x[k] += part(sum);
+              }
+              check(out_two[c], two.normed[c], x, what + ", two-shot, call " + std::to_string(c));
+            }
           }
         }
       }

@@ -363,6 +363,7 @@ Status all_reduce(int32_t ranks, const std::vector<std::vector<std::vector<float
         auto* fused = dynamic_cast<cuda::NormingCommunicator*>(group[r].get());
         fused->set_norm_from_registers(add->norm_from_registers);
         fused->set_push_exchange(add->push);
+        fused->set_two_shot(add->two_shot);
         // Even calls write the partial where the communicator reads it (as the backend's projections
         // do), odd calls hand it a buffer of their own to copy from.
         const std::vector<uint8_t> pb = to_act(in, part);

@@ -68,6 +68,7 @@ struct ResidualAdd {
   DType act = DType::kF32;
   bool norm_from_registers = true;  // NormingCommunicator::set_norm_from_registers (its default)
   bool push = true;                 // NormingCommunicator::set_push_exchange (its default)
+  bool two_shot = false;            // NormingCommunicator::set_two_shot: x = residual + the rank-order sum rounded to `part`
   std::vector<std::vector<std::vector<float>>> normed;
 };
 Status all_reduce(int32_t ranks, const std::vector<std::vector<std::vector<float>>>& inputs,

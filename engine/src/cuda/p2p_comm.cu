@@ -112,6 +112,7 @@ class HybridCommunicator final : public NormingCommunicator {
   void set_exchange_timeout(double seconds) override { timeout_ns_ = static_cast<uint64_t>(seconds * 1e9); }
   void set_norm_from_registers(bool on) override { norm_regs_ = on; }
   void set_push_exchange(bool on) override { push_ = on; }
+  void set_two_shot(bool on) override { two_shot_min_rows_ = on ? 1 : 0; }
   void start_timing() override {
     timing_ = true;
     on_device([&] {
@@ -145,6 +146,7 @@ class HybridCommunicator final : public NormingCommunicator {
     ++adds_;
     a.rows = rows, a.dim = dim, a.norm_w = norm_w, a.eps = eps, a.xn = xn;
     a.norm_regs = norm_w != nullptr && norm_regs_ && norm_fits_registers(part, dim);
+    a.two_shot = a.push && a.norm_regs && part != ActType::kF32 && two_shot_min_rows_ > 0 && rows >= two_shot_min_rows_;
     // A measurement of what the exchange costs inside the decode graph, not a mode to serve with:
     // every rank adds only its own partial (wrong sums), skipping the signals and the peer loads.
     static const bool skip = [] {
@@ -218,6 +220,12 @@ class HybridCommunicator final : public NormingCommunicator {
   bool timing_ = print_profile_;
   // EFFITUNE_TP_PUSH=0: the pull exchange (signal, wait, read the peers' slots), for A/B timing.
   bool push_ = env_flag("EFFITUNE_TP_PUSH", true);
+  // Residual updates of at least this many rows are two-shot where they can be (P2pArgs::two_shot);
+  // 0: never. EFFITUNE_TP_TWO_SHOT_MIN_ROWS, off by default until measured (session 14).
+  int32_t two_shot_min_rows_ = [] {
+    const char* v = std::getenv("EFFITUNE_TP_TWO_SHOT_MIN_ROWS");
+    return v != nullptr && *v != '\0' ? std::max(0, std::atoi(v)) : 0;
+  }();
 
   // Runs f (a CUDA call) with this rank's device current, then makes the caller's current again
   // (the bench's thread is rank 0's and reads every rank); false when a CUDA call failed.

@@ -45,6 +45,10 @@ class NormingCommunicator : public Communicator {
   // Whether residual updates push partials into the peers' memory (the default) or pull them from
   // it (EFFITUNE_TP_PUSH=0): the same bits either way; for tests.
   virtual void set_push_exchange(bool on) { (void)on; }
+  // Whether every residual update that can (pushed 16-bit partials with the norm from registers) is
+  // two-shot (p2p_kernels.cu two_shot_rows: a reduce-scatter to the rows' owners, then their rounded
+  // sums to every rank) rather than only those EFFITUNE_TP_TWO_SHOT_MIN_ROWS selects; for tests.
+  virtual void set_two_shot(bool on) { (void)on; }
 };
 
 // The type row-parallel partials travel in for a model whose activations are `act`: bf16 for bf16

@@ -357,6 +357,115 @@ __device__ __forceinline__ void store_norm_kept(const P2pArgs& a, int64_t r, con
   }
 }
 
+// 8 16-bit values (or 4 f32) from floats, rounded to nearest even: unpack16's inverse.
+__device__ __forceinline__ uint4 pack16(const float* f, __nv_bfloat16) {
+  uint4 v;
+  __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) h[i] = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
+  return v;
+}
+__device__ __forceinline__ uint4 pack16(const float* f, __half) {
+  uint4 v;
+  __half2* h = reinterpret_cast<__half2*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) h[i] = __floats2half2_rn(f[2 * i], f[2 * i + 1]);
+  return v;
+}
+
+// Unit `unit` of rank q's part `section` of the slot in rank q's staging, q known only at run time:
+// the pointer is picked by an unrolled select, since indexing a.bufs at run time would make the
+// compiler keep all of `a` in local memory (see push_send).
+__device__ __forceinline__ uint4* peer_unit(const P2pArgs& a, int q, int64_t slot, int section, int64_t unit) {
+  float* base = a.bufs[0];
+#pragma unroll
+  for (int k = 1; k < kMaxRanks; ++k)
+    if (k == q) base = a.bufs[k];
+  return reinterpret_cast<uint4*>(base + slot + section * a.stride) + unit;
+}
+
+// This rank's unit `unit` of part `section` of its slot once rank `section` has stored it there;
+// the unit then goes back to the sentinel for a later call.
+__device__ __forceinline__ uint4 take_unit(const P2pArgs& a, int64_t slot, int section, int64_t unit) {
+  uint4* p = reinterpret_cast<uint4*>(a.own + slot + section * a.stride) + unit;
+  uint4 v = ld_volatile16(p);
+  if (!arrived(v)) v = wait_arrival(p, a.watch, a.claim, a.timeout_ns, section, static_cast<uint32_t>(unit));
+  *p = make_uint4(kSentinel, kSentinel, kSentinel, kSentinel);
+  return v;
+}
+
+// The two-shot residual update (P2pArgs::two_shot), for rows of at most one 16-byte unit per thread
+// of 16-bit partials, with the norm. Row r belongs to rank r % n. (1) Reduce-scatter: every rank
+// stores its partial of each row it does not own in the owner's slot, in the part named after the
+// sender. (2) The owner sums every rank's partial of its rows in rank order in f32, rounds the sum
+// to P and stores it in every peer's slot, in the part named after the owner (a part that no rank
+// writes in step 1 for that row: there only the owner's slot receives the row). (3) Every rank adds
+// the rounded sum to its residual row, so the bits agree across ranks, and writes the norm. A rank
+// pushes (n - 1) / n of the rows twice instead of every row n - 1 times: half the bytes of the
+// one-shot at 4 ranks, 2/7 at 8, for one more NVLink hop; the sum is rounded to P once more than
+// the one-shot's (vLLM and TensorRT-LLM all-reduce in the activation type too). Slot reuse stays
+// safe: a rank's call k + 1 finishes only after it has the sum (or every partial) of its rows, which
+// an owner sends only after every rank has started call k + 1, so every rank has finished call k.
+template <typename T, typename P, int kN, int kE>
+__device__ __forceinline__ void two_shot_rows(const P2pArgs& a, int64_t slot, const float (&w)[kE], float* scratch,
+                                              uint64_t* stamps) {
+  const int b = blockIdx.x, i = threadIdx.x;
+  const int64_t units = a.dim / kE;
+  const bool lane = i < units;
+  const uint4* own = static_cast<const uint4*>(a.partial);
+  for (int64_t r = b; r < a.rows; r += kBlocks) {
+    const int o = static_cast<int>(r % a.n);
+    if (o != a.rank && lane) *peer_unit(a, o, slot, a.rank, r * units + i) = canon(__ldcg(own + r * units + i));
+  }
+  bool first = true;
+  for (int pass = 0; pass < 2; ++pass)  // this rank's rows first: the peers wait on their sums
+    for (int64_t r = b; r < a.rows; r += kBlocks) {
+      const int o = static_cast<int>(r % a.n);
+      if ((o == a.rank) != (pass == 0)) continue;
+      const int64_t unit = r * units + i;
+      float kept[kE];
+      float ss = 0.0f;
+      if (lane) {
+        float4* x = reinterpret_cast<float4*>(a.data + r * a.dim) + i * (kE / 4);
+        float4 xv[kE / 4];
+#pragma unroll
+        for (int j = 0; j < kE / 4; ++j) xv[j] = x[j];
+        uint4 sum;
+        if (pass == 0) {
+          uint4 v[kN][1];
+          push_load_ranks(a, slot, unit, unit + 1, v);
+          float s[kE] = {};
+#pragma unroll
+          for (int q = 0; q < kN; ++q) {
+            if (q >= a.n) break;
+            float p[kE];
+            unpack16(v[q][0], P{}, p);
+#pragma unroll
+            for (int e = 0; e < kE; ++e) s[e] += p[e];
+          }
+          sum = canon(pack16(s, P{}));
+#pragma unroll
+          for (int q = 0; q < kN; ++q)
+            if (q < a.n && q != a.rank) *peer_unit(a, q, slot, a.rank, unit) = sum;
+        } else {
+          sum = take_unit(a, slot, o, unit);
+        }
+        float s[kE];
+        unpack16(sum, P{}, s);
+#pragma unroll
+        for (int j = 0; j < kE / 4; ++j) {
+          kept[4 * j] = xv[j].x + s[4 * j], kept[4 * j + 1] = xv[j].y + s[4 * j + 1];
+          kept[4 * j + 2] = xv[j].z + s[4 * j + 2], kept[4 * j + 3] = xv[j].w + s[4 * j + 3];
+          x[j] = make_float4(kept[4 * j], kept[4 * j + 1], kept[4 * j + 2], kept[4 * j + 3]);
+        }
+#pragma unroll
+        for (int e = 0; e < kE; ++e) ss += kept[e] * kept[e];
+      }
+      if (first) stamp(a, stamps, kStampExchanged), first = false;
+      store_norm_kept<T, kE>(a, r, kept, ss, w, scratch);
+    }
+}
+
 // all_reduce_add: CTA b owns rows b, b + grid, ...: stages this rank's partial rows (type P; nothing
 // to do when the projection wrote them into the slot itself), then adds every rank's to x and, with
 // a norm, writes RMSNorm(x row) * norm_w as T to xn. The slot alternates between two per call,
@@ -365,7 +474,9 @@ __device__ __forceinline__ void store_norm_kept(const P2pArgs& a, int64_t r, con
 // kRegs (rows of at most one 16-byte unit of partials per thread, with a norm: 4096-wide 16-bit
 // models): each thread keeps its unit in registers from the load to the xn store, the norm weight is
 // read before the PDL wait, and the push exchange sends and receives row by row (add_row_kept).
-template <typename T, typename P, int kN, bool kRegs>
+// kTwoShot (with kRegs and 16-bit partials): two_shot_rows, in a kernel of its own so that the
+// one-shot kernels' register allocation stays as it was (it spilled 8-36 bytes with both in one).
+template <typename T, typename P, int kN, bool kRegs, bool kTwoShot = false>
 __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
   constexpr int kE = 16 / sizeof(P);
   __shared__ uint64_t stamps[kStamps];  // EFFITUNE_TP_PROFILE
@@ -395,6 +506,11 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
     // No call number to agree on (the data is its own signal): thread 0 advances it off the critical
     // path, so that the pull exchange's numbering stays the same on every rank.
     if (tid == 0) a.calls[b] += 1;
+    if constexpr (kTwoShot) {
+      two_shot_rows<T, P, kN, kE>(a, slot, w, scratch, stamps);
+      profile_call(a, stamps);
+      return;
+    }
     // One row a CTA (batch <= 64): load, send, await in one chain. More rows (up to 4 at batch 256):
     // every row goes out first, so that the CTA pays one round trip rather than one a row.
     const bool sent = a.rows > kBlocks;
@@ -452,15 +568,18 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
 
 // kBlocks CTAs for the exchange, plus kPrefetchBlocks when there is something to prefetch.
 constexpr int kPrefetchBlocks = 64;
-template <typename T, typename P, bool kRegs>
+template <typename T, typename P, bool kRegs, bool kTwoShot = false>
 void launch_add_ranks(const P2pArgs& a, cudaStream_t s) {
   const unsigned grid = kBlocks + (a.prefetch_bytes > 0 ? kPrefetchBlocks : 0);
-  if (a.n <= 2) launch_pdl(p2p_add_kernel<T, P, 2, kRegs>, grid, kThreads, 0, s, a);
-  else if (a.n <= 4) launch_pdl(p2p_add_kernel<T, P, 4, kRegs>, grid, kThreads, 0, s, a);
-  else launch_pdl(p2p_add_kernel<T, P, 8, kRegs>, grid, kThreads, 0, s, a);
+  if (a.n <= 2) launch_pdl(p2p_add_kernel<T, P, 2, kRegs, kTwoShot>, grid, kThreads, 0, s, a);
+  else if (a.n <= 4) launch_pdl(p2p_add_kernel<T, P, 4, kRegs, kTwoShot>, grid, kThreads, 0, s, a);
+  else launch_pdl(p2p_add_kernel<T, P, 8, kRegs, kTwoShot>, grid, kThreads, 0, s, a);
 }
 template <typename T, typename P>
 void launch_add(const P2pArgs& a, cudaStream_t s) {
+  if constexpr (sizeof(P) == 2) {
+    if (a.norm_regs && a.push && a.two_shot) return launch_add_ranks<T, P, true, true>(a, s);
+  }
   if (a.norm_regs) launch_add_ranks<T, P, true>(a, s);
   else launch_add_ranks<T, P, false>(a, s);
 }

@@ -52,6 +52,8 @@ struct P2pArgs {
   bool local_only = false;  // all_reduce_add, timing only (EFFITUNE_TP_EXCHANGE=skip): no exchange at all
   bool push = false;     // all_reduce_add: every rank writes its partial into the others' slots (push_send)
   bool norm_regs = false;  // all_reduce_add with norm_w: rows of one unit per thread, kept in registers
+  bool two_shot = false;   // all_reduce_add, push with norm_regs and 16-bit partials: reduce-scatter to the
+                           // rows' owners, which send the rounded sums back (p2p_kernels.cu two_shot_rows)
   int64_t stride = 0;    // all_reduce_add: rank q's partial sits at slot + q * stride (floats) in a staging
   float* own = nullptr;  // bufs[rank], for kernels that would otherwise index bufs at run time
   unsigned long long* prof = nullptr;  // EFFITUNE_TP_PROFILE: this rank's ExchangeProfile (device memory)
