@@ -12,7 +12,8 @@
 #   experiments/gpu-tp-8b.yaml study up to the GPU count with its report (tp_bench.jsonl,
 #   gpu_tp_report.{md,json,html}); TP_RUNS=3, TP_STUDY=0 skips the study, TP_BATCHES=1,64 the batches,
 #   TP_AB='VAR=value ...' also runs TP >= 2 with those variables in every run (A/B of an engine switch),
-#   TP_TESTS a gtest filter for the tests, TP_RANK_ALONE=0 skips the rank-alone rows
+#   TP_TESTS a gtest filter for the tests, TP_RANK_ALONE=0 skips the rank-alone rows, TP_DEGREES='1 4'
+#   the degrees benched (those the machine has)
 #   tp-study: only the study and its report, after `bench --collective-timing` and (unless TP_PROFILE=0)
 #   EFFITUNE_TP_PROFILE's breakdown of the exchanges at batch 1 and 64 for TP = 2, 4, 8 (tp_profile.txt)
 set -uo pipefail
@@ -75,14 +76,14 @@ if [[ $MODE == tp ]]; then
   label() { sed "s/^{/{\"label\":\"$1\",/" >> "$J"; }
   TB=${TP_BATCHES:-1,64}
   for run in $(seq 1 "${TP_RUNS:-3}"); do
-    for tp in 1 2 4 8; do
+    for tp in ${TP_DEGREES:-1 2 4 8}; do
       [ "$tp" -le "$NG" ] && $B --gpu-count $tp --batch "$TB" 2>>"$OUT/tp_bench.log" | label "tp${tp}_run$run"
       [[ -n ${TP_AB:-} && $tp -ge 2 && $tp -le $NG ]] &&
         env $TP_AB $B --gpu-count $tp --batch "$TB" 2>>"$OUT/tp_bench.log" | label "tp${tp}_ab_run$run"
     done
   done
-  for tp in 2 4 8; do
-    [ "$tp" -le "$NG" ] && $B --gpu-count $tp --batch "$TB" --collective-timing 2>>"$OUT/tp_bench.log" | label "tp${tp}_timed"
+  for tp in ${TP_DEGREES:-2 4 8}; do
+    [[ $tp -ge 2 && $tp -le $NG ]] && $B --gpu-count $tp --batch "$TB" --collective-timing 2>>"$OUT/tp_bench.log" | label "tp${tp}_timed"
   done
   # One rank's share alone on one GPU: what TP=N would reach with free communication.
   for tp in $([[ ${TP_RANK_ALONE:-1} != 0 ]] && echo 2 4); do

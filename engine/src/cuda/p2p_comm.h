@@ -47,7 +47,8 @@ class NormingCommunicator : public Communicator {
   virtual void set_push_exchange(bool on) { (void)on; }
   // Whether every residual update that can (pushed 16-bit partials with the norm from registers) is
   // two-shot (p2p_kernels.cu two_shot_rows: a reduce-scatter to the rows' owners, then their rounded
-  // sums to every rank) rather than only those EFFITUNE_TP_TWO_SHOT_MIN_ROWS selects; for tests.
+  // sums to every rank), at any group size, or none (false); by default only groups of 4 ranks or
+  // more and updates of EFFITUNE_TP_TWO_SHOT_MIN_ROWS (8) rows or more are; for tests.
   virtual void set_two_shot(bool on) { (void)on; }
 };
 
