@@ -146,6 +146,7 @@ class HybridCommunicator final : public NormingCommunicator {
     ++adds_;
     a.rows = rows, a.dim = dim, a.norm_w = norm_w, a.eps = eps, a.xn = xn;
     a.norm_regs = norm_w != nullptr && norm_regs_ && norm_fits_registers(part, dim);
+    a.blocks = a.push && a.norm_regs && row_ctas_ ? std::max(kBlocks, rows) : kBlocks;
     a.two_shot = a.push && a.norm_regs && part != ActType::kF32 && two_shot_min_rows_ > 0 && rows >= two_shot_min_rows_ &&
                  (size() >= kTwoShotMinRanks || two_shot_forced_);
     // A measurement of what the exchange costs inside the decode graph, not a mode to serve with:
@@ -232,6 +233,11 @@ class HybridCommunicator final : public NormingCommunicator {
     return v != nullptr && *v != '\0' ? std::max(0, std::atoi(v)) : 8;
   }();
   bool two_shot_forced_ = false;  // set_two_shot(true): at any group size and row count (tests)
+  // One CTA a row for the pushed updates with the norm in registers (P2pArgs::blocks), rather than 64
+  // CTAs of up to 4 rows: a CTA's rows were a serial chain (x load, wait, add, block sum, store), 12.6
+  // us a call at TP=4 batch 256 after the data had arrived against 2.0 for one row (session 14,
+  // EFFITUNE_TP_PROFILE). EFFITUNE_TP_ROW_CTAS=0 for A/B timing.
+  bool row_ctas_ = env_flag("EFFITUNE_TP_ROW_CTAS", true);
 
   // Runs f (a CUDA call) with this rank's device current, then makes the caller's current again
   // (the bench's thread is rank 0's and reads every rank); false when a CUDA call failed.

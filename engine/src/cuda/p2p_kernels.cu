@@ -413,13 +413,13 @@ __device__ __forceinline__ void two_shot_rows(const P2pArgs& a, int64_t slot, co
   const int64_t units = a.dim / kE;
   const bool lane = i < units;
   const uint4* own = static_cast<const uint4*>(a.partial);
-  for (int64_t r = b; r < a.rows; r += kBlocks) {
+  for (int64_t r = b; r < a.rows; r += a.blocks) {
     const int o = static_cast<int>(r % a.n);
     if (o != a.rank && lane) *peer_unit(a, o, slot, a.rank, r * units + i) = canon(__ldcg(own + r * units + i));
   }
   bool first = true;
   for (int pass = 0; pass < 2; ++pass)  // this rank's rows first: the peers wait on their sums
-    for (int64_t r = b; r < a.rows; r += kBlocks) {
+    for (int64_t r = b; r < a.rows; r += a.blocks) {
       const int o = static_cast<int>(r % a.n);
       if ((o == a.rank) != (pass == 0)) continue;
       const int64_t unit = r * units + i;
@@ -483,7 +483,7 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
   stamp(a, stamps, kStampStart);
   float w[kE];
   if constexpr (kRegs) {
-    if (blockIdx.x < kBlocks && threadIdx.x < a.dim / kE) {
+    if (blockIdx.x < a.blocks && threadIdx.x < a.dim / kE) {
 #pragma unroll
       for (int e = 0; e < kE; ++e) w[e] = a.norm_w[threadIdx.x * kE + e];
     }
@@ -492,11 +492,11 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
   pdl_wait();
   stamp(a, stamps, kStampWaited);
   const int b = blockIdx.x, tid = threadIdx.x;
-  if (b >= kBlocks) {
-    // The CTAs past kBlocks pull the start of the next projection's weights into L2 while the others
+  if (b >= a.blocks) {
+    // The CTAs past a.blocks pull the start of the next projection's weights into L2 while the others
     // wait on NVLink, when HBM would otherwise be idle; they take no part in the exchange.
-    const int64_t lines = (a.prefetch_bytes + 127) / 128, n_threads = static_cast<int64_t>(gridDim.x - kBlocks) * blockDim.x;
-    for (int64_t i = static_cast<int64_t>(b - kBlocks) * blockDim.x + tid; i < lines; i += n_threads)
+    const int64_t lines = (a.prefetch_bytes + 127) / 128, n_threads = static_cast<int64_t>(gridDim.x - a.blocks) * blockDim.x;
+    for (int64_t i = static_cast<int64_t>(b - a.blocks) * blockDim.x + tid; i < lines; i += n_threads)
       asm volatile("prefetch.global.L2 [%0];" ::"l"(a.prefetch + i * 128));
     return;
   }
@@ -505,21 +505,22 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
   if (kRegs && a.push) {
     // No call number to agree on (the data is its own signal): thread 0 advances it off the critical
     // path, so that the pull exchange's numbering stays the same on every rank.
-    if (tid == 0) a.calls[b] += 1;
+    if (tid == 0 && b < kBlocks) a.calls[b] += 1;
     if constexpr (kTwoShot) {
       two_shot_rows<T, P, kN, kE>(a, slot, w, scratch, stamps);
       profile_call(a, stamps);
       return;
     }
-    // One row a CTA (batch <= 64): load, send, await in one chain. More rows (up to 4 at batch 256):
-    // every row goes out first, so that the CTA pays one round trip rather than one a row.
-    const bool sent = a.rows > kBlocks;
+    // One row a CTA (a.blocks >= rows, the default): load, send, await in one chain. More rows (up to
+    // 4 at batch 256 with EFFITUNE_TP_ROW_CTAS=0): every row goes out first, so that the CTA pays one
+    // round trip rather than one a row.
+    const bool sent = a.rows > a.blocks;
     if (sent) {
       const int64_t units = a.dim / kE;
-      for (int64_t r = b; r < a.rows; r += kBlocks)
+      for (int64_t r = b; r < a.rows; r += a.blocks)
         push_send(a, slot, static_cast<const uint4*>(a.partial), r * units, (r + 1) * units);
     }
-    for (int64_t r = b; r < a.rows; r += kBlocks) {
+    for (int64_t r = b; r < a.rows; r += a.blocks) {
       float kept[kE];
       const float ss = add_row_kept<kN, P, kE>(a, slot, r, sent, kept);
       if (r == b) stamp(a, stamps, kStampExchanged);  // the first row's exchange
@@ -532,12 +533,12 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
   const int64_t row_vecs = a.dim * static_cast<int64_t>(sizeof(P)) / 16;  // 16-byte units, whatever P is
   if (a.push) {
     // Every row this CTA owns goes out before it waits on any: the peers' CTAs do the same.
-    for (int64_t r = b; r < a.rows; r += kBlocks)
+    for (int64_t r = b; r < a.rows; r += a.blocks)
       push_send(a, slot, static_cast<const uint4*>(a.partial), r * row_vecs, (r + 1) * row_vecs);
   } else {
     if (!a.staged) {
       const float4* part = static_cast<const float4*>(a.partial);
-      for (int64_t r = b; r < a.rows; r += kBlocks)
+      for (int64_t r = b; r < a.rows; r += a.blocks)
         copy_range(part, reinterpret_cast<float4*>(a.bufs[a.rank] + slot + a.rank * a.stride), r * row_vecs,
                    (r + 1) * row_vecs);
     }
@@ -547,13 +548,13 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
   if constexpr (kRegs) {
     // Each thread writes the xn elements of the x values it has just made, from its registers:
     // no second read of the row and no weight load after the wait (the loop below does both).
-    for (int64_t r = b; r < a.rows; r += kBlocks) {
+    for (int64_t r = b; r < a.rows; r += a.blocks) {
       float kept[kE];
       const float ss = add_row_kept<kN, P, kE>(a, slot, r, true, kept);
       store_norm_kept<T, kE>(a, r, kept, ss, w, scratch);
     }
   } else {
-    for (int64_t r = b; r < a.rows; r += kBlocks) {
+    for (int64_t r = b; r < a.rows; r += a.blocks) {
       const float ss = add_row<kN, P>(a, slot, r);
       if (a.norm_w == nullptr) continue;
       const float scale = rsqrtf(block_sum(ss, scratch) / a.dim + a.eps);
@@ -566,11 +567,11 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
   profile_call(a, stamps);
 }
 
-// kBlocks CTAs for the exchange, plus kPrefetchBlocks when there is something to prefetch.
+// a.blocks CTAs for the exchange, plus kPrefetchBlocks when there is something to prefetch.
 constexpr int kPrefetchBlocks = 64;
 template <typename T, typename P, bool kRegs, bool kTwoShot = false>
 void launch_add_ranks(const P2pArgs& a, cudaStream_t s) {
-  const unsigned grid = kBlocks + (a.prefetch_bytes > 0 ? kPrefetchBlocks : 0);
+  const unsigned grid = a.blocks + (a.prefetch_bytes > 0 ? kPrefetchBlocks : 0);
   if (a.n <= 2) launch_pdl(p2p_add_kernel<T, P, 2, kRegs, kTwoShot>, grid, kThreads, 0, s, a);
   else if (a.n <= 4) launch_pdl(p2p_add_kernel<T, P, 4, kRegs, kTwoShot>, grid, kThreads, 0, s, a);
   else launch_pdl(p2p_add_kernel<T, P, 8, kRegs, kTwoShot>, grid, kThreads, 0, s, a);

@@ -61,6 +61,9 @@ struct P2pArgs {
   uint32_t* claim = nullptr;  // this rank's (device memory): elects the thread that fills `watch`
   uint64_t timeout_ns = 0;    // a wait longer than this gives up and reports (P2pWatch)
   int32_t rows = 0, dim = 0;
+  // all_reduce_add: the CTAs that exchange rows (CTA b owns rows b, b + blocks, ...): kBlocks, or one
+  // a row for the push exchange with the norm in registers (P2pArgs::norm_regs), which needs no flags.
+  int32_t blocks = kBlocks;
   const float* norm_w = nullptr;
   float eps = 0.0f;
   void* xn = nullptr;
