@@ -452,8 +452,8 @@ TEST(CudaTensorParallel, AllReduceEqualsTheHostSumBitForBit) {
 // partial product, added in rank order in f32 (partials rounded to bf16 first where they travel in
 // bf16), bit for bit on every rank; the next RMSNorm against float64 within one rounding to the
 // activation type, the same bits on every rank. Row counts on both sides of the 64 CTAs (batch 1,
-// 3, 64, 65, 128, and 200 and 256, where a CTA sends its rows before awaiting any; larger batches
-// take the plain all-reduce and the norm kernel), f32 and bf16, with
+// 3, 64, 65, 128, and 200 and 256: one CTA a row in the push exchange, up to four in the pull one;
+// larger batches take the plain all-reduce and the norm kernel), f32 and bf16, with
 // and without the norm (the last layer's update), 2 ranks and every visible rank (up to 8); the norm
 // written from registers (the default where a row fits) gives the same bits as the row-loop norm, and
 // the push exchange (the default) the same bits as the pull one. The two-shot update against its own
@@ -483,8 +483,8 @@ TEST(CudaTensorParallel, ResidualAddEqualsTheHostSumAndNormMatchesFloat64) {
                                    std::to_string(rows) + (with_norm ? ", norm" : "");
           // The other paths must give the same bits: the pull exchange (EFFITUNE_TP_PUSH=0) and the
           // row-loop norm (rows too wide for registers take it). Checked at one row count of each
-          // kind (one row; an odd count under 128, one row a CTA; over 128, four rows a CTA with a
-          // partial last one): every check builds a TP group, ~0.7 s each on 4 GPUs.
+          // kind (one row; an odd count under 128; over 128, where the pull exchange's CTAs take four
+          // rows with a partial last round): every check builds a TP group, ~0.7 s each on 4 GPUs.
           const bool other_paths = rows == 1 || rows == 65 || rows == 200;
           for (const bool push : {true, false})
             for (const bool regs : {true, false}) {

@@ -146,7 +146,6 @@ class HybridCommunicator final : public NormingCommunicator {
     ++adds_;
     a.rows = rows, a.dim = dim, a.norm_w = norm_w, a.eps = eps, a.xn = xn;
     a.norm_regs = norm_w != nullptr && norm_regs_ && norm_fits_registers(part, dim);
-    a.blocks = a.push && a.norm_regs && row_ctas_ ? std::max(kBlocks, rows) : kBlocks;
     a.two_shot = a.push && a.norm_regs && part != ActType::kF32 && two_shot_min_rows_ > 0 && rows >= two_shot_min_rows_ &&
                  (size() >= kTwoShotMinRanks || two_shot_forced_);
     // A measurement of what the exchange costs inside the decode graph, not a mode to serve with:
@@ -165,6 +164,12 @@ class HybridCommunicator final : public NormingCommunicator {
       a.rank = 0;
       a.n = 1;
     }
+    // One CTA a row for the pushed updates with the norm in registers, rather than 64 CTAs of up to 4
+    // rows: a CTA's rows were a serial chain (x load, wait, add, block sum, store), 12.6 us a call at
+    // TP=4 batch 256 after the data had arrived against 2.0 for one row. 8B bf16 on 4 x H100 (session
+    // 14, 64 CTAs -> one a row): TP=4 batch 256 56,341 -> 60,486 tok/s, batch 128 37,476 -> 40,426;
+    // TP=2 batch 256 39,026 -> 41,223. The other paths keep 64 (their flags and call numbers are per CTA).
+    a.blocks = a.push && a.norm_regs ? std::max(kBlocks, rows) : kBlocks;
     launch_all_reduce_add(a, part, act, static_cast<cudaStream_t>(stream));
     return cuda_status(cudaGetLastError(), "p2p all_reduce_add");
   }
@@ -233,11 +238,6 @@ class HybridCommunicator final : public NormingCommunicator {
     return v != nullptr && *v != '\0' ? std::max(0, std::atoi(v)) : 8;
   }();
   bool two_shot_forced_ = false;  // set_two_shot(true): at any group size and row count (tests)
-  // One CTA a row for the pushed updates with the norm in registers (P2pArgs::blocks), rather than 64
-  // CTAs of up to 4 rows: a CTA's rows were a serial chain (x load, wait, add, block sum, store), 12.6
-  // us a call at TP=4 batch 256 after the data had arrived against 2.0 for one row (session 14,
-  // EFFITUNE_TP_PROFILE). EFFITUNE_TP_ROW_CTAS=0 for A/B timing.
-  bool row_ctas_ = env_flag("EFFITUNE_TP_ROW_CTAS", true);
 
   // Runs f (a CUDA call) with this rank's device current, then makes the caller's current again
   // (the bench's thread is rank 0's and reads every rank); false when a CUDA call failed.

@@ -236,10 +236,8 @@ __device__ __forceinline__ float add_row(const P2pArgs& a, int64_t slot, int64_t
 // same order as add_row, so the same bits. The push exchange of the row happens here too, with the
 // residual loaded before it, so that the row costs as few dependent memory round trips as the
 // exchange allows: load (partial and residual together), send, await the peers, add, store.
-// `sent`: the kernel pushed this row already (a CTA of several rows sends them all before it waits
-// on any, so that their round trips overlap).
 template <int kN, typename P, int kE>
-__device__ __forceinline__ float add_row_kept(const P2pArgs& a, int64_t slot, int64_t r, bool sent, float (&kept)[kE]) {
+__device__ __forceinline__ float add_row_kept(const P2pArgs& a, int64_t slot, int64_t r, float (&kept)[kE]) {
   const int64_t units = a.dim / kE, base = r * units, i = threadIdx.x;
   if (i >= units) return 0.0f;
   float4* x = reinterpret_cast<float4*>(a.data + r * a.dim);
@@ -248,7 +246,7 @@ __device__ __forceinline__ float add_row_kept(const P2pArgs& a, int64_t slot, in
   for (int j = 0; j < kE / 4; ++j) xv[j] = x[i * (kE / 4) + j];
   uint4 v[kN][1];
   if (a.push) {
-    if (!sent) push_send(a, slot, static_cast<const uint4*>(a.partial), base, base + units);
+    push_send(a, slot, static_cast<const uint4*>(a.partial), base, base + units);
     push_load_ranks(a, slot, base + i, base + i + 1, v);
   } else {
     load_ranks(a, slot, a.stride, base + i, base + i + 1, v);
@@ -511,20 +509,12 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
       profile_call(a, stamps);
       return;
     }
-    // One row a CTA (a.blocks >= rows, the default): load, send, await in one chain. More rows (up to
-    // 4 at batch 256 with EFFITUNE_TP_ROW_CTAS=0): every row goes out first, so that the CTA pays one
-    // round trip rather than one a row.
-    const bool sent = a.rows > a.blocks;
-    if (sent) {
-      const int64_t units = a.dim / kE;
-      for (int64_t r = b; r < a.rows; r += a.blocks)
-        push_send(a, slot, static_cast<const uint4*>(a.partial), r * units, (r + 1) * units);
-    }
-    for (int64_t r = b; r < a.rows; r += a.blocks) {
+    // One row a CTA (the host makes a.blocks >= rows here): load, send, await, add, norm in one chain.
+    if (b < a.rows) {
       float kept[kE];
-      const float ss = add_row_kept<kN, P, kE>(a, slot, r, sent, kept);
-      if (r == b) stamp(a, stamps, kStampExchanged);  // the first row's exchange
-      store_norm_kept<T, kE>(a, r, kept, ss, w, scratch);
+      const float ss = add_row_kept<kN, P, kE>(a, slot, b, kept);
+      stamp(a, stamps, kStampExchanged);
+      store_norm_kept<T, kE>(a, b, kept, ss, w, scratch);
     }
     profile_call(a, stamps);
     return;
@@ -550,7 +540,7 @@ __global__ void __launch_bounds__(kThreads) p2p_add_kernel(P2pArgs a) {
     // no second read of the row and no weight load after the wait (the loop below does both).
     for (int64_t r = b; r < a.rows; r += a.blocks) {
       float kept[kE];
-      const float ss = add_row_kept<kN, P, kE>(a, slot, r, true, kept);
+      const float ss = add_row_kept<kN, P, kE>(a, slot, r, kept);
       store_norm_kept<T, kE>(a, r, kept, ss, w, scratch);
     }
   } else {
