@@ -231,6 +231,20 @@ __device__ __forceinline__ float add_row(const P2pArgs& a, int64_t slot, int64_t
   return ss;
 }
 
+// acc[e] += every rank's unit v[q][0] (type P), in rank order: the order that gives every rank the
+// same bits.
+template <int kN, typename P, int kE>
+__device__ __forceinline__ void add_rank_units(const P2pArgs& a, const uint4 (&v)[kN][1], float (&acc)[kE]) {
+#pragma unroll
+  for (int q = 0; q < kN; ++q) {
+    if (q >= a.n) break;
+    float p[kE];
+    unpack16(v[q][0], P{}, p);
+#pragma unroll
+    for (int e = 0; e < kE; ++e) acc[e] += p[e];
+  }
+}
+
 // add_row for a row of at most blockDim.x units (one per thread: dim 4096 in bf16 partials),
 // keeping what this thread wrote to x (its unit, threadIdx.x) in `kept`: the same additions in the
 // same order as add_row, so the same bits. The push exchange of the row happens here too, with the
@@ -253,14 +267,7 @@ __device__ __forceinline__ float add_row_kept(const P2pArgs& a, int64_t slot, in
   }
 #pragma unroll
   for (int j = 0; j < kE / 4; ++j) kept[4 * j] = xv[j].x, kept[4 * j + 1] = xv[j].y, kept[4 * j + 2] = xv[j].z, kept[4 * j + 3] = xv[j].w;
-#pragma unroll
-  for (int q = 0; q < kN; ++q) {
-    if (q >= a.n) break;
-    float p[kE];
-    unpack16(v[q][0], P{}, p);
-#pragma unroll
-    for (int e = 0; e < kE; ++e) kept[e] += p[e];
-  }
+  add_rank_units<kN, P>(a, v, kept);
 #pragma unroll
   for (int j = 0; j < kE / 4; ++j)
     x[i * (kE / 4) + j] = make_float4(kept[4 * j], kept[4 * j + 1], kept[4 * j + 2], kept[4 * j + 3]);
@@ -433,14 +440,7 @@ __device__ __forceinline__ void two_shot_rows(const P2pArgs& a, int64_t slot, co
           uint4 v[kN][1];
           push_load_ranks(a, slot, unit, unit + 1, v);
           float s[kE] = {};
-#pragma unroll
-          for (int q = 0; q < kN; ++q) {
-            if (q >= a.n) break;
-            float p[kE];
-            unpack16(v[q][0], P{}, p);
-#pragma unroll
-            for (int e = 0; e < kE; ++e) s[e] += p[e];
-          }
+          add_rank_units<kN, P>(a, v, s);
           sum = canon(pack16(s, P{}));
 #pragma unroll
           for (int q = 0; q < kN; ++q)
