@@ -362,7 +362,8 @@ __device__ __forceinline__ void store_norm_kept(const P2pArgs& a, int64_t r, con
   }
 }
 
-// 8 16-bit values (or 4 f32) from floats, rounded to nearest even: unpack16's inverse.
+// 8 bf16 or f16 values from floats, rounded to nearest even: unpack16's inverse for the 16-bit types
+// (the two overloads differ only in the pair type and its conversion, as unpack16's do).
 __device__ __forceinline__ uint4 pack16(const float* f, __nv_bfloat16) {
   uint4 v;
   __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&v);
