@@ -4,7 +4,10 @@
 // Llama-3-8B projection shapes and their tensor-parallel (TP=2 and TP=4) shards. Each call is timed alone
 // with CUDA events after an L2 flush (a decode step streams many matrices, none stays in L2);
 // median of `reps` after warm-up. GB/s counts weight bytes (quants + scales) only.
-//   bench_gemm [kinds=bf16,f16,q8_0,q4_0] [rows=16,32,64,128] [reps=20] [out=FILE]
+// split=S also times each residual projection (o, down and their shards) through MatmulContext as S
+// GEMMs of N / S output columns back to back: what overlapping a tensor-parallel exchange with the
+// projection's second half would cost in the GEMMs themselves (bench/README.md, session 14).
+//   bench_gemm [kinds=bf16,f16,q8_0,q4_0] [rows=16,32,64,128] [reps=20] [split=1] [out=FILE]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -85,7 +88,7 @@ double time_us(const std::function<void()>& call, int reps, void* flush, size_t 
 int main(int argc, char** argv) {
   std::vector<std::string> kinds = {"bf16", "f16", "q8_0", "q4_0"};
   std::vector<int> rows = {16, 32, 64, 128};
-  int reps = 20;
+  int reps = 20, split_n = 1;
   std::string out_path;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -97,8 +100,9 @@ int main(int argc, char** argv) {
       for (const auto& r : split(val)) rows.push_back(std::atoi(r.c_str()));
     } else if (key == "reps") reps = std::max(1, std::atoi(val.c_str()));
     else if (key == "out") out_path = val;
+    else if (key == "split") split_n = std::atoi(val.c_str());
     else {
-      std::fprintf(stderr, "usage: bench_gemm [kinds=bf16,f16,q8_0,q4_0] [rows=16,32,64,128] [reps=20] [out=FILE]\n");
+      std::fprintf(stderr, "usage: bench_gemm [kinds=bf16,f16,q8_0,q4_0] [rows=16,32,64,128] [reps=20] [split=1] [out=FILE]\n");
       return 2;
     }
   }
@@ -107,6 +111,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "bench_gemm: rows must be 1..%d (got %d)\n", kGemmStreamMaxRows, r);
       return 2;
     }
+  if (split_n < 1 || split_n > 8 || 4096 % split_n != 0) {
+    std::fprintf(stderr, "bench_gemm: split must divide 4096 and be 1..8 (got %d)\n", split_n);
+    return 2;
+  }
   // The reference path is MatmulContext without the streaming GEMM.
   setenv("EFFITUNE_GEMM_STREAM", "0", 1);
 
@@ -140,8 +148,8 @@ int main(int argc, char** argv) {
   std::ofstream json;
   if (!out_path.empty()) json.open(out_path);
   std::printf("device: %s (%d SMs)\n", prop.name, prop.multiProcessorCount);
-  std::printf("%-12s %-5s %4s %10s %10s %9s %9s %7s\n", "shape", "kind", "M", "old_us", "stream_us", "old_GB/s",
-              "strm_GB/s", "speedup");
+  std::printf("%-12s %-5s %4s %10s %10s %9s %9s %7s %10s\n", "shape", "kind", "M", "old_us", "stream_us", "old_GB/s",
+              "strm_GB/s", "speedup", "split_us");
   for (const std::string& kname : kinds) {
     Kind kind;
     if (!parse_kind(kname, kind)) {
@@ -177,16 +185,34 @@ int main(int argc, char** argv) {
         double new_us = 0;
         if (gemm_stream_supports(kind.act, w, a))
           new_us = time_us([&] { launch_gemm_stream(w, a, ws, s); }, reps, flush, flush_bytes, s);
+        // The same product as split_n row blocks of the weight (output column blocks), one call each.
+        double split_us = 0;
+        if (split_n > 1 && residual) {
+          const int64_t block = sh.n / split_n;
+          split_us = time_us(
+              [&] {
+                for (int j = 0; j < split_n; ++j) {
+                  DeviceMatrix part = w;
+                  part.rows = block;
+                  part.data = static_cast<char*>(w.data) + j * block * w.data_row_bytes();
+                  if (quant) part.scales = w.scales + j * block * (w.cols / 32);
+                  MatArgs pa = a;
+                  pa.out = static_cast<float*>(out) + j * block;
+                  (void)ctx.matmul(kind.act, part, pa, s);
+                }
+              },
+              reps, flush, flush_bytes, s);
+        }
         if (!check(cudaStreamSynchronize(s), sh.name) || !check(cudaGetLastError(), sh.name)) return 1;
         const double gb = static_cast<double>(w.bytes()) * 1e-9;
         const double old_bw = gb / (old_us * 1e-6), new_bw = new_us > 0 ? gb / (new_us * 1e-6) : 0;
-        std::printf("%-12s %-5s %4d %10.1f %10.1f %9.0f %9.0f %7.2f\n", sh.name, kname.c_str(), m, old_us, new_us,
-                    old_bw, new_bw, new_us > 0 ? old_us / new_us : 0.0);
+        std::printf("%-12s %-5s %4d %10.1f %10.1f %9.0f %9.0f %7.2f %10.1f\n", sh.name, kname.c_str(), m, old_us, new_us,
+                    old_bw, new_bw, new_us > 0 ? old_us / new_us : 0.0, split_us);
         if (json.is_open())
           json << "{\"device\":\"" << prop.name << "\",\"shape\":\"" << sh.name << "\",\"n\":" << sh.n
                << ",\"k\":" << sh.k << ",\"kind\":\"" << kname << "\",\"rows\":" << m << ",\"old_us\":" << old_us
                << ",\"stream_us\":" << new_us << ",\"old_gbps\":" << old_bw << ",\"stream_gbps\":" << new_bw
-               << ",\"weight_bytes\":" << w.bytes() << "}\n";
+               << ",\"split\":" << split_n << ",\"split_us\":" << split_us << ",\"weight_bytes\":" << w.bytes() << "}\n";
       }
       cudaFree(buf);
     }
