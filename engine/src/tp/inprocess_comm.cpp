@@ -62,10 +62,13 @@ class InProcessCommunicator final : public Communicator {
       if (c != s.counts[p][0])
         return internal_error("in-process all_reduce: ranks passed different counts (" + std::to_string(s.counts[p][0]) +
                               " and " + std::to_string(c) + ")");
-    for (int64_t i = 0; i < count; ++i) {
-      float acc = s.stage[p][0][static_cast<size_t>(i)];
-      for (int32_t r = 1; r < s.size; ++r) acc += s.stage[p][static_cast<size_t>(r)][static_cast<size_t>(i)];
-      data[i] = acc;
+    // Rank by rank, each a plain pass over the elements: the same additions per element in the same
+    // (rank) order as one accumulator across the ranks, so the same bits.
+    const std::vector<std::vector<float>>& stage = s.stage[p];
+    std::copy(stage[0].begin(), stage[0].end(), data);
+    for (size_t r = 1; r < stage.size(); ++r) {
+      const float* from = stage[r].data();
+      for (int64_t i = 0; i < count; ++i) data[i] += from[i];
     }
     return {};
   }
