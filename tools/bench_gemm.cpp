@@ -7,7 +7,11 @@
 // split=S also times each residual projection (o, down and their shards) through MatmulContext as S
 // GEMMs of N / S output columns back to back: what overlapping a tensor-parallel exchange with the
 // projection's second half would cost in the GEMMs themselves (bench/README.md, session 14).
-//   bench_gemm [kinds=bf16,f16,q8_0,q4_0] [rows=16,32,64,128] [reps=20] [split=1] [out=FILE]
+// prefetch=C also times the MatmulContext product (1) with its weights loaded into L2 just before
+// (`warm_us`: what a prefetch done earlier, during attention say, could at best give) and (2) with
+// an L2-prefetch kernel of C CTAs on a second stream beside it (`side_us`, timed from before both
+// to after both), the weights pulled column chunk by column chunk (l2_prefetch.cuh).
+//   bench_gemm [kinds=bf16,f16,q8_0,q4_0] [rows=16,32,64,128] [reps=20] [split=1] [prefetch=0] [out=FILE]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -21,6 +25,7 @@
 
 #include "../engine/src/cuda/gemm.cuh"
 #include "../engine/src/cuda/gemm_stream.cuh"
+#include "../engine/src/cuda/l2_prefetch.cuh"
 #include "comma_list.h"
 
 using namespace effitune::engine::cuda;
@@ -60,8 +65,10 @@ bool parse_kind(const std::string& s, Kind& k) {
   return true;
 }
 
-// Median time (µs) of `call`, each run timed alone after the L2 is overwritten.
-double time_us(const std::function<void()>& call, int reps, void* flush, size_t flush_bytes, cudaStream_t s) {
+// Median time (µs) of `call`, each run timed alone after the L2 is overwritten (and then `before`,
+// untimed, when given).
+double time_us(const std::function<void()>& call, int reps, void* flush, size_t flush_bytes, cudaStream_t s,
+               const std::function<void()>& before = {}) {
   cudaEvent_t e0, e1;
   cudaEventCreate(&e0);
   cudaEventCreate(&e1);
@@ -69,6 +76,7 @@ double time_us(const std::function<void()>& call, int reps, void* flush, size_t 
   std::vector<double> t;
   for (int i = 0; i < reps; ++i) {
     cudaMemsetAsync(flush, i & 0xFF, flush_bytes, s);
+    if (before) before();
     cudaEventRecord(e0, s);
     call();
     cudaEventRecord(e1, s);
@@ -88,7 +96,7 @@ double time_us(const std::function<void()>& call, int reps, void* flush, size_t 
 int main(int argc, char** argv) {
   std::vector<std::string> kinds = {"bf16", "f16", "q8_0", "q4_0"};
   std::vector<int> rows = {16, 32, 64, 128};
-  int reps = 20, split_n = 1;
+  int reps = 20, split_n = 1, prefetch_ctas = 0;
   std::string out_path;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -101,8 +109,11 @@ int main(int argc, char** argv) {
     } else if (key == "reps") reps = std::max(1, std::atoi(val.c_str()));
     else if (key == "out") out_path = val;
     else if (key == "split") split_n = std::atoi(val.c_str());
+    else if (key == "prefetch") prefetch_ctas = std::max(0, std::atoi(val.c_str()));
     else {
-      std::fprintf(stderr, "usage: bench_gemm [kinds=bf16,f16,q8_0,q4_0] [rows=16,32,64,128] [reps=20] [split=1] [out=FILE]\n");
+      std::fprintf(stderr,
+                   "usage: bench_gemm [kinds=bf16,f16,q8_0,q4_0] [rows=16,32,64,128] [reps=20] [split=1] [prefetch=0] "
+                   "[out=FILE]\n");
       return 2;
     }
   }
@@ -120,8 +131,12 @@ int main(int argc, char** argv) {
 
   cudaDeviceProp prop{};
   if (!check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties")) return 1;
-  cudaStream_t s;
-  if (!check(cudaStreamCreate(&s), "cudaStreamCreate")) return 1;
+  cudaStream_t s, side;
+  cudaEvent_t fork, join;
+  if (!check(cudaStreamCreate(&s), "cudaStreamCreate") || !check(cudaStreamCreate(&side), "cudaStreamCreate") ||
+      !check(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming), "cudaEventCreate") ||
+      !check(cudaEventCreateWithFlags(&join, cudaEventDisableTiming), "cudaEventCreate"))
+    return 1;
   int64_t max_elems = 0;
   for (const Shape& sh : kShapes) max_elems = std::max(max_elems, sh.n * sh.k);
   MatmulContext ctx;
@@ -148,8 +163,8 @@ int main(int argc, char** argv) {
   std::ofstream json;
   if (!out_path.empty()) json.open(out_path);
   std::printf("device: %s (%d SMs)\n", prop.name, prop.multiProcessorCount);
-  std::printf("%-12s %-5s %4s %10s %10s %9s %9s %7s %10s\n", "shape", "kind", "M", "old_us", "stream_us", "old_GB/s",
-              "strm_GB/s", "speedup", "split_us");
+  std::printf("%-12s %-5s %4s %10s %10s %9s %9s %7s %10s %9s %9s\n", "shape", "kind", "M", "old_us", "stream_us",
+              "old_GB/s", "strm_GB/s", "speedup", "split_us", "warm_us", "side_us");
   for (const std::string& kname : kinds) {
     Kind kind;
     if (!parse_kind(kname, kind)) {
@@ -203,16 +218,35 @@ int main(int argc, char** argv) {
               },
               reps, flush, flush_bytes, s);
         }
+        double warm_us = 0, side_us = 0;
+        if (prefetch_ctas > 0) {
+          L2Prefetch pf{w.data, w.rows, w.data_row_bytes(), static_cast<int64_t>(data_bytes)};
+          L2Prefetch all = pf;
+          all.k_major = false, all.touch = true;
+          warm_us = time_us([&] { (void)ctx.matmul(kind.act, w, a, s); }, reps, flush, flush_bytes, s,
+                            [&] { launch_l2_prefetch(all, 2 * prop.multiProcessorCount, s); });
+          side_us = time_us(
+              [&] {
+                cudaEventRecord(fork, s);
+                cudaStreamWaitEvent(side, fork, 0);
+                launch_l2_prefetch(pf, prefetch_ctas, side);
+                cudaEventRecord(join, side);
+                (void)ctx.matmul(kind.act, w, a, s);
+                cudaStreamWaitEvent(s, join, 0);
+              },
+              reps, flush, flush_bytes, s);
+        }
         if (!check(cudaStreamSynchronize(s), sh.name) || !check(cudaGetLastError(), sh.name)) return 1;
         const double gb = static_cast<double>(w.bytes()) * 1e-9;
         const double old_bw = gb / (old_us * 1e-6), new_bw = new_us > 0 ? gb / (new_us * 1e-6) : 0;
-        std::printf("%-12s %-5s %4d %10.1f %10.1f %9.0f %9.0f %7.2f %10.1f\n", sh.name, kname.c_str(), m, old_us, new_us,
-                    old_bw, new_bw, new_us > 0 ? old_us / new_us : 0.0, split_us);
+        std::printf("%-12s %-5s %4d %10.1f %10.1f %9.0f %9.0f %7.2f %10.1f %9.1f %9.1f\n", sh.name, kname.c_str(), m,
+                    old_us, new_us, old_bw, new_bw, new_us > 0 ? old_us / new_us : 0.0, split_us, warm_us, side_us);
         if (json.is_open())
           json << "{\"device\":\"" << prop.name << "\",\"shape\":\"" << sh.name << "\",\"n\":" << sh.n
                << ",\"k\":" << sh.k << ",\"kind\":\"" << kname << "\",\"rows\":" << m << ",\"old_us\":" << old_us
                << ",\"stream_us\":" << new_us << ",\"old_gbps\":" << old_bw << ",\"stream_gbps\":" << new_bw
-               << ",\"split\":" << split_n << ",\"split_us\":" << split_us << ",\"weight_bytes\":" << w.bytes() << "}\n";
+               << ",\"split\":" << split_n << ",\"split_us\":" << split_us << ",\"prefetch_ctas\":" << prefetch_ctas
+               << ",\"warm_us\":" << warm_us << ",\"side_us\":" << side_us << ",\"weight_bytes\":" << w.bytes() << "}\n";
       }
       cudaFree(buf);
     }
@@ -222,5 +256,6 @@ int main(int argc, char** argv) {
   cudaFree(x);
   cudaFree(out);
   cudaStreamDestroy(s);
+  cudaStreamDestroy(side);
   return 0;
 }
