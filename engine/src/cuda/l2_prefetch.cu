@@ -12,7 +12,7 @@ __device__ unsigned g_sink;  // keeps touching loads from being dropped
 __global__ void l2_prefetch_kernel(L2Prefetch p) {
   const char* base = static_cast<const char*>(p.data);
   const int64_t lines_per_row = (p.row_bytes + kLine - 1) / kLine;
-  const int64_t lines = std::min<int64_t>((p.bytes + kLine - 1) / kLine, lines_per_row * p.rows);
+  const int64_t lines = min((p.bytes + kLine - 1) / kLine, lines_per_row * p.rows);
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   unsigned acc = 0;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < lines; i += stride) {
