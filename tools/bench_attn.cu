@@ -5,7 +5,8 @@
 // time per launch is the graph's time over the launch count (median of the repetitions).
 // Why: at batch 64 the kernel took ~11 us a layer on a TP=4 rank (2 KV heads) for ~4 MB of K/V, a
 // latency-bound chain that bounds TP scaling (bench/README.md, session 11).
-//   bench_attn [kv=8,4,2] [batch=1,64] [ctx=64,512,2048] [regs=-1] [fused=1] [launches=200] [reps=5]
+// mma=0,1 times the scalar and the tensor-core decode kernels (AttnArgs::decode_mma; -1 as the backend).
+//   bench_attn [kv=8,4,2] [batch=1,64] [ctx=64,512,2048] [regs=-1] [mma=-1] [fused=1] [launches=200] [reps=5]
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -56,7 +57,7 @@ int32_t pow2_at_least(int32_t n) {
 }
 
 // Microseconds per launch for one configuration.
-double time_config(int kv_heads, int batch, int ctx, int regs, bool fused, int launches, int reps) {
+double time_config(int kv_heads, int batch, int ctx, int regs, int mma, bool fused, int launches, int reps) {
   constexpr int kHd = 128, kGroup = 4, kBlock = 16;
   const int heads = kv_heads * kGroup, kv_dim = kv_heads * kHd;
   const int per_seq = (ctx + kBlock - 1) / kBlock, stride = pow2_at_least(per_seq);
@@ -91,6 +92,7 @@ double time_config(int kv_heads, int batch, int ctx, int regs, bool fused, int l
   a.scale = 1.0f / std::sqrt(static_cast<float>(kHd));
   a.chunk = chunk;
   a.k_row_in_regs = static_cast<int8_t>(regs);
+  a.decode_mma = static_cast<int8_t>(mma);
   if (fused) a.inv_freq = d_inv;
 
   cudaStream_t s;
@@ -127,9 +129,9 @@ double time_config(int kv_heads, int batch, int ctx, int regs, bool fused, int l
                   static_cast<void*>(pml)})
     CHECK(cudaFree(p));
   std::printf("{\"bench\":\"attn_decode\",\"kv_heads\":%d,\"heads\":%d,\"batch\":%d,\"ctx\":%d,\"chunk\":%d,\"splits\":%d,"
-              "\"regs\":%d,\"fused_rope\":%s,\"us_per_launch\":%.3f,\"us_min\":%.3f,\"us_max\":%.3f,"
+              "\"regs\":%d,\"mma\":%d,\"fused_rope\":%s,\"us_per_launch\":%.3f,\"us_min\":%.3f,\"us_max\":%.3f,"
               "\"kv_gb_s\":%.1f}\n",
-              kv_heads, heads, batch, ctx, chunk, splits, regs, fused ? "true" : "false", us[us.size() / 2], us.front(),
+              kv_heads, heads, batch, ctx, chunk, splits, regs, mma, fused ? "true" : "false", us[us.size() / 2], us.front(),
               us.back(), 2.0 * batch * ctx * kv_dim * 2 / (us[us.size() / 2] * 1e3));
   std::fflush(stdout);
   return us[us.size() / 2];
@@ -139,13 +141,13 @@ double time_config(int kv_heads, int batch, int ctx, int regs, bool fused, int l
 
 int main(int argc, char** argv) {
   std::map<std::string, std::string> args = {{"kv", "8,4,2"}, {"batch", "1,64"},    {"ctx", "64,512,2048"},
-                                             {"regs", "-1"},  {"fused", "1"},       {"launches", "200"},
+                                             {"regs", "-1"},  {"mma", "-1"},      {"fused", "1"},       {"launches", "200"},
                                              {"reps", "5"}};
   for (int i = 1; i < argc; ++i) {
     const std::string s = argv[i];
     const auto eq = s.find('=');
     if (eq == std::string::npos || !args.count(s.substr(0, eq))) {
-      std::fprintf(stderr, "bench_attn: unknown argument '%s' (key=value: kv, batch, ctx, regs, fused, launches, reps)\n",
+      std::fprintf(stderr, "bench_attn: unknown argument '%s' (key=value: kv, batch, ctx, regs, mma, fused, launches, reps)\n",
                    s.c_str());
       return 2;
     }
@@ -155,7 +157,8 @@ int main(int argc, char** argv) {
     for (const auto& b : effitune::tools::split(args["batch"]))
       for (const auto& c : effitune::tools::split(args["ctx"]))
         for (const auto& r : effitune::tools::split(args["regs"]))
-          time_config(std::stoi(kv), std::stoi(b), std::stoi(c), std::stoi(r), args["fused"] != "0",
-                      std::stoi(args["launches"]), std::stoi(args["reps"]));
+          for (const auto& m : effitune::tools::split(args["mma"]))
+            time_config(std::stoi(kv), std::stoi(b), std::stoi(c), std::stoi(r), std::stoi(m), args["fused"] != "0",
+                        std::stoi(args["launches"]), std::stoi(args["reps"]));
   return 0;
 }

@@ -222,21 +222,31 @@ TEST(CudaOps, PagedAttention) {
       const auto ref = attention_ref(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd);
       const bool tensor_core = !c.decode && (c.hd == 64 || c.hd == 128);
       // Decode runs with both split lengths (64 positions, and the 256 of large batches) and both
-      // ways of holding a K row for the scores (which must give the same bits).
+      // ways of holding a K row for the scores in the scalar kernel (which must give the same bits),
+      // and through the tensor-core decode kernel where it applies (16-bit, head_dim 64 / 128).
       for (int32_t chunk : {64, 256}) {
         if (!c.decode && chunk != 64) continue;
-        std::vector<float> out, out_light;
-        ASSERT_TRUE(
-            cuda_ops::attention(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd, c.block, c.decode, act, out, chunk, 1).ok());
+        std::vector<float> out, out_light, out_mma;
+        ASSERT_TRUE(cuda_ops::attention(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd, c.block, c.decode, act, out, chunk,
+                                        1, 0)
+                        .ok());
         EXPECT_LE(nmse(out, ref), act == DType::kF32 ? kF32Matmul * 1e-3 : tensor_core ? kHalfTwoRoundings : kHalfRounding)
             << dtype_name(act) << " len " << c.len << " new " << c.n_new << " heads " << c.nh << "/" << c.nkv
             << " hd " << c.hd << (c.decode ? " decode, splits of " + std::to_string(chunk) : " prefill");
         if (!c.decode) continue;
         ASSERT_TRUE(cuda_ops::attention(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd, c.block, c.decode, act, out_light,
-                                        chunk, 0)
+                                        chunk, 0, 0)
                         .ok());
         EXPECT_EQ(out_light, out) << dtype_name(act) << " len " << c.len << " heads " << c.nh << "/" << c.nkv
                                   << " hd " << c.hd << ": the registers-light scores differ";
+        if (act == DType::kF32 || (c.hd != 64 && c.hd != 128)) continue;
+        ASSERT_TRUE(cuda_ops::attention(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd, c.block, c.decode, act, out_mma,
+                                        chunk, -1, 1)
+                        .ok());
+        // P is rounded to bf16 before P V, as in the tensor-core prefill: two roundings.
+        EXPECT_LE(nmse(out_mma, ref), kHalfTwoRoundings)
+            << dtype_name(act) << " len " << c.len << " heads " << c.nh << "/" << c.nkv << " hd " << c.hd
+            << " tensor-core decode, splits of " << chunk;
       }
     }
   }

@@ -3,21 +3,13 @@
 #include <type_traits>
 
 #include "attention.cuh"
+#include "attention_mma.cuh"
 #include "common.cuh"
 
 namespace effitune::engine::cuda {
 namespace {
 
-// Element offset of position p's row for KV head kvh (head_dim hd) in a K or V layer of the paged
-// cache, through the sequence's block table bt.
-// A power-of-two block size (the engine's 16) takes a shift and a mask: a division by a run-time
-// value is ~20 instructions, and the decode kernel is latency-bound on its instruction chain.
-__device__ __forceinline__ int64_t kv_row(const AttnArgs& a, const int32_t* bt, int p, int64_t kv_dim, int kvh, int hd) {
-  const int bs = a.block_size;
-  const bool pow2 = (bs & (bs - 1)) == 0;
-  const int blk = pow2 ? p >> (__ffs(bs) - 1) : p / bs, off = pow2 ? p & (bs - 1) : p % bs;
-  return (static_cast<int64_t>(bt[blk]) * bs + off) * kv_dim + static_cast<int64_t>(kvh) * hd;
-}
+using namespace attn_detail;
 
 // Eight consecutive elements as floats (head_dim is a multiple of 8, rows 16-byte aligned).
 template <typename T>
@@ -377,37 +369,6 @@ __global__ void __launch_bounds__(256) attn_prefill_kernel(AttnArgs a, const int
 // and P is rounded to the activation type for the second product, as FlashAttention does. K/V tiles
 // of 64 positions are staged in shared memory (V transposed), rows padded by 8 elements so that the
 // fragment loads of a warp fall in 32 distinct banks.
-template <typename T>
-__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  } else {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-}
-
-template <typename T>
-__device__ __forceinline__ uint32_t pack2(float x, float y) {
-  uint32_t u;
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    const __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
-    memcpy(&u, &h, 4);
-  } else {
-    const __half2 h = __floats2half2_rn(x, y);
-    memcpy(&u, &h, 4);
-  }
-  return u;
-}
-
-template <typename T>
-__device__ __forceinline__ uint32_t ld32(const T* p) {
-  return *reinterpret_cast<const uint32_t*>(p);
-}
-
 template <typename T, int HD>
 __global__ void __launch_bounds__(128) attn_prefill_mma_kernel(AttnArgs a, const int32_t* tiles, const int32_t* pos) {
   pdl_trigger();
@@ -551,7 +512,13 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
   static const bool prefetch_on = env_flag("EFFITUNE_ATTN_PREFETCH", true);
   AttnArgs args = a;
   args.prefetch_kv = prefetch_on && few_ctas;
-  if (G <= 4) {
+  // The tensor-core kernel where it applies (attention_decode_mma.cu).
+  static const bool mma_on = env_flag("EFFITUNE_ATTN_DECODE_MMA", true);
+  constexpr bool kMmaKinds = !std::is_same_v<T, float> && (HD == 64 || HD == 128);
+  const bool mma = kMmaKinds && G <= 16 && (a.decode_mma > 0 || (a.decode_mma < 0 && mma_on));
+  if (mma) {
+    if constexpr (kMmaKinds) launch_decode_mma<T, HD>(a, seq_len, grid, n_splits, po, pml, s);
+  } else if (G <= 4) {
     if (row_in_regs) launch_pdl(attn_decode_kernel<T, HD, 4, true>, grid, 128, smem, s, args, seq_len, n_splits, po, pml);
     else launch_pdl(attn_decode_kernel<T, HD, 4, false>, grid, 128, smem, s, args, seq_len, n_splits, po, pml);
   } else {

@@ -38,6 +38,10 @@ struct AttnArgs {
   // Decode: how a thread holds its K row for the scores. -1 chooses by grid size (see
   // attention.cu: registers-light once the CTAs fill the GPU); 0 / 1 force one (tests run both).
   int8_t k_row_in_regs = -1;
+  // Decode: the tensor-core kernel (attention_decode_mma.cu) for 16-bit activations, head_dim 64 or
+  // 128 and up to 16 query heads per KV head. -1: whenever it applies (EFFITUNE_ATTN_DECODE_MMA=0
+  // turns it off); 0: the scalar kernel; 1: the tensor-core one where it applies.
+  int8_t decode_mma = -1;
   // Decode: pull the cached K/V rows of the earlier positions into L1 before waiting on the previous
   // kernel (set by the launcher while the CTAs are few; EFFITUNE_ATTN_PREFETCH=0 turns it off).
   bool prefetch_kv = false;

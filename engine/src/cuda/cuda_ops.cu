@@ -263,7 +263,8 @@ Status gemm_stream(const TensorView& w, std::span<const float> x, int32_t rows, 
 
 Status attention(std::span<const float> q, std::span<const float> k, std::span<const float> v, int32_t len,
                  int32_t n_new, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, int32_t block_size,
-                 bool decode_kernel, DType act, std::vector<float>& out, int32_t decode_chunk, int k_row_in_regs) {
+                 bool decode_kernel, DType act, std::vector<float>& out, int32_t decode_chunk, int k_row_in_regs,
+                 int decode_mma) {
   EFFITUNE_RETURN_IF_ERROR(available());
   EFFITUNE_ASSIGN_OR_RETURN(ActType a, act_of(act));
   if (decode_kernel && n_new != 1) return invalid_argument("attention: the decode kernel takes one new token");
@@ -313,6 +314,7 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
   args.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   args.chunk = decode_chunk;
   args.k_row_in_regs = static_cast<int8_t>(k_row_in_regs);
+  args.decode_mma = static_cast<int8_t>(decode_mma);
   if (decode_kernel)
     launch_attn_decode(a, args, static_cast<int32_t*>(dlen.p), 1, splits, static_cast<float*>(dpo.p),
                        static_cast<float*>(dpml.p), 0);

@@ -1,0 +1,244 @@
+// Tensor-core decode attention: one new token per sequence, the G query heads of a KV head as the
+// rows of one m16n8k16 tile. The scalar decode kernel (attention.cu) dots one K row per thread
+// against every query head (HD x G FMAs, each with a shared-memory load of q) and was a latency-bound
+// chain of ~2,300 instructions per warp at batch 64 (ncu, session 11): 9-15 us per layer on an H100
+// for 64 positions, 13% of a TP=4 rank's batch-64 layer. Here each warp takes 16 positions at a time:
+// their K and V rows go to shared memory with 16-byte loads, S = Q K^T and O += P V are 16 + 16 mma
+// (ldmatrix fragments, V through .trans), with the online softmax in registers as in the prefill
+// kernel; the four warps' partial results are then merged through shared memory.
+#include <cfloat>
+
+#include "attention_mma.cuh"
+
+namespace effitune::engine::cuda::attn_detail {
+namespace {
+
+constexpr int kWarps = 4, kKeysPerTile = 16;
+constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
+
+template <typename T, int HD>
+__global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a, const int32_t* seq_len, int32_t n_splits,
+                                                                      float* po, float* pml) {
+  pdl_trigger();
+  // Rows padded by 16 bytes: the 8 row addresses of an ldmatrix fall in distinct banks.
+  constexpr int kRow = HD + 8, kVecs = HD / 8;
+  constexpr int kTileElems = kKeysPerTile * kRow;
+  // Per warp a K tile and a V tile; reused as float [kWarps][16][HD] for the merge, which fits:
+  // kWarps * 2 * 16 * (HD + 8) * 2 bytes >= kWarps * 16 * HD * 4 bytes.
+  __shared__ __align__(16) T kv_s[kWarps * 2 * kTileElems];
+  __shared__ __align__(16) T q_s[16 * HD];  // the group's query heads (rotated), rows >= G unused
+  __shared__ float ml_s[kWarps][16][2];
+  static_assert(sizeof(T) * kWarps * 2 * kTileElems >= sizeof(float) * kWarps * 16 * HD, "merge area");
+
+  const int kvh = blockIdx.x, s = blockIdx.y, split = blockIdx.z;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, gq = lane >> 2, tq = lane & 3;
+  const int G = a.n_heads / a.n_kv_heads;
+  const int64_t kv_dim = static_cast<int64_t>(a.n_kv_heads) * HD;
+  const int len = seq_len[s];
+  const int p0 = split * a.chunk, p1 = min(len, p0 + a.chunk), n = p1 - p0;
+  const int32_t* bt = a.block_tables + static_cast<int64_t>(s) * a.bt_stride;
+  // This thread's RoPE angle before the wait (as the scalar kernel: 128 % (HD / 2) == 0).
+  float rope_sn = 0.0f, rope_cs = 1.0f;
+  if (a.inv_freq != nullptr) {
+    double sd, cd;
+    sincos(static_cast<double>(len - 1) * a.inv_freq[tid % (HD / 2)], &sd, &cd);
+    rope_sn = static_cast<float>(sd), rope_cs = static_cast<float>(cd);
+  }
+  pdl_wait();
+  if (n <= 0) {  // past this sequence's length: an empty split the merge skips
+    if (tid < G) {
+      float* ml = pml + ((static_cast<int64_t>(s) * a.n_heads + kvh * G + tid) * n_splits + split) * 2;
+      ml[0] = -FLT_MAX;
+      ml[1] = 0.0f;
+    }
+    return;
+  }
+  const T* q = static_cast<const T*>(a.qkv) + s * a.ld_qkv + kvh * G * HD;
+  if (a.inv_freq == nullptr) {
+    for (int i = tid; i < G * HD; i += blockDim.x) q_s[i] = q[i];
+  } else {
+    // RoPE fused in, with the scalar kernel's angles and roundings: the group's query heads for the
+    // new position len - 1, and (in the split that holds it) the new K, stored with V.
+    for (int i = tid; i < G * HD / 2; i += blockDim.x) {
+      const int g = i / (HD / 2), j = i % (HD / 2);
+      const float x0 = to_f32(q[g * HD + 2 * j]), x1 = to_f32(q[g * HD + 2 * j + 1]);
+      q_s[g * HD + 2 * j] = from_f32<T>(x0 * rope_cs - x1 * rope_sn);
+      q_s[g * HD + 2 * j + 1] = from_f32<T>(x0 * rope_sn + x1 * rope_cs);
+    }
+    if (p1 == len) {
+      const T* kn = static_cast<const T*>(a.qkv) + s * a.ld_qkv + static_cast<int64_t>(a.n_heads) * HD + kvh * HD;
+      const T* vn = kn + kv_dim;
+      const int64_t slot = kv_row(a, bt, len - 1, kv_dim, kvh, HD);
+      T* kw = static_cast<T*>(a.kv.k) + slot;
+      T* vw = static_cast<T*>(a.kv.v) + slot;
+      for (int j = tid; j < HD / 2; j += blockDim.x) {
+        const float x0 = to_f32(kn[2 * j]), x1 = to_f32(kn[2 * j + 1]);
+        kw[2 * j] = from_f32<T>(x0 * rope_cs - x1 * rope_sn);
+        kw[2 * j + 1] = from_f32<T>(x0 * rope_sn + x1 * rope_cs);
+      }
+      for (int d = tid; d < HD; d += blockDim.x) vw[d] = vn[d];
+    }
+  }
+  __syncthreads();  // q_s, and the new K/V row in global memory, for every warp
+
+  // Q as A fragments: rows gq and gq + 8 (clamped to the group: the extra rows are never stored).
+  uint32_t qf[HD / 16][4];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const T* qr = q_s + min(gq + 8 * i, G - 1) * HD;
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; ++kk) {
+      qf[kk][i] = ld32(qr + kk * 16 + tq * 2);
+      qf[kk][2 + i] = ld32(qr + kk * 16 + 8 + tq * 2);
+    }
+  }
+  float o[HD / 8][4];
+#pragma unroll
+  for (int dn = 0; dn < HD / 8; ++dn) o[dn][0] = o[dn][1] = o[dn][2] = o[dn][3] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  const float scale_log2 = a.scale * kLog2e;
+  T* ks = kv_s + warp * 2 * kTileElems;
+  T* vs = ks + kTileElems;
+  const T* kc = static_cast<const T*>(a.kv.k);
+  const T* vc = static_cast<const T*>(a.kv.v);
+
+  for (int kb = p0 + warp * kKeysPerTile; kb < p1; kb += kWarps * kKeysPerTile) {
+    // Stage 16 positions' K and V rows (zeros past p1), all loads issued before the stores.
+    constexpr int kPer = kKeysPerTile * kVecs / 32;
+    uint4 kr[kPer], vr[kPer];
+#pragma unroll
+    for (int u = 0; u < kPer; ++u) {
+      const int i = lane + 32 * u, j = i / kVecs, c = (i % kVecs) * 8;
+      kr[u] = vr[u] = make_uint4(0, 0, 0, 0);
+      if (kb + j < p1) {
+        const int64_t slot = kv_row(a, bt, kb + j, kv_dim, kvh, HD) + c;
+        kr[u] = *reinterpret_cast<const uint4*>(kc + slot);
+        vr[u] = *reinterpret_cast<const uint4*>(vc + slot);
+      }
+    }
+    __syncwarp();  // the previous tile's fragments have been read
+#pragma unroll
+    for (int u = 0; u < kPer; ++u) {
+      const int i = lane + 32 * u, j = i / kVecs, c = (i % kVecs) * 8;
+      *reinterpret_cast<uint4*>(ks + j * kRow + c) = kr[u];
+      *reinterpret_cast<uint4*>(vs + j * kRow + c) = vr[u];
+    }
+    __syncwarp();
+
+    // S = Q K^T over the tile's two 8-position halves: matrix l / 8 of the x4 is (positions
+    // 8 (l / 16) .., dims 16 kk + 8 ((l / 8) % 2) ..), i.e. b0, b1 of half 0, then of half 1.
+    float sc[2][4] = {};
+    {
+      const T* row = ks + ((lane / 16) * 8 + lane % 8) * kRow + ((lane / 8) % 2) * 8;
+#pragma unroll
+      for (int kk = 0; kk < HD / 16; ++kk) {
+        uint32_t b[4];
+        ldmatrix_x4(b, row + kk * 16);
+        mma_16816<T>(sc[0], qf[kk], b[0], b[1]);
+        mma_16816<T>(sc[1], qf[kk], b[2], b[3]);
+      }
+    }
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float v = kb + h * 8 + tq * 2 + (e & 1) < p1 ? sc[h][e] * scale_log2 : -INFINITY;
+        sc[h][e] = v;
+        mx[e >> 1] = fmaxf(mx[e >> 1], v);
+      }
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+      const float m_new = fmaxf(m[i], mx[i]);  // finite: the tile's first position is < p1
+      const float corr = exp2f(m[i] - m_new);
+      m[i] = m_new;
+      l[i] *= corr;
+#pragma unroll
+      for (int dn = 0; dn < HD / 8; ++dn) o[dn][2 * i] *= corr, o[dn][2 * i + 1] *= corr;
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float p = exp2f(sc[h][e] - m[e >> 1]);
+        sc[h][e] = p;
+        l[e >> 1] += p;
+      }
+    // P (rounded to T, as FlashAttention does) is, register for register, the A fragment.
+    const uint32_t pa[4] = {pack2<T>(sc[0][0], sc[0][1]), pack2<T>(sc[0][2], sc[0][3]), pack2<T>(sc[1][0], sc[1][1]),
+                            pack2<T>(sc[1][2], sc[1][3])};
+    // O += P V: matrix l / 8 of the .trans x4 is (positions 8 ((l / 8) % 2) .., dims 16 dp + 8 (l / 16) ..),
+    // i.e. b0, b1 of dims 16 dp .. 16 dp + 7, then of 16 dp + 8 .. 16 dp + 15.
+    const T* vrow = vs + (((lane / 8) % 2) * 8 + lane % 8) * kRow + (lane / 16) * 8;
+#pragma unroll
+    for (int dp = 0; dp < HD / 16; ++dp) {
+      uint32_t b[4];
+      ldmatrix_x4_trans(b, vrow + dp * 16);
+      mma_16816<T>(o[2 * dp], pa, b[0], b[1]);
+      mma_16816<T>(o[2 * dp + 1], pa, b[2], b[3]);
+    }
+  }
+
+  // Merge the warps (a warp with no positions has m = -inf, l = 0, o = 0 and weighs nothing).
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+  }
+  __syncthreads();  // every warp is done with its tiles: kv_s becomes the merge area
+  float* mo = reinterpret_cast<float*>(kv_s);  // [kWarps][16][HD]
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int r = gq + 8 * i;
+    if (tq == 0) ml_s[warp][r][0] = m[i], ml_s[warp][r][1] = l[i];
+#pragma unroll
+    for (int dn = 0; dn < HD / 8; ++dn) {
+      float* dst = mo + (warp * 16 + r) * HD + dn * 8 + tq * 2;
+      dst[0] = o[dn][2 * i];
+      dst[1] = o[dn][2 * i + 1];
+    }
+  }
+  __syncthreads();
+  for (int i = tid; i < G * HD; i += blockDim.x) {
+    const int g = i / HD, d = i % HD;
+    float M = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, ml_s[w][g][0]);
+    float L = 0.0f, acc = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) {
+      const float f = exp2f(ml_s[w][g][0] - M);  // 0 for a warp without positions
+      L += ml_s[w][g][1] * f;
+      acc += mo[(w * 16 + g) * HD + d] * f;
+    }
+    const int h = kvh * G + g;
+    if (n_splits == 1) {
+      static_cast<T*>(a.out)[s * static_cast<int64_t>(a.n_heads) * HD + h * HD + d] = from_f32<T>(acc / L);
+    } else {
+      // The merge kernel's units: the max in natural-log units of the scaled scores, l unscaled.
+      const int64_t base = (static_cast<int64_t>(s) * a.n_heads + h) * n_splits + split;
+      po[base * HD + d] = acc;
+      if (d == 0) {
+        pml[base * 2] = M * kLn2;
+        pml[base * 2 + 1] = L;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T, int HD>
+void launch_decode_mma(const AttnArgs& a, const int32_t* seq_len, dim3 grid, int32_t n_splits, float* po, float* pml,
+                       cudaStream_t s) {
+  launch_pdl(attn_decode_mma_kernel<T, HD>, grid, kWarps * 32, 0, s, a, seq_len, n_splits, po, pml);
+}
+
+template void launch_decode_mma<__nv_bfloat16, 64>(const AttnArgs&, const int32_t*, dim3, int32_t, float*, float*, cudaStream_t);
+template void launch_decode_mma<__nv_bfloat16, 128>(const AttnArgs&, const int32_t*, dim3, int32_t, float*, float*, cudaStream_t);
+template void launch_decode_mma<__half, 64>(const AttnArgs&, const int32_t*, dim3, int32_t, float*, float*, cudaStream_t);
+template void launch_decode_mma<__half, 128>(const AttnArgs&, const int32_t*, dim3, int32_t, float*, float*, cudaStream_t);
+
+}  // namespace effitune::engine::cuda::attn_detail

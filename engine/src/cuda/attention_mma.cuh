@@ -1,0 +1,79 @@
+// Pieces shared by the attention kernels (attention.cu) and the tensor-core decode kernel
+// (attention_decode_mma.cu): paged K/V addressing and the mma.sync / ldmatrix fragments.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "attention.cuh"
+#include "common.cuh"
+
+namespace effitune::engine::cuda::attn_detail {
+
+// Element offset of position p's row for KV head kvh (head_dim hd) in a K or V layer of the paged
+// cache, through the sequence's block table bt.
+// A power-of-two block size (the engine's 16) takes a shift and a mask: a division by a run-time
+// value is ~20 instructions, and the decode kernel is latency-bound on its instruction chain.
+__device__ __forceinline__ int64_t kv_row(const AttnArgs& a, const int32_t* bt, int p, int64_t kv_dim, int kvh, int hd) {
+  const int bs = a.block_size;
+  const bool pow2 = (bs & (bs - 1)) == 0;
+  const int blk = pow2 ? p >> (__ffs(bs) - 1) : p / bs, off = pow2 ? p & (bs - 1) : p % bs;
+  return (static_cast<int64_t>(bt[blk]) * bs + off) * kv_dim + static_cast<int64_t>(kvh) * hd;
+}
+
+template <typename T>
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float x, float y) {
+  uint32_t u;
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
+    memcpy(&u, &h, 4);
+  } else {
+    const __half2 h = __floats2half2_rn(x, y);
+    memcpy(&u, &h, 4);
+  }
+  return u;
+}
+
+template <typename T>
+__device__ __forceinline__ uint32_t ld32(const T* p) {
+  return *reinterpret_cast<const uint32_t*>(p);
+}
+
+// Four 8x8 b16 matrices from shared memory; lane l gives the row address of matrix l / 8, row l % 8.
+// .trans hands each thread a column pair instead of a row pair (V as the B operand of P V).
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem_row) {
+  const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(smem_row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* smem_row) {
+  const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(smem_row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+// The tensor-core decode kernel for 16-bit activations, head_dim 64 or 128 and up to 16 query heads
+// per KV head, on grid (KV heads, steps, splits) with the decode kernel's outputs (attention.cu).
+template <typename T, int HD>
+void launch_decode_mma(const AttnArgs& a, const int32_t* seq_len, dim3 grid, int32_t n_splits, float* po, float* pml,
+                       cudaStream_t s);
+
+}  // namespace effitune::engine::cuda::attn_detail
