@@ -3,7 +3,9 @@
 // against every query head (HD x G FMAs, each with a shared-memory load of q) and was a latency-bound
 // chain of ~2,300 instructions per warp at batch 64 (ncu, session 11): 9-15 us per layer on an H100
 // for 64 positions, 13% of a TP=4 rank's batch-64 layer. Here each warp takes 16 positions at a time:
-// their K and V rows go to shared memory with 16-byte loads, S = Q K^T and O += P V are 16 + 16 mma
+// their K and V rows go to shared memory by cp.async (two stages a warp: the next 16 positions load
+// while these are used; the first ones before the wait on the previous kernel, except the new
+// position, which that kernel or this CTA writes), S = Q K^T and O += P V are 16 + 16 mma
 // (ldmatrix fragments, V through .trans), with the online softmax in registers as in the prefill
 // kernel; the four warps' partial results are then merged through shared memory.
 #include <cfloat>
@@ -16,19 +18,50 @@ namespace {
 constexpr int kWarps = 4, kKeysPerTile = 16;
 constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
 
+// Dynamic shared memory: [kWarps][2 stages][K, V][16 positions][HD + 8] of T (rows padded by 16
+// bytes so that the 8 row addresses of an ldmatrix fall in distinct banks; reused as float
+// [kWarps][16][HD] for the merge), then the group's query heads [16][HD] of T.
+template <int HD>
+constexpr int kRow = HD + 8;
+template <int HD>
+constexpr int kTileElems = kKeysPerTile * kRow<HD>;
+template <typename T, int HD>
+constexpr size_t decode_mma_smem() {
+  return sizeof(T) * (kWarps * 4 * kTileElems<HD> + 16 * HD);
+}
+
+// Issues the cp.async copies of positions kb .. kb + 15 of K and V into `dst` (zeros past p1; the
+// new position len - 1 left out when `skip_new`, for a later copy).
+template <typename T, int HD>
+__device__ __forceinline__ void stage_tile(const AttnArgs& a, const int32_t* bt, int kvh, int kb, int p1, int skip,
+                                          T* dst, int lane) {
+  constexpr int kVecs = HD / 8, kPer = kKeysPerTile * kVecs / 32;
+  const int64_t kv_dim = static_cast<int64_t>(a.n_kv_heads) * HD;
+  const T* kc = static_cast<const T*>(a.kv.k);
+  const T* vc = static_cast<const T*>(a.kv.v);
+  const uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
+#pragma unroll
+  for (int u = 0; u < kPer; ++u) {
+    const int i = lane + 32 * u, j = i / kVecs, c = (i % kVecs) * 8, p = kb + j;
+    if (p == skip) continue;
+    const bool ok = p < p1;
+    const int64_t slot = ok ? kv_row(a, bt, p, kv_dim, kvh, HD) + c : 0;
+    const uint32_t off = static_cast<uint32_t>((j * kRow<HD> + c) * sizeof(T));
+    cp_async16(base + off, kc + slot, ok);
+    cp_async16(base + off + kTileElems<HD> * sizeof(T), vc + slot, ok);
+  }
+}
+
 template <typename T, int HD>
 __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a, const int32_t* seq_len, int32_t n_splits,
                                                                       float* po, float* pml) {
   pdl_trigger();
-  // Rows padded by 16 bytes: the 8 row addresses of an ldmatrix fall in distinct banks.
-  constexpr int kRow = HD + 8, kVecs = HD / 8;
-  constexpr int kTileElems = kKeysPerTile * kRow;
-  // Per warp a K tile and a V tile; reused as float [kWarps][16][HD] for the merge, which fits:
-  // kWarps * 2 * 16 * (HD + 8) * 2 bytes >= kWarps * 16 * HD * 4 bytes.
-  __shared__ __align__(16) T kv_s[kWarps * 2 * kTileElems];
-  __shared__ __align__(16) T q_s[16 * HD];  // the group's query heads (rotated), rows >= G unused
+  constexpr int R = kRow<HD>, kTile = kTileElems<HD>;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* kv_s = reinterpret_cast<T*>(smem_raw);
+  T* q_s = kv_s + kWarps * 4 * kTile;
   __shared__ float ml_s[kWarps][16][2];
-  static_assert(sizeof(T) * kWarps * 2 * kTileElems >= sizeof(float) * kWarps * 16 * HD, "merge area");
+  static_assert(sizeof(T) * kWarps * 4 * kTile >= sizeof(float) * kWarps * 16 * HD, "merge area");
 
   const int kvh = blockIdx.x, s = blockIdx.y, split = blockIdx.z;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, gq = lane >> 2, tq = lane & 3;
@@ -37,13 +70,18 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
   const int len = seq_len[s];
   const int p0 = split * a.chunk, p1 = min(len, p0 + a.chunk), n = p1 - p0;
   const int32_t* bt = a.block_tables + static_cast<int64_t>(s) * a.bt_stride;
-  // This thread's RoPE angle before the wait (as the scalar kernel: 128 % (HD / 2) == 0).
+  T* ks0 = kv_s + warp * 4 * kTile;  // stage st: K at ks0 + 2 st kTile, V kTile further
+  const int kb0 = p0 + warp * kKeysPerTile;
+  // Before the wait: this thread's RoPE angle (as the scalar kernel: 128 % (HD / 2) == 0), and the
+  // warp's first 16 positions, written by earlier steps, except the new one.
   float rope_sn = 0.0f, rope_cs = 1.0f;
   if (a.inv_freq != nullptr) {
     double sd, cd;
     sincos(static_cast<double>(len - 1) * a.inv_freq[tid % (HD / 2)], &sd, &cd);
     rope_sn = static_cast<float>(sd), rope_cs = static_cast<float>(cd);
   }
+  if (kb0 < p1) stage_tile<T, HD>(a, bt, kvh, kb0, p1, len - 1, ks0, lane);
+  cp_async_commit();
   pdl_wait();
   if (n <= 0) {  // past this sequence's length: an empty split the merge skips
     if (tid < G) {
@@ -80,6 +118,15 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
     }
   }
   __syncthreads();  // q_s, and the new K/V row in global memory, for every warp
+  // The new position, if it falls in this warp's first 16 (the later tiles are copied whole below).
+  if (p1 == len && kb0 <= len - 1 && len - 1 < kb0 + kKeysPerTile && lane < HD / 8) {
+    const int j = len - 1 - kb0, c = lane * 8;
+    const int64_t slot = kv_row(a, bt, len - 1, kv_dim, kvh, HD) + c;
+    const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(ks0 + j * R + c));
+    cp_async16(dst, static_cast<const T*>(a.kv.k) + slot, true);
+    cp_async16(dst + kTile * sizeof(T), static_cast<const T*>(a.kv.v) + slot, true);
+  }
+  cp_async_commit();
 
   // Q as A fragments: rows gq and gq + 8 (clamped to the group: the extra rows are never stored).
   uint32_t qf[HD / 16][4];
@@ -97,39 +144,25 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
   for (int dn = 0; dn < HD / 8; ++dn) o[dn][0] = o[dn][1] = o[dn][2] = o[dn][3] = 0.0f;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
   const float scale_log2 = a.scale * kLog2e;
-  T* ks = kv_s + warp * 2 * kTileElems;
-  T* vs = ks + kTileElems;
-  const T* kc = static_cast<const T*>(a.kv.k);
-  const T* vc = static_cast<const T*>(a.kv.v);
-
-  for (int kb = p0 + warp * kKeysPerTile; kb < p1; kb += kWarps * kKeysPerTile) {
-    // Stage 16 positions' K and V rows (zeros past p1), all loads issued before the stores.
-    constexpr int kPer = kKeysPerTile * kVecs / 32;
-    uint4 kr[kPer], vr[kPer];
-#pragma unroll
-    for (int u = 0; u < kPer; ++u) {
-      const int i = lane + 32 * u, j = i / kVecs, c = (i % kVecs) * 8;
-      kr[u] = vr[u] = make_uint4(0, 0, 0, 0);
-      if (kb + j < p1) {
-        const int64_t slot = kv_row(a, bt, kb + j, kv_dim, kvh, HD) + c;
-        kr[u] = *reinterpret_cast<const uint4*>(kc + slot);
-        vr[u] = *reinterpret_cast<const uint4*>(vc + slot);
-      }
-    }
-    __syncwarp();  // the previous tile's fragments have been read
-#pragma unroll
-    for (int u = 0; u < kPer; ++u) {
-      const int i = lane + 32 * u, j = i / kVecs, c = (i % kVecs) * 8;
-      *reinterpret_cast<uint4*>(ks + j * kRow + c) = kr[u];
-      *reinterpret_cast<uint4*>(vs + j * kRow + c) = vr[u];
+  int st = 0;
+  for (int kb = kb0; kb < p1; kb += kWarps * kKeysPerTile, st ^= 1) {
+    // The next 16 positions into the other stage while these are used.
+    const int next = kb + kWarps * kKeysPerTile;
+    if (next < p1) {
+      stage_tile<T, HD>(a, bt, kvh, next, p1, -1, ks0 + 2 * (st ^ 1) * kTile, lane);
+      cp_async_commit();
+      cp_async_wait(1);
+    } else {
+      cp_async_wait(0);
     }
     __syncwarp();
-
+    const T* ks = ks0 + 2 * st * kTile;
+    const T* vs = ks + kTile;
     // S = Q K^T over the tile's two 8-position halves: matrix l / 8 of the x4 is (positions
     // 8 (l / 16) .., dims 16 kk + 8 ((l / 8) % 2) ..), i.e. b0, b1 of half 0, then of half 1.
     float sc[2][4] = {};
     {
-      const T* row = ks + ((lane / 16) * 8 + lane % 8) * kRow + ((lane / 8) % 2) * 8;
+      const T* row = ks + ((lane / 16) * 8 + lane % 8) * R + ((lane / 8) % 2) * 8;
 #pragma unroll
       for (int kk = 0; kk < HD / 16; ++kk) {
         uint32_t b[4];
@@ -171,7 +204,7 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
                             pack2<T>(sc[1][2], sc[1][3])};
     // O += P V: matrix l / 8 of the .trans x4 is (positions 8 ((l / 8) % 2) .., dims 16 dp + 8 (l / 16) ..),
     // i.e. b0, b1 of dims 16 dp .. 16 dp + 7, then of 16 dp + 8 .. 16 dp + 15.
-    const T* vrow = vs + (((lane / 8) % 2) * 8 + lane % 8) * kRow + (lane / 16) * 8;
+    const T* vrow = vs + (((lane / 8) % 2) * 8 + lane % 8) * R + (lane / 16) * 8;
 #pragma unroll
     for (int dp = 0; dp < HD / 16; ++dp) {
       uint32_t b[4];
@@ -179,6 +212,7 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
       mma_16816<T>(o[2 * dp], pa, b[0], b[1]);
       mma_16816<T>(o[2 * dp + 1], pa, b[2], b[3]);
     }
+    __syncwarp();  // this stage is read before the copy two tiles on overwrites it
   }
 
   // Merge the warps (a warp with no positions has m = -inf, l = 0, o = 0 and weighs nothing).
@@ -233,7 +267,11 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
 template <typename T, int HD>
 void launch_decode_mma(const AttnArgs& a, const int32_t* seq_len, dim3 grid, int32_t n_splits, float* po, float* pml,
                        cudaStream_t s) {
-  launch_pdl(attn_decode_mma_kernel<T, HD>, grid, kWarps * 32, 0, s, a, seq_len, n_splits, po, pml);
+  constexpr int kSmem = static_cast<int>(decode_mma_smem<T, HD>());
+  static std::atomic<uint64_t> raised{0};
+  // A failure here shows as the launch's error (the backend checks after every layer).
+  if (kSmem > 48 * 1024) raise_dynamic_smem(reinterpret_cast<const void*>(attn_decode_mma_kernel<T, HD>), kSmem, raised);
+  launch_pdl(attn_decode_mma_kernel<T, HD>, grid, kWarps * 32, kSmem, s, a, seq_len, n_splits, po, pml);
 }
 
 template void launch_decode_mma<__nv_bfloat16, 64>(const AttnArgs&, const int32_t*, dim3, int32_t, float*, float*, cudaStream_t);

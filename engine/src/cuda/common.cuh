@@ -112,6 +112,24 @@ inline int sm_count() {
   return counts[dev];
 }
 
+// 16 bytes global -> shared without registers (zeros when !valid; src must still be a valid address).
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+// Waits until at most n committed groups are pending (wait_group takes an immediate: n 0..6).
+__device__ __forceinline__ void cp_async_wait(int n) {
+  switch (n) {
+    case 0: asm volatile("cp.async.wait_group 0;\n" ::); break;
+    case 1: asm volatile("cp.async.wait_group 1;\n" ::); break;
+    case 2: asm volatile("cp.async.wait_group 2;\n" ::); break;
+    case 3: asm volatile("cp.async.wait_group 3;\n" ::); break;
+    case 4: asm volatile("cp.async.wait_group 4;\n" ::); break;
+    case 5: asm volatile("cp.async.wait_group 5;\n" ::); break;
+    default: asm volatile("cp.async.wait_group 6;\n" ::); break;
+  }
+}
+
 // Lets `kernel` take up to `bytes` of dynamic shared memory on the current device, once per device:
 // `raised` (one static per kernel at the call site) has a bit per device where that is done, so the
 // launches after the first cost a cudaGetDevice and a load. cudaFuncSetAttribute applies to the
