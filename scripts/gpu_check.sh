@@ -11,7 +11,7 @@
 #   three runs alternating, once more with --collective-timing, one TP rank alone, and the
 #   experiments/gpu-tp-8b.yaml study up to the GPU count with its report (tp_bench.jsonl,
 #   gpu_tp_report.{md,json,html}); TP_RUNS=3, TP_STUDY=0 skips the study, TP_BATCHES=1,64 the batches,
-#   TP_AB='VAR=value ...' also runs TP >= 2 with those variables in every run (A/B of an engine switch),
+#   TP_AB='VAR=value ...' also runs every degree with those variables in every run (A/B of an engine switch),
 #   TP_TESTS a gtest filter for the tests, TP_RANK_ALONE=0 skips the rank-alone rows, TP_DEGREES='1 4'
 #   the degrees benched (those the machine has)
 #   tp-study: only the study and its report, after `bench --collective-timing` and (unless TP_PROFILE=0)
@@ -62,7 +62,7 @@ if [[ $MODE == tp ]]; then
   for run in $(seq 1 "${TP_RUNS:-3}"); do
     for tp in ${TP_DEGREES:-1 2 4 8}; do
       [ "$tp" -le "$NG" ] && $B --gpu-count $tp --batch "$TB" 2>>"$OUT/tp_bench.log" | label "tp${tp}_run$run"
-      [[ -n ${TP_AB:-} && $tp -ge 2 && $tp -le $NG ]] &&
+      [[ -n ${TP_AB:-} && $tp -le $NG ]] &&
         env $TP_AB $B --gpu-count $tp --batch "$TB" 2>>"$OUT/tp_bench.log" | label "tp${tp}_ab_run$run"
     done
   done
@@ -85,7 +85,7 @@ for b in sorted({r["batch"] for r in rows}):
             if v:
                 med[(tp, b, kind)] = (statistics.median(v), min(v), max(v))
 for (tp, b, kind), (m, lo, hi) in sorted(med.items()):
-    base = med.get((1, b, "run"), (m,))[0]
+    base = med.get((1, b, kind), med.get((1, b, "run"), (m,)))[0]  # TP_AB rows against TP=1 with TP_AB
     t = [r for r in rows if r["label"] == f"tp{tp}_timed" and r["batch"] == b]
     ar = f", all-reduce {t[0]['collective_ms_per_step']:.3f} ms/step ({100 * t[0]['collective_share_of_decode']:.1f}%)" if t and kind == "run" else ""
     ab = " (TP_AB)" if kind == "ab_run" else ""

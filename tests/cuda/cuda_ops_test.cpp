@@ -61,7 +61,9 @@ TEST(CudaOps, RmsNorm) {
 
 TEST(CudaOps, SwiGlu) {
   EFFITUNE_SKIP_WITHOUT_CUDA();
-  const int tokens = 3, hidden = 1000;
+  // 70,000 tokens: more than a grid's y dimension takes (65,535), as a 64 x 1,024-token prefill has
+  // (it failed with "invalid argument" when the tokens were the grid's y).
+  for (const auto [tokens, hidden] : {std::pair{3, 1000}, std::pair{70000, 8}})
   for (DType act : {DType::kF32, DType::kBF16}) {
     const auto gu = rounded(random_normal(tokens * 2 * hidden, 3, 2.0f), act);
     std::vector<double> ref(tokens * hidden);
@@ -72,7 +74,7 @@ TEST(CudaOps, SwiGlu) {
       }
     std::vector<float> out;
     ASSERT_TRUE(cuda_ops::swiglu(gu, tokens, hidden, act, out).ok());
-    EXPECT_LE(nmse(out, ref), act == DType::kF32 ? kF32Elementwise : kHalfRounding) << dtype_name(act);
+    EXPECT_LE(nmse(out, ref), act == DType::kF32 ? kF32Elementwise : kHalfRounding) << dtype_name(act) << " tokens " << tokens;
   }
 }
 

@@ -1,4 +1,6 @@
 #include <cfloat>
+#include <cstdlib>
+#include <utility>
 #include <cstring>
 #include <type_traits>
 
@@ -496,6 +498,23 @@ __global__ void __launch_bounds__(128) attn_prefill_mma_kernel(AttnArgs a, const
   }
 }
 
+// The tensor-core decode kernel (attention_decode_mma.cu) is faster alone at every measured shape
+// (bench_attn, H100: 2 KV heads batch 64 9.0 -> 5.5 us, 8 KV heads batch 1 6.5 -> 3.6 us), but it
+// holds fewer CTAs an SM (3 against 5 at head_dim 128), and where its grid needs a second wave that
+// the scalar kernel does not (8B TP=1 batch 64: 512 CTAs), the step measured 0.5-1.4% slower. So by
+// default it runs unless exactly that happens. `forced` (AttnArgs::decode_mma) or
+// EFFITUNE_ATTN_DECODE_MMA=0/1 decide instead.
+bool use_decode_mma(int8_t forced, dim3 grid, int mma_per_sm, int scalar_per_sm) {
+  if (forced >= 0) return forced > 0;
+  static const int env = [] {
+    const char* v = std::getenv("EFFITUNE_ATTN_DECODE_MMA");
+    return v == nullptr || *v == '\0' ? -1 : std::strcmp(v, "0") != 0 ? 1 : 0;
+  }();
+  if (env >= 0) return env > 0;
+  const int64_t ctas = static_cast<int64_t>(grid.x) * grid.y * grid.z, sms = sm_count();
+  return ctas <= mma_per_sm * sms || ctas > scalar_per_sm * sms;
+}
+
 template <typename T, int HD>
 void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32_t n_splits, float* po, float* pml,
                cudaStream_t s) {
@@ -512,10 +531,20 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
   static const bool prefetch_on = env_flag("EFFITUNE_ATTN_PREFETCH", true);
   AttnArgs args = a;
   args.prefetch_kv = prefetch_on && few_ctas;
-  // The tensor-core kernel where it applies (attention_decode_mma.cu).
-  static const bool mma_on = env_flag("EFFITUNE_ATTN_DECODE_MMA", true);
   constexpr bool kMmaKinds = !std::is_same_v<T, float> && (HD == 64 || HD == 128);
-  const bool mma = kMmaKinds && G <= 16 && (a.decode_mma > 0 || (a.decode_mma < 0 && mma_on));
+  bool mma = false;
+  if constexpr (kMmaKinds) {
+    // CTAs per SM of each kernel, measured once (the scalar one: its registers-light variant, the one
+    // that runs once the CTAs fill the SMs, where this choice matters).
+    static const std::pair<int, int> per_sm = [&] {
+      const void* scalar = G <= 4 ? reinterpret_cast<const void*>(attn_decode_kernel<T, HD, 4, false>)
+                                  : reinterpret_cast<const void*>(attn_decode_kernel<T, HD, 8, false>);
+      int v = 0;
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, scalar, 128, smem);
+      return std::pair{decode_mma_ctas_per_sm<T, HD>(), v > 0 ? v : 1};
+    }();
+    mma = G <= 16 && use_decode_mma(a.decode_mma, grid, per_sm.first, per_sm.second);
+  }
   if (mma) {
     if constexpr (kMmaKinds) launch_decode_mma<T, HD>(a, seq_len, grid, n_splits, po, pml, s);
   } else if (G <= 4) {

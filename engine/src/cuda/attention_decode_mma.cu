@@ -274,6 +274,23 @@ void launch_decode_mma(const AttnArgs& a, const int32_t* seq_len, dim3 grid, int
   launch_pdl(attn_decode_mma_kernel<T, HD>, grid, kWarps * 32, kSmem, s, a, seq_len, n_splits, po, pml);
 }
 
+template <typename T, int HD>
+int decode_mma_ctas_per_sm() {
+  static const int n = [] {
+    constexpr int kSmem = static_cast<int>(decode_mma_smem<T, HD>());
+    static std::atomic<uint64_t> raised{0};
+    if (kSmem > 48 * 1024) raise_dynamic_smem(reinterpret_cast<const void*>(attn_decode_mma_kernel<T, HD>), kSmem, raised);
+    int v = 0;
+    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, attn_decode_mma_kernel<T, HD>, kWarps * 32, kSmem);
+    return v > 0 ? v : 1;
+  }();
+  return n;
+}
+
+template int decode_mma_ctas_per_sm<__nv_bfloat16, 64>();
+template int decode_mma_ctas_per_sm<__nv_bfloat16, 128>();
+template int decode_mma_ctas_per_sm<__half, 64>();
+template int decode_mma_ctas_per_sm<__half, 128>();
 template void launch_decode_mma<__nv_bfloat16, 64>(const AttnArgs&, const int32_t*, dim3, int32_t, float*, float*, cudaStream_t);
 template void launch_decode_mma<__nv_bfloat16, 128>(const AttnArgs&, const int32_t*, dim3, int32_t, float*, float*, cudaStream_t);
 template void launch_decode_mma<__half, 64>(const AttnArgs&, const int32_t*, dim3, int32_t, float*, float*, cudaStream_t);

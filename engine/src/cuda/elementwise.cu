@@ -129,8 +129,8 @@ template <typename T>
 __global__ void swiglu_kernel(const T* gu, int32_t hidden, T* h) {
   pdl_trigger();
   pdl_wait();
-  const int64_t t = blockIdx.y;
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  const int64_t t = blockIdx.x;  // tokens on x: y stops at 65,535 (a 64 x 1,024-token prefill has more)
+  const int i = blockIdx.y * blockDim.x + threadIdx.x;
   if (i >= hidden) return;
   const float g = to_f32(gu[t * 2 * hidden + i]), u = to_f32(gu[t * 2 * hidden + hidden + i]);
   h[t * hidden + i] = from_f32<T>(g / (1.0f + expf(-g)) * u);
@@ -191,7 +191,7 @@ void launch_rope_store(ActType act, const RopeStoreArgs& a, cudaStream_t s) {
 
 void launch_swiglu(ActType act, const void* gu, int32_t n_tokens, int32_t hidden, void* h, cudaStream_t s) {
   if (n_tokens <= 0) return;
-  const dim3 grid(static_cast<unsigned>(ceil_div(hidden, 256)), n_tokens);
+  const dim3 grid(n_tokens, static_cast<unsigned>(ceil_div(hidden, 256)));
   switch (act) {
     case ActType::kF32: launch_pdl(swiglu_kernel<float>, grid, 256, 0, s, static_cast<const float*>(gu), hidden, static_cast<float*>(h)); break;
     case ActType::kF16: launch_pdl(swiglu_kernel<__half>, grid, 256, 0, s, static_cast<const __half*>(gu), hidden, static_cast<__half*>(h)); break;
