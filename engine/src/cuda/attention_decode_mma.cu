@@ -25,9 +25,9 @@ template <int HD>
 constexpr int kRow = HD + 8;
 template <int HD>
 constexpr int kTileElems = kKeysPerTile * kRow<HD>;
-template <typename T, int HD>
+template <typename T, int HD, int kStages>
 constexpr size_t decode_mma_smem() {
-  return sizeof(T) * (kWarps * 4 * kTileElems<HD> + 16 * HD);
+  return sizeof(T) * (kWarps * 2 * kStages * kTileElems<HD> + 16 * HD);
 }
 
 // Issues the cp.async copies of positions kb .. kb + 15 of K and V into `dst` (zeros past p1; the
@@ -52,16 +52,19 @@ __device__ __forceinline__ void stage_tile(const AttnArgs& a, const int32_t* bt,
   }
 }
 
-template <typename T, int HD>
+// kStages 2: the next 16 positions load while these are used; 1: half the shared memory (more CTAs
+// an SM, and less held by CTAs launched early that wait on the previous kernel). kPreWait: the
+// first 16 positions are copied before the PDL wait.
+template <typename T, int HD, int kStages, bool kPreWait>
 __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a, const int32_t* seq_len, int32_t n_splits,
                                                                       float* po, float* pml) {
   pdl_trigger();
   constexpr int R = kRow<HD>, kTile = kTileElems<HD>;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* kv_s = reinterpret_cast<T*>(smem_raw);
-  T* q_s = kv_s + kWarps * 4 * kTile;
+  T* q_s = kv_s + kWarps * 2 * kStages * kTile;
   __shared__ float ml_s[kWarps][16][2];
-  static_assert(sizeof(T) * kWarps * 4 * kTile >= sizeof(float) * kWarps * 16 * HD, "merge area");
+  static_assert(sizeof(T) * kWarps * 2 * kStages * kTile >= sizeof(float) * kWarps * 16 * HD, "merge area");
 
   const int kvh = blockIdx.x, s = blockIdx.y, split = blockIdx.z;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, gq = lane >> 2, tq = lane & 3;
@@ -70,7 +73,7 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
   const int len = seq_len[s];
   const int p0 = split * a.chunk, p1 = min(len, p0 + a.chunk), n = p1 - p0;
   const int32_t* bt = a.block_tables + static_cast<int64_t>(s) * a.bt_stride;
-  T* ks0 = kv_s + warp * 4 * kTile;  // stage st: K at ks0 + 2 st kTile, V kTile further
+  T* ks0 = kv_s + warp * 2 * kStages * kTile;  // stage st: K at ks0 + 2 st kTile, V kTile further
   const int kb0 = p0 + warp * kKeysPerTile;
   // Before the wait: this thread's RoPE angle (as the scalar kernel: 128 % (HD / 2) == 0), and the
   // warp's first 16 positions, written by earlier steps, except the new one.
@@ -80,9 +83,11 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
     sincos(static_cast<double>(len - 1) * a.inv_freq[tid % (HD / 2)], &sd, &cd);
     rope_sn = static_cast<float>(sd), rope_cs = static_cast<float>(cd);
   }
-  if (kb0 < p1) stage_tile<T, HD>(a, bt, kvh, kb0, p1, len - 1, ks0, lane);
+  if (kPreWait && kb0 < p1) stage_tile<T, HD>(a, bt, kvh, kb0, p1, len - 1, ks0, lane);
   cp_async_commit();
   pdl_wait();
+  if (!kPreWait && kb0 < p1) stage_tile<T, HD>(a, bt, kvh, kb0, p1, -1, ks0, lane);
+  cp_async_commit();
   if (n <= 0) {  // past this sequence's length: an empty split the merge skips
     if (tid < G) {
       float* ml = pml + ((static_cast<int64_t>(s) * a.n_heads + kvh * G + tid) * n_splits + split) * 2;
@@ -119,7 +124,7 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
   }
   __syncthreads();  // q_s, and the new K/V row in global memory, for every warp
   // The new position, if it falls in this warp's first 16 (the later tiles are copied whole below).
-  if (p1 == len && kb0 <= len - 1 && len - 1 < kb0 + kKeysPerTile && lane < HD / 8) {
+  if (kPreWait && p1 == len && kb0 <= len - 1 && len - 1 < kb0 + kKeysPerTile && lane < HD / 8) {
     const int j = len - 1 - kb0, c = lane * 8;
     const int64_t slot = kv_row(a, bt, len - 1, kv_dim, kvh, HD) + c;
     const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(ks0 + j * R + c));
@@ -145,10 +150,9 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
   const float scale_log2 = a.scale * kLog2e;
   int st = 0;
-  for (int kb = kb0; kb < p1; kb += kWarps * kKeysPerTile, st ^= 1) {
-    // The next 16 positions into the other stage while these are used.
+  for (int kb = kb0; kb < p1; kb += kWarps * kKeysPerTile) {
     const int next = kb + kWarps * kKeysPerTile;
-    if (next < p1) {
+    if (kStages == 2 && next < p1) {  // the next 16 positions into the other stage while these are used
       stage_tile<T, HD>(a, bt, kvh, next, p1, -1, ks0 + 2 * (st ^ 1) * kTile, lane);
       cp_async_commit();
       cp_async_wait(1);
@@ -212,7 +216,12 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
       mma_16816<T>(o[2 * dp], pa, b[0], b[1]);
       mma_16816<T>(o[2 * dp + 1], pa, b[2], b[3]);
     }
-    __syncwarp();  // this stage is read before the copy two tiles on overwrites it
+    __syncwarp();  // this stage is read before a copy overwrites it
+    if (kStages == 1 && next < p1) {
+      stage_tile<T, HD>(a, bt, kvh, next, p1, -1, ks0, lane);
+      cp_async_commit();
+    }
+    if (kStages == 2) st ^= 1;
   }
 
   // Merge the warps (a warp with no positions has m = -inf, l = 0, o = 0 and weighs nothing).
@@ -262,26 +271,44 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
   }
 }
 
+// The variant: EFFITUNE_ATTN_MMA_STAGES (1 or 2, default 2) and EFFITUNE_ATTN_MMA_PREWAIT (default 1).
+template <typename T, int HD>
+struct DecodeMma {
+  using Kernel = void (*)(AttnArgs, const int32_t*, int32_t, float*, float*);
+  Kernel kernel;
+  int smem;
+};
+template <typename T, int HD, int kStages, bool kPreWait>
+DecodeMma<T, HD> decode_mma_variant() {
+  constexpr int kSmem = static_cast<int>(decode_mma_smem<T, HD, kStages>());
+  static std::atomic<uint64_t> raised{0};
+  // A failure here shows as the launch's error (the backend checks after every layer).
+  if (kSmem > 48 * 1024) raise_dynamic_smem(reinterpret_cast<const void*>(attn_decode_mma_kernel<T, HD, kStages, kPreWait>), kSmem, raised);
+  return {attn_decode_mma_kernel<T, HD, kStages, kPreWait>, kSmem};
+}
+template <typename T, int HD>
+DecodeMma<T, HD> decode_mma() {
+  static const int stages = std::getenv("EFFITUNE_ATTN_MMA_STAGES") != nullptr && std::atoi(std::getenv("EFFITUNE_ATTN_MMA_STAGES")) == 1 ? 1 : 2;
+  static const bool pre = env_flag("EFFITUNE_ATTN_MMA_PREWAIT", true);
+  if (stages == 1) return pre ? decode_mma_variant<T, HD, 1, true>() : decode_mma_variant<T, HD, 1, false>();
+  return pre ? decode_mma_variant<T, HD, 2, true>() : decode_mma_variant<T, HD, 2, false>();
+}
+
 }  // namespace
 
 template <typename T, int HD>
 void launch_decode_mma(const AttnArgs& a, const int32_t* seq_len, dim3 grid, int32_t n_splits, float* po, float* pml,
                        cudaStream_t s) {
-  constexpr int kSmem = static_cast<int>(decode_mma_smem<T, HD>());
-  static std::atomic<uint64_t> raised{0};
-  // A failure here shows as the launch's error (the backend checks after every layer).
-  if (kSmem > 48 * 1024) raise_dynamic_smem(reinterpret_cast<const void*>(attn_decode_mma_kernel<T, HD>), kSmem, raised);
-  launch_pdl(attn_decode_mma_kernel<T, HD>, grid, kWarps * 32, kSmem, s, a, seq_len, n_splits, po, pml);
+  const DecodeMma<T, HD> k = decode_mma<T, HD>();
+  launch_pdl(k.kernel, grid, kWarps * 32, k.smem, s, a, seq_len, n_splits, po, pml);
 }
 
 template <typename T, int HD>
 int decode_mma_ctas_per_sm() {
   static const int n = [] {
-    constexpr int kSmem = static_cast<int>(decode_mma_smem<T, HD>());
-    static std::atomic<uint64_t> raised{0};
-    if (kSmem > 48 * 1024) raise_dynamic_smem(reinterpret_cast<const void*>(attn_decode_mma_kernel<T, HD>), kSmem, raised);
+    const DecodeMma<T, HD> k = decode_mma<T, HD>();
     int v = 0;
-    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, attn_decode_mma_kernel<T, HD>, kWarps * 32, kSmem);
+    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, k.kernel, kWarps * 32, k.smem);
     return v > 0 ? v : 1;
   }();
   return n;
