@@ -1,6 +1,5 @@
 #include <cfloat>
 #include <cstdlib>
-#include <utility>
 #include <cstring>
 #include <type_traits>
 
@@ -534,16 +533,16 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
   constexpr bool kMmaKinds = !std::is_same_v<T, float> && (HD == 64 || HD == 128);
   bool mma = false;
   if constexpr (kMmaKinds) {
-    // CTAs per SM of each kernel, measured once (the scalar one: its registers-light variant, the one
-    // that runs once the CTAs fill the SMs, where this choice matters).
-    static const std::pair<int, int> per_sm = [&] {
+    // The scalar kernel's CTAs per SM, measured once (its registers-light variant, the one that runs
+    // once the CTAs fill the SMs, where this choice matters).
+    static const int scalar_per_sm = [&] {
       const void* scalar = G <= 4 ? reinterpret_cast<const void*>(attn_decode_kernel<T, HD, 4, false>)
                                   : reinterpret_cast<const void*>(attn_decode_kernel<T, HD, 8, false>);
       int v = 0;
       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, scalar, 128, smem);
-      return std::pair{decode_mma_ctas_per_sm<T, HD>(), v > 0 ? v : 1};
+      return v > 0 ? v : 1;
     }();
-    mma = G <= 16 && use_decode_mma(a.decode_mma, grid, per_sm.first, per_sm.second);
+    mma = G <= 16 && use_decode_mma(a.decode_mma, grid, decode_mma_ctas_per_sm<T, HD>(a.chunk), scalar_per_sm);
   }
   if (mma) {
     if constexpr (kMmaKinds) launch_decode_mma<T, HD>(a, seq_len, grid, n_splits, po, pml, s);

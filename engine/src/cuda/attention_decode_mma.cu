@@ -3,9 +3,9 @@
 // against every query head (HD x G FMAs, each with a shared-memory load of q) and was a latency-bound
 // chain of ~2,300 instructions per warp at batch 64 (ncu, session 11): 9-15 us per layer on an H100
 // for 64 positions, 13% of a TP=4 rank's batch-64 layer. Here each warp takes 16 positions at a time:
-// their K and V rows go to shared memory by cp.async (two stages a warp: the next 16 positions load
-// while these are used; the first ones before the wait on the previous kernel, except the new
-// position, which that kernel or this CTA writes), S = Q K^T and O += P V are 16 + 16 mma
+// their K and V rows go to shared memory by cp.async (the first ones before the wait on the previous
+// kernel, except the new position, which that kernel or this CTA writes; in splits of 256 positions
+// two stages a warp, the next 16 positions loading while these are used), S = Q K^T and O += P V are 16 + 16 mma
 // (ldmatrix fragments, V through .trans), with the online softmax in registers as in the prefill
 // kernel; the four warps' partial results are then merged through shared memory.
 #include <cfloat>
@@ -52,10 +52,11 @@ __device__ __forceinline__ void stage_tile(const AttnArgs& a, const int32_t* bt,
   }
 }
 
-// kStages 2: the next 16 positions load while these are used; 1: half the shared memory (more CTAs
-// an SM, and less held by CTAs launched early that wait on the previous kernel). kPreWait: the
-// first 16 positions are copied before the PDL wait.
-template <typename T, int HD, int kStages, bool kPreWait>
+// kStages 2: the next 16 positions load while these are used (splits of 256 positions, up to 4
+// tiles a warp); 1: splits of 64, where each warp has one tile and a second stage would only hold
+// shared memory (measured on an H100, 1 stage against 2 at batch 1: 8B bf16 +2.1%, q4_0 +4.6%,
+// tp4-rank +0.1%, 1B bf16 +1.3%, q4_0 -1.1%).
+template <typename T, int HD, int kStages>
 __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a, const int32_t* seq_len, int32_t n_splits,
                                                                       float* po, float* pml) {
   pdl_trigger();
@@ -83,11 +84,9 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
     sincos(static_cast<double>(len - 1) * a.inv_freq[tid % (HD / 2)], &sd, &cd);
     rope_sn = static_cast<float>(sd), rope_cs = static_cast<float>(cd);
   }
-  if (kPreWait && kb0 < p1) stage_tile<T, HD>(a, bt, kvh, kb0, p1, len - 1, ks0, lane);
+  if (kb0 < p1) stage_tile<T, HD>(a, bt, kvh, kb0, p1, len - 1, ks0, lane);
   cp_async_commit();
   pdl_wait();
-  if (!kPreWait && kb0 < p1) stage_tile<T, HD>(a, bt, kvh, kb0, p1, -1, ks0, lane);
-  cp_async_commit();
   if (n <= 0) {  // past this sequence's length: an empty split the merge skips
     if (tid < G) {
       float* ml = pml + ((static_cast<int64_t>(s) * a.n_heads + kvh * G + tid) * n_splits + split) * 2;
@@ -124,7 +123,7 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
   }
   __syncthreads();  // q_s, and the new K/V row in global memory, for every warp
   // The new position, if it falls in this warp's first 16 (the later tiles are copied whole below).
-  if (kPreWait && p1 == len && kb0 <= len - 1 && len - 1 < kb0 + kKeysPerTile && lane < HD / 8) {
+  if (p1 == len && kb0 <= len - 1 && len - 1 < kb0 + kKeysPerTile && lane < HD / 8) {
     const int j = len - 1 - kb0, c = lane * 8;
     const int64_t slot = kv_row(a, bt, len - 1, kv_dim, kvh, HD) + c;
     const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(ks0 + j * R + c));
@@ -271,27 +270,22 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
   }
 }
 
-// The variant: EFFITUNE_ATTN_MMA_STAGES (1 or 2, default 2) and EFFITUNE_ATTN_MMA_PREWAIT (default 1).
 template <typename T, int HD>
 struct DecodeMma {
-  using Kernel = void (*)(AttnArgs, const int32_t*, int32_t, float*, float*);
-  Kernel kernel;
+  void (*kernel)(AttnArgs, const int32_t*, int32_t, float*, float*);
   int smem;
 };
-template <typename T, int HD, int kStages, bool kPreWait>
+template <typename T, int HD, int kStages>
 DecodeMma<T, HD> decode_mma_variant() {
   constexpr int kSmem = static_cast<int>(decode_mma_smem<T, HD, kStages>());
   static std::atomic<uint64_t> raised{0};
   // A failure here shows as the launch's error (the backend checks after every layer).
-  if (kSmem > 48 * 1024) raise_dynamic_smem(reinterpret_cast<const void*>(attn_decode_mma_kernel<T, HD, kStages, kPreWait>), kSmem, raised);
-  return {attn_decode_mma_kernel<T, HD, kStages, kPreWait>, kSmem};
+  if (kSmem > 48 * 1024) raise_dynamic_smem(reinterpret_cast<const void*>(attn_decode_mma_kernel<T, HD, kStages>), kSmem, raised);
+  return {attn_decode_mma_kernel<T, HD, kStages>, kSmem};
 }
 template <typename T, int HD>
-DecodeMma<T, HD> decode_mma() {
-  static const int stages = std::getenv("EFFITUNE_ATTN_MMA_STAGES") != nullptr && std::atoi(std::getenv("EFFITUNE_ATTN_MMA_STAGES")) == 1 ? 1 : 2;
-  static const bool pre = env_flag("EFFITUNE_ATTN_MMA_PREWAIT", true);
-  if (stages == 1) return pre ? decode_mma_variant<T, HD, 1, true>() : decode_mma_variant<T, HD, 1, false>();
-  return pre ? decode_mma_variant<T, HD, 2, true>() : decode_mma_variant<T, HD, 2, false>();
+DecodeMma<T, HD> decode_mma(int32_t chunk) {
+  return chunk <= kWarps * kKeysPerTile ? decode_mma_variant<T, HD, 1>() : decode_mma_variant<T, HD, 2>();
 }
 
 }  // namespace
@@ -299,25 +293,27 @@ DecodeMma<T, HD> decode_mma() {
 template <typename T, int HD>
 void launch_decode_mma(const AttnArgs& a, const int32_t* seq_len, dim3 grid, int32_t n_splits, float* po, float* pml,
                        cudaStream_t s) {
-  const DecodeMma<T, HD> k = decode_mma<T, HD>();
+  const DecodeMma<T, HD> k = decode_mma<T, HD>(a.chunk);
   launch_pdl(k.kernel, grid, kWarps * 32, k.smem, s, a, seq_len, n_splits, po, pml);
 }
 
 template <typename T, int HD>
-int decode_mma_ctas_per_sm() {
-  static const int n = [] {
-    const DecodeMma<T, HD> k = decode_mma<T, HD>();
-    int v = 0;
-    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, k.kernel, kWarps * 32, k.smem);
-    return v > 0 ? v : 1;
-  }();
-  return n;
+int decode_mma_ctas_per_sm(int32_t chunk) {
+  static std::atomic<int> n[2] = {0, 0};  // by stage count (tensor-parallel ranks' threads share it)
+  std::atomic<int>& v = n[chunk <= kWarps * kKeysPerTile ? 0 : 1];
+  if (v.load(std::memory_order_relaxed) == 0) {
+    const DecodeMma<T, HD> k = decode_mma<T, HD>(chunk);
+    int c = 0;
+    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&c, k.kernel, kWarps * 32, k.smem);
+    v.store(c > 0 ? c : 1, std::memory_order_relaxed);
+  }
+  return v.load(std::memory_order_relaxed);
 }
 
-template int decode_mma_ctas_per_sm<__nv_bfloat16, 64>();
-template int decode_mma_ctas_per_sm<__nv_bfloat16, 128>();
-template int decode_mma_ctas_per_sm<__half, 64>();
-template int decode_mma_ctas_per_sm<__half, 128>();
+template int decode_mma_ctas_per_sm<__nv_bfloat16, 64>(int32_t);
+template int decode_mma_ctas_per_sm<__nv_bfloat16, 128>(int32_t);
+template int decode_mma_ctas_per_sm<__half, 64>(int32_t);
+template int decode_mma_ctas_per_sm<__half, 128>(int32_t);
 template void launch_decode_mma<__nv_bfloat16, 64>(const AttnArgs&, const int32_t*, dim3, int32_t, float*, float*, cudaStream_t);
 template void launch_decode_mma<__nv_bfloat16, 128>(const AttnArgs&, const int32_t*, dim3, int32_t, float*, float*, cudaStream_t);
 template void launch_decode_mma<__half, 64>(const AttnArgs&, const int32_t*, dim3, int32_t, float*, float*, cudaStream_t);

@@ -75,8 +75,9 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
 template <typename T, int HD>
 void launch_decode_mma(const AttnArgs& a, const int32_t* seq_len, dim3 grid, int32_t n_splits, float* po, float* pml,
                        cudaStream_t s);
-// How many of its CTAs an SM holds at once (its registers and shared memory; measured once).
+// How many of its CTAs (for splits of `chunk` positions) an SM holds at once (its registers and
+// shared memory; measured once).
 template <typename T, int HD>
-int decode_mma_ctas_per_sm();
+int decode_mma_ctas_per_sm(int32_t chunk);
 
 }  // namespace effitune::engine::cuda::attn_detail
