@@ -25,10 +25,12 @@
 
 #include "../engine/src/cuda/gemm.cuh"
 #include "../engine/src/cuda/gemm_stream.cuh"
-#include "../engine/src/cuda/l2_prefetch.cuh"
+#include "l2_prefetch.cuh"
 #include "comma_list.h"
 
 using namespace effitune::engine::cuda;
+using effitune::tools::L2Prefetch;
+using effitune::tools::launch_l2_prefetch;
 
 namespace {
 

@@ -1,13 +1,15 @@
-// Pulls a weight matrix (or its first bytes) into L2 from a kernel of its own, so that a product
-// that cannot keep enough loads in flight itself (cuBLAS on the narrow tensor-parallel shards at
-// 64 rows reaches 1.0-1.1 TB/s, bench/README.md session 6) finds its weights there.
+// Pulls a weight matrix (or its first bytes) into L2 from a kernel of its own, for bench_gemm's
+// prefetch=C columns: would a product that cannot keep enough loads in flight itself (cuBLAS on the
+// narrow tensor-parallel shards at 64 rows reaches 1.0-1.1 TB/s) gain from finding its weights in
+// L2? Session 15 measured no (bench/README.md): warm weights took the TP=4 shards only 11-18%
+// faster, and a prefetch beside the product made it slower, so the engine does not use it.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
-namespace effitune::engine::cuda {
+namespace effitune::tools {
 
 struct L2Prefetch {
   const void* data = nullptr;  // first byte of the matrix
@@ -26,4 +28,4 @@ struct L2Prefetch {
 // a stream of its own, beside the product). Nothing happens when bytes <= 0.
 void launch_l2_prefetch(const L2Prefetch& p, int ctas, cudaStream_t s);
 
-}  // namespace effitune::engine::cuda
+}  // namespace effitune::tools

@@ -1,9 +1,9 @@
 #include <algorithm>
 
-#include "common.cuh"
+#include "../engine/src/cuda/common.cuh"
 #include "l2_prefetch.cuh"
 
-namespace effitune::engine::cuda {
+namespace effitune::tools {
 namespace {
 
 constexpr int kLine = 128;
@@ -32,4 +32,4 @@ void launch_l2_prefetch(const L2Prefetch& p, int ctas, cudaStream_t s) {
   l2_prefetch_kernel<<<ctas, 256, 0, s>>>(p);
 }
 
-}  // namespace effitune::engine::cuda
+}  // namespace effitune::tools
