@@ -239,10 +239,6 @@ Status CudaBackend::build_plan(std::span<const SequenceStep> steps, Plan& p) {
   if (decode) {
     if (extras_.cuda_graphs) p.steps = batch_bucket(p.steps);
     p.chunk = decode_attn_chunk(p.steps, cfg_.n_kv_heads);
-    // Experiment (session 15): one split of up to 256 positions while every context fits it, no
-    // merge launch (the tensor-core kernel walks 256 positions in 4 tiles a warp).
-    static const bool one_split = std::getenv("EFFITUNE_ATTN_ONE_SPLIT") != nullptr;
-    if (one_split && max_len <= kAttnMaxChunk) p.chunk = kAttnMaxChunk;
     p.splits = decode_attn_splits(static_cast<int32_t>(max_len), p.chunk);
     p.tokens = p.rows = p.steps;
   } else {
