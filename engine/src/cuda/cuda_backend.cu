@@ -348,8 +348,7 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
     a.chunk = p.chunk;
     if (fused_rope) a.inv_freq = inv_freq_;
-    static const bool fused_merge = env_flag("EFFITUNE_ATTN_FUSED_MERGE", true);  // 0: the merge kernel
-    a.split_counts = fused_merge ? split_counts_ : nullptr;
+    a.split_counts = split_counts_;
     if (p.decode) launch_attn_decode(act_, a, meta_ + p.off_len, p.steps, p.splits, part_o_, part_ml_, s);
     else launch_attn_prefill(act_, a, meta_ + p.off_tiles, p.tiles, meta_ + p.off_pos, s);
     CUDA_RETURN_IF_LAUNCH_ERROR("attention");
