@@ -83,9 +83,6 @@ double time_config(int kv_heads, int batch, int ctx, int regs, int mma, bool fus
   float *po = nullptr, *pml = nullptr;
   CHECK(cudaMalloc(&po, static_cast<size_t>(batch) * heads * splits * kHd * sizeof(float)));
   CHECK(cudaMalloc(&pml, static_cast<size_t>(batch) * heads * splits * 2 * sizeof(float)));
-  int32_t* counts = nullptr;  // the tensor-core kernel's last split merges (as in the engine)
-  CHECK(cudaMalloc(&counts, static_cast<size_t>(batch) * kv_heads * sizeof(int32_t)));
-  CHECK(cudaMemset(counts, 0, static_cast<size_t>(batch) * kv_heads * sizeof(int32_t)));
 
   cu::AttnArgs a;
   a.qkv = qkv, a.ld_qkv = ld_qkv, a.out = out;
@@ -97,7 +94,6 @@ double time_config(int kv_heads, int batch, int ctx, int regs, int mma, bool fus
   a.k_row_in_regs = static_cast<int8_t>(regs);
   a.decode_mma = static_cast<int8_t>(mma);
   if (fused) a.inv_freq = d_inv;
-  a.split_counts = counts;
 
   cudaStream_t s;
   CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
@@ -130,7 +126,7 @@ double time_config(int kv_heads, int batch, int ctx, int regs, int mma, bool fus
   CHECK(cudaStreamDestroy(s));
   for (void* p : {static_cast<void*>(k), static_cast<void*>(v), static_cast<void*>(qkv), static_cast<void*>(d_bt),
                   static_cast<void*>(d_len), static_cast<void*>(d_inv), static_cast<void*>(out), static_cast<void*>(po),
-                  static_cast<void*>(pml), static_cast<void*>(counts)})
+                  static_cast<void*>(pml)})
     CHECK(cudaFree(p));
   std::printf("{\"bench\":\"attn_decode\",\"kv_heads\":%d,\"heads\":%d,\"batch\":%d,\"ctx\":%d,\"chunk\":%d,\"splits\":%d,"
               "\"regs\":%d,\"mma\":%d,\"fused_rope\":%s,\"us_per_launch\":%.3f,\"us_min\":%.3f,\"us_max\":%.3f,"

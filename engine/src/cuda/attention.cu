@@ -553,7 +553,7 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
     if (row_in_regs) launch_pdl(attn_decode_kernel<T, HD, 8, true>, grid, 128, smem, s, args, seq_len, n_splits, po, pml);
     else launch_pdl(attn_decode_kernel<T, HD, 8, false>, grid, 128, smem, s, args, seq_len, n_splits, po, pml);
   }
-  if (n_splits > 1 && !(mma && a.split_counts != nullptr))  // else the last split merged
+  if (n_splits > 1)
     launch_pdl(attn_merge_kernel<T>, dim3(a.n_heads, n_steps), HD < 128 ? HD : 128, 0, s, a, n_splits, po,
                static_cast<const float*>(pml));
 }

@@ -42,9 +42,6 @@ struct AttnArgs {
   // 128 and up to 16 query heads per KV head. -1: whenever it applies (EFFITUNE_ATTN_DECODE_MMA=0
   // turns it off); 0: the scalar kernel; 1: the tensor-core one where it applies.
   int8_t decode_mma = -1;
-  // Decode, tensor-core kernel: [n_steps][n_kv_heads] counts, zero before the first launch; with it
-  // the split that finishes last merges the others (no merge launch) and leaves its count at zero.
-  int32_t* split_counts = nullptr;
   // Decode: pull the cached K/V rows of the earlier positions into L1 before waiting on the previous
   // kernel (set by the launcher while the CTAs are few; EFFITUNE_ATTN_PREFETCH=0 turns it off).
   bool prefetch_kv = false;

@@ -52,41 +52,6 @@ __device__ __forceinline__ void stage_tile(const AttnArgs& a, const int32_t* bt,
   }
 }
 
-// With a.split_counts, the split of (step s, KV head kvh) that finishes last merges the group's G
-// query heads as attn_merge_kernel does (the max over the splits that saw positions, weights
-// exp(m - M), splits in order) and sets the count back to zero for the next launch: no merge launch.
-template <typename T, int HD>
-__device__ __forceinline__ void merge_if_last(const AttnArgs& a, int s, int kvh, int G, int n_splits, const float* po,
-                                              const float* pml) {
-  __shared__ int last;
-  __threadfence();  // this split's po / pml before its count
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    int32_t* count = a.split_counts + static_cast<int64_t>(s) * a.n_kv_heads + kvh;
-    last = atomicAdd(count, 1) == n_splits - 1;
-    if (last) *count = 0;
-  }
-  __syncthreads();
-  if (!last) return;
-  __threadfence();  // the other splits' stores, seen through L2 (__ldcg)
-  for (int i = threadIdx.x; i < G * HD; i += blockDim.x) {
-    const int g = i / HD, d = i % HD, h = kvh * G + g;
-    const int64_t base = (static_cast<int64_t>(s) * a.n_heads + h) * n_splits;
-    float M = -FLT_MAX;
-    for (int sp = 0; sp < n_splits; ++sp)
-      if (__ldcg(pml + (base + sp) * 2 + 1) > 0.0f) M = fmaxf(M, __ldcg(pml + (base + sp) * 2));
-    float L = 0.0f, o = 0.0f;
-    for (int sp = 0; sp < n_splits; ++sp) {
-      const float l = __ldcg(pml + (base + sp) * 2 + 1);
-      if (l <= 0.0f) continue;
-      const float w = expf(__ldcg(pml + (base + sp) * 2) - M);
-      L += l * w;
-      o += __ldcg(po + (base + sp) * HD + d) * w;
-    }
-    static_cast<T*>(a.out)[s * static_cast<int64_t>(a.n_heads) * HD + h * HD + d] = from_f32<T>(o / L);
-  }
-}
-
 // kStages 2: the next 16 positions load while these are used (splits of 256 positions, up to 4
 // tiles a warp); 1: splits of 64, where each warp has one tile and a second stage would only hold
 // shared memory (measured on an H100, 1 stage against 2 at batch 1: 8B bf16 +2.1%, q4_0 +4.6%,
@@ -128,7 +93,6 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
       ml[0] = -FLT_MAX;
       ml[1] = 0.0f;
     }
-    if (n_splits > 1 && a.split_counts != nullptr) merge_if_last<T, HD>(a, s, kvh, G, n_splits, po, pml);
     return;
   }
   const T* q = static_cast<const T*>(a.qkv) + s * a.ld_qkv + kvh * G * HD;
@@ -304,7 +268,6 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
       }
     }
   }
-  if (n_splits > 1 && a.split_counts != nullptr) merge_if_last<T, HD>(a, s, kvh, G, n_splits, po, pml);
 }
 
 template <typename T, int HD>

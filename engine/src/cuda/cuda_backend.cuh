@@ -130,7 +130,6 @@ class CudaBackend final : public Backend, public DeviceSampler, public GraphRepl
   float* key_gather_ = nullptr;                // [ranks][rows][4]: tp_argmax.cuh
   float* part_o_ = nullptr;
   float* part_ml_ = nullptr;
-  int32_t* split_counts_ = nullptr;  // [steps][kv heads], the decode attention's (AttnArgs::split_counts)
   int32_t* meta_ = nullptr;
   int32_t* meta_host_ = nullptr;  // pinned
   SamplingBuffers sampling_;      // forward_sample / forward_topk

@@ -289,7 +289,7 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
     return invalid_argument("attention: decode_chunk must be " + std::to_string(kAttnChunk) + " or " +
                             std::to_string(kAttnMaxChunk));
   const int32_t splits = static_cast<int32_t>((len + decode_chunk - 1) / decode_chunk);
-  DevBuf dq, dk, dv, dbt, dpos, dtiles, dlen, dout, dpo, dpml, dcounts;
+  DevBuf dq, dk, dv, dbt, dpos, dtiles, dlen, dout, dpo, dpml;
   const auto qa = to_act(q, a), ka = to_act(kc, a), va = to_act(vc, a);
   EFFITUNE_RETURN_IF_ERROR(upload(dq, qa.data(), qa.size()));
   EFFITUNE_RETURN_IF_ERROR(upload(dk, ka.data(), ka.size()));
@@ -302,8 +302,6 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
   CUDA_RETURN_IF_ERROR(cudaMalloc(&dout.p, out_bytes));
   CUDA_RETURN_IF_ERROR(cudaMalloc(&dpo.p, static_cast<size_t>(n_heads) * splits * head_dim * 4));
   CUDA_RETURN_IF_ERROR(cudaMalloc(&dpml.p, static_cast<size_t>(n_heads) * splits * 2 * 4));
-  CUDA_RETURN_IF_ERROR(cudaMalloc(&dcounts.p, static_cast<size_t>(n_kv_heads) * 4));
-  CUDA_RETURN_IF_ERROR(cudaMemset(dcounts.p, 0, static_cast<size_t>(n_kv_heads) * 4));
   AttnArgs args;
   args.qkv = dq.p;
   args.ld_qkv = q_dim;
@@ -317,19 +315,12 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
   args.chunk = decode_chunk;
   args.k_row_in_regs = static_cast<int8_t>(k_row_in_regs);
   args.decode_mma = static_cast<int8_t>(decode_mma);
-  args.split_counts = static_cast<int32_t*>(dcounts.p);  // the tensor-core kernel merges its splits itself
-  if (decode_kernel) {
-    // Twice, the output filled with NaNs in between: the second launch is right only if the first
-    // left the split counts at zero.
+  if (decode_kernel)
     launch_attn_decode(a, args, static_cast<int32_t*>(dlen.p), 1, splits, static_cast<float*>(dpo.p),
                        static_cast<float*>(dpml.p), 0);
-    CUDA_RETURN_IF_ERROR(cudaMemsetAsync(dout.p, 0xFF, out_bytes, 0));
-    launch_attn_decode(a, args, static_cast<int32_t*>(dlen.p), 1, splits, static_cast<float*>(dpo.p),
-                       static_cast<float*>(dpml.p), 0);
-  } else {
+  else
     launch_attn_prefill(a, args, static_cast<int32_t*>(dtiles.p), static_cast<int32_t>(tiles.size() / 3),
                         static_cast<int32_t*>(dpos.p), 0);
-  }
   std::vector<uint8_t> b;
   EFFITUNE_RETURN_IF_ERROR(download(b, dout, out_bytes));
   out = from_act(b, a);
