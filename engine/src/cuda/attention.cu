@@ -388,17 +388,14 @@ __global__ void __launch_bounds__(128) attn_prefill_mma_kernel(AttnArgs a, const
   // are not stored).
   int my_pos[2];
   uint32_t qf[HD / 16][4];
+  const T* q_rows[2];
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
     const int r = min(warp * 16 + gq + 8 * i, rows - 1), t = t0 + r / G;
     my_pos[i] = pos[t];
-    const T* q = static_cast<const T*>(a.qkv) + t * a.ld_qkv + (kvh * G + r % G) * HD;
-#pragma unroll
-    for (int kk = 0; kk < HD / 16; ++kk) {
-      qf[kk][i] = ld32(q + kk * 16 + tq * 2);
-      qf[kk][2 + i] = ld32(q + kk * 16 + 8 + tq * 2);
-    }
+    q_rows[i] = static_cast<const T*>(a.qkv) + t * a.ld_qkv + (kvh * G + r % G) * HD;
   }
+  load_a_fragments<T, HD>(qf, q_rows, tq);
   float o[HD / 8][4];
 #pragma unroll
   for (int dn = 0; dn < HD / 8; ++dn) o[dn][0] = o[dn][1] = o[dn][2] = o[dn][3] = 0.0f;

@@ -134,15 +134,8 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
 
   // Q as A fragments: rows gq and gq + 8 (clamped to the group: the extra rows are never stored).
   uint32_t qf[HD / 16][4];
-#pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    const T* qr = q_s + min(gq + 8 * i, G - 1) * HD;
-#pragma unroll
-    for (int kk = 0; kk < HD / 16; ++kk) {
-      qf[kk][i] = ld32(qr + kk * 16 + tq * 2);
-      qf[kk][2 + i] = ld32(qr + kk * 16 + 8 + tq * 2);
-    }
-  }
+  const T* const q_rows[2] = {q_s + min(gq, G - 1) * HD, q_s + min(gq + 8, G - 1) * HD};
+  load_a_fragments<T, HD>(qf, q_rows, tq);
   float o[HD / 8][4];
 #pragma unroll
   for (int dn = 0; dn < HD / 8; ++dn) o[dn][0] = o[dn][1] = o[dn][2] = o[dn][3] = 0.0f;

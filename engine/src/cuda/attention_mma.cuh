@@ -55,6 +55,19 @@ __device__ __forceinline__ uint32_t ld32(const T* p) {
   return *reinterpret_cast<const uint32_t*>(p);
 }
 
+// The m16n8k16 A fragments of a thread's two rows of a 16-row tile along HD: rows[0] is its row
+// lane / 4, rows[1] that row + 8 (tq = lane % 4), for every k16 step.
+template <typename T, int HD>
+__device__ __forceinline__ void load_a_fragments(uint32_t (&f)[HD / 16][4], const T* const (&rows)[2], int tq) {
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; ++kk) {
+      f[kk][i] = ld32(rows[i] + kk * 16 + tq * 2);
+      f[kk][2 + i] = ld32(rows[i] + kk * 16 + 8 + tq * 2);
+    }
+}
+
 // Four 8x8 b16 matrices from shared memory; lane l gives the row address of matrix l / 8, row l % 8.
 // .trans hands each thread a column pair instead of a row pair (V as the B operand of P V).
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem_row) {
