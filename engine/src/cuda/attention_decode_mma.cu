@@ -27,7 +27,7 @@ template <int HD>
 constexpr int kTileElems = kKeysPerTile * kRow<HD>;
 template <typename T, int HD, int kStages>
 constexpr size_t decode_mma_smem() {
-  return sizeof(T) * (kWarps * 2 * kStages * kTileElems<HD> + 16 * kRow<HD>);
+  return sizeof(T) * (kWarps * 2 * kStages * kTileElems<HD> + 16 * HD);
 }
 
 // Issues the cp.async copies of positions kb .. kb + 15 of K and V into `dst` (zeros past p1; the
@@ -56,11 +56,9 @@ __device__ __forceinline__ void stage_tile(const AttnArgs& a, const int32_t* bt,
 // tiles a warp); 1: splits of 64, where each warp has one tile and a second stage would only hold
 // shared memory (measured on an H100, 1 stage against 2 at batch 1: 8B bf16 +2.1%, q4_0 +4.6%,
 // tp4-rank +0.1%, 1B bf16 +1.3%, q4_0 -1.1%).
-// kQSmem: Q's A fragments are read from shared memory (ldmatrix) at every k16 step instead of held in
-// 32 registers, with at most 128 registers a thread: 4 CTAs an SM instead of 3 at head_dim 128.
-template <typename T, int HD, int kStages, bool kQSmem>
-__global__ void __launch_bounds__(kWarps * 32, kQSmem ? 4 : 1)
-    attn_decode_mma_kernel(AttnArgs a, const int32_t* seq_len, int32_t n_splits, float* po, float* pml) {
+template <typename T, int HD, int kStages>
+__global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a, const int32_t* seq_len, int32_t n_splits,
+                                                                      float* po, float* pml) {
   pdl_trigger();
   constexpr int R = kRow<HD>, kTile = kTileElems<HD>;
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -99,15 +97,15 @@ __global__ void __launch_bounds__(kWarps * 32, kQSmem ? 4 : 1)
   }
   const T* q = static_cast<const T*>(a.qkv) + s * a.ld_qkv + kvh * G * HD;
   if (a.inv_freq == nullptr) {
-    for (int i = tid; i < G * HD; i += blockDim.x) q_s[(i / HD) * R + i % HD] = q[i];
+    for (int i = tid; i < G * HD; i += blockDim.x) q_s[i] = q[i];
   } else {
     // RoPE fused in, with the scalar kernel's angles and roundings: the group's query heads for the
     // new position len - 1, and (in the split that holds it) the new K, stored with V.
     for (int i = tid; i < G * HD / 2; i += blockDim.x) {
       const int g = i / (HD / 2), j = i % (HD / 2);
       const float x0 = to_f32(q[g * HD + 2 * j]), x1 = to_f32(q[g * HD + 2 * j + 1]);
-      q_s[g * R + 2 * j] = from_f32<T>(x0 * rope_cs - x1 * rope_sn);
-      q_s[g * R + 2 * j + 1] = from_f32<T>(x0 * rope_sn + x1 * rope_cs);
+      q_s[g * HD + 2 * j] = from_f32<T>(x0 * rope_cs - x1 * rope_sn);
+      q_s[g * HD + 2 * j + 1] = from_f32<T>(x0 * rope_sn + x1 * rope_cs);
     }
     if (p1 == len) {
       const T* kn = static_cast<const T*>(a.qkv) + s * a.ld_qkv + static_cast<int64_t>(a.n_heads) * HD + kvh * HD;
@@ -123,8 +121,6 @@ __global__ void __launch_bounds__(kWarps * 32, kQSmem ? 4 : 1)
       for (int d = tid; d < HD; d += blockDim.x) vw[d] = vn[d];
     }
   }
-  if (kQSmem)  // rows past the group take part in the mma: zeros (never stored)
-    for (int i = G * HD + tid; i < 16 * HD; i += blockDim.x) q_s[(i / HD) * R + i % HD] = from_f32<T>(0.0f);
   __syncthreads();  // q_s, and the new K/V row in global memory, for every warp
   // The new position, if it falls in this warp's first 16 (the later tiles are copied whole below).
   if (p1 == len && kb0 <= len - 1 && len - 1 < kb0 + kKeysPerTile && lane < HD / 8) {
@@ -137,13 +133,9 @@ __global__ void __launch_bounds__(kWarps * 32, kQSmem ? 4 : 1)
   cp_async_commit();
 
   // Q as A fragments: rows gq and gq + 8 (clamped to the group: the extra rows are never stored).
-  uint32_t qf[kQSmem ? 1 : HD / 16][4];
-  if constexpr (!kQSmem) {
-    const T* const q_rows[2] = {q_s + min(gq, G - 1) * R, q_s + min(gq + 8, G - 1) * R};
-    load_a_fragments<T, HD>(qf, q_rows, tq);
-  }
-  // kQSmem: matrix l / 8 of the x4 is (rows 8 ((l / 8) % 2) .., dims 16 kk + 8 (l / 16) ..) = a0 .. a3.
-  const T* q_frag = q_s + (lane % 16) * R + (lane / 16) * 8;
+  uint32_t qf[HD / 16][4];
+  const T* const q_rows[2] = {q_s + min(gq, G - 1) * HD, q_s + min(gq + 8, G - 1) * HD};
+  load_a_fragments<T, HD>(qf, q_rows, tq);
   float o[HD / 8][4];
 #pragma unroll
   for (int dn = 0; dn < HD / 8; ++dn) o[dn][0] = o[dn][1] = o[dn][2] = o[dn][3] = 0.0f;
@@ -171,15 +163,8 @@ __global__ void __launch_bounds__(kWarps * 32, kQSmem ? 4 : 1)
       for (int kk = 0; kk < HD / 16; ++kk) {
         uint32_t b[4];
         ldmatrix_x4(b, row + kk * 16);
-        if constexpr (kQSmem) {
-          uint32_t qa[4];
-          ldmatrix_x4(qa, q_frag + kk * 16);
-          mma_16816<T>(sc[0], qa, b[0], b[1]);
-          mma_16816<T>(sc[1], qa, b[2], b[3]);
-        } else {
-          mma_16816<T>(sc[0], qf[kk], b[0], b[1]);
-          mma_16816<T>(sc[1], qf[kk], b[2], b[3]);
-        }
+        mma_16816<T>(sc[0], qf[kk], b[0], b[1]);
+        mma_16816<T>(sc[1], qf[kk], b[2], b[3]);
       }
     }
     float mx[2] = {-INFINITY, -INFINITY};
@@ -283,21 +268,17 @@ struct DecodeMma {
   void (*kernel)(AttnArgs, const int32_t*, int32_t, float*, float*);
   int smem;
 };
-template <typename T, int HD, int kStages, bool kQSmem>
+template <typename T, int HD, int kStages>
 DecodeMma<T, HD> decode_mma_variant() {
   constexpr int kSmem = static_cast<int>(decode_mma_smem<T, HD, kStages>());
   static std::atomic<uint64_t> raised{0};
   // A failure here shows as the launch's error (the backend checks after every layer).
-  if (kSmem > 48 * 1024)
-    raise_dynamic_smem(reinterpret_cast<const void*>(attn_decode_mma_kernel<T, HD, kStages, kQSmem>), kSmem, raised);
-  return {attn_decode_mma_kernel<T, HD, kStages, kQSmem>, kSmem};
+  if (kSmem > 48 * 1024) raise_dynamic_smem(reinterpret_cast<const void*>(attn_decode_mma_kernel<T, HD, kStages>), kSmem, raised);
+  return {attn_decode_mma_kernel<T, HD, kStages>, kSmem};
 }
 template <typename T, int HD>
 DecodeMma<T, HD> decode_mma(int32_t chunk) {
-  // Experiment (session 15): EFFITUNE_ATTN_MMA_QSMEM=1, one stage and Q from shared memory everywhere.
-  static const bool q_smem = env_flag("EFFITUNE_ATTN_MMA_QSMEM", false);
-  if (q_smem) return decode_mma_variant<T, HD, 1, true>();
-  return chunk <= kWarps * kKeysPerTile ? decode_mma_variant<T, HD, 1, false>() : decode_mma_variant<T, HD, 2, false>();
+  return chunk <= kWarps * kKeysPerTile ? decode_mma_variant<T, HD, 1>() : decode_mma_variant<T, HD, 2>();
 }
 
 }  // namespace
