@@ -5,9 +5,9 @@
 // for 64 positions, 13% of a TP=4 rank's batch-64 layer. Here each warp takes 16 positions at a time:
 // their K and V rows go to shared memory by cp.async (the first ones before the wait on the previous
 // kernel, except the new position, which that kernel or this CTA writes; in splits of 256 positions
-// two stages a warp, the next 16 positions loading while these are used), S = Q K^T and O += P V are 16 + 16 mma
-// (ldmatrix fragments, V through .trans), with the online softmax in registers as in the prefill
-// kernel; the four warps' partial results are then merged through shared memory.
+// two stages a warp, the next 16 positions loading while these are used), S = Q K^T and O += P V are
+// 16 + 16 mma (ldmatrix fragments, V through .trans), with the online softmax in registers as in the
+// prefill kernel; the four warps' partial results are then merged through shared memory.
 #include <cfloat>
 
 #include "attention_mma.cuh"
@@ -18,7 +18,7 @@ namespace {
 constexpr int kWarps = 4, kKeysPerTile = 16;
 constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
 
-// Dynamic shared memory: [kWarps][2 stages][K, V][16 positions][HD + 8] of T (rows padded by 16
+// Dynamic shared memory: [kWarps][kStages][K, V][16 positions][HD + 8] of T (rows padded by 16
 // bytes so that the 8 row addresses of an ldmatrix fall in distinct banks; reused as float
 // [kWarps][16][HD] for the merge), then the group's query heads [16][HD] of T.
 template <int HD>
@@ -30,8 +30,8 @@ constexpr size_t decode_mma_smem() {
   return sizeof(T) * (kWarps * 2 * kStages * kTileElems<HD> + 16 * HD);
 }
 
-// Issues the cp.async copies of positions kb .. kb + 15 of K and V into `dst` (zeros past p1; the
-// new position len - 1 left out when `skip_new`, for a later copy).
+// Issues the cp.async copies of positions kb .. kb + 15 of K and V into `dst` (zeros past p1;
+// position `skip` left out, for a later copy: the new one, before the PDL wait; -1 for none).
 template <typename T, int HD>
 __device__ __forceinline__ void stage_tile(const AttnArgs& a, const int32_t* bt, int kvh, int kb, int p1, int skip,
                                           T* dst, int lane) {
