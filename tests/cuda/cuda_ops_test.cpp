@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "../../engine/src/cuda/cuda_ops.h"
+#include "../../engine/src/cuda/decode_attn_choice.h"
 #include "cuda_test_util.h"
 #include "effitune/engine/dtype.h"
 
@@ -252,6 +253,28 @@ TEST(CudaOps, PagedAttention) {
       }
     }
   }
+}
+
+// Host arithmetic: runs without a GPU. The shapes are the H100 measurements behind the rule (132 SMs;
+// 3 tensor-core and 5 scalar CTAs an SM at head_dim 128).
+TEST(CudaOps, DecodeAttentionKernelChoice) {
+  using cuda::use_decode_mma;
+  // TP=4 rank batch 64 (2 KV heads x 64 = 128 CTAs), batch 1 (8 x 4 splits): one wave either way.
+  EXPECT_TRUE(use_decode_mma(-1, -1, 128, 132, 3, 5));
+  EXPECT_TRUE(use_decode_mma(-1, -1, 32, 132, 3, 5));
+  // 8B TP=1 batch 64 (8 x 64 = 512): a second wave for the tensor-core kernel only: scalar.
+  EXPECT_FALSE(use_decode_mma(-1, -1, 512, 132, 3, 5));
+  // Long contexts at batch 64 (4,096 CTAs): both need several waves: tensor cores.
+  EXPECT_TRUE(use_decode_mma(-1, -1, 4096, 132, 3, 5));
+  // The edges: exactly one wave of tensor-core CTAs; exactly one of scalar ones.
+  EXPECT_TRUE(use_decode_mma(-1, -1, 396, 132, 3, 5));
+  EXPECT_FALSE(use_decode_mma(-1, -1, 660, 132, 3, 5));
+  EXPECT_TRUE(use_decode_mma(-1, -1, 661, 132, 3, 5));
+  // AttnArgs::decode_mma, then the variable, override the rule.
+  EXPECT_TRUE(use_decode_mma(1, 0, 512, 132, 3, 5));
+  EXPECT_FALSE(use_decode_mma(0, 1, 128, 132, 3, 5));
+  EXPECT_TRUE(use_decode_mma(-1, 1, 512, 132, 3, 5));
+  EXPECT_FALSE(use_decode_mma(-1, 0, 128, 132, 3, 5));
 }
 
 }  // namespace

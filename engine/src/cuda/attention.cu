@@ -5,6 +5,7 @@
 
 #include "attention.cuh"
 #include "attention_mma.cuh"
+#include "decode_attn_choice.h"
 #include "common.cuh"
 
 namespace effitune::engine::cuda {
@@ -494,21 +495,13 @@ __global__ void __launch_bounds__(128) attn_prefill_mma_kernel(AttnArgs a, const
   }
 }
 
-// The tensor-core decode kernel (attention_decode_mma.cu) is faster alone at every measured shape
-// (bench_attn, H100: 2 KV heads batch 64 9.0 -> 5.5 us, 8 KV heads batch 1 6.5 -> 3.6 us), but it
-// holds fewer CTAs an SM (3 against 5 at head_dim 128), and where its grid needs a second wave that
-// the scalar kernel does not (8B TP=1 batch 64: 512 CTAs), the step measured 0.5-1.4% slower. So by
-// default it runs unless exactly that happens. `forced` (AttnArgs::decode_mma) or
-// EFFITUNE_ATTN_DECODE_MMA=0/1 decide instead.
-bool use_decode_mma(int8_t forced, dim3 grid, int mma_per_sm, int scalar_per_sm) {
-  if (forced >= 0) return forced > 0;
+// EFFITUNE_ATTN_DECODE_MMA: -1 unset, else 0 or 1 (decode_attn_choice.h).
+int decode_mma_env() {
   static const int env = [] {
     const char* v = std::getenv("EFFITUNE_ATTN_DECODE_MMA");
     return v == nullptr || *v == '\0' ? -1 : std::strcmp(v, "0") != 0 ? 1 : 0;
   }();
-  if (env >= 0) return env > 0;
-  const int64_t ctas = static_cast<int64_t>(grid.x) * grid.y * grid.z, sms = sm_count();
-  return ctas <= mma_per_sm * sms || ctas > scalar_per_sm * sms;
+  return env;
 }
 
 template <typename T, int HD>
@@ -539,7 +532,9 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, scalar, 128, smem);
       return v > 0 ? v : 1;
     }();
-    mma = G <= 16 && use_decode_mma(a.decode_mma, grid, decode_mma_ctas_per_sm<T, HD>(a.chunk), scalar_per_sm);
+    const int64_t ctas = static_cast<int64_t>(grid.x) * grid.y * grid.z;
+    mma = G <= 16 && use_decode_mma(a.decode_mma, decode_mma_env(), ctas, sm_count(),
+                                    decode_mma_ctas_per_sm<T, HD>(a.chunk), scalar_per_sm);
   }
   if (mma) {
     if constexpr (kMmaKinds) launch_decode_mma<T, HD>(a, seq_len, grid, n_splits, po, pml, s);
