@@ -1,6 +1,3 @@
-#include <algorithm>
-
-#include "../engine/src/cuda/common.cuh"
 #include "l2_prefetch.cuh"
 
 namespace effitune::tools {

@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <atomic>
 #include <cfloat>
 #include <cstdlib>
 #include <cstring>
@@ -70,12 +72,8 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int3
     }
   }
   pdl_wait();
-  if (n <= 0) {  // past this sequence's length: an empty split the merge skips
-    if (tid < G) {
-      float* ml = pml + ((static_cast<int64_t>(s) * a.n_heads + kvh * G + tid) * n_splits + split) * 2;
-      ml[0] = -FLT_MAX;
-      ml[1] = 0.0f;
-    }
+  if (n <= 0) {  // past this sequence's length
+    mark_empty_split(a, pml, s, kvh, n_splits, split);
     return;
   }
   float* q_s = smem;                       // [G][HD], pre-scaled
@@ -523,18 +521,21 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
   constexpr bool kMmaKinds = !std::is_same_v<T, float> && (HD == 64 || HD == 128);
   bool mma = false;
   if constexpr (kMmaKinds) {
-    // The scalar kernel's CTAs per SM, measured once (its registers-light variant, the one that runs
-    // once the CTAs fill the SMs, where this choice matters).
-    static const int scalar_per_sm = [&] {
+    // The scalar kernel's CTAs per SM (its registers-light variant, the one that runs once the CTAs
+    // fill the SMs, where this choice matters), measured once per group size and split length: its
+    // shared memory depends on both.
+    static std::atomic<int> scalar_cache[kAttnMaxGroup + 1][2] = {};
+    std::atomic<int>& scalar_per_sm = scalar_cache[std::min(G, kAttnMaxGroup)][a.chunk > kAttnChunk ? 1 : 0];
+    if (scalar_per_sm.load(std::memory_order_relaxed) == 0) {
       const void* scalar = G <= 4 ? reinterpret_cast<const void*>(attn_decode_kernel<T, HD, 4, false>)
                                   : reinterpret_cast<const void*>(attn_decode_kernel<T, HD, 8, false>);
       int v = 0;
       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, scalar, 128, smem);
-      return v > 0 ? v : 1;
-    }();
+      scalar_per_sm.store(v > 0 ? v : 1, std::memory_order_relaxed);
+    }
     const int64_t ctas = static_cast<int64_t>(grid.x) * grid.y * grid.z;
     mma = G <= 16 && use_decode_mma(a.decode_mma, decode_mma_env(), ctas, sm_count(),
-                                    decode_mma_ctas_per_sm<T, HD>(a.chunk), scalar_per_sm);
+                                    decode_mma_ctas_per_sm<T, HD>(a.chunk), scalar_per_sm.load(std::memory_order_relaxed));
   }
   if (mma) {
     if constexpr (kMmaKinds) launch_decode_mma<T, HD>(a, seq_len, grid, n_splits, po, pml, s);

@@ -87,12 +87,8 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
   if (kb0 < p1) stage_tile<T, HD>(a, bt, kvh, kb0, p1, len - 1, ks0, lane);
   cp_async_commit();
   pdl_wait();
-  if (n <= 0) {  // past this sequence's length: an empty split the merge skips
-    if (tid < G) {
-      float* ml = pml + ((static_cast<int64_t>(s) * a.n_heads + kvh * G + tid) * n_splits + split) * 2;
-      ml[0] = -FLT_MAX;
-      ml[1] = 0.0f;
-    }
+  if (n <= 0) {  // past this sequence's length
+    mark_empty_split(a, pml, s, kvh, n_splits, split);
     return;
   }
   const T* q = static_cast<const T*>(a.qkv) + s * a.ld_qkv + kvh * G * HD;

@@ -4,6 +4,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cfloat>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -81,6 +82,17 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr));
+}
+
+// A decode split past its sequence's length (step s, KV head kvh): its (max, sum) for each of the
+// group's query heads say "no positions", which the merge skips.
+__device__ __forceinline__ void mark_empty_split(const AttnArgs& a, float* pml, int s, int kvh, int32_t n_splits,
+                                                 int split) {
+  const int G = a.n_heads / a.n_kv_heads, g = threadIdx.x;
+  if (g >= G) return;
+  float* ml = pml + ((static_cast<int64_t>(s) * a.n_heads + kvh * G + g) * n_splits + split) * 2;
+  ml[0] = -FLT_MAX;
+  ml[1] = 0.0f;
 }
 
 // The tensor-core decode kernel for 16-bit activations, head_dim 64 or 128 and up to 16 query heads

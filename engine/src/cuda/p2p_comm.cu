@@ -112,7 +112,7 @@ class HybridCommunicator final : public NormingCommunicator {
   void set_exchange_timeout(double seconds) override { timeout_ns_ = static_cast<uint64_t>(seconds * 1e9); }
   void set_norm_from_registers(bool on) override { norm_regs_ = on; }
   void set_push_exchange(bool on) override { push_ = on; }
-  void set_two_shot(bool on) override { two_shot_min_rows_ = on ? 1 : 0, two_shot_forced_ = on; }
+  void set_two_shot(bool on) override { two_shot_min_rows_ = on ? 1 : 0, two_shot_min_ranks_ = on ? 1 : kTwoShotMinRanks; }
   void start_timing() override {
     timing_ = true;
     on_device([&] {
@@ -147,7 +147,7 @@ class HybridCommunicator final : public NormingCommunicator {
     a.rows = rows, a.dim = dim, a.norm_w = norm_w, a.eps = eps, a.xn = xn;
     a.norm_regs = norm_w != nullptr && norm_regs_ && norm_fits_registers(part, dim);
     a.two_shot = a.push && a.norm_regs && part != ActType::kF32 && two_shot_min_rows_ > 0 && rows >= two_shot_min_rows_ &&
-                 (size() >= kTwoShotMinRanks || two_shot_forced_);
+                 size() >= two_shot_min_ranks_;
     // A measurement of what the exchange costs inside the decode graph, not a mode to serve with:
     // every rank adds only its own partial (wrong sums), skipping the signals and the peer loads.
     static const bool skip = [] {
@@ -227,7 +227,7 @@ class HybridCommunicator final : public NormingCommunicator {
   bool timing_ = print_profile_;
   // EFFITUNE_TP_PUSH=0: the pull exchange (signal, wait, read the peers' slots), for A/B timing.
   bool push_ = env_flag("EFFITUNE_TP_PUSH", true);
-  // Residual updates of at least this many rows, in groups of at least kTwoShotMinRanks, are two-shot
+  // Residual updates of at least this many rows, in groups of at least two_shot_min_ranks_, are two-shot
   // where they can be (P2pArgs::two_shot); EFFITUNE_TP_TWO_SHOT_MIN_ROWS (0: never) for A/B timing.
   // 8B bf16 on 4 x H100 (session 14, 2 runs each, one-shot -> two-shot): TP=4 batch 64 20,836 ->
   // 21,794 tok/s (2.21x -> 2.31x TP=1), batch 256 47,316 -> 53,650 (1.84x -> 2.09x); at TP=2, where
@@ -237,7 +237,7 @@ class HybridCommunicator final : public NormingCommunicator {
     const char* v = std::getenv("EFFITUNE_TP_TWO_SHOT_MIN_ROWS");
     return v != nullptr && *v != '\0' ? std::max(0, std::atoi(v)) : 8;
   }();
-  bool two_shot_forced_ = false;  // set_two_shot(true): at any group size and row count (tests)
+  int32_t two_shot_min_ranks_ = kTwoShotMinRanks;  // set_two_shot(true): 1, with 1 row (tests)
 
   // Runs f (a CUDA call) with this rank's device current, then makes the caller's current again
   // (the bench's thread is rank 0's and reads every rank); false when a CUDA call failed.
