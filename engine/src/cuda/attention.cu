@@ -62,7 +62,6 @@ __global__ void __launch_bounds__(128) attn_decode_kernel(AttnArgs a, const int3
     sincos(static_cast<double>(len - 1) * a.inv_freq[tid % (HD / 2)], &sd, &cd);
     rope_sn = static_cast<float>(sd), rope_cs = static_cast<float>(cd);
   }
-  l2_prefetch_slice(a.l2_prefetch, a.l2_prefetch_bytes);
   if (a.prefetch_kv) {
     constexpr int kLines = (HD * static_cast<int>(sizeof(T)) + 127) / 128;  // 128-byte lines per row
     for (int i = tid; i < (min(p1, len - 1) - p0) * 2 * kLines; i += blockDim.x) {

@@ -45,11 +45,6 @@ struct AttnArgs {
   // Decode: pull the cached K/V rows of the earlier positions into L1 before waiting on the previous
   // kernel (set by the launcher while the CTAs are few; EFFITUNE_ATTN_PREFETCH=0 turns it off).
   bool prefetch_kv = false;
-  // Decode: bytes at l2_prefetch (the output projection's weights, next to be streamed) that the
-  // decode kernel's CTAs pull into L2 before waiting on the previous kernel, so that HBM works while
-  // the attention is latency-bound (none when null; multiples of 16).
-  const void* l2_prefetch = nullptr;
-  int64_t l2_prefetch_bytes = 0;
 };
 
 // Positions per decode split for a step of `steps` sequences: 64 while the (KV head, sequence)

@@ -84,7 +84,6 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
     sincos(static_cast<double>(len - 1) * a.inv_freq[tid % (HD / 2)], &sd, &cd);
     rope_sn = static_cast<float>(sd), rope_cs = static_cast<float>(cd);
   }
-  l2_prefetch_slice(a.l2_prefetch, a.l2_prefetch_bytes);
   if (kb0 < p1) stage_tile<T, HD>(a, bt, kvh, kb0, p1, len - 1, ks0, lane);
   cp_async_commit();
   pdl_wait();

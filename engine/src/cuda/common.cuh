@@ -112,22 +112,6 @@ inline int sm_count() {
   return counts[dev];
 }
 
-// Pulls this CTA's slice of [p, p + bytes) into L2 (Hopper's bulk prefetch: no registers, no wait,
-// nothing returned), the grid's CTAs taking consecutive slices. For weights that the next kernels
-// will stream while this one is latency-bound and leaves HBM idle (the decode attention at small
-// batches). p and bytes must be multiples of 16; the lanes of warp 0 issue it in 64 KB pieces.
-__device__ __forceinline__ void l2_prefetch_slice(const void* p, int64_t bytes) {
-  if (p == nullptr || bytes <= 0 || threadIdx.x >= 32) return;
-  const int64_t ctas = static_cast<int64_t>(gridDim.x) * gridDim.y * gridDim.z;
-  const int64_t cta = blockIdx.x + static_cast<int64_t>(gridDim.x) * (blockIdx.y + static_cast<int64_t>(gridDim.y) * blockIdx.z);
-  const int64_t per = ((bytes + ctas - 1) / ctas + 15) / 16 * 16, b0 = cta * per, b1 = b0 + per < bytes ? b0 + per : bytes;
-  constexpr int64_t kPiece = 64 * 1024;
-  for (int64_t b = b0 + threadIdx.x * kPiece; b < b1; b += 32 * kPiece) {
-    const uint32_t n = static_cast<uint32_t>(b1 - b < kPiece ? b1 - b : kPiece);
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(static_cast<const char*>(p) + b), "r"(n) : "memory");
-  }
-}
-
 // 16 bytes global -> shared without registers (zeros when !valid; src must still be a valid address).
 __device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));

@@ -124,10 +124,6 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
   const int32_t ranks = extras.comm != nullptr ? extras.comm->size() : 1;
   const double prefetch_mb = mb != nullptr ? std::atof(mb) : ranks >= 4 ? 8.0 : 0.0;
   b->tp_prefetch_bytes_ = static_cast<int64_t>(prefetch_mb * (1 << 20));
-  // MB of the output projection's weights the decode attention pulls into L2 while it runs (0 turns
-  // it off): at small batches the attention is latency-bound and HBM would idle.
-  const char* attn_mb = std::getenv("EFFITUNE_ATTN_L2_PREFETCH_MB");
-  b->attn_prefetch_bytes_ = static_cast<int64_t>((attn_mb != nullptr ? std::atof(attn_mb) : 24.0) * (1 << 20)) / 16 * 16;
   const ModelConfig& c = b->cfg_;
 
   // Account for everything before allocating anything large.
@@ -348,10 +344,6 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
     a.chunk = p.chunk;
     if (fused_rope) a.inv_freq = inv_freq_;
-    if (p.decode && attn_prefetch_bytes_ > 0) {
-      a.l2_prefetch = L.wo.data;
-      a.l2_prefetch_bytes = std::min(L.wo.data_row_bytes() * L.wo.rows / 16 * 16, attn_prefetch_bytes_);
-    }
     if (p.decode) launch_attn_decode(act_, a, meta_ + p.off_len, p.steps, p.splits, part_o_, part_ml_, s);
     else launch_attn_prefill(act_, a, meta_ + p.off_tiles, p.tiles, meta_ + p.off_pos, s);
     CUDA_RETURN_IF_LAUNCH_ERROR("attention");

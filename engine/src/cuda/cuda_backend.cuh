@@ -105,7 +105,6 @@ class CudaBackend final : public Backend, public DeviceSampler, public GraphRepl
   bool sample_argmax_route_ = true;  // forward_sample with every row argmax runs forward_greedy
   ActType part_type_ = ActType::kF32;  // row-parallel partials for NormingCommunicator::all_reduce_add
   bool direct_partials_ = true;        // ... written into NormingCommunicator::partial_buffer
-  int64_t attn_prefetch_bytes_ = 0;    // of the output projection, pulled into L2 by the decode attention
   int64_t tp_prefetch_bytes_ = 0;      // of the next projection, pulled into L2 by each residual update
 
   void* kv_ = nullptr;           // [layer][K|V][blocks + 1][block_size][kv_dim]
