@@ -144,7 +144,8 @@ TEST(CudaOps, MatmulAllTypesAndBatches) {
     TensorView w{c.type, wbytes.data(), c.n, c.k};
     const DType act = c.type == DType::kF32 ? DType::kF32 : c.type == DType::kF16 ? DType::kF16 : DType::kBF16;
     const bool quant = c.type == DType::kQ8_0 || c.type == DType::kQ4_0;
-    for (int rows : {1, 3, 8, 9, 33, 40}) {
+    // 130 rows: past the streaming GEMM (quantized weights dequantized to bf16 for cuBLAS).
+    for (int rows : {1, 3, 8, 9, 33, 40, 130}) {
       const auto x = rounded(random_normal(rows * c.k, 6 + rows), act);
       // Up to 8 rows the quantized GEMV multiplies int8 activations (llama.cpp's q8_1): the
       // reference applies that published rounding in float64, so what remains is accumulation.
@@ -160,8 +161,8 @@ TEST(CudaOps, MatmulAllTypesAndBatches) {
       std::vector<float> out;
       ASSERT_TRUE(cuda_ops::matmul(w, x, rows, false, out).ok());
       // Inputs are exact in the reference; only f32 accumulation (and cuBLAS's order) differs,
-      // except that above 8 rows the streaming GEMM rounds quantized weights to bf16 for the tensor
-      // cores: d * q rounded to bf16 (relative error <= 2^-9) adds ~2^-18 / 3 = 1.3e-6 per product
+      // except that above 8 rows the streaming GEMM (and above 128 the dequantization for cuBLAS)
+      // rounds quantized weights to bf16 for the tensor cores: d * q rounded to bf16 (relative error <= 2^-9) adds ~2^-18 / 3 = 1.3e-6 per product
       // (3e-6 seen).
       const bool quant_gemm = quant && rows > 8;
       const double bound = c.type == DType::kF32 ? kF32Matmul * 1e-3 : quant_gemm ? 1e-5 : 1e-6;
@@ -172,6 +173,31 @@ TEST(CudaOps, MatmulAllTypesAndBatches) {
       ASSERT_TRUE(cuda_ops::matmul(w, x, rows, true, acc).ok());
       for (double& r : ref) r += 1.0;
       EXPECT_LE(nmse(acc, ref), bound) << "accumulate " << dtype_name(c.type) << " rows " << rows;
+    }
+  }
+}
+
+// The cuBLAS path's dequantization: every weight is ggml's d * q in f32 rounded to bf16 once, bit
+// for bit, at sizes whose 8-weight pieces do not fill the last warp or CTA.
+TEST(CudaOps, DequantBf16IsGgmlRoundedOnce) {
+  EFFITUNE_SKIP_WITHOUT_CUDA();
+  for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
+    for (const auto& [n, k] : {std::pair<int64_t, int64_t>{3, 32}, {37, 96}, {129, 4096}}) {
+      auto wf = random_normal(n * k, 11, 0.05f);
+      wf[5] = 0.0f;  // zero and extreme quants
+      wf[6] = 1.0f;
+      wf[7] = -1.0f;
+      std::vector<uint8_t> wbytes(dtype_row_bytes(t, k) * n);
+      for (int64_t r = 0; r < n; ++r) quantize_row(t, wf.data() + r * k, wbytes.data() + r * dtype_row_bytes(t, k), k);
+      std::vector<float> ref(n * k);
+      for (int64_t r = 0; r < n; ++r) dequantize_row(t, wbytes.data() + r * dtype_row_bytes(t, k), ref.data() + r * k, k);
+      ref = rounded(ref, DType::kBF16);
+      std::vector<float> out;
+      ASSERT_TRUE(cuda_ops::dequant_bf16(TensorView{t, wbytes.data(), n, k}, out).ok());
+      ASSERT_EQ(out.size(), ref.size());
+      int64_t diff = 0;
+      for (size_t i = 0; i < ref.size(); ++i) diff += out[i] != ref[i];
+      EXPECT_EQ(diff, 0) << dtype_name(t) << " " << n << "x" << k;
     }
   }
 }

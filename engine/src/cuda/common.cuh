@@ -45,6 +45,13 @@ __device__ __forceinline__ uint4 ld_stream16(const void* p) {
   return r;
 }
 
+// The same for 8 bytes.
+__device__ __forceinline__ uint2 ld_stream8(const void* p) {
+  uint2 r;
+  asm volatile("ld.global.nc.L1::no_allocate.v2.u32 {%0,%1}, [%2];" : "=r"(r.x), "=r"(r.y) : "l"(p));
+  return r;
+}
+
 // Unpacks 16 bytes into floats: 8 bf16, 8 f16 or 4 f32.
 __device__ __forceinline__ void unpack16(uint4 v, __nv_bfloat16, float* out) {
   const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&v);

@@ -213,6 +213,25 @@ Status matmul(const TensorView& w, std::span<const float> x, int32_t rows, bool 
   return {};
 }
 
+Status dequant_bf16(const TensorView& w, std::vector<float>& out) {
+  EFFITUNE_RETURN_IF_ERROR(available());
+  WKind kind;
+  ActType a;
+  if (!kinds_of(w.type, kind, a) || (kind != WKind::kQ8 && kind != WKind::kQ4))
+    return invalid_argument("dequant_bf16: weights must be q8_0 or q4_0");
+  DeviceMatrix m;
+  DevBuf dm, dout;
+  EFFITUNE_RETURN_IF_ERROR(upload_single(w, kind, m, &dm.p));
+  const size_t bytes = static_cast<size_t>(w.rows) * w.cols * 2;
+  CUDA_RETURN_IF_ERROR(cudaMalloc(&dout.p, bytes));
+  launch_dequant_bf16(m, dout.p, 0);
+  CUDA_RETURN_IF_ERROR(cudaGetLastError());
+  std::vector<uint8_t> b;
+  EFFITUNE_RETURN_IF_ERROR(download(b, dout, bytes));
+  out = from_act(b, ActType::kBF16);
+  return {};
+}
+
 Status gemm_stream(const TensorView& w, std::span<const float> x, int32_t rows, GemmOut mode, int32_t splits,
                    std::vector<float>& out) {
   EFFITUNE_RETURN_IF_ERROR(available());

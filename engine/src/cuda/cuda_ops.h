@@ -32,6 +32,10 @@ Status rope_store(std::span<const float> qkv, std::span<const int32_t> pos, int3
 // (which must then hold rows x W.rows values) as the residual projections do.
 Status matmul(const TensorView& w, std::span<const float> x, int32_t rows, bool accumulate, std::vector<float>& out);
 
+// A Q8_0 or Q4_0 matrix as the cuBLAS path dequantizes it (launch_dequant_bf16): the bf16 values,
+// widened to f32, row by row.
+Status dequant_bf16(const TensorView& w, std::vector<float>& out);
+
 enum class GemmOut { kAct, kF32, kF32Accumulate };
 
 // The weight-streaming GEMM alone (gemm_stream.cuh; 9-128 rows, bf16/f16/Q8_0/Q4_0 weights), W

@@ -16,13 +16,65 @@ constexpr int64_t kWorkspaceBytes = 32 << 20;
 // shapes, results/gemm_stream_h200_2026-11-26.jsonl).
 constexpr int kQuantGemvMaxRows = 32;
 
-__global__ void dequant_q8_kernel(const int8_t* q, const __half* sc, int64_t n, __nv_bfloat16* out) {
+// Dequantization for the cuBLAS path (more rows than the streaming GEMM takes: prefill, batches
+// above 128). Each thread makes 8 consecutive weights of a 32-block, d * q in f32 rounded to bf16
+// once (as ggml dequantizes, then as the streaming GEMM rounds), and writes them as one 16-byte
+// store, so a warp writes 512 contiguous bytes per instruction. (One weight per thread, with a byte
+// load and a 2-byte store each, ran at about half the copy bandwidth and cost a q4_0 8B prefill of
+// 512 tokens as much as its GEMMs: bench/README.md, session 16.)
+__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
+  const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+
+// q: 32 int8 per block; thread i makes weights 8 (i % 4) .. + 7 of block i / 4.
+__global__ void dequant_q8_kernel(const int8_t* q, const __half* sc, int64_t n8, __nv_bfloat16* out) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n8;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const uint2 v = ld_stream8(q + i * 8);
+    const float d = __half2float(sc[i / 4]);
+    const uint32_t w[2] = {v.x, v.y};
+    uint32_t o[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const uint32_t word = w[j / 2], sh = 16 * (j % 2);
+      o[j] = pack_bf16x2(d * static_cast<float>(static_cast<int8_t>(word >> sh)),
+                         d * static_cast<float>(static_cast<int8_t>(word >> (sh + 8))));
+    }
+    *reinterpret_cast<uint4*>(out + i * 8) = make_uint4(o[0], o[1], o[2], o[3]);
+  }
+}
+
+// q: 16 bytes per block, byte j holding weight j (low nibble) and j + 16 (high), stored n - 8.
+// Thread i makes weights 8 (i % 4) .. + 7 of block i / 4: the low (i % 4 < 2) or high nibbles of
+// bytes 8 (i % 2) .. + 7.
+__global__ void dequant_q4_kernel(const uint8_t* q, const __half* sc, int64_t n8, __nv_bfloat16* out) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n8;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t blk = i / 4;
+    const int part = static_cast<int>(i % 4);
+    const uint2 v = ld_stream8(q + blk * 16 + (part % 2) * 8);
+    const float d = __half2float(sc[blk]);
+    const int shift = part < 2 ? 0 : 4;
+    const uint32_t w[2] = {v.x, v.y};
+    uint32_t o[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const uint32_t word = w[j / 2] >> shift, sh = 16 * (j % 2);
+      o[j] = pack_bf16x2(d * static_cast<float>(static_cast<int>((word >> sh) & 0xF) - 8),
+                         d * static_cast<float>(static_cast<int>((word >> (sh + 8)) & 0xF) - 8));
+    }
+    *reinterpret_cast<uint4*>(out + i * 8) = make_uint4(o[0], o[1], o[2], o[3]);
+  }
+}
+
+// TEMPORARY (session 16 A/B, EFFITUNE_DEQUANT_SCALAR=1): the element-per-thread kernels replaced above.
+__global__ void dequant_q8_scalar(const int8_t* q, const __half* sc, int64_t n, __nv_bfloat16* out) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
     out[i] = __float2bfloat16_rn(__half2float(sc[i / 32]) * q[i]);
 }
-
-__global__ void dequant_q4_kernel(const uint8_t* q, const __half* sc, int64_t n, __nv_bfloat16* out) {
+__global__ void dequant_q4_scalar(const uint8_t* q, const __half* sc, int64_t n, __nv_bfloat16* out) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t blk = i / 32;
@@ -51,12 +103,22 @@ Status cublas_status(cublasStatus_t s, const char* what) {
 }  // namespace
 
 void launch_dequant_bf16(const DeviceMatrix& w, void* out, cudaStream_t s) {
-  const int64_t n = w.rows * w.cols;
-  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(ceil_div(n, 256), 132 * 16));
+  static const bool scalar = std::getenv("EFFITUNE_DEQUANT_SCALAR") != nullptr;
+  if (scalar) {
+    const int64_t n = w.rows * w.cols;
+    const unsigned g = static_cast<unsigned>(std::min<int64_t>(ceil_div(n, 256), 132 * 16));
+    if (w.kind == WKind::kQ8)
+      dequant_q8_scalar<<<g, 256, 0, s>>>(static_cast<const int8_t*>(w.data), w.scales, n, static_cast<__nv_bfloat16*>(out));
+    else
+      dequant_q4_scalar<<<g, 256, 0, s>>>(static_cast<const uint8_t*>(w.data), w.scales, n, static_cast<__nv_bfloat16*>(out));
+    return;
+  }
+  const int64_t n8 = w.rows * w.cols / 8;  // cols % 32 == 0 for both kinds
+  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(ceil_div(n8, 256), int64_t{sm_count()} * 8));
   if (w.kind == WKind::kQ8)
-    dequant_q8_kernel<<<grid, 256, 0, s>>>(static_cast<const int8_t*>(w.data), w.scales, n, static_cast<__nv_bfloat16*>(out));
+    dequant_q8_kernel<<<grid, 256, 0, s>>>(static_cast<const int8_t*>(w.data), w.scales, n8, static_cast<__nv_bfloat16*>(out));
   else
-    dequant_q4_kernel<<<grid, 256, 0, s>>>(static_cast<const uint8_t*>(w.data), w.scales, n, static_cast<__nv_bfloat16*>(out));
+    dequant_q4_kernel<<<grid, 256, 0, s>>>(static_cast<const uint8_t*>(w.data), w.scales, n8, static_cast<__nv_bfloat16*>(out));
 }
 
 MatmulContext::~MatmulContext() {
