@@ -1,7 +1,7 @@
 // Timing of the weight-streaming GEMM (engine/src/cuda/gemm_stream.cu) against the path it replaces
 // (MatmulContext with EFFITUNE_GEMM_STREAM=0: cuBLAS GemmEx above 8 float / 32 quantized rows, the
 // quantized weights dequantized to a bf16 scratch first; the GEMV at or below those counts), on the
-// Llama-3-8B projection shapes and their tensor-parallel (TP=2 and TP=4) shards. Each call is timed alone
+// Llama-3-8B projection shapes, their tensor-parallel (TP=2 and TP=4) shards, and the Llama-3.2-1B ones. Each call is timed alone
 // with CUDA events after an L2 flush (a decode step streams many matrices, none stays in L2);
 // median of `reps` after warm-up. GB/s counts weight bytes (quants + scales) only.
 // split=S also times each residual projection (o, down and their shards) through MatmulContext as S
@@ -42,6 +42,7 @@ constexpr Shape kShapes[] = {
     {"qkv", 6144, 4096},          {"o", 4096, 4096},          {"gate_up", 28672, 4096},     {"down", 4096, 14336},
     {"qkv/tp2", 3072, 4096},      {"o/tp2", 4096, 2048},      {"gate_up/tp2", 14336, 4096}, {"down/tp2", 4096, 7168},
     {"qkv/tp4", 1536, 4096},      {"o/tp4", 4096, 1024},      {"gate_up/tp4", 7168, 4096},  {"down/tp4", 4096, 3584},
+    {"1b/qkv", 3072, 2048},       {"1b/o", 2048, 2048},       {"1b/gate_up", 16384, 2048},  {"1b/down", 2048, 8192},
 };
 
 using effitune::tools::split;
@@ -189,7 +190,8 @@ int main(int argc, char** argv) {
         cudaMemset(w.scales, 0x20, static_cast<size_t>(w.rows * (w.cols / 32) * 2));
       }
       // Residual projections accumulate into the f32 stream; the others write activations.
-      const bool residual = std::string(sh.name).rfind("o", 0) == 0 || std::string(sh.name).rfind("down", 0) == 0;
+      const std::string base = std::string(sh.name).rfind("1b/", 0) == 0 ? std::string(sh.name).substr(3) : sh.name;
+      const bool residual = base.rfind("o", 0) == 0 || base.rfind("down", 0) == 0;
       for (int m : rows) {
         MatArgs a;
         a.x = x;

@@ -1,5 +1,7 @@
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
+#include <utility>
 #include <string>
 
 #include "common.cuh"
@@ -20,8 +22,9 @@ constexpr int kQuantGemvMaxRows = 32;
 // above 128). Each thread makes 8 consecutive weights of a 32-block, d * q in f32 rounded to bf16
 // once (as ggml dequantizes, then as the streaming GEMM rounds), and writes them as one 16-byte
 // store, so a warp writes 512 contiguous bytes per instruction. (One weight per thread, with a byte
-// load and a 2-byte store each, ran at about half the copy bandwidth and cost a q4_0 8B prefill of
-// 512 tokens as much as its GEMMs: bench/README.md, session 16.)
+// load and a 2-byte store each, took 1.6-1.8x as long: 8B q4_0 gate|up at 128 rows 351 -> 206 us
+// with the GEMM; 512-token prefill 17.0k -> 23.8k tok/s, batch 256 9.4k -> 14.3k; bench/README.md,
+// session 16.)
 __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
   const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&h);
@@ -68,23 +71,6 @@ __global__ void dequant_q4_kernel(const uint8_t* q, const __half* sc, int64_t n8
   }
 }
 
-// TEMPORARY (session 16 A/B, EFFITUNE_DEQUANT_SCALAR=1): the element-per-thread kernels replaced above.
-__global__ void dequant_q8_scalar(const int8_t* q, const __half* sc, int64_t n, __nv_bfloat16* out) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    out[i] = __float2bfloat16_rn(__half2float(sc[i / 32]) * q[i]);
-}
-__global__ void dequant_q4_scalar(const uint8_t* q, const __half* sc, int64_t n, __nv_bfloat16* out) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t blk = i / 32;
-    const int j = i % 32;
-    const uint8_t byte = q[blk * 16 + (j & 15)];
-    const int v = j < 16 ? (byte & 0xF) : (byte >> 4);
-    out[i] = __float2bfloat16_rn(__half2float(sc[blk]) * (v - 8));
-  }
-}
-
 cudaDataType_t cuda_type(ActType t) {
   switch (t) {
     case ActType::kF32: return CUDA_R_32F;
@@ -103,16 +89,6 @@ Status cublas_status(cublasStatus_t s, const char* what) {
 }  // namespace
 
 void launch_dequant_bf16(const DeviceMatrix& w, void* out, cudaStream_t s) {
-  static const bool scalar = std::getenv("EFFITUNE_DEQUANT_SCALAR") != nullptr;
-  if (scalar) {
-    const int64_t n = w.rows * w.cols;
-    const unsigned g = static_cast<unsigned>(std::min<int64_t>(ceil_div(n, 256), 132 * 16));
-    if (w.kind == WKind::kQ8)
-      dequant_q8_scalar<<<g, 256, 0, s>>>(static_cast<const int8_t*>(w.data), w.scales, n, static_cast<__nv_bfloat16*>(out));
-    else
-      dequant_q4_scalar<<<g, 256, 0, s>>>(static_cast<const uint8_t*>(w.data), w.scales, n, static_cast<__nv_bfloat16*>(out));
-    return;
-  }
   const int64_t n8 = w.rows * w.cols / 8;  // cols % 32 == 0 for both kinds
   const unsigned grid = static_cast<unsigned>(std::min<int64_t>(ceil_div(n8, 256), int64_t{sm_count()} * 8));
   if (w.kind == WKind::kQ8)
@@ -200,10 +176,22 @@ Status MatmulContext::matmul(ActType act, const DeviceMatrix& w, const MatArgs& 
   return {};
 }
 
+// TEMPORARY (session 16 A/B): EFFITUNE_QUANT_CUBLAS=R:E sends quantized products of at least R
+// rows and fewer than E weights to dequantize + cuBLAS instead of the streaming GEMM.
+static bool quant_prefers_cublas(const DeviceMatrix& w, int32_t n_rows) {
+  static const std::pair<int64_t, int64_t> rule = [] {
+    const char* v = std::getenv("EFFITUNE_QUANT_CUBLAS");
+    if (v == nullptr || std::strchr(v, ':') == nullptr) return std::pair<int64_t, int64_t>{1 << 30, 0};
+    return std::pair<int64_t, int64_t>{std::atoll(v), std::atoll(std::strchr(v, ':') + 1)};
+  }();
+  return n_rows >= rule.first && w.rows * w.cols < rule.second;
+}
+
 Status MatmulContext::gemm(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s) {
   if (a.in != MatIn::kPlain) return internal_error("gemm: fused input modes are GEMV-only");
   const bool quant = w.kind == WKind::kQ8 || w.kind == WKind::kQ4;
-  if (stream_ws_.partials != nullptr && (quant || stream_mode() == 1) && gemm_stream_supports(act, w, a)) {
+  if (stream_ws_.partials != nullptr && (quant || stream_mode() == 1) && gemm_stream_supports(act, w, a) &&
+      !(quant && quant_prefers_cublas(w, a.n_rows))) {
     launch_gemm_stream(w, a, stream_ws_, s);
     CUDA_RETURN_IF_LAUNCH_ERROR("gemm_stream");
     return {};
