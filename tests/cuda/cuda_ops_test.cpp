@@ -127,9 +127,10 @@ TEST(CudaOps, MatmulAllTypesAndBatches) {
   EFFITUNE_SKIP_WITHOUT_CUDA();
   // Shapes exercise 16-byte rows, stories260K's unaligned hidden 172 (f32/bf16), and batches on
   // both sides of the GEMV/GEMM switch (1 row for float weights, 8 for quantized ones, whose 9+ rows go
-  // to the streaming GEMM).
+  // to dequantize + cuBLAS at these small sizes: gemm.cu's quant_prefers_cublas; the streaming GEMM
+  // that larger products take has tests of its own in gemm_stream_test.cpp).
   // The quantized K = 128 and 384 are the task model's row-parallel shards at gpu_count 2 (O and
-  // down), one and three K tiles of the streaming GEMM.
+  // down).
   const MatCase cases[] = {{DType::kF32, 300, 1024}, {DType::kF32, 64, 172},  {DType::kF16, 256, 512},
                            {DType::kBF16, 384, 768}, {DType::kBF16, 64, 172}, {DType::kQ8_0, 320, 1024},
                            {DType::kQ4_0, 320, 1024}, {DType::kQ8_0, 256, 128}, {DType::kQ4_0, 256, 384}};
@@ -161,8 +162,8 @@ TEST(CudaOps, MatmulAllTypesAndBatches) {
       std::vector<float> out;
       ASSERT_TRUE(cuda_ops::matmul(w, x, rows, false, out).ok());
       // Inputs are exact in the reference; only f32 accumulation (and cuBLAS's order) differs,
-      // except that above 8 rows the streaming GEMM (and above 128 the dequantization for cuBLAS)
-      // rounds quantized weights to bf16 for the tensor cores: d * q rounded to bf16 (relative error <= 2^-9) adds ~2^-18 / 3 = 1.3e-6 per product
+      // except that above 8 rows the streaming GEMM or the dequantization for cuBLAS rounds
+      // quantized weights to bf16 for the tensor cores: d * q rounded to bf16 (relative error <= 2^-9) adds ~2^-18 / 3 = 1.3e-6 per product
       // (3e-6 seen).
       const bool quant_gemm = quant && rows > 8;
       const double bound = c.type == DType::kF32 ? kF32Matmul * 1e-3 : quant_gemm ? 1e-5 : 1e-6;

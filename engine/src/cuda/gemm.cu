@@ -1,7 +1,5 @@
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
-#include <utility>
 #include <string>
 
 #include "common.cuh"
@@ -105,7 +103,8 @@ MatmulContext::~MatmulContext() {
 }
 
 // Measured on an H200 (tools/bench_gemm, 8B shapes): 1.3-4.6x over dequantize + cuBLAS for Q8_0/Q4_0
-// at 16-128 rows, but 0.3-0.9x of cuBLAS for bf16/f16, so by default only the quantized kinds stream.
+// at 16-128 rows, but 0.3-0.9x of cuBLAS for bf16/f16, so by default only the quantized kinds stream
+// (and, since the dequantization was vectorized, only the larger products: quant_prefers_cublas).
 int MatmulContext::stream_mode() {
   static const int mode = [] {
     const char* v = std::getenv("EFFITUNE_GEMM_STREAM");
@@ -176,15 +175,20 @@ Status MatmulContext::matmul(ActType act, const DeviceMatrix& w, const MatArgs& 
   return {};
 }
 
-// TEMPORARY (session 16 A/B): EFFITUNE_QUANT_CUBLAS=R:E sends quantized products of at least R
-// rows and fewer than E weights to dequantize + cuBLAS instead of the streaming GEMM.
+// Whether a quantized product past one GEMV pass goes to dequantize + cuBLAS rather than the
+// streaming GEMM: when it has fewer than max(8M, 256K x rows) weights. The streaming GEMM pays a
+// fixed cost (split-K partials, their ordered sum) that small products do not amortize, and cuBLAS's
+// share grows with the rows. Fitted on an H100 (tools/bench_gemm, 16-128 rows, the 8B and 1B
+// projections and their TP=2/4 shards, session 16: e.g. 64 rows q4_0 o/tp4 14.6 vs 23.3 us, 1B o
+// 15.4 vs 26.0, 8B qkv 48.1 vs 35.9; at 128 rows 8B o 35.9 vs 52.6, 1B gate|up 64.8 vs 41.9);
+// end to end 1B q4_0 batch 128 33.4k -> 44k tok/s with the dequantization vectorized first.
+// EFFITUNE_QUANT_CUBLAS=0 streams every shape the streaming GEMM takes (A/B timing; read at every
+// call, a host-side cost of ~0.1 us, so that the tests can cover the streaming GEMM on small models).
 static bool quant_prefers_cublas(const DeviceMatrix& w, int32_t n_rows) {
-  static const std::pair<int64_t, int64_t> rule = [] {
-    const char* v = std::getenv("EFFITUNE_QUANT_CUBLAS");
-    if (v == nullptr || std::strchr(v, ':') == nullptr) return std::pair<int64_t, int64_t>{1 << 30, 0};
-    return std::pair<int64_t, int64_t>{std::atoll(v), std::atoll(std::strchr(v, ':') + 1)};
-  }();
-  return n_rows >= rule.first && w.rows * w.cols < rule.second;
+  const char* v = std::getenv("EFFITUNE_QUANT_CUBLAS");
+  if (v != nullptr && std::string(v) == "0") return false;
+  const int64_t elems = w.rows * w.cols;
+  return n_rows > kGemvMaxBatch && elems < std::max<int64_t>(int64_t{8} << 20, int64_t{n_rows} << 18);
 }
 
 Status MatmulContext::gemm(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s) {
