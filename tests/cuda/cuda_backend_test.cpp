@@ -339,6 +339,20 @@ TEST(CudaBackend, SyntheticModelsMatchCpu) {
     for (int i = 0; i < 3; ++i)
       EXPECT_EQ(ids[i], argmax(std::span<const float>(lb.data() + i * cfg->vocab_size, cfg->vocab_size)))
           << dtype_name(t) << " sequence " << i;
+    // The same three sequences against the CPU, then a decode step of all three: the GEMVs at 3
+    // activation rows with their fused inputs (RMSNorm, SwiGLU; quantized kinds two weight rows a warp).
+    std::vector<float> lcb;
+    ASSERT_TRUE(cpu->forward(steps, lcb).ok());
+    EXPECT_LE(nmse(lb, lcb), bound) << dtype_name(t) << " three prompts";
+    std::vector<std::vector<int32_t>> next(3);
+    std::vector<SequenceStep> decode;
+    for (int i = 0; i < 3; ++i) {
+      next[i] = {(i * 13 + 5) % cfg->vocab_size};
+      decode.push_back({next[i], 2, tables[i], false});
+    }
+    ASSERT_TRUE(cpu->forward(decode, lcb).ok());
+    ASSERT_TRUE(gpu->forward(decode, lb).ok());
+    EXPECT_LE(nmse(lb, lcb), bound) << dtype_name(t) << " decode of three";
   }
 }
 
