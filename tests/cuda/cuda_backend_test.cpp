@@ -340,7 +340,7 @@ TEST(CudaBackend, SyntheticModelsMatchCpu) {
       EXPECT_EQ(ids[i], argmax(std::span<const float>(lb.data() + i * cfg->vocab_size, cfg->vocab_size)))
           << dtype_name(t) << " sequence " << i;
     // The same three sequences against the CPU, then a decode step of all three: the GEMVs at 3
-    // activation rows with their fused inputs (RMSNorm, SwiGLU; quantized kinds two weight rows a warp).
+    // activation rows with their fused inputs (RMSNorm, SwiGLU).
     std::vector<float> lcb;
     ASSERT_TRUE(cpu->forward(steps, lcb).ok());
     EXPECT_LE(nmse(lb, lcb), bound) << dtype_name(t) << " three prompts";

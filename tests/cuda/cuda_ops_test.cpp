@@ -130,7 +130,7 @@ TEST(CudaOps, MatmulAllTypesAndBatches) {
   // to dequantize + cuBLAS at these small sizes: gemm.cu's quant_prefers_cublas; the streaming GEMM
   // that larger products take has tests of its own in gemm_stream_test.cpp).
   // The quantized K = 128 and 384 are the task model's row-parallel shards at gpu_count 2 (O and
-  // down); N = 77 leaves the quantized GEMV's last pair of weight rows (2+ activation rows) one row.
+  // down); N = 77 is an odd count of weight rows.
   const MatCase cases[] = {{DType::kF32, 300, 1024}, {DType::kF32, 64, 172},  {DType::kF16, 256, 512},
                            {DType::kBF16, 384, 768}, {DType::kBF16, 64, 172}, {DType::kQ8_0, 320, 1024},
                            {DType::kQ4_0, 320, 1024}, {DType::kQ8_0, 256, 128}, {DType::kQ4_0, 256, 384},

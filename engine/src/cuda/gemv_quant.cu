@@ -48,13 +48,9 @@ __device__ __forceinline__ void quantize_block8(const float* v, bool valid, int8
 // (each of ~260 CTAs recomputed 14k silu and read 57 KB of gate|up for the 8B shape).
 //
 // kArgmax: MatArgs::argmax is set (the LM head of greedy decoding).
-//
-// kPair (2+ activation rows, plain outputs): a warp streams rows j and j + ceil(N / 2) side by side
-// as kGateUp does, so each activation chunk read from shared memory serves two weight rows: with 8
-// activation rows those reads, not HBM, bound the one-row-per-warp kernel.
-template <WKind W, int B, MatIn In, bool kGateUp, bool kArgmax = false, bool kPair = false>
+template <WKind W, int B, MatIn In, bool kGateUp, bool kArgmax = false>
 __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(DeviceMatrix m, MatArgs a) {
-  constexpr int R = kGateUp || kPair ? 2 : 1, U = kUnroll / R;
+  constexpr int R = kGateUp ? 2 : 1, U = kUnroll / R;
   extern __shared__ uint4 smem[];
   const int64_t K = m.cols, nb = K / 32, n_chunks = m.data_row_bytes() / 16;
   const int n_rows = a.n_rows;
@@ -64,7 +60,7 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
   const uint8_t* wdata = static_cast<const uint8_t*>(m.data);
   const int64_t rb = m.data_row_bytes();
 
-  const int64_t out_rows = kGateUp ? m.rows / 2 : kPair ? (m.rows + 1) / 2 : m.rows;
+  const int64_t out_rows = kGateUp ? m.rows / 2 : m.rows;
   uint4 raw[R][U];
   float sc[R][U];
   // Loads (weights and their block scales) for chunks c0, c0 + 32, ... of output `row`.
@@ -75,7 +71,7 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
 #pragma unroll
       for (int r = 0; r < R; ++r) {
         const int64_t wr = row + r * out_rows;
-        if (c < n_chunks && (!kPair || wr < m.rows)) {  // kPair: an odd N's last pair has one row
+        if (c < n_chunks) {
           raw[r][u] = ld_stream16(wdata + wr * rb + c * 16);
           sc[r][u] = __half2float(m.scales[wr * nb + (W == WKind::kQ4 ? c : c / 2)]);
         }
@@ -148,13 +144,9 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
 #pragma unroll
     for (int b = 0; b < B; ++b) best[warp][b] = 0;
   }
-  __shared__ float prev[kWarps][R][B];
+  __shared__ float prev[kWarps][B];
   for (; row < out_rows; row += step) {
-    const int64_t row2 = row + out_rows;  // kPair's second row
-    if (lane == 0) {
-      gemv_detail::residual_prefetch<B>(a, row, prev[warp][0]);
-      if (kPair && row2 < m.rows) gemv_detail::residual_prefetch<B>(a, row2, prev[warp][R - 1]);
-    }
+    if (lane == 0) gemv_detail::residual_prefetch<B>(a, row, prev[warp]);
     float acc[R][B];
 #pragma unroll
     for (int r = 0; r < R; ++r)
@@ -213,56 +205,36 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
     for (int b = 0; b < B; ++b) {
       if (b >= n_rows) break;
       const int64_t o = b * a.ldo + row;
-      if constexpr (kPair) {
-        gemv_detail::store_gemv_result<__nv_bfloat16>(a, o, acc[0][b], 0.0f, &prev[warp][0][b]);
-        if (row2 < m.rows)
-          gemv_detail::store_gemv_result<__nv_bfloat16>(a, b * a.ldo + row2, acc[1][b], 0.0f, &prev[warp][1][b]);
-        continue;
-      }
-      gemv_detail::store_gemv_result<__nv_bfloat16>(a, o, acc[0][b], acc[R - 1][b], &prev[warp][0][b]);
+      gemv_detail::store_gemv_result<__nv_bfloat16>(a, o, acc[0][b], acc[R - 1][b], &prev[warp][b]);
       if constexpr (kArgmax) best[warp][b] = max(best[warp][b], gemv_detail::argmax_key(acc[0][b], row));
     }
   }
   if constexpr (kArgmax) gemv_detail::argmax_flush<B, kWarps>(best, a);
 }
 
-template <WKind W, int B, MatIn In, bool kGateUp, bool kArgmax = false, bool kPair = false>
+template <WKind W, int B, MatIn In, bool kGateUp, bool kArgmax = false>
 void launch_k(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
   const int64_t smem = a.n_rows * smem_per_row(m.cols);
   static std::atomic<uint64_t> raised{0};  // a bit per device
-  (void)raise_dynamic_smem(reinterpret_cast<const void*>(gemv_quant_kernel<W, B, In, kGateUp, kArgmax, kPair>),
-                           kMaxSmem, raised);
+  (void)raise_dynamic_smem(reinterpret_cast<const void*>(gemv_quant_kernel<W, B, In, kGateUp, kArgmax>), kMaxSmem,
+                           raised);
   const int per_sm = static_cast<int>(std::clamp<int64_t>(kMaxSmem / std::max<int64_t>(smem, 1), 1, kCtasPerSm));
-  const int64_t out_rows = kGateUp ? m.rows / 2 : kPair ? (m.rows + 1) / 2 : m.rows;
-  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(ceil_div(out_rows, kWarps), int64_t{sm_count()} * per_sm));
-  launch_pdl(gemv_quant_kernel<W, B, In, kGateUp, kArgmax, kPair>, grid, kWarps * 32, smem, s, m, a);
-}
-
-// Two weight rows a warp from 2 activation rows (kPair); EFFITUNE_GEMV_PAIR=0 keeps one (A/B timing).
-inline bool pair_rows() {
-  static const bool on = env_flag("EFFITUNE_GEMV_PAIR", true);
-  return on;
+  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(ceil_div(kGateUp ? m.rows / 2 : m.rows, kWarps), int64_t{sm_count()} * per_sm));
+  launch_pdl(gemv_quant_kernel<W, B, In, kGateUp, kArgmax>, grid, kWarps * 32, smem, s, m, a);
 }
 
 template <WKind W, int B>
 void launch_b(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
   const bool gate_up = a.out_mode == MatOut::kSwiGluAct;
-  constexpr bool kPairs = B >= 2;  // no instantiation for one activation row
-  const bool pair = kPairs && pair_rows();
   switch (a.in) {
-    case MatIn::kSwiGlu:
-      if (pair) launch_k<W, B, MatIn::kSwiGlu, false, false, kPairs>(m, a, s);
-      else launch_k<W, B, MatIn::kSwiGlu, false>(m, a, s);
-      break;
+    case MatIn::kSwiGlu: launch_k<W, B, MatIn::kSwiGlu, false>(m, a, s); break;
     case MatIn::kRmsNorm:
       if (gate_up) launch_k<W, B, MatIn::kRmsNorm, true>(m, a, s);
-      else if (pair) launch_k<W, B, MatIn::kRmsNorm, false, false, kPairs>(m, a, s);
       else launch_k<W, B, MatIn::kRmsNorm, false>(m, a, s);
       break;
     case MatIn::kPlain:
       if (gate_up) launch_k<W, B, MatIn::kPlain, true>(m, a, s);
       else if (a.argmax != nullptr) launch_k<W, B, MatIn::kPlain, false, true>(m, a, s);
-      else if (pair) launch_k<W, B, MatIn::kPlain, false, false, kPairs>(m, a, s);
       else launch_k<W, B, MatIn::kPlain, false>(m, a, s);
       break;
   }
