@@ -105,7 +105,7 @@ TEST(GemmStream, EveryKindShapeAndBatchMatchesFloat64) {
       const Weights w = make_weights(type, kN, k, 11 + k);
       const auto x = make_x(act, kMaxRows, k, 12 + k);
       const auto ref_all = reference(w, x, kMaxRows);  // rows are prefixes: one reference serves all
-      for (int rows : {9, 16, 33, 64, 100, 128}) {
+      for (int rows : {2, 5, 9, 16, 33, 64, 100, 128}) {
         const std::string what = label(type, kN, k, rows, 0, "f32");
         const std::vector<float> xr(x.begin(), x.begin() + rows * k);
         const std::vector<double> ref(ref_all.begin(), ref_all.begin() + rows * kN);
@@ -186,8 +186,10 @@ TEST(GemmStream, RejectsShapesItDoesNotTake) {
   std::vector<float> out;
   EXPECT_FALSE(cuda_ops::gemm_stream(w.view, x, 16, cuda_ops::GemmOut::kF32, 0, out).ok());
   const Weights w2 = make_weights(DType::kBF16, 64, 128, 43);
-  const auto x8 = make_x(DType::kBF16, 8, 128, 44);  // below the 9-row minimum (GEMV territory)
-  EXPECT_FALSE(cuda_ops::gemm_stream(w2.view, x8, 8, cuda_ops::GemmOut::kF32, 0, out).ok());
+  const auto x1 = make_x(DType::kBF16, 1, 128, 44);  // below the 2-row minimum (GEMV territory)
+  EXPECT_FALSE(cuda_ops::gemm_stream(w2.view, x1, 1, cuda_ops::GemmOut::kF32, 0, out).ok());
+  const auto x129 = make_x(DType::kBF16, 129, 128, 45);  // above the 128-row maximum
+  EXPECT_FALSE(cuda_ops::gemm_stream(w2.view, x129, 129, cuda_ops::GemmOut::kF32, 0, out).ok());
 }
 
 }  // namespace

@@ -175,7 +175,7 @@ Status MatmulContext::matmul(ActType act, const DeviceMatrix& w, const MatArgs& 
   return {};
 }
 
-// Whether a quantized product past one GEMV pass goes to dequantize + cuBLAS rather than the
+// Whether a quantized product that does not take the GEMV goes to dequantize + cuBLAS rather than the
 // streaming GEMM: when it has fewer than max(8M, 256K x rows) weights. The streaming GEMM pays a
 // fixed cost (split-K partials, their ordered sum) that small products do not amortize, and cuBLAS's
 // share grows with the rows. Fitted on an H100 (tools/bench_gemm, 16-128 rows, the 8B and 1B
@@ -188,7 +188,7 @@ static bool quant_prefers_cublas(const DeviceMatrix& w, int32_t n_rows) {
   const char* v = std::getenv("EFFITUNE_QUANT_CUBLAS");
   if (v != nullptr && std::string(v) == "0") return false;
   const int64_t elems = w.rows * w.cols;
-  return n_rows > kGemvMaxBatch && elems < std::max<int64_t>(int64_t{8} << 20, int64_t{n_rows} << 18);
+  return elems < std::max<int64_t>(int64_t{8} << 20, int64_t{n_rows} << 18);
 }
 
 Status MatmulContext::gemm(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s) {

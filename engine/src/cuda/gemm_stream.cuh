@@ -17,7 +17,7 @@
 
 namespace effitune::engine::cuda {
 
-constexpr int kGemmStreamMinRows = 9;
+constexpr int kGemmStreamMinRows = 2;
 constexpr int kGemmStreamMaxRows = 128;
 
 // Split-K scratch, allocated once (MatmulContext::init) because launches run inside graph capture.
