@@ -138,8 +138,11 @@ Status MatmulContext::init(int64_t dequant_elems, cudaStream_t stream) {
 // with the GEMV up to 8 / 4 / 2 / 1 rows, twice each: batch 2 294 -> 311 tok/s, batch 4 429 -> 624,
 // batch 8 493 -> 1,209; 1B 1,366 -> 1,398, 2,033 -> 2,792, 2,394 -> 5,406; the GEMV's 8-row variant
 // reads each weight once but runs far below bandwidth). Quantized weights take it up to one pass of
-// kGemvMaxBatch rows when the streaming GEMM takes the shape (9-128 rows), else up to
-// kQuantGemvMaxRows. EFFITUNE_GEMV_MAX_ROWS / EFFITUNE_QUANT_GEMV_MAX_ROWS override both (A/B timing).
+// kGemvMaxBatch rows (Q4_0: 4) when the streaming GEMM can take the shape, else up to
+// kQuantGemvMaxRows. Q4_0 leaves it at 5 rows: its 8-row variant (more dp4a and nibble work per byte
+// than Q8_0's) lost to the streaming GEMM or dequantize + cuBLAS at 6 and 8 rows (H100, session 16:
+// 8B batch 8 973 -> 1,053 tok/s, 1B 3,863 -> 4,913), while Q8_0 8B lost 8% the same way (1,090 ->
+// 1,006; 1B gained 6%). EFFITUNE_GEMV_MAX_ROWS / EFFITUNE_QUANT_GEMV_MAX_ROWS override both (A/B timing).
 static int env_rows(const char* name, int fallback, int hi) {
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0' ? std::clamp(std::atoi(v), 1, hi) : fallback;
@@ -153,7 +156,7 @@ bool MatmulContext::uses_gemv(const DeviceMatrix& w, int32_t n_rows) {
   if (quant_max > 0) return n_rows <= quant_max;
   // The streaming GEMM's K tile for quantized rows is 128 (gemm_stream_supports).
   const bool streams = stream_enabled() && w.cols % 128 == 0;
-  return n_rows <= (streams ? kGemvMaxBatch : kQuantGemvMaxRows);
+  return n_rows <= (streams ? (w.kind == WKind::kQ4 ? 4 : kGemvMaxBatch) : kQuantGemvMaxRows);
 }
 
 Status MatmulContext::matmul(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s) {
