@@ -147,11 +147,11 @@ TEST(CudaOps, MatmulAllTypesAndBatches) {
     const DType act = c.type == DType::kF32 ? DType::kF32 : c.type == DType::kF16 ? DType::kF16 : DType::kBF16;
     const bool quant = c.type == DType::kQ8_0 || c.type == DType::kQ4_0;
     // 130 rows: past the streaming GEMM (quantized weights dequantized to bf16 for cuBLAS).
-    for (int rows : {1, 3, 8, 9, 33, 40, 130}) {
+    for (int rows : {1, 3, 4, 8, 9, 33, 40, 130}) {
       const auto x = rounded(random_normal(rows * c.k, 6 + rows), act);
-      // Up to 8 rows the quantized GEMV multiplies int8 activations (llama.cpp's q8_1): the
-      // reference applies that published rounding in float64, so what remains is accumulation.
-      const bool quant_gemv = quant && rows <= 8;
+      // The quantized GEMV (up to 8 rows for Q8_0, 4 for Q4_0) multiplies int8 activations (llama.cpp's
+      // q8_1): the reference applies that published rounding in float64, so what remains is accumulation.
+      const bool quant_gemv = quant && cuda_ops::matmul_uses_gemv(c.type, c.k, rows);
       const std::vector<double> xr = quant_gemv ? q8_blocks(x) : std::vector<double>(x.begin(), x.end());
       std::vector<double> ref(rows * c.n);
       for (int b = 0; b < rows; ++b)
@@ -163,10 +163,10 @@ TEST(CudaOps, MatmulAllTypesAndBatches) {
       std::vector<float> out;
       ASSERT_TRUE(cuda_ops::matmul(w, x, rows, false, out).ok());
       // Inputs are exact in the reference; only f32 accumulation (and cuBLAS's order) differs,
-      // except that above 8 rows the streaming GEMM or the dequantization for cuBLAS rounds
+      // except that past the GEMV the streaming GEMM or the dequantization for cuBLAS rounds
       // quantized weights to bf16 for the tensor cores: d * q rounded to bf16 (relative error <= 2^-9) adds ~2^-18 / 3 = 1.3e-6 per product
       // (3e-6 seen).
-      const bool quant_gemm = quant && rows > 8;
+      const bool quant_gemm = quant && !quant_gemv;
       const double bound = c.type == DType::kF32 ? kF32Matmul * 1e-3 : quant_gemm ? 1e-5 : 1e-6;
       EXPECT_LE(nmse(out, ref), bound)
           << dtype_name(c.type) << " " << c.n << "x" << c.k << " rows " << rows;

@@ -53,6 +53,7 @@ Status ops::rope_store(std::span<const float>, std::span<const int32_t>, int32_t
   return no_cuda();
 }
 Status ops::matmul(const TensorView&, std::span<const float>, int32_t, bool, std::vector<float>&) { return no_cuda(); }
+bool ops::matmul_uses_gemv(DType, int64_t, int32_t) { return false; }
 Status ops::dequant_bf16(const TensorView&, std::vector<float>&) { return no_cuda(); }
 Status ops::gemm_stream(const TensorView&, std::span<const float>, int32_t, ops::GemmOut, int32_t, std::vector<float>&) {
   return no_cuda();

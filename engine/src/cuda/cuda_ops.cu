@@ -213,6 +213,16 @@ Status matmul(const TensorView& w, std::span<const float> x, int32_t rows, bool 
   return {};
 }
 
+bool matmul_uses_gemv(DType type, int64_t cols, int32_t rows) {
+  WKind kind;
+  ActType a;
+  if (!kinds_of(type, kind, a)) return false;
+  DeviceMatrix m;
+  m.kind = kind;
+  m.cols = cols;
+  return MatmulContext::uses_gemv(m, rows);
+}
+
 Status dequant_bf16(const TensorView& w, std::vector<float>& out) {
   EFFITUNE_RETURN_IF_ERROR(available());
   WKind kind;

@@ -36,6 +36,10 @@ Status matmul(const TensorView& w, std::span<const float> x, int32_t rows, bool 
 // widened to f32, row by row.
 Status dequant_bf16(const TensorView& w, std::vector<float>& out);
 
+// Whether `matmul` takes the GEMV for a `type` matrix of `cols` columns at `rows` activation rows (for
+// quantized weights the GEMV multiplies int8-quantized activations, the other paths bf16 ones).
+bool matmul_uses_gemv(DType type, int64_t cols, int32_t rows);
+
 enum class GemmOut { kAct, kF32, kF32Accumulate };
 
 // The weight-streaming GEMM alone (gemm_stream.cuh; 9-128 rows, bf16/f16/Q8_0/Q4_0 weights), W
