@@ -211,8 +211,9 @@ __device__ __forceinline__ void compute_stage(const uint8_t* st, float (&acc)[kT
   }
 }
 
-template <WKind W, typename T, int kTiles>
-__global__ void __launch_bounds__(kThreads, 1) gemm_stream_kernel(Params p) {
+// kMinCtas 2 caps the registers at 128 so that two CTAs share an SM (launch_tiles).
+template <WKind W, typename T, int kTiles, int kMinCtas = 1>
+__global__ void __launch_bounds__(kThreads, kMinCtas) gemm_stream_kernel(Params p) {
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ int last_split;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
@@ -340,16 +341,17 @@ int choose_splits(WKind kind, int64_t slabs, int64_t M, int64_t N, int64_t K, in
   return best;
 }
 
-template <WKind W, typename T, int kTiles>
+template <WKind W, typename T, int kTiles, int kMinCtas = 1>
 void launch_typed(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorkspace& ws, cudaStream_t stream,
                   int32_t forced_splits) {
+  constexpr auto kernel = gemm_stream_kernel<W, T, kTiles, kMinCtas>;
   // A failure shows as the launch's error (CUDA_RETURN_IF_LAUNCH_ERROR after it).
   static std::atomic<uint64_t> raised{0};  // a bit per device
-  (void)raise_dynamic_smem(reinterpret_cast<const void*>(gemm_stream_kernel<W, T, kTiles>), kSmemOneCta, raised);
+  (void)raise_dynamic_smem(reinterpret_cast<const void*>(kernel), kSmemOneCta, raised);
   // Two CTAs per SM need <= 128 registers per thread as well as the shared memory.
   static const bool two_ctas_fit = [] {
     cudaFuncAttributes attr{};
-    return cudaFuncGetAttributes(&attr, gemm_stream_kernel<W, T, kTiles>) == cudaSuccess && attr.numRegs <= 128;
+    return cudaFuncGetAttributes(&attr, kernel) == cudaSuccess && attr.numRegs <= 128;
   }();
   Params p{};
   p.w = w;
@@ -373,18 +375,22 @@ void launch_typed(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorks
   p.tiles_per_split = (p.n_ktiles + splits - 1) / splits;
   p.splits = (p.n_ktiles + p.tiles_per_split - 1) / p.tiles_per_split;  // no empty split
   const dim3 grid(static_cast<unsigned>(slabs), static_cast<unsigned>(p.splits));
-  gemm_stream_kernel<W, T, kTiles><<<grid, kThreads, p.stages * p.stage_bytes, stream>>>(p);
+  kernel<<<grid, kThreads, p.stages * p.stage_bytes, stream>>>(p);
 }
 
-// Activation tiles per warp as a compile-time count: 32, 64 or 128 rows (quantized kinds, whose
-// default range starts at 33 rows, skip the 32-row variant to keep the instantiations few).
+// Activation tiles per warp as a compile-time count: 32, 64 or 128 rows (quantized kinds skip the
+// 32-row variant to keep the instantiations few). The 64-row variant is built for two CTAs an SM
+// (128 registers: no spills for bf16, f16 and Q4_0, 48 bytes for Q8_0; 156-191 registers and one CTA
+// an SM otherwise); EFFITUNE_STREAM_TWO_CTAS=0 keeps one (A/B timing).
 template <WKind W, typename T>
 void launch_tiles(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorkspace& ws, cudaStream_t s,
                   int32_t splits) {
+  static const bool two_ctas = env_flag("EFFITUNE_STREAM_TWO_CTAS", true);
   if constexpr (!is_quant(W)) {
     if (a.n_rows <= 32) return launch_typed<W, T, 4>(w, a, ws, s, splits);
   }
-  if (a.n_rows <= 64) launch_typed<W, T, 8>(w, a, ws, s, splits);
+  if (a.n_rows <= 64 && two_ctas) launch_typed<W, T, 8, 2>(w, a, ws, s, splits);
+  else if (a.n_rows <= 64) launch_typed<W, T, 8>(w, a, ws, s, splits);
   else launch_typed<W, T, 16>(w, a, ws, s, splits);
 }
 
