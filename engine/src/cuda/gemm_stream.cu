@@ -2,6 +2,8 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 #include "common.cuh"
@@ -379,16 +381,23 @@ void launch_typed(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorks
 }
 
 // Activation tiles per warp as a compile-time count: 32, 64 or 128 rows (quantized kinds skip the
-// 32-row variant to keep the instantiations few). The 64-row variant is built for two CTAs an SM
-// (128 registers: no spills for bf16, f16 and Q4_0, 48 bytes for Q8_0; 156-191 registers and one CTA
-// an SM otherwise); EFFITUNE_STREAM_TWO_CTAS=0 keeps one (A/B timing).
+// 32-row variant to keep the instantiations few). The 64-row variant has a second build for two CTAs
+// an SM (128 registers instead of 156-191; 48 bytes of spills for Q8_0), taken for products of more
+// slabs than SMs: it sped up only those (H100, 64 rows, one CTA -> two: 8B gate|up bf16 148.9 ->
+// 110.2 us, q4_0 104.6 -> 92.5, q8_0 111.0 -> 106.6) and slowed every narrower one (q8_0 qkv 38.0 ->
+// 47.1, 1B o q4_0 25.9 -> 28.5; bench/README.md, session 16). EFFITUNE_STREAM_TWO_CTAS=0 / 1 forces
+// one build or the other (A/B timing).
 template <WKind W, typename T>
 void launch_tiles(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorkspace& ws, cudaStream_t s,
                   int32_t splits) {
-  static const bool two_ctas = env_flag("EFFITUNE_STREAM_TWO_CTAS", true);
+  static const int forced = [] {
+    const char* v = std::getenv("EFFITUNE_STREAM_TWO_CTAS");
+    return v == nullptr || *v == '\0' ? -1 : std::strcmp(v, "0") != 0 ? 1 : 0;
+  }();
   if constexpr (!is_quant(W)) {
     if (a.n_rows <= 32) return launch_typed<W, T, 4>(w, a, ws, s, splits);
   }
+  const bool two_ctas = forced >= 0 ? forced == 1 : (w.rows + kSlab - 1) / kSlab > sm_count();
   if (a.n_rows <= 64 && two_ctas) launch_typed<W, T, 8, 2>(w, a, ws, s, splits);
   else if (a.n_rows <= 64) launch_typed<W, T, 8>(w, a, ws, s, splits);
   else launch_typed<W, T, 16>(w, a, ws, s, splits);
