@@ -4,13 +4,4 @@
 BENCH_RUNS=3 bash scripts/gpu_check.sh all 2>&1 | tail -2
 source scripts/device_env.sh >/dev/null
 $C/bench_cuda models=llama-8b,llama-1b quants=q8_0,q4_0 batches=2,4,6,8 prefill=0 out=$OUT/small_batches.jsonl > /dev/null 2>&1
-python3 - $OUT/bench_cuda.jsonl $OUT/small_batches.jsonl <<'PY'
-import json,sys,collections,statistics
-for f in sys.argv[1:]:
-  r=collections.defaultdict(list)
-  for l in open(f):
-    d=json.loads(l)
-    v=d['decode_tok_s'] if d['gen_tokens']>0 else d['prefill_tok_s']
-    r[(d['model'].replace('synthetic:',''),d['quant'],d['batch'],d['prompt_tokens'],d['gen_tokens'])].append(v)
-  for k in sorted(r): print(k, '%.1f [%.1f-%.1f]' % (statistics.median(r[k]), min(r[k]), max(r[k])))
-PY
+python3 scripts/dev/ab_summary.py --median $OUT/bench_cuda.jsonl $OUT/small_batches.jsonl

@@ -14,15 +14,11 @@ for r in 1 2; do for v in 0 1; do
   $C/bench_cuda models=llama-8b,llama-1b quants=q8_0,q4_0 batches=8,16,64 prefill=0 out=$OUT/t.jsonl > /dev/null 2>&1
   sed "s/^{/{\"label\":\"two$v\",/" $OUT/t.jsonl >> $J
 done; done
-python3 - $J $OUT/stream_two_ctas_gemm.jsonl <<'PY'
+python3 scripts/dev/ab_summary.py $J
+python3 - $OUT/stream_two_ctas_gemm.jsonl <<'PY'
 import json,sys,collections
-r=collections.defaultdict(list)
-for l in open(sys.argv[1]):
-  d=json.loads(l)
-  r[(d['model'].replace('synthetic:',''),d['quant'],d['batch'],d['label'])].append(round(d['decode_tok_s'],1))
-for k in sorted(r): print(k, r[k])
 g=collections.defaultdict(dict)
-for l in open(sys.argv[2]):
+for l in open(sys.argv[1]):
   d=json.loads(l); g[(d['shape'],d['kind'],d['rows'])][d['label']]=round(d['stream_us'],1)
 for k in sorted(g): print('stream_us', k, g[k].get('two0'), '->', g[k].get('two1'))
 PY

@@ -10,11 +10,4 @@ for r in 1 2; do for v in 0 rule; do
   $C/bench_cuda models=llama-8b,llama-1b quants=q8_0,q4_0 batches=8,16,64 prefill=0 out=$OUT/t.jsonl > /dev/null 2>&1
   sed "s/^{/{\"label\":\"$v\",/" $OUT/t.jsonl >> $J
 done; done
-python3 - $J <<'PY'
-import json,sys,collections
-r=collections.defaultdict(list)
-for l in open(sys.argv[1]):
-  d=json.loads(l)
-  r[(d['model'].replace('synthetic:',''),d['quant'],d['batch'],d['label'])].append(round(d['decode_tok_s'],1))
-for k in sorted(r): print(k, r[k])
-PY
+python3 scripts/dev/ab_summary.py $J

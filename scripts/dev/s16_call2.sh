@@ -11,11 +11,4 @@ for r in 1 2; do for mb in 0 24 12; do
   sed "s/^{/{\"label\":\"mb$mb\",/" $OUT/t.jsonl >> $J
   $C/effitune bench --backend cuda --quant bf16 --prompt 32 --gen 32 --repetitions 3 --format json --model synthetic:llama-8b-tp4-rank --batch 1,64 | sed "s/^{/{\"label\":\"mb$mb\",/" >> $J
 done; done
-python3 - $J <<'PY'
-import json,sys,collections
-r=collections.defaultdict(list)
-for l in open(sys.argv[1]):
-  d=json.loads(l)
-  if d['decode_tok_s']>0: r[(d['model'].replace('synthetic:',''),d['quant'],d['batch'],d['prompt_tokens'],d['label'])].append(round(d['decode_tok_s'],1))
-for k in sorted(r): print(k, r[k])
-PY
+python3 scripts/dev/ab_summary.py $J

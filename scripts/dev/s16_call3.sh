@@ -13,16 +13,11 @@ for r in 1 2; do for v in scalar vec; do
   $C/bench_cuda models=llama-8b,llama-1b quants=q8_0,q4_0 batches=256 out=$OUT/t.jsonl > /dev/null 2>&1
   sed "s/^{/{\"label\":\"$v\",/" $OUT/t.jsonl >> $J
 done; done
-python3 - $J $OUT/gemm_dequant_ab.jsonl <<'PY'
+python3 scripts/dev/ab_summary.py $J
+python3 - $OUT/gemm_dequant_ab.jsonl <<'PY'
 import json,sys,collections
-r=collections.defaultdict(list)
-for l in open(sys.argv[1]):
-  d=json.loads(l)
-  v=d['decode_tok_s'] if d['gen_tokens']>0 else d['prefill_tok_s']
-  r[(d['model'].replace('synthetic:',''),d['quant'],d['batch'],d['prompt_tokens'],d['gen_tokens'],d['label'])].append(round(v,1))
-for k in sorted(r): print(k, r[k])
 g=collections.defaultdict(list)
-for l in open(sys.argv[2]):
+for l in open(sys.argv[1]):
   d=json.loads(l); g[(d['shape'],d['kind'],d['label'])].append(round(d['old_us'],1))
 for k in sorted(g): print('gemm128', k, g[k])
 PY

@@ -12,13 +12,9 @@ for r in 1 2; do for v in none 17:40000000 17:1000000000000; do
   $C/bench_cuda models=llama-8b,llama-1b quants=q8_0,q4_0 batches=16,64,128 prefill=0 out=$OUT/t.jsonl > /dev/null 2>&1
   sed "s/^{/{\"label\":\"$v\",/" $OUT/t.jsonl >> $J
 done; done
-python3 - $J $OUT/gemm_rows.jsonl <<'PY'
+python3 scripts/dev/ab_summary.py $J
+python3 - $OUT/gemm_rows.jsonl <<'PY'
 import json,sys,collections
-r=collections.defaultdict(list)
 for l in open(sys.argv[1]):
-  d=json.loads(l)
-  r[(d['model'].replace('synthetic:',''),d['quant'],d['batch'],d['label'])].append(round(d['decode_tok_s'],1))
-for k in sorted(r): print(k, r[k])
-for l in open(sys.argv[2]):
   d=json.loads(l); print('gemm', d['shape'], d['kind'], d['rows'], round(d['old_us'],1), round(d['stream_us'],1))
 PY
