@@ -11,6 +11,7 @@
 
 #include "../../engine/src/cuda/cuda_ops.h"
 #include "../../engine/src/cuda/decode_attn_choice.h"
+#include "../../engine/src/cuda/matmul_route.h"
 #include "cuda_test_util.h"
 #include "effitune/engine/dtype.h"
 
@@ -281,6 +282,41 @@ TEST(CudaOps, PagedAttention) {
       }
     }
   }
+}
+
+// Host arithmetic: runs without a GPU. matmul_route.h's rules at the H100 measurements behind them
+// (bench/README.md, session 16; 8B and 1B projections, their TP shards, 132 SMs).
+TEST(CudaOps, MatmulRouteRules) {
+  using cuda::quant_gemv_max_rows;
+  using cuda::quant_prefers_cublas;
+  using cuda::stream_two_ctas;
+  EXPECT_EQ(quant_gemv_max_rows(true), 4);   // Q4_0: 6 and 8 rows ran faster off the GEMV
+  EXPECT_EQ(quant_gemv_max_rows(false), 8);  // Q8_0: 8B batch 8 ran faster on it
+  const auto w = [](int64_t n, int64_t k) { return n * k; };
+  // 16 rows: TP=4 qkv and 1B o to cuBLAS (17.8 vs 22.1 us, 14.8 vs 19.7), TP=4 down streams (23.5 vs 27.5).
+  EXPECT_TRUE(quant_prefers_cublas(w(1536, 4096), 16));
+  EXPECT_TRUE(quant_prefers_cublas(w(2048, 2048), 16));
+  EXPECT_FALSE(quant_prefers_cublas(w(4096, 3584), 16));
+  // 64 rows: TP=4 o and down, 1B qkv to cuBLAS; 8B qkv, 1B gate|up, TP=4 gate|up stream.
+  EXPECT_TRUE(quant_prefers_cublas(w(4096, 1024), 64));
+  EXPECT_TRUE(quant_prefers_cublas(w(4096, 3584), 64));
+  EXPECT_TRUE(quant_prefers_cublas(w(3072, 2048), 64));
+  EXPECT_FALSE(quant_prefers_cublas(w(6144, 4096), 64));
+  EXPECT_FALSE(quant_prefers_cublas(w(16384, 2048), 64));
+  EXPECT_FALSE(quant_prefers_cublas(w(7168, 4096), 64));
+  // 128 rows: 8B o and qkv, TP=2 down to cuBLAS (35.9 vs 52.6, 49.4 vs 54.3, 59.8 vs 66.0); 1B gate|up
+  // (64.8 vs 41.9) and 8B down streams.
+  EXPECT_TRUE(quant_prefers_cublas(w(4096, 4096), 128));
+  EXPECT_TRUE(quant_prefers_cublas(w(6144, 4096), 128));
+  EXPECT_TRUE(quant_prefers_cublas(w(4096, 7168), 128));
+  EXPECT_FALSE(quant_prefers_cublas(w(16384, 2048), 128));
+  EXPECT_FALSE(quant_prefers_cublas(w(4096, 14336), 128));
+  // Two CTAs an SM: 8B gate|up (224 slabs of 128) and the LM head; not TP=2 gate|up (112) or qkv (48).
+  EXPECT_TRUE(stream_two_ctas(28672, 128, 132));
+  EXPECT_TRUE(stream_two_ctas(128256, 128, 132));
+  EXPECT_FALSE(stream_two_ctas(14336, 128, 132));
+  EXPECT_FALSE(stream_two_ctas(6144, 128, 132));
+  EXPECT_FALSE(stream_two_ctas(132 * 128, 128, 132));  // the edge: exactly one slab an SM
 }
 
 // Host arithmetic: runs without a GPU. The shapes are the H100 measurements behind the rule (132 SMs;

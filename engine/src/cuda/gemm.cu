@@ -4,6 +4,7 @@
 
 #include "common.cuh"
 #include "gemm.cuh"
+#include "matmul_route.h"
 
 namespace effitune::engine::cuda {
 namespace {
@@ -104,7 +105,7 @@ MatmulContext::~MatmulContext() {
 
 // Measured on an H200 (tools/bench_gemm, 8B shapes): 1.3-4.6x over dequantize + cuBLAS for Q8_0/Q4_0
 // at 16-128 rows, but 0.3-0.9x of cuBLAS for bf16/f16, so by default only the quantized kinds stream
-// (and, since the dequantization was vectorized, only the larger products: quant_prefers_cublas).
+// (and, since the dequantization was vectorized, only the larger products: matmul_route.h).
 int MatmulContext::stream_mode() {
   static const int mode = [] {
     const char* v = std::getenv("EFFITUNE_GEMM_STREAM");
@@ -137,16 +138,16 @@ Status MatmulContext::init(int64_t dequant_elems, cudaStream_t stream) {
 // Float weights take the GEMV at one row only: from two rows cuBLAS is faster (H100, 8B bf16 decode
 // with the GEMV up to 8 / 4 / 2 / 1 rows, twice each: batch 2 294 -> 311 tok/s, batch 4 429 -> 624,
 // batch 8 493 -> 1,209; 1B 1,366 -> 1,398, 2,033 -> 2,792, 2,394 -> 5,406; the GEMV's 8-row variant
-// reads each weight once but runs far below bandwidth). Quantized weights take it up to one pass of
-// kGemvMaxBatch rows (Q4_0: 4) when the streaming GEMM can take the shape, else up to
-// kQuantGemvMaxRows. Q4_0 leaves it at 5 rows: its 8-row variant (more dp4a and nibble work per byte
-// than Q8_0's) lost to the streaming GEMM or dequantize + cuBLAS at 6 and 8 rows (H100, session 16:
-// 8B batch 8 973 -> 1,053 tok/s, 1B 3,863 -> 4,913), while Q8_0 8B lost 8% the same way (1,090 ->
-// 1,006; 1B gained 6%). EFFITUNE_GEMV_MAX_ROWS / EFFITUNE_QUANT_GEMV_MAX_ROWS override both (A/B timing).
+// reads each weight once but runs far below bandwidth). Quantized weights take it up to
+// quant_gemv_max_rows (one pass: 8 rows for Q8_0, 4 for Q4_0) when the streaming GEMM can take the
+// shape, else up to kQuantGemvMaxRows. EFFITUNE_GEMV_MAX_ROWS / EFFITUNE_QUANT_GEMV_MAX_ROWS override
+// both (A/B timing).
 static int env_rows(const char* name, int fallback, int hi) {
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0' ? std::clamp(std::atoi(v), 1, hi) : fallback;
 }
+
+static_assert(kGemvMaxBatch == 8, "matmul_route.h's quant_gemv_max_rows is one 8-row GEMV pass at most");
 
 bool MatmulContext::uses_gemv(const DeviceMatrix& w, int32_t n_rows) {
   static const int float_max = env_rows("EFFITUNE_GEMV_MAX_ROWS", 1, kGemvMaxBatch);
@@ -156,7 +157,7 @@ bool MatmulContext::uses_gemv(const DeviceMatrix& w, int32_t n_rows) {
   if (quant_max > 0) return n_rows <= quant_max;
   // The streaming GEMM's K tile for quantized rows is 128 (gemm_stream_supports).
   const bool streams = stream_enabled() && w.cols % 128 == 0;
-  return n_rows <= (streams ? (w.kind == WKind::kQ4 ? 4 : kGemvMaxBatch) : kQuantGemvMaxRows);
+  return n_rows <= (streams ? quant_gemv_max_rows(w.kind == WKind::kQ4) : kQuantGemvMaxRows);
 }
 
 Status MatmulContext::matmul(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s) {
@@ -178,27 +179,20 @@ Status MatmulContext::matmul(ActType act, const DeviceMatrix& w, const MatArgs& 
   return {};
 }
 
-// Whether a quantized product that does not take the GEMV goes to dequantize + cuBLAS rather than the
-// streaming GEMM: when it has fewer than max(8M, 256K x rows) weights. The streaming GEMM pays a
-// fixed cost (split-K partials, their ordered sum) that small products do not amortize, and cuBLAS's
-// share grows with the rows. Fitted on an H100 (tools/bench_gemm, 16-128 rows, the 8B and 1B
-// projections and their TP=2/4 shards, session 16: e.g. 64 rows q4_0 o/tp4 14.6 vs 23.3 us, 1B o
-// 15.4 vs 26.0, 8B qkv 48.1 vs 35.9; at 128 rows 8B o 35.9 vs 52.6, 1B gate|up 64.8 vs 41.9);
-// end to end 1B q4_0 batch 128 33.4k -> 44k tok/s with the dequantization vectorized first.
-// EFFITUNE_QUANT_CUBLAS=0 streams every shape the streaming GEMM takes (A/B timing; read at every
-// call, a host-side cost of ~0.1 us, so that the tests can cover the streaming GEMM on small models).
-static bool quant_prefers_cublas(const DeviceMatrix& w, int32_t n_rows) {
+// matmul_route.h's rule; EFFITUNE_QUANT_CUBLAS=0 streams every shape the streaming GEMM takes (A/B
+// timing; read at every call, a host-side cost of ~0.1 us, so that the tests can cover the streaming
+// GEMM on small models).
+static bool quant_goes_to_cublas(const DeviceMatrix& w, int32_t n_rows) {
   const char* v = std::getenv("EFFITUNE_QUANT_CUBLAS");
   if (v != nullptr && std::string(v) == "0") return false;
-  const int64_t elems = w.rows * w.cols;
-  return elems < std::max<int64_t>(int64_t{8} << 20, int64_t{n_rows} << 18);
+  return quant_prefers_cublas(w.rows * w.cols, n_rows);
 }
 
 Status MatmulContext::gemm(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s) {
   if (a.in != MatIn::kPlain) return internal_error("gemm: fused input modes are GEMV-only");
   const bool quant = w.kind == WKind::kQ8 || w.kind == WKind::kQ4;
   if (stream_ws_.partials != nullptr && (quant || stream_mode() == 1) && gemm_stream_supports(act, w, a) &&
-      !(quant && quant_prefers_cublas(w, a.n_rows))) {
+      !(quant && quant_goes_to_cublas(w, a.n_rows))) {
     launch_gemm_stream(w, a, stream_ws_, s);
     CUDA_RETURN_IF_LAUNCH_ERROR("gemm_stream");
     return {};

@@ -8,6 +8,7 @@
 
 #include "common.cuh"
 #include "gemm_stream.cuh"
+#include "matmul_route.h"
 
 namespace effitune::engine::cuda {
 namespace {
@@ -382,11 +383,8 @@ void launch_typed(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorks
 
 // Activation tiles per warp as a compile-time count: 32, 64 or 128 rows (quantized kinds skip the
 // 32-row variant to keep the instantiations few). The 64-row variant has a second build for two CTAs
-// an SM (128 registers instead of 156-191; 48 bytes of spills for Q8_0), taken for products of more
-// slabs than SMs: it sped up only those (H100, 64 rows, one CTA -> two: 8B gate|up bf16 148.9 ->
-// 110.2 us, q4_0 104.6 -> 92.5, q8_0 111.0 -> 106.6) and slowed every narrower one (q8_0 qkv 38.0 ->
-// 47.1, 1B o q4_0 25.9 -> 28.5; bench/README.md, session 16). EFFITUNE_STREAM_TWO_CTAS=0 / 1 forces
-// one build or the other (A/B timing).
+// an SM (128 registers; 48 bytes of spills for Q8_0), taken where matmul_route.h's stream_two_ctas
+// says. EFFITUNE_STREAM_TWO_CTAS=0 / 1 forces one build or the other (A/B timing).
 template <WKind W, typename T>
 void launch_tiles(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorkspace& ws, cudaStream_t s,
                   int32_t splits) {
@@ -397,7 +395,7 @@ void launch_tiles(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorks
   if constexpr (!is_quant(W)) {
     if (a.n_rows <= 32) return launch_typed<W, T, 4>(w, a, ws, s, splits);
   }
-  const bool two_ctas = forced >= 0 ? forced == 1 : (w.rows + kSlab - 1) / kSlab > sm_count();
+  const bool two_ctas = forced >= 0 ? forced == 1 : stream_two_ctas(w.rows, kSlab, sm_count());
   if (a.n_rows <= 64 && two_ctas) launch_typed<W, T, 8, 2>(w, a, ws, s, splits);
   else if (a.n_rows <= 64) launch_typed<W, T, 8>(w, a, ws, s, splits);
   else launch_typed<W, T, 16>(w, a, ws, s, splits);
