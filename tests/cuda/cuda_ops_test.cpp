@@ -127,9 +127,9 @@ struct MatCase {
 TEST(CudaOps, MatmulAllTypesAndBatches) {
   EFFITUNE_SKIP_WITHOUT_CUDA();
   // Shapes exercise 16-byte rows, stories260K's unaligned hidden 172 (f32/bf16), and batches on
-  // both sides of the GEMV/GEMM switch (1 row for float weights, 8 for quantized ones, whose 9+ rows go
-  // to dequantize + cuBLAS at these small sizes: gemm.cu's quant_prefers_cublas; the streaming GEMM
-  // that larger products take has tests of its own in gemm_stream_test.cpp).
+  // both sides of the GEMV/GEMM switch (1 row for float weights, 8 for Q8_0, 4 for Q4_0; past those,
+  // quantized products this small go to dequantize + cuBLAS, matmul_route.h; the streaming GEMM that
+  // larger products take has tests of its own in gemm_stream_test.cpp).
   // The quantized K = 128 and 384 are the task model's row-parallel shards at gpu_count 2 (O and
   // down); N = 77 is an odd count of weight rows.
   const MatCase cases[] = {{DType::kF32, 300, 1024}, {DType::kF32, 64, 172},  {DType::kF16, 256, 512},
@@ -165,8 +165,8 @@ TEST(CudaOps, MatmulAllTypesAndBatches) {
       ASSERT_TRUE(cuda_ops::matmul(w, x, rows, false, out).ok());
       // Inputs are exact in the reference; only f32 accumulation (and cuBLAS's order) differs,
       // except that past the GEMV the streaming GEMM or the dequantization for cuBLAS rounds
-      // quantized weights to bf16 for the tensor cores: d * q rounded to bf16 (relative error <= 2^-9) adds ~2^-18 / 3 = 1.3e-6 per product
-      // (3e-6 seen).
+      // quantized weights to bf16 for the tensor cores: d * q rounded to bf16 (relative error
+      // <= 2^-9) adds ~2^-18 / 3 = 1.3e-6 per product (3e-6 seen).
       const bool quant_gemm = quant && !quant_gemv;
       const double bound = c.type == DType::kF32 ? kF32Matmul * 1e-3 : quant_gemm ? 1e-5 : 1e-6;
       EXPECT_LE(nmse(out, ref), bound)

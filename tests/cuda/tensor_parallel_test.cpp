@@ -350,9 +350,9 @@ TEST(CudaTensorParallel, TaskModelPrefillGraphsReplayAndRecycleLikeTp1) {
 }
 
 // Quantized weights (converted at load) under tensor parallelism, decode steps at batch 1 and 12
-// (the GEMV, then the streaming GEMM, on both sides; EFFITUNE_QUANT_CUBLAS=0 keeps this small model's
-// products on the streaming GEMM, which by default only larger ones take): TP=N picks the same next token as TP=1 at
-// >= 97% of the steps, under teacher forcing. Each rank quantizes its part of the activations in the
+// (the GEMV, then the streaming GEMM, on both sides; EFFITUNE_QUANT_CUBLAS=0 keeps this small
+// model's products on the streaming GEMM, which by default only larger ones take): TP=N picks the
+// same next token as TP=1 at >= 97% of the steps, under teacher forcing. Each rank quantizes its part of the activations in the
 // same 32-blocks as TP=1; what differs is that the row-parallel partials travel as bf16 (like the
 // activations; EFFITUNE_TP_PARTIAL) and are summed in another order, which flips near-ties: 119/121
 // at TP=4, batch 1 (4 x H100, session 8). A rank that computes garbage or nothing agrees on a few

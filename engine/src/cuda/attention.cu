@@ -495,10 +495,7 @@ __global__ void __launch_bounds__(128) attn_prefill_mma_kernel(AttnArgs a, const
 
 // EFFITUNE_ATTN_DECODE_MMA: -1 unset, else 0 or 1 (decode_attn_choice.h).
 int decode_mma_env() {
-  static const int env = [] {
-    const char* v = std::getenv("EFFITUNE_ATTN_DECODE_MMA");
-    return v == nullptr || *v == '\0' ? -1 : std::strcmp(v, "0") != 0 ? 1 : 0;
-  }();
+  static const int env = env_tristate("EFFITUNE_ATTN_DECODE_MMA");
   return env;
 }
 

@@ -39,19 +39,6 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
 }
 
 template <typename T>
-__device__ __forceinline__ uint32_t pack2(float x, float y) {
-  uint32_t u;
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    const __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
-    memcpy(&u, &h, 4);
-  } else {
-    const __half2 h = __floats2half2_rn(x, y);
-    memcpy(&u, &h, 4);
-  }
-  return u;
-}
-
-template <typename T>
 __device__ __forceinline__ uint32_t ld32(const T* p) {
   return *reinterpret_cast<const uint32_t*>(p);
 }

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "effitune/common/status.h"
 
@@ -50,6 +51,20 @@ __device__ __forceinline__ uint2 ld_stream8(const void* p) {
   uint2 r;
   asm volatile("ld.global.nc.L1::no_allocate.v2.u32 {%0,%1}, [%2];" : "=r"(r.x), "=r"(r.y) : "l"(p));
   return r;
+}
+
+// Two floats rounded to a 16-bit pair (bf16 or f16), as one 32-bit word: x in the low half.
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float x, float y) {
+  uint32_t u;
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
+    memcpy(&u, &h, 4);
+  } else {
+    const __half2 h = __floats2half2_rn(x, y);
+    memcpy(&u, &h, 4);
+  }
+  return u;
 }
 
 // Unpacks 16 bytes into floats: 8 bf16, 8 f16 or 4 f32.
@@ -172,10 +187,16 @@ __device__ __forceinline__ void pdl_trigger() {
 #endif
 }
 
-inline bool env_flag(const char* name, bool fallback) {
+// An engine switch: -1 when the variable is unset or empty, 0 when it is "0", else 1.
+inline int env_tristate(const char* name) {
   const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  return std::strcmp(v, "0") != 0;
+  if (v == nullptr || *v == '\0') return -1;
+  return std::strcmp(v, "0") != 0 ? 1 : 0;
+}
+
+inline bool env_flag(const char* name, bool fallback) {
+  const int v = env_tristate(name);
+  return v < 0 ? fallback : v == 1;
 }
 
 inline bool pdl_enabled() {

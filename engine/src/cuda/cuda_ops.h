@@ -42,7 +42,7 @@ bool matmul_uses_gemv(DType type, int64_t cols, int32_t rows);
 
 enum class GemmOut { kAct, kF32, kF32Accumulate };
 
-// The weight-streaming GEMM alone (gemm_stream.cuh; 9-128 rows, bf16/f16/Q8_0/Q4_0 weights), W
+// The weight-streaming GEMM alone (gemm_stream.cuh; 2-128 rows, bf16/f16/Q8_0/Q4_0 weights), W
 // uploaded as `matmul` does. `splits` > 0 forces that many K splits, 0 lets the kernel choose.
 // kAct returns the activation-type output widened to f32; kF32Accumulate adds onto `out` (which
 // must then hold rows x W.rows values). kInvalidArgument for a shape the kernel does not take.

@@ -24,11 +24,6 @@ constexpr int kQuantGemvMaxRows = 32;
 // load and a 2-byte store each, took 1.6-1.8x as long: 8B q4_0 gate|up at 128 rows 351 -> 206 us
 // with the GEMM; 512-token prefill 17.0k -> 23.8k tok/s, batch 256 9.4k -> 14.3k; bench/README.md,
 // session 16.)
-__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
-  const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&h);
-}
-
 // q: 32 int8 per block; thread i makes weights 8 (i % 4) .. + 7 of block i / 4.
 __global__ void dequant_q8_kernel(const int8_t* q, const __half* sc, int64_t n8, __nv_bfloat16* out) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n8;
@@ -40,7 +35,7 @@ __global__ void dequant_q8_kernel(const int8_t* q, const __half* sc, int64_t n8,
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const uint32_t word = w[j / 2], sh = 16 * (j % 2);
-      o[j] = pack_bf16x2(d * static_cast<float>(static_cast<int8_t>(word >> sh)),
+      o[j] = pack2<__nv_bfloat16>(d * static_cast<float>(static_cast<int8_t>(word >> sh)),
                          d * static_cast<float>(static_cast<int8_t>(word >> (sh + 8))));
     }
     *reinterpret_cast<uint4*>(out + i * 8) = make_uint4(o[0], o[1], o[2], o[3]);
@@ -63,7 +58,7 @@ __global__ void dequant_q4_kernel(const uint8_t* q, const __half* sc, int64_t n8
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const uint32_t word = w[j / 2] >> shift, sh = 16 * (j % 2);
-      o[j] = pack_bf16x2(d * static_cast<float>(static_cast<int>((word >> sh) & 0xF) - 8),
+      o[j] = pack2<__nv_bfloat16>(d * static_cast<float>(static_cast<int>((word >> sh) & 0xF) - 8),
                          d * static_cast<float>(static_cast<int>((word >> (sh + 8)) & 0xF) - 8));
     }
     *reinterpret_cast<uint4*>(out + i * 8) = make_uint4(o[0], o[1], o[2], o[3]);
@@ -183,9 +178,7 @@ Status MatmulContext::matmul(ActType act, const DeviceMatrix& w, const MatArgs& 
 // timing; read at every call, a host-side cost of ~0.1 us, so that the tests can cover the streaming
 // GEMM on small models).
 static bool quant_goes_to_cublas(const DeviceMatrix& w, int32_t n_rows) {
-  const char* v = std::getenv("EFFITUNE_QUANT_CUBLAS");
-  if (v != nullptr && std::string(v) == "0") return false;
-  return quant_prefers_cublas(w.rows * w.cols, n_rows);
+  return env_flag("EFFITUNE_QUANT_CUBLAS", true) && quant_prefers_cublas(w.rows * w.cols, n_rows);
 }
 
 Status MatmulContext::gemm(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s) {

@@ -1,7 +1,8 @@
 // Matrix products for any batch: the GEMV kernels at 1 row for float weights and up to 8 rows for
-// quantized ones, the weight-streaming GEMM (gemm_stream.cuh) for quantized weights at 9-128 rows,
-// cuBLAS (tensor cores for f16/bf16, plain fp32 for f32) for float weights from 2 rows and quantized
-// ones above 128 (dequantized to a bf16 scratch first). The limits are measured (gemm.cu).
+// Q8_0 (4 for Q4_0), the weight-streaming GEMM (gemm_stream.cuh) for the larger quantized products
+// past that up to 128 rows, cuBLAS (tensor cores for f16/bf16, plain fp32 for f32) for float weights
+// from 2 rows and the other quantized products (dequantized to a bf16 scratch first). The rules are
+// measured (matmul_route.h, gemm.cu).
 #pragma once
 
 #include <cublas_v2.h>
@@ -32,9 +33,9 @@ class MatmulContext {
   Status matmul(ActType act, const DeviceMatrix& w, const MatArgs& a, cudaStream_t s);
   // Whether matmul() takes the GEMV path (which supports the fused input modes) for this batch.
   static bool uses_gemv(const DeviceMatrix& w, int32_t n_rows);
-  // EFFITUNE_GEMM_STREAM, read once: unset routes quantized weights at 9-128 rows to the streaming
-  // GEMM (where it supports the shape); "1" also float weights at 9-128 rows (slower than cuBLAS
-  // there today: for A/B runs); "0" keeps cuBLAS for everything above the GEMV (and quantized
+  // EFFITUNE_GEMM_STREAM, read once: unset routes the larger quantized products past the GEMV (up
+  // to 128 rows) to the streaming GEMM (where it supports the shape); "1" also float weights at 2-128
+  // rows (slower than cuBLAS there today: for A/B runs); "0" keeps cuBLAS for everything above the GEMV (and quantized
   // weights on the GEMV up to 32 rows).
   static bool stream_enabled();
 

@@ -2,8 +2,6 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <type_traits>
 
 #include "common.cuh"
@@ -85,11 +83,6 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], uint32_t a0, uint32_t a
   }
 }
 
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-  const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&h);
-}
-
 // d * q exactly, as dequant_q8_kernel computes it (then rounded to bf16 once): 0x4B400000 + q is
 // the float 1.5 * 2^23 + q, and 1.5 * 2^23 * d is exact for an f16 d, so one FMA leaves d * q
 // (itself exact in f32: 8 x 11 significant bits) without an int-to-float conversion.
@@ -115,10 +108,10 @@ __device__ __forceinline__ void load_a_row(const uint8_t* wt, const __half* sc, 
       f[i] = fmaf(__int_as_float(0x4B3FFFF8 + static_cast<int32_t>((v >> (8 * i)) & 0xF)), d, c);
       f[4 + i] = fmaf(__int_as_float(0x4B3FFFF8 + static_cast<int32_t>((v >> (8 * i + 4)) & 0xF)), d, c);
     }
-    out[0] = pack_bf16(f[0], f[1]);
-    out[1] = pack_bf16(f[2], f[3]);
-    out[2] = pack_bf16(f[4], f[5]);
-    out[3] = pack_bf16(f[6], f[7]);
+    out[0] = pack2<__nv_bfloat16>(f[0], f[1]);
+    out[1] = pack2<__nv_bfloat16>(f[2], f[3]);
+    out[2] = pack2<__nv_bfloat16>(f[4], f[5]);
+    out[3] = pack2<__nv_bfloat16>(f[6], f[7]);
   } else if constexpr (W == WKind::kQ8) {
     // Block kk (32 int8): thread t takes bytes 8t..8t+7.
     const uint2 v = *reinterpret_cast<const uint2*>(wt + r * 128 + w_swizzle<W>(kk * 2 + (t >> 1), r) * 16 + (t & 1) * 8);
@@ -129,10 +122,10 @@ __device__ __forceinline__ void load_a_row(const uint8_t* wt, const __half* sc, 
       f[i] = dq_magic(static_cast<int8_t>(v.x >> (8 * i)), d, c);
       f[4 + i] = dq_magic(static_cast<int8_t>(v.y >> (8 * i)), d, c);
     }
-    out[0] = pack_bf16(f[0], f[1]);
-    out[1] = pack_bf16(f[2], f[3]);
-    out[2] = pack_bf16(f[4], f[5]);
-    out[3] = pack_bf16(f[6], f[7]);
+    out[0] = pack2<__nv_bfloat16>(f[0], f[1]);
+    out[1] = pack2<__nv_bfloat16>(f[2], f[3]);
+    out[2] = pack2<__nv_bfloat16>(f[4], f[5]);
+    out[3] = pack2<__nv_bfloat16>(f[6], f[7]);
   } else {
     // 16-bit weights: thread t takes elements kk*32 + 8t .. + 7 (one 16-byte chunk).
     const uint4 v = *reinterpret_cast<const uint4*>(wt + r * 128 + w_swizzle<W>(kk * 4 + t, r) * 16);
@@ -388,10 +381,7 @@ void launch_typed(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorks
 template <WKind W, typename T>
 void launch_tiles(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorkspace& ws, cudaStream_t s,
                   int32_t splits) {
-  static const int forced = [] {
-    const char* v = std::getenv("EFFITUNE_STREAM_TWO_CTAS");
-    return v == nullptr || *v == '\0' ? -1 : std::strcmp(v, "0") != 0 ? 1 : 0;
-  }();
+  static const int forced = env_tristate("EFFITUNE_STREAM_TWO_CTAS");
   if constexpr (!is_quant(W)) {
     if (a.n_rows <= 32) return launch_typed<W, T, 4>(w, a, ws, s, splits);
   }

@@ -1,4 +1,4 @@
-// Weight-streaming tensor-core GEMM for decode batches of 9-128 rows: out[M, N] = x[M, K] W[N, K]^T
+// Weight-streaming tensor-core GEMM for decode batches of 2-128 rows: out[M, N] = x[M, K] W[N, K]^T
 // where reading W once is the whole cost. Each CTA owns a slab of 128 output columns (W rows) and
 // streams them, K-tile by K-tile, through a multi-stage cp.async pipeline together with the matching
 // x tile; quantized tiles are dequantized to bf16 in registers (never to global memory) right before
