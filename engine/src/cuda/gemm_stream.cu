@@ -7,7 +7,6 @@
 #include "common.cuh"
 #include "gemm_stream.cuh"
 #include "matmul_route.h"
-#include "wgmma.cuh"
 
 namespace effitune::engine::cuda {
 namespace {
@@ -32,21 +31,15 @@ __host__ __device__ constexpr int scale_tile_row_bytes(WKind w) { return is_quan
 
 // Shared-memory tiles are XOR-swizzled in 16-byte chunks so that each warp's fragment loads hit 32
 // distinct banks (see compute_stage for the access patterns each swizzle serves).
-// 16-bit kinds on sm_90a are read by wgmma, whose 128-byte swizzle puts chunk c of row r at c ^ (r %
-// 8) (wgmma.cuh); the stages are then 1024-byte aligned so that the hardware's pattern, which works on
-// addresses, is this one.
-__host__ __device__ constexpr bool is_16bit(WKind w) { return w == WKind::kBF16 || w == WKind::kF16; }
 template <WKind W>
 __device__ __forceinline__ int w_swizzle(int c, int r) {
   if constexpr (W == WKind::kQ4) return c ^ ((r >> 1) & 3);  // 4 chunks/row, 8 rows read 16 B each
   else if constexpr (W == WKind::kQ8) return c ^ ((r & 3) << 1);  // 8-byte loads, 4 rows per phase
-  else if constexpr (EFFITUNE_HAS_WGMMA) return c ^ (r & 7);
   else return c ^ ((r & 1) << 2);  // 16-byte loads, 2 rows per phase
 }
 template <WKind W>
 __device__ __forceinline__ int x_swizzle(int c, int tok) {
   if constexpr (W == WKind::kQ4) return c ^ ((tok & 3) << 1);
-  else if constexpr (is_16bit(W) && EFFITUNE_HAS_WGMMA) return c ^ (tok & 7);
   else return c ^ ((tok & 1) << 2);
 }
 
@@ -214,19 +207,6 @@ __device__ __forceinline__ void compute_stage(const uint8_t* st, float (&acc)[kT
   }
 }
 
-// The same product for 16-bit weights on wgmma (sm_90a): each warpgroup multiplies its 64 W rows
-// (A, from the stage) by the kTiles * 8 activation rows (B), both read by the tensor cores from shared
-// memory, so no thread loads fragments; the accumulators are laid out as compute_stage's.
-template <typename T, int kTiles>
-__device__ __forceinline__ void compute_stage_wgmma(uint32_t st, float (&acc)[kTiles][4], int warp) {
-  const uint32_t a = st + (warp >> 2) * 64 * 128, b = st + kSlab * 128;
-  wgmma_fence();
-#pragma unroll
-  for (int kk = 0; kk < 4; ++kk) wgmma_k16<T, kTiles>(acc, smem_desc_sw128(a + kk * 32), smem_desc_sw128(b + kk * 32));
-  wgmma_commit();
-  wgmma_wait_all();  // the stage is refilled after the next barrier
-}
-
 // kMinCtas 2 caps the registers at 128 so that two CTAs share an SM (launch_tiles).
 template <WKind W, typename T, int kTiles, int kMinCtas = 1>
 __global__ void __launch_bounds__(kThreads, kMinCtas) gemm_stream_kernel(Params p) {
@@ -238,9 +218,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas) gemm_stream_kernel(Params 
   const int kt0 = split * p.tiles_per_split;
   const int nk = min(p.n_ktiles - kt0, p.tiles_per_split);
   const int M = p.a.n_rows, S = p.stages;
-  constexpr bool kWgmma = is_16bit(W) && EFFITUNE_HAS_WGMMA;
-  const uint32_t raw = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  const uint32_t sbase = kWgmma ? (raw + 1023) & ~1023u : raw;  // launch_typed allots the slack
+  const uint32_t sbase = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
   const uint64_t policy = evict_first_policy();
 
   float acc[kTiles][4];
@@ -253,13 +231,11 @@ __global__ void __launch_bounds__(kThreads, kMinCtas) gemm_stream_kernel(Params 
   }
   for (int i = 0; i < nk; ++i) {
     cp_async_wait(S - 2);  // tile i has landed (one group is committed per tile, empty or not)
-    if constexpr (kWgmma) fence_proxy_async_smem();  // ... visible to the tensor cores' reads
     __syncthreads();       // ... for every thread, and everyone is done with tile i - 1's stage
     const int next = i + S - 1;
     if (next < nk) load_stage<W>(sbase + (next % S) * p.stage_bytes, p, n0, kt0 + next, policy);
     cp_async_commit();
-    if constexpr (kWgmma) compute_stage_wgmma<T, kTiles>(sbase + (i % S) * p.stage_bytes, acc, warp);
-    else compute_stage<W, T, kTiles>(smem + (i % S) * p.stage_bytes, acc, warp, g, t);
+    compute_stage<W, T, kTiles>(smem + (i % S) * p.stage_bytes, acc, warp, g, t);
   }
   asm volatile("cp.async.wait_all;\n" ::);
 
@@ -381,11 +357,9 @@ void launch_typed(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorks
   p.stage_bytes = kSlab * (w_tile_row_bytes(W) + scale_tile_row_bytes(W)) + p.x_rows * k_tile(W) * 2;
   // Two CTAs per SM when at least three stages fit in half the SM (one CTA's prologue and epilogue
   // then overlap the other's streaming), else one CTA with as many stages as fit.
-  // 16-bit stages are 1024-byte aligned for wgmma (gemm_stream_kernel): 1 KiB of slack.
-  const int slack = is_16bit(W) ? 1024 : 0;
-  p.stages = two_ctas_fit ? std::min(kMaxStages, (kSmemTwoCtas - slack) / p.stage_bytes) : 0;
+  p.stages = two_ctas_fit ? std::min(kMaxStages, kSmemTwoCtas / p.stage_bytes) : 0;
   const int ctas_per_sm = p.stages >= 3 ? 2 : 1;
-  if (p.stages < 3) p.stages = std::min(kMaxStages, (kSmemOneCta - slack) / p.stage_bytes);
+  if (p.stages < 3) p.stages = std::min(kMaxStages, kSmemOneCta / p.stage_bytes);
   p.n_ktiles = static_cast<int32_t>(w.cols / k_tile(W));
   const int64_t slabs = (w.rows + kSlab - 1) / kSlab;
   int max_splits = std::min<int64_t>(kMaxSplits, p.n_ktiles);
@@ -397,7 +371,7 @@ void launch_typed(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorks
   p.tiles_per_split = (p.n_ktiles + splits - 1) / splits;
   p.splits = (p.n_ktiles + p.tiles_per_split - 1) / p.tiles_per_split;  // no empty split
   const dim3 grid(static_cast<unsigned>(slabs), static_cast<unsigned>(p.splits));
-  kernel<<<grid, kThreads, p.stages * p.stage_bytes + slack, stream>>>(p);
+  kernel<<<grid, kThreads, p.stages * p.stage_bytes, stream>>>(p);
 }
 
 // Activation tiles per warp as a compile-time count: 32, 64 or 128 rows (quantized kinds skip the
@@ -409,7 +383,6 @@ void launch_tiles(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorks
                   int32_t splits) {
   static const int forced = env_tristate("EFFITUNE_STREAM_TWO_CTAS");
   if constexpr (!is_quant(W)) {
-    if (a.n_rows <= 16) return launch_typed<W, T, 2>(w, a, ws, s, splits);
     if (a.n_rows <= 32) return launch_typed<W, T, 4>(w, a, ws, s, splits);
   }
   const bool two_ctas = forced >= 0 ? forced == 1 : stream_two_ctas(w.rows, kSlab, sm_count());
