@@ -13,9 +13,9 @@ cat "$ROOT"/table/bench_cuda_run*.jsonl > "$ROOT/bench_cuda.jsonl"; rm -f "$ROOT
 python3 - "$ROOT/bench_cuda.jsonl" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-keys = sorted({(r["model"], r["quant"], r["batch"]) for r in rows})
+K = lambda r: (r["model"], r["quant"], r["batch"], r["gen_tokens"] > 0)
+keys = sorted({K(r) for r in rows})
 for k in keys:
-    d = [r["decode_tok_s"] for r in rows if (r["model"], r["quant"], r["batch"]) == k]
-    p = [r.get("prefill_tok_s", 0) for r in rows if (r["model"], r["quant"], r["batch"]) == k]
-    print(k, f"decode {statistics.median(d):,.1f} [{min(d):,.1f}-{max(d):,.1f}] prefill {statistics.median(p):,.0f}", rows[0]["device"])
+    v = [r["decode_tok_s" if k[3] else "prefill_tok_s"] for r in rows if K(r) == k]
+    print(k[:3], "decode" if k[3] else "prefill", f"{statistics.median(v):,.1f} [{min(v):,.1f}-{max(v):,.1f}] n={len(v)}", rows[0]["device"])
 PY
