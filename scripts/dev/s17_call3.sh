@@ -7,9 +7,9 @@ OUT=$ROOT/tests bash scripts/gpu_check.sh tests 2>&1 | tail -3; el tests
 for run in 1 2 3; do
   [ $(( $(date +%s) - T0 )) -lt 330 ] || break
   OUT=$ROOT/table bash scripts/gpu_check.sh bench 2>&1 | grep -E "summary" | tail -2
-  mv "$ROOT/table/bench_cuda.jsonl" "$ROOT/table/bench_cuda_run$run.jsonl"; el table run $run
+  mv "$ROOT/table/bench_cuda.jsonl" "$ROOT/table/table_run$run.jsonl"; el table run $run
 done
-cat "$ROOT"/table/bench_cuda_run*.jsonl > "$ROOT/bench_cuda.jsonl"; rm -f "$ROOT"/table/bench_cuda_run*.jsonl
+cat "$ROOT"/table/table_run*.jsonl > "$ROOT/bench_cuda.jsonl"; rm -f "$ROOT"/table/table_run*.jsonl
 python3 - "$ROOT/bench_cuda.jsonl" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
