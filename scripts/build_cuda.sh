@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the CUDA tests and bench here (sm_90) and stages them for the device machine in .carry/cuda:
+# Builds the CUDA tests and bench here (sm_90a) and stages them for the device machine in .carry/cuda:
 # binaries (gzipped: the carried tree is capped at 64 MiB; gpu_check.sh unpacks them), the
 # non-system shared libraries ldd lists (not the CUDA ones: the device image has them), stories260K
 # (../shared does not travel) and the commit id. Then: run scripts/gpu_check.sh there with carry
@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${BUILD_DIR:-build-cuda}
 # (The top-level CMakeLists tells CMake 3.25 about nvcc 13's C++20 flag.)
-cmake -S . -B "$B" -G Ninja -DEFFITUNE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+cmake -S . -B "$B" -G Ninja -DEFFITUNE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a \
   >/dev/null
 ninja -C "$B" -j"${JOBS:-2}" effitune effitune_cuda_tests bench_cuda bench_gemm bench_stream bench_attn
 C=.carry/cuda

@@ -7,6 +7,7 @@
 #include "common.cuh"
 #include "gemm_stream.cuh"
 #include "matmul_route.h"
+#include "wgmma.cuh"
 
 namespace effitune::engine::cuda {
 namespace {
@@ -41,6 +42,14 @@ template <WKind W>
 __device__ __forceinline__ int x_swizzle(int c, int tok) {
   if constexpr (W == WKind::kQ4) return c ^ ((tok & 3) << 1);
   else return c ^ ((tok & 1) << 2);
+}
+// Byte offset of 16-byte chunk c of activation row tok in a stage's activation tile. For wgmma (kWg)
+// the tile is two K-halves of 64 elements, each [x_rows, 128 bytes] in the 128-byte swizzle that
+// smem_desc_sw128 describes; otherwise one [x_rows, k_tile * 2 bytes] array swizzled for load_b.
+template <WKind W, bool kWg>
+__device__ __forceinline__ int x_offset(int tok, int c, int x_rows) {
+  if constexpr (kWg) return ((c >> 3) * x_rows + tok) * 128 + (((c & 7) ^ (tok & 7)) << 4);
+  else return tok * k_tile(W) * 2 + x_swizzle<W>(c, tok) * 16;
 }
 
 struct Params {
@@ -149,7 +158,7 @@ __device__ __forceinline__ void load_b(const uint8_t* xt, int tok, int kk, int t
 
 // Issues the cp.async copies of K tile `kt` (W rows n0.., their scales, all activation rows) into
 // the stage at shared address `st`. Rows past N or n_rows are zero-filled.
-template <WKind W>
+template <WKind W, bool kWg>
 __device__ __forceinline__ void load_stage(uint32_t st, const Params& p, int64_t n0, int kt, uint64_t policy) {
   constexpr int kRowB = w_tile_row_bytes(W), kChunks = kRowB / 16, kK = k_tile(W);
   const uint8_t* wdata = static_cast<const uint8_t*>(p.w.data);
@@ -179,7 +188,7 @@ __device__ __forceinline__ void load_stage(uint32_t st, const Params& p, int64_t
     const int tok = i / kXChunks, c = i % kXChunks;
     const bool ok = tok < p.a.n_rows;
     const uint8_t* src = x + ((ok ? tok : 0) * p.a.ldx + static_cast<int64_t>(kt) * kK + c * 8) * 2;
-    cp_async16(xst + tok * kK * 2 + x_swizzle<W>(c, tok) * 16, src, ok);
+    cp_async16(xst + x_offset<W, kWg>(tok, c, p.x_rows), src, ok);
   }
 }
 
@@ -207,9 +216,52 @@ __device__ __forceinline__ void compute_stage(const uint8_t* st, float (&acc)[kT
   }
 }
 
-// kMinCtas 2 caps the registers at 128 so that two CTAs share an SM (launch_tiles).
-template <WKind W, typename T, int kTiles, int kMinCtas = 1>
+// Q4_0 on wgmma (sm_90a): each warp dequantizes its 16 W rows of the stage into A registers in the
+// natural k order (thread t takes bytes 2t, 2t + 1, 2t + 8, 2t + 9 of each 16-byte block: the low
+// nibbles are k16 step 0's columns 2t, 2t + 1, 2t + 8, 2t + 9, the high nibbles step 1's), then the
+// warpgroup multiplies them by the activation tile, which the tensor cores read from shared memory:
+// no B fragment loads and one wgmma per k16 step instead of kTiles x mma.sync per warp. The weights
+// are rounded to bf16 exactly as compute_stage rounds them (d * q in f32, once).
+template <int kTiles>
+__device__ __forceinline__ void compute_stage_q4_wgmma(const uint8_t* st, uint32_t st_addr, int x_rows,
+                                                       float (&acc)[kTiles][4], int warp, int g, int t) {
+  constexpr WKind W = WKind::kQ4;
+  const __half* sc = reinterpret_cast<const __half*>(st + kSlab * w_tile_row_bytes(W));
+  const uint32_t xs = st_addr + kSlab * (w_tile_row_bytes(W) + scale_tile_row_bytes(W));
+  const int r0 = warp * 16 + g, sh = 16 * (t & 1);
+  uint32_t a[8][4];  // [k16 step][fragment register]
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {  // rows r0 and r0 + 8
+      const int r = r0 + 8 * h;
+      const uint8_t* blk = st + r * 64 + w_swizzle<W>(kk, r) * 16;
+      const uint32_t p0 = *reinterpret_cast<const uint32_t*>(blk + 4 * (t >> 1)) >> sh;      // bytes 2t, 2t+1
+      const uint32_t p1 = *reinterpret_cast<const uint32_t*>(blk + 8 + 4 * (t >> 1)) >> sh;  // bytes 2t+8, 2t+9
+      const float d = __half2float(sc[r * 4 + kk]), c = -12582912.0f * d;
+      // 0x4B3FFFF8 + n is the float 1.5 * 2^23 + (n - 8), as in load_a_row.
+      const auto dq = [d, c](uint32_t v, int bit) {
+        return fmaf(__int_as_float(0x4B3FFFF8 + static_cast<int32_t>((v >> bit) & 0xF)), d, c);
+      };
+      a[2 * kk][h] = pack2<__nv_bfloat16>(dq(p0, 0), dq(p0, 8));
+      a[2 * kk][2 + h] = pack2<__nv_bfloat16>(dq(p1, 0), dq(p1, 8));
+      a[2 * kk + 1][h] = pack2<__nv_bfloat16>(dq(p0, 4), dq(p0, 12));
+      a[2 * kk + 1][2 + h] = pack2<__nv_bfloat16>(dq(p1, 4), dq(p1, 12));
+    }
+  }
+  wgmma_fence();
+#pragma unroll
+  for (int s = 0; s < 8; ++s)
+    wgmma_rs_bf16<kTiles>(acc, a[s], smem_desc_sw128(xs + (s >> 2) * x_rows * 128 + (s & 3) * 32));
+  wgmma_commit();
+  wgmma_wait_all();  // the stage is refilled after the next barrier
+}
+
+// kMinCtas 2 caps the registers at 128 so that two CTAs share an SM (launch_tiles). kWg: Q4_0 on
+// wgmma (compute_stage_q4_wgmma; launch_tiles chooses it only where the code was built for sm_90a).
+template <WKind W, typename T, int kTiles, int kMinCtas = 1, bool kWg = false>
 __global__ void __launch_bounds__(kThreads, kMinCtas) gemm_stream_kernel(Params p) {
+  static_assert(!kWg || W == WKind::kQ4, "the wgmma path is Q4_0's");
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ int last_split;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
@@ -218,7 +270,10 @@ __global__ void __launch_bounds__(kThreads, kMinCtas) gemm_stream_kernel(Params 
   const int kt0 = split * p.tiles_per_split;
   const int nk = min(p.n_ktiles - kt0, p.tiles_per_split);
   const int M = p.a.n_rows, S = p.stages;
-  const uint32_t sbase = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  const uint32_t raw = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  // wgmma's swizzle works on addresses: its stages start 1024-byte aligned (launch_typed adds the slack).
+  const uint32_t sbase = kWg ? (raw + 1023) & ~1023u : raw;
+  uint8_t* const sgen = smem + (sbase - raw);
   const uint64_t policy = evict_first_policy();
 
   float acc[kTiles][4];
@@ -226,16 +281,20 @@ __global__ void __launch_bounds__(kThreads, kMinCtas) gemm_stream_kernel(Params 
   for (int j = 0; j < kTiles; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
 
   for (int s = 0; s < S - 1; ++s) {
-    if (s < nk) load_stage<W>(sbase + s * p.stage_bytes, p, n0, kt0 + s, policy);
+    if (s < nk) load_stage<W, kWg>(sbase + s * p.stage_bytes, p, n0, kt0 + s, policy);
     cp_async_commit();
   }
   for (int i = 0; i < nk; ++i) {
     cp_async_wait(S - 2);  // tile i has landed (one group is committed per tile, empty or not)
+    if constexpr (kWg) fence_proxy_async_smem();  // ... and is visible to the tensor cores' reads
     __syncthreads();       // ... for every thread, and everyone is done with tile i - 1's stage
     const int next = i + S - 1;
-    if (next < nk) load_stage<W>(sbase + (next % S) * p.stage_bytes, p, n0, kt0 + next, policy);
+    if (next < nk) load_stage<W, kWg>(sbase + (next % S) * p.stage_bytes, p, n0, kt0 + next, policy);
     cp_async_commit();
-    compute_stage<W, T, kTiles>(smem + (i % S) * p.stage_bytes, acc, warp, g, t);
+    if constexpr (kWg)
+      compute_stage_q4_wgmma<kTiles>(sgen + (i % S) * p.stage_bytes, sbase + (i % S) * p.stage_bytes, p.x_rows, acc, warp, g, t);
+    else
+      compute_stage<W, T, kTiles>(sgen + (i % S) * p.stage_bytes, acc, warp, g, t);
   }
   asm volatile("cp.async.wait_all;\n" ::);
 
@@ -309,6 +368,16 @@ __global__ void __launch_bounds__(kThreads, kMinCtas) gemm_stream_kernel(Params 
   }
 }
 
+// Whether the device code was built for sm_90a (wgmma), as the device compilation saw it.
+__device__ const int g_wgmma_built = EFFITUNE_HAS_WGMMA;
+bool wgmma_built() {
+  static const bool built = [] {
+    int v = 0;
+    return cudaMemcpyFromSymbol(&v, g_wgmma_built, sizeof v) == cudaSuccess && v == 1;
+  }();
+  return built;
+}
+
 double weight_bytes_per_elem(WKind w) {
   switch (w) {
     case WKind::kQ8: return 34.0 / 32;
@@ -337,10 +406,10 @@ int choose_splits(WKind kind, int64_t slabs, int64_t M, int64_t N, int64_t K, in
   return best;
 }
 
-template <WKind W, typename T, int kTiles, int kMinCtas = 1>
+template <WKind W, typename T, int kTiles, int kMinCtas = 1, bool kWg = false>
 void launch_typed(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorkspace& ws, cudaStream_t stream,
                   int32_t forced_splits) {
-  constexpr auto kernel = gemm_stream_kernel<W, T, kTiles, kMinCtas>;
+  constexpr auto kernel = gemm_stream_kernel<W, T, kTiles, kMinCtas, kWg>;
   // A failure shows as the launch's error (CUDA_RETURN_IF_LAUNCH_ERROR after it).
   static std::atomic<uint64_t> raised{0};  // a bit per device
   (void)raise_dynamic_smem(reinterpret_cast<const void*>(kernel), kSmemOneCta, raised);
@@ -357,9 +426,10 @@ void launch_typed(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorks
   p.stage_bytes = kSlab * (w_tile_row_bytes(W) + scale_tile_row_bytes(W)) + p.x_rows * k_tile(W) * 2;
   // Two CTAs per SM when at least three stages fit in half the SM (one CTA's prologue and epilogue
   // then overlap the other's streaming), else one CTA with as many stages as fit.
-  p.stages = two_ctas_fit ? std::min(kMaxStages, kSmemTwoCtas / p.stage_bytes) : 0;
+  const int slack = kWg ? 1024 : 0;  // the wgmma stages' alignment (gemm_stream_kernel)
+  p.stages = two_ctas_fit ? std::min(kMaxStages, (kSmemTwoCtas - slack) / p.stage_bytes) : 0;
   const int ctas_per_sm = p.stages >= 3 ? 2 : 1;
-  if (p.stages < 3) p.stages = std::min(kMaxStages, kSmemOneCta / p.stage_bytes);
+  if (p.stages < 3) p.stages = std::min(kMaxStages, (kSmemOneCta - slack) / p.stage_bytes);
   p.n_ktiles = static_cast<int32_t>(w.cols / k_tile(W));
   const int64_t slabs = (w.rows + kSlab - 1) / kSlab;
   int max_splits = std::min<int64_t>(kMaxSplits, p.n_ktiles);
@@ -371,7 +441,7 @@ void launch_typed(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorks
   p.tiles_per_split = (p.n_ktiles + splits - 1) / splits;
   p.splits = (p.n_ktiles + p.tiles_per_split - 1) / p.tiles_per_split;  // no empty split
   const dim3 grid(static_cast<unsigned>(slabs), static_cast<unsigned>(p.splits));
-  kernel<<<grid, kThreads, p.stages * p.stage_bytes, stream>>>(p);
+  kernel<<<grid, kThreads, p.stages * p.stage_bytes + slack, stream>>>(p);
 }
 
 // Activation tiles per warp as a compile-time count: 32, 64 or 128 rows (quantized kinds skip the
@@ -386,6 +456,14 @@ void launch_tiles(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorks
     if (a.n_rows <= 32) return launch_typed<W, T, 4>(w, a, ws, s, splits);
   }
   const bool two_ctas = forced >= 0 ? forced == 1 : stream_two_ctas(w.rows, kSlab, sm_count());
+  if constexpr (W == WKind::kQ4) {
+    static const bool wg = env_tristate("EFFITUNE_STREAM_WGMMA") != 0 && wgmma_built();
+    if (wg) {
+      if (a.n_rows <= 64 && two_ctas) return launch_typed<W, T, 8, 2, true>(w, a, ws, s, splits);
+      if (a.n_rows <= 64) return launch_typed<W, T, 8, 1, true>(w, a, ws, s, splits);
+      return launch_typed<W, T, 16, 1, true>(w, a, ws, s, splits);
+    }
+  }
   if (a.n_rows <= 64 && two_ctas) launch_typed<W, T, 8, 2>(w, a, ws, s, splits);
   else if (a.n_rows <= 64) launch_typed<W, T, 8>(w, a, ws, s, splits);
   else launch_typed<W, T, 16>(w, a, ws, s, splits);
@@ -396,6 +474,7 @@ void launch_tiles(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorks
 int64_t gemm_stream_workspace_bytes() { return kPartialFloats * 4 + kCounters * 4; }
 
 Status gemm_stream_alloc(GemmStreamWorkspace& ws) {
+  (void)wgmma_built();  // asked here, outside any graph capture (it copies from the device)
   CUDA_RETURN_IF_ERROR(cudaMalloc(&ws.partials, kPartialFloats * 4));
   ws.partial_floats = kPartialFloats;
   CUDA_RETURN_IF_ERROR(cudaMalloc(&ws.counters, kCounters * 4));
