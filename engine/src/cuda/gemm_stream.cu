@@ -216,37 +216,53 @@ __device__ __forceinline__ void compute_stage(const uint8_t* st, float (&acc)[kT
   }
 }
 
-// Q4_0 on wgmma (sm_90a): each warp dequantizes its 16 W rows of the stage into A registers in the
-// natural k order (thread t takes bytes 2t, 2t + 1, 2t + 8, 2t + 9 of each 16-byte block: the low
-// nibbles are k16 step 0's columns 2t, 2t + 1, 2t + 8, 2t + 9, the high nibbles step 1's), then the
-// warpgroup multiplies them by the activation tile, which the tensor cores read from shared memory:
-// no B fragment loads and one wgmma per k16 step instead of kTiles x mma.sync per warp. The weights
-// are rounded to bf16 exactly as compute_stage rounds them (d * q in f32, once).
-template <int kTiles>
-__device__ __forceinline__ void compute_stage_q4_wgmma(const uint8_t* st, uint32_t st_addr, int x_rows,
-                                                       float (&acc)[kTiles][4], int warp, int g, int t) {
-  constexpr WKind W = WKind::kQ4;
-  const __half* sc = reinterpret_cast<const __half*>(st + kSlab * w_tile_row_bytes(W));
-  const uint32_t xs = st_addr + kSlab * (w_tile_row_bytes(W) + scale_tile_row_bytes(W));
-  const int r0 = warp * 16 + g, sh = 16 * (t & 1);
+// Quantized weights on wgmma (sm_90a): each warp dequantizes its 16 W rows of the stage into A
+// registers in the natural k order, then the warpgroup multiplies them by the activation tile, which
+// the tensor cores read from shared memory: no B fragment loads, and one wgmma per k16 step instead
+// of kTiles mma.sync per warp. A's register j of k16 step s holds columns 2t, 2t + 1 (j = 0, 1: rows
+// g, g + 8) or 2t + 8, 2t + 9 (j = 2, 3) of the step: for Q4_0 (byte i of a block holds weight i in
+// its low nibble, i + 16 in its high one) thread t reads bytes 2t, 2t + 1, 2t + 8, 2t + 9 of each
+// block, whose low nibbles are step 0's columns and high nibbles step 1's; for Q8_0 bytes 16s + 2t ..
+// of each step. The weights are rounded to bf16 exactly as load_a_row rounds them (d * q in f32, once).
+template <WKind W, int kTiles>
+__device__ __forceinline__ void compute_stage_quant_wgmma(const uint8_t* st, uint32_t st_addr, int x_rows,
+                                                          float (&acc)[kTiles][4], int warp, int g, int t) {
+  constexpr int kRowB = w_tile_row_bytes(W);
+  const __half* sc = reinterpret_cast<const __half*>(st + kSlab * kRowB);
+  const uint32_t xs = st_addr + kSlab * (kRowB + scale_tile_row_bytes(W));
+  const int r0 = warp * 16 + g, sh = 16 * (t & 1), tw = 4 * (t >> 1);
   uint32_t a[8][4];  // [k16 step][fragment register]
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {  // rows r0 and r0 + 8
       const int r = r0 + 8 * h;
-      const uint8_t* blk = st + r * 64 + w_swizzle<W>(kk, r) * 16;
-      const uint32_t p0 = *reinterpret_cast<const uint32_t*>(blk + 4 * (t >> 1)) >> sh;      // bytes 2t, 2t+1
-      const uint32_t p1 = *reinterpret_cast<const uint32_t*>(blk + 8 + 4 * (t >> 1)) >> sh;  // bytes 2t+8, 2t+9
       const float d = __half2float(sc[r * 4 + kk]), c = -12582912.0f * d;
-      // 0x4B3FFFF8 + n is the float 1.5 * 2^23 + (n - 8), as in load_a_row.
-      const auto dq = [d, c](uint32_t v, int bit) {
-        return fmaf(__int_as_float(0x4B3FFFF8 + static_cast<int32_t>((v >> bit) & 0xF)), d, c);
-      };
-      a[2 * kk][h] = pack2<__nv_bfloat16>(dq(p0, 0), dq(p0, 8));
-      a[2 * kk][2 + h] = pack2<__nv_bfloat16>(dq(p1, 0), dq(p1, 8));
-      a[2 * kk + 1][h] = pack2<__nv_bfloat16>(dq(p0, 4), dq(p0, 12));
-      a[2 * kk + 1][2 + h] = pack2<__nv_bfloat16>(dq(p1, 4), dq(p1, 12));
+      if constexpr (W == WKind::kQ4) {
+        const uint8_t* blk = st + r * kRowB + w_swizzle<W>(kk, r) * 16;
+        const uint32_t p0 = *reinterpret_cast<const uint32_t*>(blk + tw) >> sh;      // bytes 2t, 2t + 1
+        const uint32_t p1 = *reinterpret_cast<const uint32_t*>(blk + 8 + tw) >> sh;  // bytes 2t + 8, 2t + 9
+        // 0x4B3FFFF8 + n is the float 1.5 * 2^23 + (n - 8), as in load_a_row.
+        const auto dq = [d, c](uint32_t v, int bit) {
+          return fmaf(__int_as_float(0x4B3FFFF8 + static_cast<int32_t>((v >> bit) & 0xF)), d, c);
+        };
+        a[2 * kk][h] = pack2<__nv_bfloat16>(dq(p0, 0), dq(p0, 8));
+        a[2 * kk][2 + h] = pack2<__nv_bfloat16>(dq(p1, 0), dq(p1, 8));
+        a[2 * kk + 1][h] = pack2<__nv_bfloat16>(dq(p0, 4), dq(p0, 12));
+        a[2 * kk + 1][2 + h] = pack2<__nv_bfloat16>(dq(p1, 4), dq(p1, 12));
+      } else {
+#pragma unroll
+        for (int step = 0; step < 2; ++step) {
+          // Step `step` of block kk is 16-byte chunk 2 kk + step of the row.
+          const uint8_t* ch = st + r * kRowB + w_swizzle<W>(kk * 2 + step, r) * 16;
+          const uint32_t p0 = *reinterpret_cast<const uint32_t*>(ch + tw) >> sh;      // bytes 2t, 2t + 1
+          const uint32_t p1 = *reinterpret_cast<const uint32_t*>(ch + 8 + tw) >> sh;  // bytes 2t + 8, 2t + 9
+          a[2 * kk + step][h] = pack2<__nv_bfloat16>(dq_magic(static_cast<int8_t>(p0), d, c),
+                                                     dq_magic(static_cast<int8_t>(p0 >> 8), d, c));
+          a[2 * kk + step][2 + h] = pack2<__nv_bfloat16>(dq_magic(static_cast<int8_t>(p1), d, c),
+                                                         dq_magic(static_cast<int8_t>(p1 >> 8), d, c));
+        }
+      }
     }
   }
   wgmma_fence();
@@ -257,11 +273,12 @@ __device__ __forceinline__ void compute_stage_q4_wgmma(const uint8_t* st, uint32
   wgmma_wait_all();  // the stage is refilled after the next barrier
 }
 
-// kMinCtas 2 caps the registers at 128 so that two CTAs share an SM (launch_tiles). kWg: Q4_0 on
-// wgmma (compute_stage_q4_wgmma; launch_tiles chooses it only where the code was built for sm_90a).
+// kMinCtas 2 caps the registers at 128 so that two CTAs share an SM (launch_tiles). kWg: quantized
+// weights on wgmma (compute_stage_quant_wgmma; launch_tiles chooses it only where the code was built
+// for sm_90a).
 template <WKind W, typename T, int kTiles, int kMinCtas = 1, bool kWg = false>
 __global__ void __launch_bounds__(kThreads, kMinCtas) gemm_stream_kernel(Params p) {
-  static_assert(!kWg || W == WKind::kQ4, "the wgmma path is Q4_0's");
+  static_assert(!kWg || is_quant(W), "the wgmma path is the quantized kinds'");
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ int last_split;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
@@ -292,7 +309,7 @@ __global__ void __launch_bounds__(kThreads, kMinCtas) gemm_stream_kernel(Params 
     if (next < nk) load_stage<W, kWg>(sbase + (next % S) * p.stage_bytes, p, n0, kt0 + next, policy);
     cp_async_commit();
     if constexpr (kWg)
-      compute_stage_q4_wgmma<kTiles>(sgen + (i % S) * p.stage_bytes, sbase + (i % S) * p.stage_bytes, p.x_rows, acc, warp, g, t);
+      compute_stage_quant_wgmma<W, kTiles>(sgen + (i % S) * p.stage_bytes, sbase + (i % S) * p.stage_bytes, p.x_rows, acc, warp, g, t);
     else
       compute_stage<W, T, kTiles>(sgen + (i % S) * p.stage_bytes, acc, warp, g, t);
   }
@@ -456,7 +473,7 @@ void launch_tiles(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorks
     if (a.n_rows <= 32) return launch_typed<W, T, 4>(w, a, ws, s, splits);
   }
   const bool two_ctas = forced >= 0 ? forced == 1 : stream_two_ctas(w.rows, kSlab, sm_count());
-  if constexpr (W == WKind::kQ4) {
+  if constexpr (is_quant(W)) {
     static const bool wg = env_tristate("EFFITUNE_STREAM_WGMMA") != 0 && wgmma_built();
     if (wg) {
       if (a.n_rows <= 64 && two_ctas) return launch_typed<W, T, 8, 2, true>(w, a, ws, s, splits);
