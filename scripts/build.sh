@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Configures and builds effitune into build/ (CUDA code too when nvcc is found, for sm_90).
+# Configures and builds effitune into build/ (CUDA code too when nvcc is found, for sm_90a).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # ccache keys on paths relative to the checkout, so clones share one cache.

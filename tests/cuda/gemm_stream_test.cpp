@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../../engine/src/cuda/cuda_ops.h"
@@ -95,18 +96,29 @@ constexpr DType kKinds[] = {DType::kBF16, DType::kF16, DType::kQ8_0, DType::kQ4_
 
 // Every kind, K and batch size, f32 output. N = 200 is not a multiple of the 128-column slab, and
 // two slabs make the kernel split K as far as it goes; each case runs twice and must repeat exactly.
+// The quantized kinds run both their paths: wgmma (the default where built for sm_90a) and mma.sync
+// (EFFITUNE_STREAM_WGMMA=0, the path of other builds), which round the weights identically.
 TEST(GemmStream, EveryKindShapeAndBatchMatchesFloat64) {
   EFFITUNE_SKIP_WITHOUT_CUDA();
   constexpr int64_t kN = 200;
   constexpr int kMaxRows = 128;
-  for (DType type : kKinds) {
+  struct Unset {
+    ~Unset() { unsetenv("EFFITUNE_STREAM_WGMMA"); }
+  } unset;
+  // (wgmma path, kind) pairs: 16-bit kinds have one path.
+  std::vector<std::pair<const char*, DType>> cases;
+  for (DType type : kKinds) cases.emplace_back("1", type);
+  for (DType type : kKinds)
+    if (is_quant(type)) cases.emplace_back("0", type);
+  for (const auto& [wg, type] : cases) {
+    setenv("EFFITUNE_STREAM_WGMMA", wg, 1);
     const DType act = act_of(type);
     for (int64_t k : {2048, 4096, 14336}) {
       const Weights w = make_weights(type, kN, k, 11 + k);
       const auto x = make_x(act, kMaxRows, k, 12 + k);
       const auto ref_all = reference(w, x, kMaxRows);  // rows are prefixes: one reference serves all
       for (int rows : {2, 5, 9, 16, 33, 64, 100, 128}) {
-        const std::string what = label(type, kN, k, rows, 0, "f32");
+        const std::string what = label(type, kN, k, rows, 0, "f32") + " wgmma=" + wg;
         const std::vector<float> xr(x.begin(), x.begin() + rows * k);
         const std::vector<double> ref(ref_all.begin(), ref_all.begin() + rows * kN);
         std::vector<float> out, again;

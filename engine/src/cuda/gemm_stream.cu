@@ -474,8 +474,8 @@ void launch_tiles(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorks
   }
   const bool two_ctas = forced >= 0 ? forced == 1 : stream_two_ctas(w.rows, kSlab, sm_count());
   if constexpr (is_quant(W)) {
-    static const bool wg = env_tristate("EFFITUNE_STREAM_WGMMA") != 0 && wgmma_built();
-    if (wg) {
+    // Read at every call (host side, ~0.1 us) so that one test process covers both paths.
+    if (env_flag("EFFITUNE_STREAM_WGMMA", true) && wgmma_built()) {
       if (a.n_rows <= 64 && two_ctas) return launch_typed<W, T, 8, 2, true>(w, a, ws, s, splits);
       if (a.n_rows <= 64) return launch_typed<W, T, 8, 1, true>(w, a, ws, s, splits);
       return launch_typed<W, T, 16, 1, true>(w, a, ws, s, splits);

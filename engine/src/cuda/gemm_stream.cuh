@@ -1,8 +1,9 @@
 // Weight-streaming tensor-core GEMM for decode batches of 2-128 rows: out[M, N] = x[M, K] W[N, K]^T
 // where reading W once is the whole cost. Each CTA owns a slab of 128 output columns (W rows) and
 // streams them, K-tile by K-tile, through a multi-stage cp.async pipeline together with the matching
-// x tile; quantized tiles are dequantized to bf16 in registers (never to global memory) right before
-// mma.sync m16n8k16 with f32 accumulators. When the slabs are too few to spread over the SMs, K is
+// x tile; quantized tiles are dequantized to bf16 in registers (never to global memory) and
+// multiplied by wgmma with the x tile read from shared memory (sm_90a builds; mma.sync m16n8k16
+// elsewhere, and for 16-bit weights), f32 accumulators. When the slabs are too few to spread over the SMs, K is
 // split and the partial products are summed in a fixed order by the last CTA of each slab, so that
 // repeated runs are bit-identical.
 #pragma once
