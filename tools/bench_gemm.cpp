@@ -11,7 +11,8 @@
 // (`warm_us`: what a prefetch done earlier, during attention say, could at best give) and (2) with
 // an L2-prefetch kernel of C CTAs on a second stream beside it (`side_us`, timed from before both
 // to after both), the weights pulled column chunk by column chunk (l2_prefetch.cuh).
-//   bench_gemm [kinds=bf16,f16,q8_0,q4_0] [rows=16,32,64,128] [reps=20] [split=1] [prefetch=0] [out=FILE]
+// shapes=NAME,... keeps those shapes only (e.g. one kernel under ncu).
+//   bench_gemm [kinds=bf16,f16,q8_0,q4_0] [rows=16,32,64,128] [shapes=all] [reps=20] [split=1] [prefetch=0] [out=FILE]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -101,6 +102,7 @@ int main(int argc, char** argv) {
   std::vector<int> rows = {16, 32, 64, 128};
   int reps = 20, split_n = 1, prefetch_ctas = 0;
   std::string out_path;
+  std::vector<std::string> shapes;  // empty: all
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const auto eq = a.find('=');
@@ -111,11 +113,12 @@ int main(int argc, char** argv) {
       for (const auto& r : split(val)) rows.push_back(std::atoi(r.c_str()));
     } else if (key == "reps") reps = std::max(1, std::atoi(val.c_str()));
     else if (key == "out") out_path = val;
+    else if (key == "shapes") shapes = split(val);
     else if (key == "split") split_n = std::atoi(val.c_str());
     else if (key == "prefetch") prefetch_ctas = std::max(0, std::atoi(val.c_str()));
     else {
       std::fprintf(stderr,
-                   "usage: bench_gemm [kinds=bf16,f16,q8_0,q4_0] [rows=16,32,64,128] [reps=20] [split=1] [prefetch=0] "
+                   "usage: bench_gemm [kinds=bf16,f16,q8_0,q4_0] [rows=16,32,64,128] [shapes=all] [reps=20] [split=1] [prefetch=0] "
                    "[out=FILE]\n");
       return 2;
     }
@@ -175,6 +178,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     for (const Shape& sh : kShapes) {
+      if (!shapes.empty() && std::find(shapes.begin(), shapes.end(), sh.name) == shapes.end()) continue;
       DeviceMatrix w;
       w.kind = kind.w;
       w.rows = sh.n;
