@@ -59,21 +59,25 @@ if [[ $MODE == tp ]]; then
   J=$OUT/tp_bench.jsonl
   label() { sed "s/^{/{\"label\":\"$1\",/" >> "$J"; }
   TB=${TP_BATCHES:-1,64}
+  bench_rc=0  # 1 when any `effitune bench` below fails (degrees above the GPU count are skipped, not failures)
   for run in $(seq 1 "${TP_RUNS:-3}"); do
     for tp in ${TP_DEGREES:-1 2 4 8}; do
-      [ "$tp" -le "$NG" ] && $B --gpu-count $tp --batch "$TB" 2>>"$OUT/tp_bench.log" | label "tp${tp}_run$run"
-      [[ -n ${TP_AB:-} && $tp -le $NG ]] &&
-        env $TP_AB $B --gpu-count $tp --batch "$TB" 2>>"$OUT/tp_bench.log" | label "tp${tp}_ab_run$run"
+      [ "$tp" -le "$NG" ] || continue
+      $B --gpu-count $tp --batch "$TB" 2>>"$OUT/tp_bench.log" | label "tp${tp}_run$run" || bench_rc=1
+      if [[ -n ${TP_AB:-} ]]; then
+        env $TP_AB $B --gpu-count $tp --batch "$TB" 2>>"$OUT/tp_bench.log" | label "tp${tp}_ab_run$run" || bench_rc=1
+      fi
     done
   done
   for tp in ${TP_DEGREES:-2 4 8}; do
-    [[ $tp -ge 2 && $tp -le $NG ]] && $B --gpu-count $tp --batch "$TB" --collective-timing 2>>"$OUT/tp_bench.log" | label "tp${tp}_timed"
+    [[ $tp -ge 2 && $tp -le $NG ]] || continue
+    $B --gpu-count $tp --batch "$TB" --collective-timing 2>>"$OUT/tp_bench.log" | label "tp${tp}_timed" || bench_rc=1
   done
   # One rank's share alone on one GPU: what TP=N would reach with free communication.
   for tp in $([[ ${TP_RANK_ALONE:-1} != 0 ]] && echo 2 4); do
-    [ "$tp" -le "$NG" ] && $B0 --model synthetic:llama-8b-tp$tp-rank --batch 64 2>>"$OUT/tp_bench.log" | label "tp${tp}_rank_alone"
+    [ "$tp" -le "$NG" ] || continue
+    $B0 --model synthetic:llama-8b-tp$tp-rank --batch 64 2>>"$OUT/tp_bench.log" | label "tp${tp}_rank_alone" || bench_rc=1
   done
-  bench_rc=$?
   python3 - "$J" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
