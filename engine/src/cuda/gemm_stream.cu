@@ -20,7 +20,6 @@ constexpr int kMaxStages = 8;
 constexpr int kSmemTwoCtas = 112 * 1024;
 constexpr int kSmemOneCta = 226 * 1024;
 constexpr int kMaxSplits = 16;
-constexpr int64_t kStreamMinTiles = 4;  // K tiles a stream-K CTA streams at least (its pipeline's fill)
 constexpr int64_t kPartialFloats = int64_t{4} << 20;  // 16 MiB of split-K partial sums
 constexpr int32_t kCounters = 4096;                   // one per slab: N up to 512K columns
 
@@ -63,17 +62,7 @@ struct Params {
   int32_t stages;
   int32_t x_rows;  // activation rows staged: the kernel's kTiles * 8, zero-filled past n_rows
   int32_t stage_bytes;
-  // Stream-K (ctas > 0): the slabs x n_ktiles work units are cut into `ctas` equal contiguous ranges,
-  // one per CTA, so that every CTA streams the same number of K tiles whatever the slab count; a
-  // range that covers part of a slab is one of that slab's splits (stream_owner).
-  int32_t ctas;
-  int64_t units;
 };
-
-// The CTA whose stream-K range holds work unit u: ranges start at floor(i * units / ctas).
-__device__ __forceinline__ int stream_owner(int64_t u, const Params& p) {
-  return static_cast<int>(((u + 1) * p.ctas - 1) / p.units);
-}
 
 __device__ __forceinline__ uint64_t evict_first_policy() {
   uint64_t p;
@@ -284,14 +273,19 @@ __device__ __forceinline__ void compute_stage_quant_wgmma(const uint8_t* st, uin
   wgmma_wait_all();  // the stage is refilled after the next barrier
 }
 
-// One CTA's product of slab `slab` over K tiles [kt0, kt0 + nk): split `split` of the slab's `splits`
-// (its partial sums go to slot `split`; the last of the slab to finish adds them all in slot order).
-// Every thread of the CTA calls it with the same arguments.
-template <WKind W, typename T, int kTiles, bool kWg>
-__device__ __forceinline__ void stream_segment(const Params& p, uint8_t* smem, int& last_split, int64_t slab, int kt0,
-                                               int nk, int splits, int split) {
+// kMinCtas 2 caps the registers at 128 so that two CTAs share an SM (launch_tiles). kWg: quantized
+// weights on wgmma (compute_stage_quant_wgmma; launch_tiles chooses it only where the code was built
+// for sm_90a).
+template <WKind W, typename T, int kTiles, int kMinCtas = 1, bool kWg = false>
+__global__ void __launch_bounds__(kThreads, kMinCtas) gemm_stream_kernel(Params p) {
+  static_assert(!kWg || is_quant(W), "the wgmma path is the quantized kinds'");
+  extern __shared__ __align__(128) uint8_t smem[];
+  __shared__ int last_split;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
-  const int64_t n0 = slab * kSlab;
+  const int split = blockIdx.y;
+  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * kSlab;
+  const int kt0 = split * p.tiles_per_split;
+  const int nk = min(p.n_ktiles - kt0, p.tiles_per_split);
   const int M = p.a.n_rows, S = p.stages;
   const uint32_t raw = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
   // wgmma's swizzle works on addresses: its stages start 1024-byte aligned (launch_typed adds the slack).
@@ -323,7 +317,7 @@ __device__ __forceinline__ void stream_segment(const Params& p, uint8_t* smem, i
 
   // Accumulator element (j, e): output column n0 + warp*16 + g (+8 for e >= 2), row j*8 + 2t + (e & 1).
   const int64_t N = p.w.rows;
-  if (splits > 1) {
+  if (p.splits > 1) {
     // Split K: every CTA writes its partial sums; the last of the slab to finish adds them in split
     // order (fixed, whatever the arrival order), reading its own back as well so that the sum does
     // not depend on which CTA it is. Each split's loads are issued together, before any store.
@@ -341,16 +335,16 @@ __device__ __forceinline__ void stream_segment(const Params& p, uint8_t* smem, i
     __threadfence();
     __syncthreads();
     if (tid == 0) {
-      const int prev = atomicAdd(p.ws.counters + slab, 1);
-      last_split = prev == splits - 1;
-      if (last_split) p.ws.counters[slab] = 0;  // ready for the next launch
+      const int prev = atomicAdd(p.ws.counters + blockIdx.x, 1);
+      last_split = prev == p.splits - 1;
+      if (last_split) p.ws.counters[blockIdx.x] = 0;  // ready for the next launch
     }
     __syncthreads();
     if (!last_split) return;
     __threadfence();
 #pragma unroll
     for (int j = 0; j < kTiles; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
-    for (int s = 0; s < splits; ++s) {
+    for (int s = 0; s < p.splits; ++s) {
 #pragma unroll
       for (int j = 0; j < kTiles; ++j) {
 #pragma unroll
@@ -388,38 +382,6 @@ __device__ __forceinline__ void stream_segment(const Params& p, uint8_t* smem, i
         else static_cast<float*>(p.a.out)[o] = acc[j][e];
       }
     }
-  }
-}
-
-// kMinCtas 2 caps the registers at 128 so that two CTAs share an SM (launch_tiles). kWg: quantized
-// weights on wgmma (compute_stage_quant_wgmma; launch_tiles chooses it only where the code was built
-// for sm_90a).
-template <WKind W, typename T, int kTiles, int kMinCtas = 1, bool kWg = false>
-__global__ void __launch_bounds__(kThreads, kMinCtas) gemm_stream_kernel(Params p) {
-  static_assert(!kWg || is_quant(W), "the wgmma path is the quantized kinds'");
-  extern __shared__ __align__(128) uint8_t smem[];
-  __shared__ int last_split;
-  // One call site of stream_segment (inlined): a slab per blockIdx.x and a split per blockIdx.y make
-  // one segment; a stream-K range makes one segment per slab it touches.
-  const bool sk = p.ctas > 0;
-  const int64_t nkt = p.n_ktiles;
-  int64_t u = sk ? static_cast<int64_t>(blockIdx.x) * p.units / p.ctas : 0;
-  const int64_t u1 = sk ? (static_cast<int64_t>(blockIdx.x) + 1) * p.units / p.ctas : 1;
-  while (u < u1) {
-    int64_t slab = blockIdx.x;
-    int kt0 = static_cast<int>(blockIdx.y) * p.tiles_per_split, nk = min(p.n_ktiles - kt0, p.tiles_per_split);
-    int splits = p.splits, split = blockIdx.y;
-    if (sk) {
-      slab = u / nkt;
-      kt0 = static_cast<int>(u - slab * nkt);
-      nk = static_cast<int>(min(nkt - kt0, u1 - u));
-      const int first = stream_owner(slab * nkt, p);
-      splits = stream_owner(slab * nkt + nkt - 1, p) - first + 1;
-      split = static_cast<int>(blockIdx.x) - first;
-    }
-    __syncthreads();  // the previous segment is done with the stages and last_split
-    stream_segment<W, T, kTiles, kWg>(p, smem, last_split, slab, kt0, nk, splits, split);
-    u += sk ? nk : 1;
   }
 }
 
@@ -491,22 +453,6 @@ void launch_typed(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorks
   max_splits = static_cast<int>(std::min<int64_t>(max_splits, ws.partial_floats / std::max<int64_t>(1, a.n_rows * w.rows)));
   if (slabs > ws.n_counters || ws.partials == nullptr) max_splits = 1;
   max_splits = std::max(max_splits, 1);
-  // Stream-K: one resident wave of CTAs (at least kStreamMinTiles K tiles each), every CTA the same
-  // number of tiles; a slab then has at most ceil(n_ktiles / per_cta) + 1 pieces, which must fit the
-  // partial-sum slots. Unless a test forces a split count or EFFITUNE_STREAM_K=0 (read at every call).
-  if (forced_splits == 0 && ws.partials != nullptr && slabs <= ws.n_counters && env_flag("EFFITUNE_STREAM_K", true)) {
-    const int64_t units = slabs * p.n_ktiles;
-    const int64_t ctas = std::min<int64_t>(int64_t{sm_count()} * ctas_per_sm, units / kStreamMinTiles);
-    if (ctas >= 1) {
-      const int64_t pieces = (p.n_ktiles + units / ctas - 1) / (units / ctas) + 1;
-      if (pieces <= kMaxSplits && pieces * a.n_rows * w.rows <= ws.partial_floats) {
-        p.ctas = static_cast<int32_t>(ctas);
-        p.units = units;
-        kernel<<<static_cast<unsigned>(ctas), kThreads, p.stages * p.stage_bytes + slack, stream>>>(p);
-        return;
-      }
-    }
-  }
   int splits = forced_splits > 0 ? std::min(forced_splits, max_splits)
                                  : choose_splits(W, slabs, a.n_rows, w.rows, w.cols, max_splits, ctas_per_sm);
   p.tiles_per_split = (p.n_ktiles + splits - 1) / splits;
