@@ -4,12 +4,7 @@
 # plan (EFFITUNE_STREAM_K=0). Tests first; bench_gemm q4_0 and q8_0 both ways; then end to end, 8B
 # and 1B, q8_0 and q4_0, batches 16, 64, 128, alternating, two runs.
 source scripts/device_env.sh >/dev/null
-F='GemmStream*:CudaOps.Matmul*:CudaOps.SyntheticModelsMatchCpu*'
-for v in 1 0; do
-  EFFITUNE_STREAM_K=$v timeout 200 $C/effitune_cuda_tests --gtest_filter="$F" 2>&1 | tee $OUT/tests_sk$v.log |
-    grep -E "^\[  (FAILED|PASSED)|Failure|Expected|Which|actual|NMSE|nmse|differ" | head -20
-  [ ${PIPESTATUS[0]} -eq 0 ] || { echo "tests failed (EFFITUNE_STREAM_K=$v): no timings"; exit 1; }
-done
+source scripts/dev/ab_tests.sh EFFITUNE_STREAM_K 'GemmStream*:CudaOps.Matmul*:CudaOps.SyntheticModelsMatchCpu*' 1 0
 for v in 0 1; do
   EFFITUNE_STREAM_K=$v timeout 120 $C/bench_gemm kinds=q4_0,q8_0 rows=16,64,128 out=$OUT/gemm_sk$v.jsonl > /dev/null
 done

@@ -4,12 +4,7 @@
 # the tests both ways, bench_gemm q4_0 at 16-128 rows both ways, then end to end (8B and 1B q4_0,
 # batches 8-128), alternating, two runs.
 source scripts/device_env.sh >/dev/null
-F='GemmStream*:CudaOps.Matmul*:CudaOps.SyntheticModelsMatchCpu*'
-for v in 1 0; do
-  EFFITUNE_STREAM_WGMMA=$v timeout 200 $C/effitune_cuda_tests --gtest_filter="$F" 2>&1 | tee $OUT/tests_wg$v.log |
-    grep -E "^\[  (FAILED|PASSED)|Failure|Expected|Which|actual|NMSE|nmse" | head -20
-  [ ${PIPESTATUS[0]} -eq 0 ] || { echo "tests failed (EFFITUNE_STREAM_WGMMA=$v): no timings"; exit 1; }
-done
+source scripts/dev/ab_tests.sh EFFITUNE_STREAM_WGMMA 'GemmStream*:CudaOps.Matmul*:CudaOps.SyntheticModelsMatchCpu*' 1 0
 for v in 0 1; do
   EFFITUNE_STREAM_WGMMA=$v timeout 120 $C/bench_gemm kinds=q4_0 rows=16,32,64,128 out=$OUT/gemm_wg$v.jsonl > $OUT/gemm_wg$v.txt
 done

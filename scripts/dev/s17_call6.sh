@@ -3,12 +3,7 @@
 # (EFFITUNE_STREAM_WGMMA=1 / 0), then end to end, q8_0 and q4_0, 8B and 1B at batches 8-128, wgmma
 # against mma.sync, alternating, two runs.
 source scripts/device_env.sh >/dev/null
-F='GemmStream*:CudaOps.Matmul*:CudaOps.SyntheticModelsMatchCpu*'
-for v in 1 0; do
-  EFFITUNE_STREAM_WGMMA=$v timeout 200 $C/effitune_cuda_tests --gtest_filter="$F" 2>&1 | tee $OUT/tests_wg$v.log |
-    grep -E "^\[  (FAILED|PASSED)|Failure|Expected|Which|actual|NMSE|nmse" | head -20
-  [ ${PIPESTATUS[0]} -eq 0 ] || { echo "tests failed (EFFITUNE_STREAM_WGMMA=$v): no timings"; exit 1; }
-done
+source scripts/dev/ab_tests.sh EFFITUNE_STREAM_WGMMA 'GemmStream*:CudaOps.Matmul*:CudaOps.SyntheticModelsMatchCpu*' 1 0
 J=$OUT/e2e.jsonl
 for r in 1 2; do for v in 0 1; do
   EFFITUNE_STREAM_WGMMA=$v $C/bench_cuda models=llama-8b,llama-1b quants=q8_0,q4_0 batches=8,16,64,128 prefill=0 out=$OUT/t.jsonl > /dev/null 2>&1
