@@ -462,11 +462,11 @@ void launch_typed(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorks
 }
 
 // Activation tiles per warp as a compile-time count: 32, 64 or 128 rows (quantized kinds skip the
-// 32-row variant to keep the instantiations few). The 64-row variant has a
-// second build for two CTAs an SM (128 registers; 16-20 bytes of spills on wgmma, 48 for Q8_0 on
-// mma.sync), taken where matmul_route.h's stream_two_ctas says. EFFITUNE_STREAM_TWO_CTAS=0 / 1 forces
-// one build or the other (A/B timing). Quantized kinds take the wgmma builds where the device code was
-// built for sm_90a, unless EFFITUNE_STREAM_WGMMA=0.
+// 32-row variant to keep the instantiations few). The 64-row variant has a second build for two CTAs
+// an SM (128 registers; 16-20 bytes of spills on wgmma, 48 for Q8_0 on mma.sync), taken where
+// matmul_route.h's stream_two_ctas says. EFFITUNE_STREAM_TWO_CTAS=0 / 1 forces one build or the other
+// (A/B timing). Quantized kinds take the wgmma builds where the device code was built for sm_90a,
+// unless EFFITUNE_STREAM_WGMMA=0.
 template <WKind W, typename T>
 void launch_tiles(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorkspace& ws, cudaStream_t s,
                   int32_t splits) {
