@@ -95,6 +95,7 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], uint32_t a0, uint32_t a
 // d * q exactly, as dequant_q8_kernel computes it (then rounded to bf16 once): 0x4B400000 + q is
 // the float 1.5 * 2^23 + q, and 1.5 * 2^23 * d is exact for an f16 d, so one FMA leaves d * q
 // (itself exact in f32: 8 x 11 significant bits) without an int-to-float conversion.
+// Q4_0's n - 8 goes through it as well (0x4B400000 + n - 8 = 0x4B3FFFF8 + n).
 __device__ __forceinline__ float dq_magic(int32_t q, float d, float c) {
   return fmaf(__int_as_float(0x4B400000 + q), d, c);
 }
@@ -113,9 +114,8 @@ __device__ __forceinline__ void load_a_row(const uint8_t* wt, const __half* sc, 
     float f[8];
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      // 0x4B3FFFF8 + n is the float 1.5 * 2^23 + (n - 8).
-      f[i] = fmaf(__int_as_float(0x4B3FFFF8 + static_cast<int32_t>((v >> (8 * i)) & 0xF)), d, c);
-      f[4 + i] = fmaf(__int_as_float(0x4B3FFFF8 + static_cast<int32_t>((v >> (8 * i + 4)) & 0xF)), d, c);
+      f[i] = dq_magic(static_cast<int32_t>((v >> (8 * i)) & 0xF) - 8, d, c);
+      f[4 + i] = dq_magic(static_cast<int32_t>((v >> (8 * i + 4)) & 0xF) - 8, d, c);
     }
     out[0] = pack2<__nv_bfloat16>(f[0], f[1]);
     out[1] = pack2<__nv_bfloat16>(f[2], f[3]);
@@ -242,10 +242,7 @@ __device__ __forceinline__ void compute_stage_quant_wgmma(const uint8_t* st, uin
         const uint8_t* blk = st + r * kRowB + w_swizzle<W>(kk, r) * 16;
         const uint32_t p0 = *reinterpret_cast<const uint32_t*>(blk + tw) >> sh;      // bytes 2t, 2t + 1
         const uint32_t p1 = *reinterpret_cast<const uint32_t*>(blk + 8 + tw) >> sh;  // bytes 2t + 8, 2t + 9
-        // 0x4B3FFFF8 + n is the float 1.5 * 2^23 + (n - 8), as in load_a_row.
-        const auto dq = [d, c](uint32_t v, int bit) {
-          return fmaf(__int_as_float(0x4B3FFFF8 + static_cast<int32_t>((v >> bit) & 0xF)), d, c);
-        };
+        const auto dq = [d, c](uint32_t v, int bit) { return dq_magic(static_cast<int32_t>((v >> bit) & 0xF) - 8, d, c); };
         a[2 * kk][h] = pack2<__nv_bfloat16>(dq(p0, 0), dq(p0, 8));
         a[2 * kk][2 + h] = pack2<__nv_bfloat16>(dq(p1, 0), dq(p1, 8));
         a[2 * kk + 1][h] = pack2<__nv_bfloat16>(dq(p0, 4), dq(p0, 12));
@@ -461,6 +458,15 @@ void launch_typed(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorks
   kernel<<<grid, kThreads, p.stages * p.stage_bytes + slack, stream>>>(p);
 }
 
+// The 64-row build (one or two CTAs an SM) or the 128-row one, on wgmma or not.
+template <WKind W, typename T, bool kWg>
+void launch_rows(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorkspace& ws, cudaStream_t s,
+                 int32_t splits, bool two_ctas) {
+  if (a.n_rows > 64) launch_typed<W, T, 16, 1, kWg>(w, a, ws, s, splits);
+  else if (two_ctas) launch_typed<W, T, 8, 2, kWg>(w, a, ws, s, splits);
+  else launch_typed<W, T, 8, 1, kWg>(w, a, ws, s, splits);
+}
+
 // Activation tiles per warp as a compile-time count: 32, 64 or 128 rows (quantized kinds skip the
 // 32-row variant to keep the instantiations few). The 64-row variant has a second build for two CTAs
 // an SM (128 registers; 16-20 bytes of spills on wgmma, 48 for Q8_0 on mma.sync), taken where
@@ -475,17 +481,11 @@ void launch_tiles(const DeviceMatrix& w, const MatArgs& a, const GemmStreamWorks
     if (a.n_rows <= 32) return launch_typed<W, T, 4>(w, a, ws, s, splits);
   }
   const bool two_ctas = forced >= 0 ? forced == 1 : stream_two_ctas(w.rows, kSlab, sm_count());
+  // EFFITUNE_STREAM_WGMMA is read at every call (host side, ~0.1 us) so that one test process covers both paths.
   if constexpr (is_quant(W)) {
-    // Read at every call (host side, ~0.1 us) so that one test process covers both paths.
-    if (env_flag("EFFITUNE_STREAM_WGMMA", true) && wgmma_built()) {
-      if (a.n_rows <= 64 && two_ctas) return launch_typed<W, T, 8, 2, true>(w, a, ws, s, splits);
-      if (a.n_rows <= 64) return launch_typed<W, T, 8, 1, true>(w, a, ws, s, splits);
-      return launch_typed<W, T, 16, 1, true>(w, a, ws, s, splits);
-    }
+    if (env_flag("EFFITUNE_STREAM_WGMMA", true) && wgmma_built()) return launch_rows<W, T, true>(w, a, ws, s, splits, two_ctas);
   }
-  if (a.n_rows <= 64 && two_ctas) launch_typed<W, T, 8, 2>(w, a, ws, s, splits);
-  else if (a.n_rows <= 64) launch_typed<W, T, 8>(w, a, ws, s, splits);
-  else launch_typed<W, T, 16>(w, a, ws, s, splits);
+  launch_rows<W, T, false>(w, a, ws, s, splits, two_ctas);
 }
 
 }  // namespace
