@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 18, call 3 (one GPU): the quantized GEMV asking L2 for its next rows ahead of its register
+# Session 18, call 3 (one GPU; the switch ran at c8a8225 and was reverted after): the quantized GEMV asking L2 for its next rows ahead of its register
 # loads (EFFITUNE_GEMV_L2_AHEAD=1, cp.async.bulk.prefetch.L2). Tests both ways and memcheck first, then
 # 8B and 1B q8_0/q4_0 decode at batch 1, 4 and 8, alternating, two runs each.
 source scripts/device_env.sh >/dev/null

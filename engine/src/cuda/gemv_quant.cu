@@ -48,14 +48,8 @@ __device__ __forceinline__ void quantize_block8(const float* v, bool valid, int8
 // (each of ~260 CTAs recomputed 14k silu and read 57 KB of gate|up for the 8B shape).
 //
 // kArgmax: MatArgs::argmax is set (the LM head of greedy decoding).
-// Asks L2 for `bytes` (a multiple of 16) at p (16-byte aligned) without holding a register: the
-// copy engine of the SM fetches it while the warp goes on.
-__device__ __forceinline__ void l2_prefetch(const void* p, uint32_t bytes) {
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
-}
-
 template <WKind W, int B, MatIn In, bool kGateUp, bool kArgmax = false>
-__global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(DeviceMatrix m, MatArgs a, bool l2_ahead) {
+__global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(DeviceMatrix m, MatArgs a) {
   constexpr int R = kGateUp ? 2 : 1, U = kUnroll / R;
   extern __shared__ uint4 smem[];
   const int64_t K = m.cols, nb = K / 32, n_chunks = m.data_row_bytes() / 16;
@@ -91,21 +85,9 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
 
   const int64_t step = static_cast<int64_t>(gridDim.x) * kWarps;
   int64_t row = static_cast<int64_t>(blockIdx.x) * kWarps + warp;
-  // l2_ahead: lanes 0..R-1 ask L2 for row `r`'s weights from byte `from` on, lanes R..2R-1 for its
-  // scales (when a row's scales are whole 16-byte units), so that more of the matrix is on its way
-  // than the registers hold (EFFITUNE_GEMV_L2_AHEAD; bench/README.md, session 18).
-  const bool scales_aligned = (nb * 2) % 16 == 0 && reinterpret_cast<uintptr_t>(m.scales) % 16 == 0;
-  auto prefetch_row = [&](int64_t r, int64_t from) {
-    if (!l2_ahead || r >= out_rows) return;
-    if (lane < R && from < rb) l2_prefetch(wdata + (r + lane * out_rows) * rb + from, static_cast<uint32_t>(rb - from));
-    else if (lane >= R && lane < 2 * R && scales_aligned)
-      l2_prefetch(m.scales + (r + (lane - R) * out_rows) * nb, static_cast<uint32_t>(nb * 2));
-  };
   // The first weights are in flight while the CTA waits for the previous kernel (launch_pdl) and
   // then quantizes the activations.
   if (row < out_rows) load_batch(row, lane);
-  prefetch_row(row, 512 * U);
-  prefetch_row(row + step, 0);
   if constexpr (In == MatIn::kRmsNorm) gemv_detail::prefetch_norm_weight(a, K);
   pdl_trigger();
   pdl_wait();
@@ -165,7 +147,6 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
   __shared__ float prev[kWarps][B];
   for (; row < out_rows; row += step) {
     if (lane == 0) gemv_detail::residual_prefetch<B>(a, row, prev[warp]);
-    if (row != static_cast<int64_t>(blockIdx.x) * kWarps + warp) prefetch_row(row + step, 0);
     float acc[R][B];
 #pragma unroll
     for (int r = 0; r < R; ++r)
@@ -239,9 +220,7 @@ void launch_k(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
                            raised);
   const int per_sm = static_cast<int>(std::clamp<int64_t>(kMaxSmem / std::max<int64_t>(smem, 1), 1, kCtasPerSm));
   const unsigned grid = static_cast<unsigned>(std::min<int64_t>(ceil_div(kGateUp ? m.rows / 2 : m.rows, kWarps), int64_t{sm_count()} * per_sm));
-  // EFFITUNE_GEMV_L2_AHEAD is read at every call (host side, ~0.1 us) so that one process can time both.
-  launch_pdl(gemv_quant_kernel<W, B, In, kGateUp, kArgmax>, grid, kWarps * 32, smem, s, m, a,
-             env_flag("EFFITUNE_GEMV_L2_AHEAD", false));
+  launch_pdl(gemv_quant_kernel<W, B, In, kGateUp, kArgmax>, grid, kWarps * 32, smem, s, m, a);
 }
 
 template <WKind W, int B>
