@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 18, call 5 (one GPU): the decode attention at small batches in one split of 256 positions
+# Session 18, call 5 (one GPU; the switch ran at bda2aff and was reverted after): the decode attention at small batches in one split of 256 positions
 # (no merge kernel) against splits of 64 and the merge (EFFITUNE_ATTN_CHUNK=256 / 64), at 128- and
 # 1024-token prompts (64 new tokens), 8B and 1B, bf16 and q4_0, batch 1 and 4, alternating, two runs.
 source scripts/device_env.sh >/dev/null
