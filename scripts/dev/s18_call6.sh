@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 18, call 6 (one GPU; an experiment switch at its commit, reverted after): do the quantized
+# Session 18, call 6 (one GPU; the switch ran at ebad733 and was reverted after): do the quantized
 # GEMV's 2-byte scale loads cost it DRAM efficiency? EFFITUNE_GEMV_NO_SCALES=1 skips them (wrong
 # results, timing only): the GEMVs alone at 1 row (bench_gemm, 8B shapes) and 8B/1B decode at batch 1.
 source scripts/device_env.sh >/dev/null

@@ -49,7 +49,7 @@ __device__ __forceinline__ void quantize_block8(const float* v, bool valid, int8
 //
 // kArgmax: MatArgs::argmax is set (the LM head of greedy decoding).
 template <WKind W, int B, MatIn In, bool kGateUp, bool kArgmax = false>
-__global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(DeviceMatrix m, MatArgs a, bool no_scales) {
+__global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(DeviceMatrix m, MatArgs a) {
   constexpr int R = kGateUp ? 2 : 1, U = kUnroll / R;
   extern __shared__ uint4 smem[];
   const int64_t K = m.cols, nb = K / 32, n_chunks = m.data_row_bytes() / 16;
@@ -73,7 +73,7 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
         const int64_t wr = row + r * out_rows;
         if (c < n_chunks) {
           raw[r][u] = ld_stream16(wdata + wr * rb + c * 16);
-          sc[r][u] = no_scales ? 1.0f : __half2float(m.scales[wr * nb + (W == WKind::kQ4 ? c : c / 2)]);
+          sc[r][u] = __half2float(m.scales[wr * nb + (W == WKind::kQ4 ? c : c / 2)]);
         }
       }
     }
@@ -220,9 +220,7 @@ void launch_k(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
                            raised);
   const int per_sm = static_cast<int>(std::clamp<int64_t>(kMaxSmem / std::max<int64_t>(smem, 1), 1, kCtasPerSm));
   const unsigned grid = static_cast<unsigned>(std::min<int64_t>(ceil_div(kGateUp ? m.rows / 2 : m.rows, kWarps), int64_t{sm_count()} * per_sm));
-  // EXPERIMENT (session 18, not for results): EFFITUNE_GEMV_NO_SCALES=1 skips the scale loads.
-  launch_pdl(gemv_quant_kernel<W, B, In, kGateUp, kArgmax>, grid, kWarps * 32, smem, s, m, a,
-             env_flag("EFFITUNE_GEMV_NO_SCALES", false));
+  launch_pdl(gemv_quant_kernel<W, B, In, kGateUp, kArgmax>, grid, kWarps * 32, smem, s, m, a);
 }
 
 template <WKind W, int B>
