@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 18, call 7 (one GPU; EFFITUNE_ATTN_CHUNK cherry-picked back for the call): at 16-64 rows the
+# Session 18, call 7 (one GPU; EFFITUNE_ATTN_CHUNK was cherry-picked back for the call at b8233c0, reverted after): at 16-64 rows the
 # decode grid (sequences x KV heads) sits just below the SM count (TP=4 rank at batch 64: 128 < 132), so
 # decode_attn_chunk keeps 64-position splits and the merge kernel. One 256-position split there instead?
 # `effitune bench` 32- and 512-token prompts, 32 new tokens; 8B batch 16/32, one TP=4 rank 32/64, one

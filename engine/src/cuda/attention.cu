@@ -582,12 +582,6 @@ void prefill_t(const AttnArgs& a, const int32_t* tiles, int32_t n_tiles, const i
 
 int32_t decode_attn_chunk(int32_t steps, int32_t n_kv_heads) {
   static const bool on = env_flag("EFFITUNE_ATTN_LONG_SPLITS", true);
-  // EFFITUNE_ATTN_CHUNK=64|256 forces the split length (A/B; session 18).
-  static const int forced = [] {
-    const char* v = std::getenv("EFFITUNE_ATTN_CHUNK");
-    return v == nullptr ? 0 : std::atoi(v);
-  }();
-  if (forced == kAttnChunk || forced == kAttnMaxChunk) return forced;
   return on && static_cast<int64_t>(steps) * n_kv_heads >= sm_count() ? kAttnMaxChunk : kAttnChunk;
 }
 
