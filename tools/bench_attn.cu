@@ -78,7 +78,7 @@ double time_config(int kv_heads, int batch, int ctx, int regs, int mma, bool fus
   auto d_inv = upload(inv);
   __nv_bfloat16* out = nullptr;
   CHECK(cudaMalloc(&out, static_cast<size_t>(batch) * heads * kHd * sizeof(__nv_bfloat16)));
-  const int chunk = cu::decode_attn_chunk(batch, kv_heads);
+  const int chunk = cu::decode_attn_chunk(cu::ActType::kBF16, kHd, kv_heads * kGroup, kv_heads, batch, ctx);
   const int splits = cu::decode_attn_splits(ctx, chunk);  // as the backend plans a step
   float *po = nullptr, *pml = nullptr;
   CHECK(cudaMalloc(&po, static_cast<size_t>(batch) * heads * splits * kHd * sizeof(float)));

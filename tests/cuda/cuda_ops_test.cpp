@@ -341,5 +341,24 @@ TEST(CudaOps, DecodeAttentionKernelChoice) {
   EXPECT_FALSE(use_decode_mma(-1, 0, 128, 132, 3, 5));
 }
 
+TEST(CudaOps, DecodeSplitLengthChoice) {
+  using cuda::use_long_splits;
+  // (KV head, sequence) pairs that give every SM a CTA take 256-position splits whatever the rest.
+  EXPECT_TRUE(use_long_splits(512, 4, 1, 132, 3, 3));
+  EXPECT_TRUE(use_long_splits(132, 1, 1, 132, 0, 0));
+  // A TP=4 rank at batch 32, 544 positions (64 pairs): 1,024 short CTAs, 256 long ones in one wave of 3 an SM.
+  EXPECT_TRUE(use_long_splits(64, 16, 4, 132, 3, 3));
+  // A TP=4 rank at batch 64 (128 pairs): the long grid (512) needs a second wave too: short splits.
+  EXPECT_FALSE(use_long_splits(128, 16, 4, 132, 3, 3));
+  // The same pairs at head_dim 64 (1B batch 16), 5 long CTAs an SM: one wave, long splits.
+  EXPECT_TRUE(use_long_splits(128, 16, 4, 132, 5, 5));
+  // Batch 1 (8 pairs) at 1,088 positions: 256 short CTAs already fit one wave: short splits.
+  EXPECT_FALSE(use_long_splits(8, 32, 8, 132, 3, 3));
+  // The edge of one wave (99 x 4 = 396 long CTAs), and a kernel that cannot run (0 an SM): only the first rule.
+  EXPECT_TRUE(use_long_splits(99, 16, 4, 132, 3, 3));
+  EXPECT_FALSE(use_long_splits(100, 16, 4, 132, 3, 3));
+  EXPECT_FALSE(use_long_splits(64, 16, 4, 132, 0, 0));
+}
+
 }  // namespace
 }  // namespace effitune::engine

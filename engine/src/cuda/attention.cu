@@ -580,9 +580,33 @@ void prefill_t(const AttnArgs& a, const int32_t* tiles, int32_t n_tiles, const i
 
 }  // namespace
 
-int32_t decode_attn_chunk(int32_t steps, int32_t n_kv_heads) {
+namespace {
+
+// The tensor-core decode kernel's CTAs an SM at `chunk` positions a split, 0 where it does not run.
+int decode_mma_per_sm(ActType act, int32_t head_dim, int32_t group, int32_t chunk) {
+  if (group > 16) return 0;
+  if (act == ActType::kBF16 && head_dim == 128) return attn_detail::decode_mma_ctas_per_sm<__nv_bfloat16, 128>(chunk);
+  if (act == ActType::kBF16 && head_dim == 64) return attn_detail::decode_mma_ctas_per_sm<__nv_bfloat16, 64>(chunk);
+  if (act == ActType::kF16 && head_dim == 128) return attn_detail::decode_mma_ctas_per_sm<__half, 128>(chunk);
+  if (act == ActType::kF16 && head_dim == 64) return attn_detail::decode_mma_ctas_per_sm<__half, 64>(chunk);
+  return 0;
+}
+
+}  // namespace
+
+int32_t decode_attn_chunk(ActType act, int32_t head_dim, int32_t n_heads, int32_t n_kv_heads, int32_t steps,
+                          int32_t max_len) {
   static const bool on = env_flag("EFFITUNE_ATTN_LONG_SPLITS", true);
-  return on && static_cast<int64_t>(steps) * n_kv_heads >= sm_count() ? kAttnMaxChunk : kAttnChunk;
+  static const bool wave = env_flag("EFFITUNE_ATTN_WAVE_SPLITS", true);
+  if (!on) return kAttnChunk;
+  const int64_t pairs = static_cast<int64_t>(steps) * n_kv_heads, sms = sm_count();
+  const int group = n_kv_heads > 0 ? n_heads / n_kv_heads : 0;
+  const bool ask = wave && pairs < sms;  // the occupancy queries only where the second rule decides
+  return use_long_splits(pairs, decode_attn_splits(max_len, kAttnChunk), decode_attn_splits(max_len, kAttnMaxChunk), sms,
+                         ask ? decode_mma_per_sm(act, head_dim, group, kAttnChunk) : 0,
+                         ask ? decode_mma_per_sm(act, head_dim, group, kAttnMaxChunk) : 0)
+             ? kAttnMaxChunk
+             : kAttnChunk;
 }
 
 int32_t decode_attn_splits(int32_t max_len, int32_t chunk) {

@@ -238,7 +238,8 @@ Status CudaBackend::build_plan(std::span<const SequenceStep> steps, Plan& p) {
   p.steps = static_cast<int32_t>(steps.size());
   if (decode) {
     if (extras_.cuda_graphs) p.steps = batch_bucket(p.steps);
-    p.chunk = decode_attn_chunk(p.steps, cfg_.n_kv_heads);
+    p.chunk = decode_attn_chunk(act_, cfg_.head_dim(), cfg_.n_heads, cfg_.n_kv_heads, p.steps,
+                               static_cast<int32_t>(max_len));
     p.splits = decode_attn_splits(static_cast<int32_t>(max_len), p.chunk);
     p.tokens = p.rows = p.steps;
   } else {
