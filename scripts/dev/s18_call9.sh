@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 18, call 9 (one GPU): decode splits merged by the tensor-core kernel's last CTA
+# Session 18, call 9 (one GPU; the change ran at 1e9434e and was reverted after): decode splits merged by the tensor-core kernel's last CTA
 # (AttnArgs::split_done) instead of a merge kernel, against the merge kernel (EFFITUNE_ATTN_FOLD_MERGE=0).
 # Tests both ways and memcheck with the fold first; then bench_cuda's decode (128-token prompts: four
 # splits at batch 1-16) and `effitune bench` at 512-token prompts, alternating, two runs.

@@ -262,7 +262,22 @@ template <typename T>
 __global__ void attn_merge_kernel(AttnArgs a, int32_t n_splits, const float* po, const float* pml) {
   pdl_trigger();
   pdl_wait();
-  merge_splits<T>(a, n_splits, po, pml, blockIdx.y, blockIdx.x, threadIdx.x, blockDim.x);
+  const int h = blockIdx.x, s = blockIdx.y, hd = a.head_dim;
+  const int64_t base = (static_cast<int64_t>(s) * a.n_heads + h) * n_splits;
+  float M = -FLT_MAX;
+  for (int sp = 0; sp < n_splits; ++sp)
+    if (pml[(base + sp) * 2 + 1] > 0.0f) M = fmaxf(M, pml[(base + sp) * 2]);
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float L = 0.0f, o = 0.0f;
+    for (int sp = 0; sp < n_splits; ++sp) {
+      const float l = pml[(base + sp) * 2 + 1];
+      if (l <= 0.0f) continue;
+      const float w = expf(pml[(base + sp) * 2] - M);
+      L += l * w;
+      o += po[(base + sp) * hd + d] * w;
+    }
+    static_cast<T*>(a.out)[s * static_cast<int64_t>(a.n_heads) * hd + h * hd + d] = from_f32<T>(o / L);
+  }
 }
 
 // Four lanes share a query row (each a quarter of the head's dims, interleaved) so that the q and
@@ -528,7 +543,7 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
     if (row_in_regs) launch_pdl(attn_decode_kernel<T, HD, 8, true>, grid, 128, smem, s, args, seq_len, n_splits, po, pml);
     else launch_pdl(attn_decode_kernel<T, HD, 8, false>, grid, 128, smem, s, args, seq_len, n_splits, po, pml);
   }
-  if (n_splits > 1 && !(mma && a.split_done != nullptr))  // else the tensor-core kernel merges (fold_split)
+  if (n_splits > 1)
     launch_pdl(attn_merge_kernel<T>, dim3(a.n_heads, n_steps), HD < 128 ? HD : 128, 0, s, a, n_splits, po,
                static_cast<const float*>(pml));
 }

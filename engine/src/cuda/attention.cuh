@@ -45,11 +45,6 @@ struct AttnArgs {
   // Decode: pull the cached K/V rows of the earlier positions into L1 before waiting on the previous
   // kernel (set by the launcher while the CTAs are few; EFFITUNE_ATTN_PREFETCH=0 turns it off).
   bool prefetch_kv = false;
-  // Decode with splits: [n_steps][n_kv_heads] counters, zero between launches. When set, the
-  // tensor-core kernel's last split of each (step, KV head) to finish merges the splits itself and
-  // sets its counter back to zero, instead of a merge kernel after it (one kernel boundary fewer a
-  // layer; EFFITUNE_ATTN_FOLD_MERGE=0 keeps the merge kernel).
-  int32_t* split_done = nullptr;
 };
 
 // Positions per decode split for a step of `steps` sequences whose longest has max_len positions:

@@ -89,7 +89,6 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
   pdl_wait();
   if (n <= 0) {  // past this sequence's length
     mark_empty_split(a, pml, s, kvh, n_splits, split);
-    fold_split<T>(a, n_splits, po, pml, s, kvh);
     return;
   }
   const T* q = static_cast<const T*>(a.qkv) + s * a.ld_qkv + kvh * G * HD;
@@ -258,7 +257,6 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
       }
     }
   }
-  fold_split<T>(a, n_splits, po, pml, s, kvh);
 }
 
 template <typename T, int HD>

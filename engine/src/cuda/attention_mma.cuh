@@ -82,53 +82,6 @@ __device__ __forceinline__ void mark_empty_split(const AttnArgs& a, float* pml, 
   ml[1] = 0.0f;
 }
 
-// The merge of one query head's decode splits (partial_o / partial_ml, see launch_attn_decode) into
-// its output row, by `nthreads` threads from `tid`: the merge kernel's work, and the tensor-core
-// kernel's last split's when AttnArgs::split_done is set (the same arithmetic, so the same bits).
-// The partials are read from L2 (ld.global.cg): other SMs wrote them during this launch.
-template <typename T>
-__device__ __forceinline__ void merge_splits(const AttnArgs& a, int32_t n_splits, const float* po, const float* pml, int s,
-                                             int h, int tid, int nthreads) {
-  const int hd = a.head_dim;
-  const int64_t base = (static_cast<int64_t>(s) * a.n_heads + h) * n_splits;
-  float M = -FLT_MAX;
-  for (int sp = 0; sp < n_splits; ++sp)
-    if (__ldcg(pml + (base + sp) * 2 + 1) > 0.0f) M = fmaxf(M, __ldcg(pml + (base + sp) * 2));
-  for (int d = tid; d < hd; d += nthreads) {
-    float L = 0.0f, o = 0.0f;
-    for (int sp = 0; sp < n_splits; ++sp) {
-      const float l = __ldcg(pml + (base + sp) * 2 + 1);
-      if (l <= 0.0f) continue;
-      const float w = expf(__ldcg(pml + (base + sp) * 2) - M);
-      L += l * w;
-      o += __ldcg(po + (base + sp) * hd + d) * w;
-    }
-    static_cast<T*>(a.out)[s * static_cast<int64_t>(a.n_heads) * hd + h * hd + d] = from_f32<T>(o / L);
-  }
-}
-
-// After a decode CTA has written its split's partials (every thread's stores before the call): with
-// AttnArgs::split_done, counts the split in and, in the last of its (step, KV head) to arrive, merges
-// the group's heads and resets the counter. Every thread of the CTA calls it (it synchronizes).
-// (Out of line, with AttnArgs by value, it took the head_dim-64 kernels from 96-113 registers to
-// 114-122, one CTA an SM fewer; inlined, ptxas keeps 96 with 8 bytes of spills in one variant.)
-template <typename T>
-__device__ __forceinline__ void fold_split(const AttnArgs& a, int32_t n_splits, const float* po, const float* pml, int s,
-                                           int kvh) {
-  if (n_splits <= 1 || a.split_done == nullptr) return;
-  __shared__ int last;
-  __threadfence();  // this CTA's partials reach L2 before its arrival is counted
-  __syncthreads();
-  int32_t* count = a.split_done + static_cast<int64_t>(s) * a.n_kv_heads + kvh;
-  if (threadIdx.x == 0) last = atomicAdd(count, 1) == n_splits - 1;
-  __syncthreads();
-  if (!last) return;
-  __threadfence();  // the other splits' partials, counted in before this one, are read after
-  const int G = a.n_heads / a.n_kv_heads;
-  for (int g = 0; g < G; ++g) merge_splits<T>(a, n_splits, po, pml, s, kvh * G + g, threadIdx.x, blockDim.x);
-  if (threadIdx.x == 0) *count = 0;  // the next launch's kernels pass pdl_wait only after this one ends
-}
-
 // The tensor-core decode kernel for 16-bit activations, head_dim 64 or 128 and up to 16 query heads
 // per KV head, on grid (KV heads, steps, splits) with the decode kernel's outputs (attention.cu).
 template <typename T, int HD>

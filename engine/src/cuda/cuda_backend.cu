@@ -37,7 +37,7 @@ int32_t batch_bucket(int32_t n) {
 }
 
 struct WsLayout {
-  int64_t x, xn, part, qkv, attn, gu, h, sel, logits, tok_out, keys, gather, part_o, part_ml, split_done, meta, total;
+  int64_t x, xn, part, qkv, attn, gu, h, sel, logits, tok_out, keys, gather, part_o, part_ml, meta, total;
 };
 
 // `ranks`: the tensor-parallel degree (1 without a communicator).
@@ -65,7 +65,6 @@ WsLayout ws_layout(const ModelConfig& c, ActType act, const StepShape& s, int32_
   l.gather = take(ranks > 1 ? tp_argmax_gather_floats(static_cast<int32_t>(s.rows), ranks) * 4 : 0);
   l.part_o = take(s.steps * c.n_heads * s.splits * hd * 4);
   l.part_ml = take(s.steps * c.n_heads * s.splits * 2 * 4);
-  l.split_done = take(s.steps * c.n_kv_heads * 4);
   l.meta = take(s.meta_ints * 4);
   l.total = off;
   return l;
@@ -104,7 +103,6 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
   b->extras_ = extras;
   if (env_flag("EFFITUNE_TP_PROFILE", false)) b->host_prof_ = std::make_unique<HostProfile>();
   b->fuse_decode_ = env_flag("EFFITUNE_CUDA_FUSE", true);
-  b->fold_merge_ = env_flag("EFFITUNE_ATTN_FOLD_MERGE", true);
   b->tp_greedy_keys_ = env_flag("EFFITUNE_TP_GREEDY_KEYS", true);
   b->sample_argmax_route_ = env_flag("EFFITUNE_SAMPLE_GREEDY_ROUTE", true);
   cudaDeviceProp prop{};
@@ -299,9 +297,6 @@ Status CudaBackend::ensure_workspace(const Plan& p) {
   CUDA_RETURN_IF_ERROR(cudaMemset(argmax_keys_, 0, cap.rows * 8));
   part_o_ = reinterpret_cast<float*>(b + l.part_o);
   part_ml_ = reinterpret_cast<float*>(b + l.part_ml);
-  split_done_ = reinterpret_cast<int32_t*>(b + l.split_done);
-  // The decode kernels leave every counter at zero after a launch (fold_split); they start there too.
-  CUDA_RETURN_IF_ERROR(cudaMemset(split_done_, 0, cap.steps * cfg_.n_kv_heads * 4));
   meta_ = reinterpret_cast<int32_t*>(b + l.meta);
   ws_cap_ = cap;
   return {};
@@ -350,7 +345,6 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
     a.chunk = p.chunk;
     if (fused_rope) a.inv_freq = inv_freq_;
-    if (p.decode && fold_merge_) a.split_done = split_done_;
     if (p.decode) launch_attn_decode(act_, a, meta_ + p.off_len, p.steps, p.splits, part_o_, part_ml_, s);
     else launch_attn_prefill(act_, a, meta_ + p.off_tiles, p.tiles, meta_ + p.off_pos, s);
     CUDA_RETURN_IF_LAUNCH_ERROR("attention");

@@ -99,8 +99,6 @@ class CudaBackend final : public Backend, public DeviceSampler, public GraphRepl
   ActType act_ = ActType::kF32;
   // EFFITUNE_CUDA_FUSE=0 turns the fused decode kernels off (A/B timing and bisecting).
   bool fuse_decode_ = true;
-  // EFFITUNE_ATTN_FOLD_MERGE=0: decode splits merged by a kernel of their own (AttnArgs::split_done).
-  bool fold_merge_ = true;
   // EFFITUNE_TP_GREEDY_KEYS=0: greedy steps with a vocab-parallel head all-reduce the logits instead
   // of exchanging argmax keys (A/B timing).
   bool tp_greedy_keys_ = true;
@@ -132,7 +130,6 @@ class CudaBackend final : public Backend, public DeviceSampler, public GraphRepl
   float* key_gather_ = nullptr;                // [ranks][rows][4]: tp_argmax.cuh
   float* part_o_ = nullptr;
   float* part_ml_ = nullptr;
-  int32_t* split_done_ = nullptr;  // [steps][KV heads] decode split counters, zero between launches
   int32_t* meta_ = nullptr;
   int32_t* meta_host_ = nullptr;  // pinned
   SamplingBuffers sampling_;      // forward_sample / forward_topk

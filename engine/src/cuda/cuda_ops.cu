@@ -293,7 +293,7 @@ Status gemm_stream(const TensorView& w, std::span<const float> x, int32_t rows, 
 Status attention(std::span<const float> q, std::span<const float> k, std::span<const float> v, int32_t len,
                  int32_t n_new, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, int32_t block_size,
                  bool decode_kernel, DType act, std::vector<float>& out, int32_t decode_chunk, int k_row_in_regs,
-                 int decode_mma, bool fold_merge) {
+                 int decode_mma) {
   EFFITUNE_RETURN_IF_ERROR(available());
   EFFITUNE_ASSIGN_OR_RETURN(ActType a, act_of(act));
   if (decode_kernel && n_new != 1) return invalid_argument("attention: the decode kernel takes one new token");
@@ -318,7 +318,7 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
     return invalid_argument("attention: decode_chunk must be " + std::to_string(kAttnChunk) + " or " +
                             std::to_string(kAttnMaxChunk));
   const int32_t splits = static_cast<int32_t>((len + decode_chunk - 1) / decode_chunk);
-  DevBuf dq, dk, dv, dbt, dpos, dtiles, dlen, dout, dpo, dpml, ddone;
+  DevBuf dq, dk, dv, dbt, dpos, dtiles, dlen, dout, dpo, dpml;
   const auto qa = to_act(q, a), ka = to_act(kc, a), va = to_act(vc, a);
   EFFITUNE_RETURN_IF_ERROR(upload(dq, qa.data(), qa.size()));
   EFFITUNE_RETURN_IF_ERROR(upload(dk, ka.data(), ka.size()));
@@ -344,11 +344,6 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
   args.chunk = decode_chunk;
   args.k_row_in_regs = static_cast<int8_t>(k_row_in_regs);
   args.decode_mma = static_cast<int8_t>(decode_mma);
-  if (fold_merge) {
-    const std::vector<int32_t> zeros(n_kv_heads, 0);
-    EFFITUNE_RETURN_IF_ERROR(upload(ddone, zeros.data(), zeros.size() * 4));
-    args.split_done = static_cast<int32_t*>(ddone.p);
-  }
   if (decode_kernel)
     launch_attn_decode(a, args, static_cast<int32_t*>(dlen.p), 1, splits, static_cast<float*>(dpo.p),
                        static_cast<float*>(dpml.p), 0);
@@ -358,12 +353,6 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
   std::vector<uint8_t> b;
   EFFITUNE_RETURN_IF_ERROR(download(b, dout, out_bytes));
   out = from_act(b, a);
-  if (fold_merge) {
-    std::vector<uint8_t> done;
-    EFFITUNE_RETURN_IF_ERROR(download(done, ddone, static_cast<size_t>(n_kv_heads) * 4));
-    for (uint8_t byte : done)
-      if (byte != 0) return internal_error("attention: a decode split counter was not set back to zero");
-  }
   return {};
 }
 

@@ -54,13 +54,11 @@ Status gemm_stream(const TensorView& w, std::span<const float> x, int32_t rows, 
 // `block_size`. `decode_kernel` (n_new == 1 only) uses the split-K decode kernel with splits of
 // `decode_chunk` positions (64 or 256), else the prefill one. `k_row_in_regs` picks the decode
 // kernel's scores variant (AttnArgs::k_row_in_regs; -1 as the backend chooses), `decode_mma` the
-// tensor-core decode kernel (AttnArgs::decode_mma). `fold_merge`: the splits merged by the decode
-// kernel's last CTA (AttnArgs::split_done) instead of the merge kernel; the counters must be back at
-// zero afterwards (an internal error if not).
+// tensor-core decode kernel (AttnArgs::decode_mma).
 Status attention(std::span<const float> q, std::span<const float> k, std::span<const float> v, int32_t len,
                  int32_t n_new, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, int32_t block_size,
                  bool decode_kernel, DType act, std::vector<float>& out, int32_t decode_chunk = 64,
-                 int k_row_in_regs = -1, int decode_mma = -1, bool fold_merge = false);
+                 int k_row_in_regs = -1, int decode_mma = -1);
 
 // Runs the calls in order through the tensor-parallel group of devices 0 .. ranks - 1
 // (make_cuda_tp_group), one host thread per rank, each on its own stream: inputs[c][r] is rank r's
