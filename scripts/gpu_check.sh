@@ -13,7 +13,7 @@
 #   gpu_tp_report.{md,json,html}); TP_RUNS=3, TP_STUDY=0 skips the study, TP_BATCHES=1,64 the batches,
 #   TP_AB='VAR=value ...' also runs every degree with those variables in every run (A/B of an engine switch),
 #   TP_TESTS a gtest filter for the tests, TP_RANK_ALONE=0 skips the rank-alone rows, TP_DEGREES='1 4'
-#   the degrees benched (those the machine has)
+#   the degrees benched (those the machine has), TP_PROMPT the prompt length (32)
 #   tp-study: only the study and its report, after `bench --collective-timing` and (unless TP_PROFILE=0)
 #   EFFITUNE_TP_PROFILE's breakdown of the exchanges at batch 1 and 64 for TP = 2, 4, 8 (tp_profile.txt)
 set -uo pipefail
@@ -22,7 +22,9 @@ source scripts/device_env.sh
 MODE=${1:-all}
 NG=$(nvidia-smi -L | wc -l)
 # `effitune bench` as the tp modes run it: the 8B shape's decode with 32-token prompts and 32 new tokens.
-BENCH="$C/effitune bench --backend cuda --quant bf16 --prompt 32 --gen 32 --repetitions 3"
+# TP_PROMPT sets the prompt length (32 by default, as sessions 5-18 measured; longer contexts weigh the
+# attention, which TP divides, against the weights and exchanges).
+BENCH="$C/effitune bench --backend cuda --quant bf16 --prompt ${TP_PROMPT:-32} --gen 32 --repetitions 3"
 
 # The experiments/gpu-tp-8b.yaml study up to this machine's GPU count (the file says 4), and its report.
 tp_study() {
