@@ -598,6 +598,11 @@ int32_t decode_attn_chunk(ActType act, int32_t head_dim, int32_t n_heads, int32_
                           int32_t max_len) {
   static const bool on = env_flag("EFFITUNE_ATTN_LONG_SPLITS", true);
   static const bool wave = env_flag("EFFITUNE_ATTN_WAVE_SPLITS", true);
+  static const int forced = [] {  // EFFITUNE_ATTN_CHUNK=64|256: every step at that length (A/B)
+    const char* v = std::getenv("EFFITUNE_ATTN_CHUNK");
+    return v == nullptr ? 0 : std::atoi(v);
+  }();
+  if (forced == kAttnChunk || forced == kAttnMaxChunk) return forced;
   if (!on) return kAttnChunk;
   const int64_t pairs = static_cast<int64_t>(steps) * n_kv_heads, sms = sm_count();
   const int group = n_kv_heads > 0 ? n_heads / n_kv_heads : 0;

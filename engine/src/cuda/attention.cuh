@@ -57,7 +57,8 @@ struct AttnArgs {
 // split on 2 H100s (TP=1 batch 16, 128 pairs, lost 1% when the threshold went down to half an SM).
 // (At batch 1, splits of 32, 128, or one split of 256 whenever the context fits, were all slower
 // than 64 on an H100: bench/README.md.) EFFITUNE_ATTN_LONG_SPLITS=0 keeps 64 always,
-// EFFITUNE_ATTN_WAVE_SPLITS=0 drops the one-wave rule (A/B).
+// EFFITUNE_ATTN_WAVE_SPLITS=0 drops the one-wave rule,
+// EFFITUNE_ATTN_CHUNK=64|256 forces a length (A/B).
 int32_t decode_attn_chunk(ActType act, int32_t head_dim, int32_t n_heads, int32_t n_kv_heads, int32_t steps,
                           int32_t max_len);
 
