@@ -348,8 +348,14 @@ TEST(CudaOps, DecodeSplitLengthChoice) {
   EXPECT_TRUE(use_long_splits(132, 1, 1, 132, 0, 0));
   // A TP=4 rank at batch 32, 544 positions (64 pairs): 1,024 short CTAs, 256 long ones in one wave of 3 an SM.
   EXPECT_TRUE(use_long_splits(64, 16, 4, 132, 3, 3));
-  // A TP=4 rank at batch 64 (128 pairs): the long grid (512) needs a second wave too: short splits.
+  // A TP=4 rank at batch 64 (128 pairs): the long grid (512) needs a second, mostly empty wave: short.
   EXPECT_FALSE(use_long_splits(128, 16, 4, 132, 3, 3));
+  // The same at 1,056 and 2,080 positions: 1,024 and 2,048 long CTAs, two waves and more: long.
+  EXPECT_TRUE(use_long_splits(128, 32, 8, 132, 3, 3));
+  EXPECT_TRUE(use_long_splits(128, 64, 16, 132, 3, 3));
+  // The edge of two waves (792 long CTAs).
+  EXPECT_FALSE(use_long_splits(98, 32, 8, 132, 3, 3));
+  EXPECT_TRUE(use_long_splits(99, 32, 8, 132, 3, 3));
   // The same pairs at head_dim 64 (1B batch 16), 5 long CTAs an SM: one wave, long splits.
   EXPECT_TRUE(use_long_splits(128, 16, 4, 132, 5, 5));
   // Batch 1 (8 pairs) at 1,088 positions: 256 short CTAs already fit one wave: short splits.

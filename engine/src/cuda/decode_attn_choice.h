@@ -18,21 +18,28 @@ inline bool use_decode_mma(int forced, int env, int64_t ctas, int64_t sms, int m
   return ctas <= mma_per_sm * sms || ctas > scalar_per_sm * sms;
 }
 
-// Decode splits of kAttnMaxChunk (256) positions instead of kAttnChunk (64): once the (KV head,
-// sequence) pairs alone give a CTA per SM, as before; and below that, when the short splits' grid
-// needs more than one wave of the tensor-core kernel while the long splits' grid fits in one (each
-// split pays the kernel's fixed chain of phases, and the merge reads every split back). Measured on
-// an H100 at 544-position contexts (bench/README.md, session 18): a TP=4 rank at batch 32 (64 pairs,
-// 1,024 short CTAs against 256 long) +6.8%, a TP=2 rank at batch 16 +4.2%, 1B batch 16 +7.2%; where
-// the long grid also needs a second wave (TP=4 rank batch 64: 512 CTAs, 3 an SM) short splits were
-// 5% faster, and at batch 1 (8 pairs, one wave either way) short splits were faster on the 8B shape.
-// `splits_*`: the splits each length gives the longest context; `mma_per_sm_*`: the tensor-core
-// kernel's CTAs an SM at each length (0 where it cannot run: then only the first rule applies).
+// Decode splits of kAttnMaxChunk (256) positions instead of kAttnChunk (64). Once the (KV head,
+// sequence) pairs alone give a CTA per SM: always, as before. Below that, by waves of the tensor-core
+// kernel (W = its CTAs an SM x SMs at each length), each split paying the kernel's fixed chain of
+// phases and the merge reading every split back:
+//  - the short splits' grid fits in one wave: short (batch 1 at 160 positions: 9% faster on the 8B shape);
+//  - the long splits' grid fits in one wave: long (544 positions, a TP=4 rank batch 32 +6.8%, a TP=2
+//    rank batch 16 +4.2%, 1B batch 16 +7.2%; 8B batch 1 at 4,000 positions +6.4%);
+//  - it needs two waves or more: long (2,048 positions: a TP=4 rank batch 64 +30%, TP=2 rank +31%, 8B
+//    batch 16 +17%, 1B batch 16 +21%; 1,024: TP=4 rank batch 64 +14%);
+//  - between one and two waves: short (544 positions, TP=4 rank batch 64: 512 long CTAs for 396
+//    slots, short 5.5% faster: the long grid's second, mostly empty wave costs more than it saves).
+// H100 measurements, bench/README.md session 18. `splits_*`: the splits each length gives the longest
+// context; `mma_per_sm_*`: the tensor-core kernel's CTAs an SM at each length (0 where it cannot
+// run: then only the first rule applies).
 inline bool use_long_splits(int64_t pairs, int64_t splits_short, int64_t splits_long, int64_t sms, int mma_per_sm_short,
                             int mma_per_sm_long) {
   if (pairs >= sms) return true;
   if (mma_per_sm_short <= 0 || mma_per_sm_long <= 0) return false;
-  return pairs * splits_short > mma_per_sm_short * sms && pairs * splits_long <= mma_per_sm_long * sms;
+  const int64_t short_wave = mma_per_sm_short * sms, long_wave = mma_per_sm_long * sms;
+  const int64_t ctas_long = pairs * splits_long;
+  if (pairs * splits_short <= short_wave) return false;
+  return ctas_long <= long_wave || ctas_long >= 2 * long_wave;
 }
 
 }  // namespace effitune::engine::cuda
