@@ -53,14 +53,12 @@ struct AttnArgs {
 // phases) and merge work than needed; below that, by the tensor-core kernel's waves: 256 where it
 // fits the step in one wave and 64 would not, or where it needs two waves or more (long contexts),
 // 64 where 64 fits one wave or 256 would take between one and two (use_long_splits in
-// decode_attn_choice.h, with its measurements). At 8B
-// batch 64 (512 pairs, ~190 positions) that is one split instead of four and no merge launch; the
-// threshold was 2 CTAs per SM until TP=2 batch 64 (256 pairs per rank) measured +1.6% with one
-// split on 2 H100s (TP=1 batch 16, 128 pairs, lost 1% when the threshold went down to half an SM).
-// (At batch 1, splits of 32, 128, or one split of 256 whenever the context fits, were all slower
-// than 64 on an H100: bench/README.md.) EFFITUNE_ATTN_LONG_SPLITS=0 keeps 64 always,
-// EFFITUNE_ATTN_WAVE_SPLITS=0 drops the rules by waves,
-// EFFITUNE_ATTN_CHUNK=64|256 forces a length (A/B).
+// decode_attn_choice.h, with its measurements). At 8B batch 64 (512 pairs, ~190 positions) that is
+// one split instead of four and no merge launch; the first threshold was 2 CTAs per SM until TP=2
+// batch 64 (256 pairs per rank) measured +1.6% with one split on 2 H100s (TP=1 batch 16, 128 pairs,
+// lost 1% when it went down to half an SM, at short contexts). EFFITUNE_ATTN_LONG_SPLITS=0 keeps 64
+// always, EFFITUNE_ATTN_WAVE_SPLITS=0 drops the rules by waves, EFFITUNE_ATTN_CHUNK=64|256 forces a
+// length (A/B).
 int32_t decode_attn_chunk(ActType act, int32_t head_dim, int32_t n_heads, int32_t n_kv_heads, int32_t steps,
                           int32_t max_len);
 
