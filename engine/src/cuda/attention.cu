@@ -578,10 +578,6 @@ void prefill_t(const AttnArgs& a, const int32_t* tiles, int32_t n_tiles, const i
   else launch_pdl(attn_prefill_kernel<T, 128>, grid, 256, 0, s, a, tiles, pos);
 }
 
-}  // namespace
-
-namespace {
-
 // The tensor-core decode kernel's CTAs an SM at `chunk` positions a split, 0 where it does not run.
 int decode_mma_per_sm(ActType act, int32_t head_dim, int32_t group, int32_t chunk) {
   if (group > 16) return 0;
@@ -606,7 +602,7 @@ int32_t decode_attn_chunk(ActType act, int32_t head_dim, int32_t n_heads, int32_
   if (!on) return kAttnChunk;
   const int64_t pairs = static_cast<int64_t>(steps) * n_kv_heads, sms = sm_count();
   const int group = n_kv_heads > 0 ? n_heads / n_kv_heads : 0;
-  const bool ask = wave && pairs < sms;  // the occupancy queries only where the second rule decides
+  const bool ask = wave && pairs < sms;  // the occupancy queries only where the rules by waves decide
   return use_long_splits(pairs, decode_attn_splits(max_len, kAttnChunk), decode_attn_splits(max_len, kAttnMaxChunk), sms,
                          ask ? decode_mma_per_sm(act, head_dim, group, kAttnChunk) : 0,
                          ask ? decode_mma_per_sm(act, head_dim, group, kAttnMaxChunk) : 0)
