@@ -5,8 +5,9 @@
 // time per launch is the graph's time over the launch count (median of the repetitions).
 // Why: at batch 64 the kernel took ~11 us a layer on a TP=4 rank (2 KV heads) for ~4 MB of K/V, a
 // latency-bound chain that bounds TP scaling (bench/README.md, session 11).
-// mma=0,1 times the scalar and the tensor-core decode kernels (AttnArgs::decode_mma; -1 as the backend).
-//   bench_attn [kv=8,4,2] [batch=1,64] [ctx=64,512,2048] [regs=-1] [mma=-1] [fused=1] [launches=200] [reps=5]
+// mma=0,1 times the scalar and the tensor-core decode kernels (AttnArgs::decode_mma; -1 as the backend);
+// chunk=64,384 the split lengths (0: decode_attn_chunk's, as the backend plans a step).
+//   bench_attn [kv=8,4,2] [batch=1,64] [ctx=64,512,2048] [chunk=0] [regs=-1] [mma=-1] [fused=1] [launches=200] [reps=5]
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -57,7 +58,7 @@ int32_t pow2_at_least(int32_t n) {
 }
 
 // Microseconds per launch for one configuration.
-double time_config(int kv_heads, int batch, int ctx, int regs, int mma, bool fused, int launches, int reps) {
+double time_config(int kv_heads, int batch, int ctx, int chunk_arg, int regs, int mma, bool fused, int launches, int reps) {
   constexpr int kHd = 128, kGroup = 4, kBlock = 16;
   const int heads = kv_heads * kGroup, kv_dim = kv_heads * kHd;
   const int per_seq = (ctx + kBlock - 1) / kBlock, stride = pow2_at_least(per_seq);
@@ -78,7 +79,8 @@ double time_config(int kv_heads, int batch, int ctx, int regs, int mma, bool fus
   auto d_inv = upload(inv);
   __nv_bfloat16* out = nullptr;
   CHECK(cudaMalloc(&out, static_cast<size_t>(batch) * heads * kHd * sizeof(__nv_bfloat16)));
-  const int chunk = cu::decode_attn_chunk(cu::ActType::kBF16, kHd, kv_heads * kGroup, kv_heads, batch, ctx);
+  const int chunk =
+      chunk_arg > 0 ? chunk_arg : cu::decode_attn_chunk(cu::ActType::kBF16, kHd, kv_heads * kGroup, kv_heads, batch, ctx);
   const int splits = cu::decode_attn_splits(ctx, chunk);  // as the backend plans a step
   float *po = nullptr, *pml = nullptr;
   CHECK(cudaMalloc(&po, static_cast<size_t>(batch) * heads * splits * kHd * sizeof(float)));
@@ -91,6 +93,7 @@ double time_config(int kv_heads, int batch, int ctx, int regs, int mma, bool fus
   a.n_heads = heads, a.n_kv_heads = kv_heads, a.head_dim = kHd;
   a.scale = 1.0f / std::sqrt(static_cast<float>(kHd));
   a.chunk = chunk;
+  a.live_splits = (ctx + chunk - 1) / chunk;
   a.k_row_in_regs = static_cast<int8_t>(regs);
   a.decode_mma = static_cast<int8_t>(mma);
   if (fused) a.inv_freq = d_inv;
@@ -141,13 +144,13 @@ double time_config(int kv_heads, int batch, int ctx, int regs, int mma, bool fus
 
 int main(int argc, char** argv) {
   std::map<std::string, std::string> args = {{"kv", "8,4,2"}, {"batch", "1,64"},    {"ctx", "64,512,2048"},
-                                             {"regs", "-1"},  {"mma", "-1"},      {"fused", "1"},       {"launches", "200"},
+                                             {"chunk", "0"},  {"regs", "-1"},  {"mma", "-1"},      {"fused", "1"},       {"launches", "200"},
                                              {"reps", "5"}};
   for (int i = 1; i < argc; ++i) {
     const std::string s = argv[i];
     const auto eq = s.find('=');
     if (eq == std::string::npos || !args.count(s.substr(0, eq))) {
-      std::fprintf(stderr, "bench_attn: unknown argument '%s' (key=value: kv, batch, ctx, regs, mma, fused, launches, reps)\n",
+      std::fprintf(stderr, "bench_attn: unknown argument '%s' (key=value: kv, batch, ctx, chunk, regs, mma, fused, launches, reps)\n",
                    s.c_str());
       return 2;
     }
@@ -156,9 +159,10 @@ int main(int argc, char** argv) {
   for (const auto& kv : effitune::tools::split(args["kv"]))
     for (const auto& b : effitune::tools::split(args["batch"]))
       for (const auto& c : effitune::tools::split(args["ctx"]))
-        for (const auto& r : effitune::tools::split(args["regs"]))
-          for (const auto& m : effitune::tools::split(args["mma"]))
-            time_config(std::stoi(kv), std::stoi(b), std::stoi(c), std::stoi(r), std::stoi(m), args["fused"] != "0",
-                        std::stoi(args["launches"]), std::stoi(args["reps"]));
+        for (const auto& ch : effitune::tools::split(args["chunk"]))
+          for (const auto& r : effitune::tools::split(args["regs"]))
+            for (const auto& m : effitune::tools::split(args["mma"]))
+              time_config(std::stoi(kv), std::stoi(b), std::stoi(c), std::stoi(ch), std::stoi(r), std::stoi(m),
+                          args["fused"] != "0", std::stoi(args["launches"]), std::stoi(args["reps"]));
   return 0;
 }

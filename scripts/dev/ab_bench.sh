@@ -7,6 +7,8 @@
 # A shape is model:quant:batch:prompt (the model a synthetic shape of `effitune bench --model synthetic:`).
 set -uo pipefail
 [[ $# -ge 3 ]] || { sed -n 2,7p "$0"; exit 2; }
+# Run as its own process, it does not see a caller's unexported $C: set up as gpu_check.sh does.
+[[ -n ${C:-} ]] || source "$(dirname "$0")/../device_env.sh" >/dev/null
 var=$1 values=$2
 shift 2
 tag=$(echo "${var##*_}" | tr 'A-Z' 'a-z')

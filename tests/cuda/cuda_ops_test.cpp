@@ -280,6 +280,18 @@ TEST(CudaOps, PagedAttention) {
             << dtype_name(act) << " len " << c.len << " heads " << c.nh << "/" << c.nkv << " hd " << c.hd
             << " tensor-core decode, splits of " << chunk;
       }
+      // The one-wave rule's other lengths run on the tensor-core decode kernel only (two cp.async
+      // stages above 64 positions; 384 and 768 leave a shorter last split, or one split).
+      if (!c.decode || act == DType::kF32 || (c.hd != 64 && c.hd != 128)) continue;
+      for (int32_t chunk : {128, 192, 384, 768}) {
+        std::vector<float> out_mma;
+        ASSERT_TRUE(cuda_ops::attention(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd, c.block, c.decode, act, out_mma,
+                                        chunk, -1, 1)
+                        .ok());
+        EXPECT_LE(nmse(out_mma, ref), kHalfTwoRoundings)
+            << dtype_name(act) << " len " << c.len << " heads " << c.nh << "/" << c.nkv << " hd " << c.hd
+            << " tensor-core decode, splits of " << chunk;
+      }
     }
   }
 }
@@ -364,6 +376,29 @@ TEST(CudaOps, DecodeSplitLengthChoice) {
   EXPECT_TRUE(use_long_splits(99, 16, 4, 132, 3, 3));
   EXPECT_FALSE(use_long_splits(100, 16, 4, 132, 3, 3));
   EXPECT_FALSE(use_long_splits(64, 16, 4, 132, 0, 0));
+}
+
+TEST(CudaOps, DecodeSplitLengthFitsOneWave) {
+  using cuda::next_split_length;
+  using cuda::wave_fitted_split_length;
+  std::vector<int64_t> lengths{64};
+  while (lengths.size() < 9) lengths.push_back(next_split_length(lengths.back()));
+  EXPECT_EQ(lengths, (std::vector<int64_t>{64, 128, 192, 256, 384, 512, 768, 1024, 1536}));
+  // A TP=4 rank at batch 64 (128 pairs), 3 CTAs an SM at either stage count: 396 slots.
+  EXPECT_EQ(wave_fitted_split_length(128, 544, 132, 3, 3), 192);   // 3 splits: 384 CTAs (128: 640)
+  EXPECT_EQ(wave_fitted_split_length(128, 1056, 132, 3, 3), 384);  // 3 splits (256: 5, 640 CTAs)
+  EXPECT_EQ(wave_fitted_split_length(128, 2080, 132, 3, 3), 768);
+  EXPECT_EQ(wave_fitted_split_length(128, 33, 132, 3, 3), 64);      // one split of 64 each
+  // Batch 1 on the 8B shape (8 pairs): 64 while 64's CTAs fit (160 positions: 24 CTAs); at 4,000
+  // positions 64 would need 504 CTAs, 128 takes 256.
+  EXPECT_EQ(wave_fitted_split_length(8, 160, 132, 3, 3), 64);
+  EXPECT_EQ(wave_fitted_split_length(8, 4000, 132, 3, 3), 128);
+  // More slots at one stage than two (head_dim 64): 64 where its own wave holds the grid.
+  EXPECT_EQ(wave_fitted_split_length(128, 300, 132, 5, 3), 64);  // 5 x 128 = 640 <= 660
+  EXPECT_EQ(wave_fitted_split_length(128, 400, 132, 5, 3), 192);  // 7 x 128 > 660; 128: 4 x 128 > 396
+  // One slot an SM and 131 pairs: only one split a pair fits, the first candidate past the length.
+  EXPECT_EQ(wave_fitted_split_length(131, 5000, 132, 1, 1), 6144);
+  EXPECT_EQ(wave_fitted_split_length(131, 64, 132, 1, 1), 64);
 }
 
 }  // namespace

@@ -521,18 +521,24 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
     // The scalar kernel's CTAs per SM (its registers-light variant, the one that runs once the CTAs
     // fill the SMs, where this choice matters), measured once per group size and split length: its
     // shared memory depends on both.
+    // Splits longer than 64 are measured at kAttnMaxChunk's shared memory (the most a scalar split holds).
     static std::atomic<int> scalar_cache[kAttnMaxGroup + 1][2] = {};
     std::atomic<int>& scalar_per_sm = scalar_cache[std::min(G, kAttnMaxGroup)][a.chunk > kAttnChunk ? 1 : 0];
     if (scalar_per_sm.load(std::memory_order_relaxed) == 0) {
       const void* scalar = G <= 4 ? reinterpret_cast<const void*>(attn_decode_kernel<T, HD, 4, false>)
                                   : reinterpret_cast<const void*>(attn_decode_kernel<T, HD, 8, false>);
+      const size_t at = smem + static_cast<size_t>(G) * ((a.chunk > kAttnChunk ? kAttnMaxChunk : kAttnChunk) - a.chunk) * sizeof(float);
       int v = 0;
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, scalar, 128, smem);
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, scalar, 128, at);
       scalar_per_sm.store(v > 0 ? v : 1, std::memory_order_relaxed);
     }
-    const int64_t ctas = static_cast<int64_t>(grid.x) * grid.y * grid.z;
-    mma = G <= 16 && use_decode_mma(a.decode_mma, decode_mma_env(), ctas, sm_count(),
-                                    decode_mma_ctas_per_sm<T, HD>(a.chunk), scalar_per_sm.load(std::memory_order_relaxed));
+    // The CTAs that hold positions (the grid's splits are a power of two; the rest exit at once).
+    const int64_t live = a.live_splits > 0 ? std::min<int64_t>(a.live_splits, n_splits) : n_splits;
+    const int64_t ctas = static_cast<int64_t>(grid.x) * grid.y * live;
+    // Splits above kAttnMaxChunk positions (the one-wave rule's) do not fit the scalar kernel's scores.
+    mma = G <= 16 && (a.chunk > kAttnMaxChunk ||
+                      use_decode_mma(a.decode_mma, decode_mma_env(), ctas, sm_count(), decode_mma_ctas_per_sm<T, HD>(a.chunk),
+                                     scalar_per_sm.load(std::memory_order_relaxed)));
   }
   if (mma) {
     if constexpr (kMmaKinds) launch_decode_mma<T, HD>(a, seq_len, grid, n_splits, po, pml, s);
@@ -594,18 +600,26 @@ int32_t decode_attn_chunk(ActType act, int32_t head_dim, int32_t n_heads, int32_
                           int32_t max_len) {
   static const bool on = env_flag("EFFITUNE_ATTN_LONG_SPLITS", true);
   static const bool wave = env_flag("EFFITUNE_ATTN_WAVE_SPLITS", true);
-  static const int forced = [] {  // EFFITUNE_ATTN_CHUNK=64|256: every step at that length (A/B)
+  static const bool fit = env_flag("EFFITUNE_ATTN_FIT_SPLITS", true);
+  static const int forced = [] {  // EFFITUNE_ATTN_CHUNK=64|128|192|256|384|...: every step at that length (A/B)
     const char* v = std::getenv("EFFITUNE_ATTN_CHUNK");
-    return v == nullptr ? 0 : std::atoi(v);
+    const int c = v == nullptr ? 0 : std::atoi(v);
+    return c > 0 && c % kAttnChunk == 0 ? c : 0;
   }();
-  if (forced == kAttnChunk || forced == kAttnMaxChunk) return forced;
+  const int group = n_kv_heads > 0 ? n_heads / n_kv_heads : 0;
+  // Forced lengths above kAttnMaxChunk only where the tensor-core kernel runs.
+  if (forced > 0) return forced <= kAttnMaxChunk || decode_mma_per_sm(act, head_dim, group, forced) > 0 ? forced : kAttnMaxChunk;
   if (!on) return kAttnChunk;
   const int64_t pairs = static_cast<int64_t>(steps) * n_kv_heads, sms = sm_count();
-  const int group = n_kv_heads > 0 ? n_heads / n_kv_heads : 0;
-  const bool ask = wave && pairs < sms;  // the occupancy queries only where the rules by waves decide
+  if (pairs >= sms) return kAttnMaxChunk;
+  if (!wave) return kAttnChunk;
+  // The rules by waves: the tensor-core kernel's occupancy at both stage counts.
+  const int per_sm_short = decode_mma_per_sm(act, head_dim, group, kAttnChunk);
+  const int per_sm_long = decode_mma_per_sm(act, head_dim, group, kAttnMaxChunk);
+  if (fit && per_sm_short > 0 && per_sm_long > 0 && decode_mma_env() != 0)
+    return wave_fitted_split_length(pairs, max_len, sms, per_sm_short, per_sm_long);
   return use_long_splits(pairs, decode_attn_splits(max_len, kAttnChunk), decode_attn_splits(max_len, kAttnMaxChunk), sms,
-                         ask ? decode_mma_per_sm(act, head_dim, group, kAttnChunk) : 0,
-                         ask ? decode_mma_per_sm(act, head_dim, group, kAttnMaxChunk) : 0)
+                         per_sm_short, per_sm_long)
              ? kAttnMaxChunk
              : kAttnChunk;
 }

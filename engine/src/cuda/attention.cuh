@@ -34,7 +34,10 @@ struct AttnArgs {
   // Decode only: when set, q and the new token's k are still unrotated in qkv, and the decode kernel
   // applies RoPE (inv_freq as RopeStoreArgs) and stores the new K/V itself (no rope_store launch).
   const double* inv_freq = nullptr;
-  int32_t chunk = kAttnChunk;  // decode: positions per split (kAttnChunk or kAttnMaxChunk)
+  int32_t chunk = kAttnChunk;  // decode: positions per split (decode_attn_chunk; above kAttnMaxChunk tensor-core only)
+  // Decode: the splits that hold positions of the longest sequence (the grid's are a power of two, see
+  // decode_attn_splits); it only informs the kernel choice by waves. 0: all of them.
+  int32_t live_splits = 0;
   // Decode: how a thread holds its K row for the scores. -1 chooses by grid size (see
   // attention.cu: registers-light once the CTAs fill the GPU); 0 / 1 force one (tests run both).
   int8_t k_row_in_regs = -1;
@@ -48,17 +51,17 @@ struct AttnArgs {
 };
 
 // Positions per decode split for a step of `steps` sequences whose longest has max_len positions:
-// 64 while the (KV head, sequence) pairs alone would leave SMs idle; 256 once they give one CTA per
-// SM, so that long contexts are not cut into more CTAs (each paying the kernel's fixed chain of
-// phases) and merge work than needed; below that, by the tensor-core kernel's waves: 256 where it
-// fits the step in one wave and 64 would not, or where it needs two waves or more (long contexts),
-// 64 where 64 fits one wave or 256 would take between one and two (use_long_splits in
-// decode_attn_choice.h, with its measurements). At 8B batch 64 (512 pairs, ~190 positions) that is
-// one split instead of four and no merge launch; the first threshold was 2 CTAs per SM until TP=2
-// batch 64 (256 pairs per rank) measured +1.6% with one split on 2 H100s (TP=1 batch 16, 128 pairs,
-// lost 1% when it went down to half an SM, at short contexts). EFFITUNE_ATTN_LONG_SPLITS=0 keeps 64
-// always, EFFITUNE_ATTN_WAVE_SPLITS=0 drops the rules by waves, EFFITUNE_ATTN_CHUNK=64|256 forces a
-// length (A/B).
+// 256 once the (KV head, sequence) pairs alone give one CTA per SM, so that long contexts are not cut
+// into more CTAs (each paying the kernel's fixed chain of phases) and merge work than needed (at 8B
+// batch 64, ~190 positions: one split instead of four and no merge launch; the threshold was 2 CTAs
+// an SM until TP=2 batch 64, 256 pairs a rank, measured +1.6% with one split on 2 H100s). Below that,
+// where the tensor-core kernel runs, the shortest of 64, 128, 192, 256, 384, 512, 768, ... whose
+// working CTAs fit one wave of it (wave_fitted_split_length in decode_attn_choice.h): 64 at batch 1
+// and short contexts, one wave of longer splits elsewhere; else 64. Switches (A/B):
+// EFFITUNE_ATTN_FIT_SPLITS=0 takes session 18's 64-or-256 rules by waves instead (use_long_splits),
+// EFFITUNE_ATTN_WAVE_SPLITS=0 neither (64 below one pair an SM), EFFITUNE_ATTN_LONG_SPLITS=0 keeps 64
+// always, EFFITUNE_ATTN_CHUNK=<a multiple of 64> forces a length (above 256 only where the tensor-core
+// kernel runs, else 256).
 int32_t decode_attn_chunk(ActType act, int32_t head_dim, int32_t n_heads, int32_t n_kv_heads, int32_t steps,
                           int32_t max_len);
 

@@ -241,6 +241,7 @@ Status CudaBackend::build_plan(std::span<const SequenceStep> steps, Plan& p) {
     p.chunk = decode_attn_chunk(act_, cfg_.head_dim(), cfg_.n_heads, cfg_.n_kv_heads, p.steps,
                                static_cast<int32_t>(max_len));
     p.splits = decode_attn_splits(static_cast<int32_t>(max_len), p.chunk);
+    p.live_splits = static_cast<int32_t>((max_len + p.chunk - 1) / p.chunk);
     p.tokens = p.rows = p.steps;
   } else {
     p.tokens = static_cast<int32_t>(tokens);
@@ -344,6 +345,7 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     a.n_heads = c.n_heads, a.n_kv_heads = c.n_kv_heads, a.head_dim = hd;
     a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
     a.chunk = p.chunk;
+    a.live_splits = p.live_splits;
     if (fused_rope) a.inv_freq = inv_freq_;
     if (p.decode) launch_attn_decode(act_, a, meta_ + p.off_len, p.steps, p.splits, part_o_, part_ml_, s);
     else launch_attn_prefill(act_, a, meta_ + p.off_tiles, p.tiles, meta_ + p.off_pos, s);

@@ -55,6 +55,7 @@ class CudaBackend final : public Backend, public DeviceSampler, public GraphRepl
   // Host-side description of one step: metadata offsets (in int32s) and counts.
   struct Plan {
     int32_t tokens = 0, steps = 0, rows = 0, tiles = 0, stride = 0, splits = 1, chunk = 64;
+    int32_t live_splits = 1;  // decode: splits holding positions of the longest sequence (not in the graph key)
     bool decode = false;  // one token per step: the split-K decode attention
     int64_t off_tok = 0, off_pos = 0, off_seq = 0, off_len = 0, off_bt = 0, off_rows = 0, off_tiles = 0, ints = 0;
   };

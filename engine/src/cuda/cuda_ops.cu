@@ -314,9 +314,10 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
   const int tile_tokens = prefill_tile_tokens(n_heads, n_kv_heads);
   for (int32_t i = 0; i < n_new; i += tile_tokens) tiles.insert(tiles.end(), {0, i, std::min(tile_tokens, n_new - i)});
   const int32_t seq_len[1] = {len};
-  if (decode_chunk != kAttnChunk && decode_chunk != kAttnMaxChunk)
-    return invalid_argument("attention: decode_chunk must be " + std::to_string(kAttnChunk) + " or " +
-                            std::to_string(kAttnMaxChunk));
+  if (decode_chunk <= 0 || decode_chunk % kAttnChunk != 0 || (decode_chunk > kAttnMaxChunk && decode_mma != 1))
+    return invalid_argument("attention: decode_chunk " + std::to_string(decode_chunk) + " must be a multiple of " +
+                            std::to_string(kAttnChunk) + ", and at most " + std::to_string(kAttnMaxChunk) +
+                            " unless the tensor-core decode kernel is asked for (decode_mma = 1)");
   const int32_t splits = static_cast<int32_t>((len + decode_chunk - 1) / decode_chunk);
   DevBuf dq, dk, dv, dbt, dpos, dtiles, dlen, dout, dpo, dpml;
   const auto qa = to_act(q, a), ka = to_act(kc, a), va = to_act(vc, a);
@@ -342,6 +343,7 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
   args.n_heads = n_heads, args.n_kv_heads = n_kv_heads, args.head_dim = head_dim;
   args.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   args.chunk = decode_chunk;
+  args.live_splits = splits;
   args.k_row_in_regs = static_cast<int8_t>(k_row_in_regs);
   args.decode_mma = static_cast<int8_t>(decode_mma);
   if (decode_kernel)

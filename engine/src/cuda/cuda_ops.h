@@ -52,7 +52,7 @@ Status gemm_stream(const TensorView& w, std::span<const float> x, int32_t rows, 
 // Attention of `q` ([n_new][n_heads * head_dim], positions len - n_new .. len - 1) over one
 // sequence's `len` cached positions (k, v: [len][n_kv_heads * head_dim]) stored in shuffled blocks of
 // `block_size`. `decode_kernel` (n_new == 1 only) uses the split-K decode kernel with splits of
-// `decode_chunk` positions (64 or 256), else the prefill one. `k_row_in_regs` picks the decode
+// `decode_chunk` positions (a multiple of 64; above 256 only with decode_mma = 1), else the prefill one. `k_row_in_regs` picks the decode
 // kernel's scores variant (AttnArgs::k_row_in_regs; -1 as the backend chooses), `decode_mma` the
 // tensor-core decode kernel (AttnArgs::decode_mma).
 Status attention(std::span<const float> q, std::span<const float> k, std::span<const float> v, int32_t len,

@@ -42,4 +42,33 @@ inline bool use_long_splits(int64_t pairs, int64_t splits_short, int64_t splits_
   return ctas_long <= long_wave || ctas_long >= 2 * long_wave;
 }
 
+// The split lengths the one-wave rule below chooses from: 64, 128, then 2^k and 3 x 2^(k-1) (192, 256,
+// 384, 512, 768, ...): within a factor 4/3 of any length, so one wave is filled to three quarters or
+// more, and coarse enough that a growing context changes the captured decode graph (keyed by the
+// length) about twice per doubling, as the block-table stride does.
+inline int64_t next_split_length(int64_t c) {
+  if (c < 128) return 128;
+  return (c & (c - 1)) == 0 ? c + c / 2 : c / 3 * 4;
+}
+
+// Split lengths by one wave (FlashInfer's decode planner sizes its KV chunks the same way): below one
+// (KV head, sequence) pair an SM, the shortest candidate whose working CTAs, pairs x ceil(max_len / c),
+// all run at once on the tensor-core kernel (`per_sm_short` its CTAs an SM at 64 positions, one cp.async
+// stage; `per_sm_long` above, two stages). Where 64 fits that is 64 (batch 1 at short contexts, as
+// above); elsewhere one wave of longer splits replaces use_long_splits' 256 in two or more waves,
+// or 64 in up to three: a TP=4 rank at batch 64 (128 pairs, 396 slots) takes 192 at 544 positions
+// (384 CTAs against 1,152 of 64), 384 at 1,056 (384 against 640 working CTAs of 256, the last split
+// 32 positions), 768 at 2,080. A split whose CTAs all start together streams its K/V at once, where a
+// second, partly filled wave of shorter splits pays the kernel's fixed phases again. Pairs that
+// fill the SMs keep 256 (their grid is several waves whatever the length).
+inline int32_t wave_fitted_split_length(int64_t pairs, int64_t max_len, int64_t sms, int per_sm_short,
+                                        int per_sm_long) {
+  int64_t c = 64;
+  for (;; c = next_split_length(c)) {
+    const int64_t slots = static_cast<int64_t>(c <= 64 ? per_sm_short : per_sm_long) * sms;
+    if (c >= max_len || pairs * ((max_len + c - 1) / c) <= slots) break;
+  }
+  return static_cast<int32_t>(c);
+}
+
 }  // namespace effitune::engine::cuda
