@@ -389,6 +389,12 @@ TEST(CudaOps, DecodeSplitLengthFitsOneWave) {
   EXPECT_EQ(wave_fitted_split_length(128, 1056, 132, 3, 3), 384);  // 3 splits (256: 5, 640 CTAs)
   EXPECT_EQ(wave_fitted_split_length(128, 2080, 132, 3, 3), 768);
   EXPECT_EQ(wave_fitted_split_length(128, 33, 132, 3, 3), 64);      // one split of 64 each
+  // Up to 256 positions, pairs for half the SMs or more: one split of 256 (8B batch 16 at 160);
+  // 64 pairs on 132 SMs keep 64 (3 splits), and so does 257 (128: 3 splits, 384 CTAs).
+  EXPECT_EQ(wave_fitted_split_length(128, 160, 132, 3, 3), 256);
+  EXPECT_EQ(wave_fitted_split_length(66, 256, 132, 3, 3), 256);
+  EXPECT_EQ(wave_fitted_split_length(64, 160, 132, 3, 3), 64);
+  EXPECT_EQ(wave_fitted_split_length(128, 257, 132, 3, 3), 128);
   // Batch 1 on the 8B shape (8 pairs): 64 while 64's CTAs fit (160 positions: 24 CTAs); at 4,000
   // positions 64 would need 504 CTAs, 128 takes 256.
   EXPECT_EQ(wave_fitted_split_length(8, 160, 132, 3, 3), 64);

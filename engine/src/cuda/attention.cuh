@@ -57,7 +57,8 @@ struct AttnArgs {
 // an SM until TP=2 batch 64, 256 pairs a rank, measured +1.6% with one split on 2 H100s). Below that,
 // where the tensor-core kernel runs, the shortest of 64, 128, 192, 256, 384, 512, 768, ... whose
 // working CTAs fit one wave of it (wave_fitted_split_length in decode_attn_choice.h): 64 at batch 1
-// and short contexts, one wave of longer splits elsewhere; else 64. Switches (A/B):
+// and short contexts, one split of 256 up to 256 positions once the pairs give half the SMs a CTA,
+// one wave of longer splits elsewhere; else 64. Switches (A/B):
 // EFFITUNE_ATTN_FIT_SPLITS=0 takes session 18's 64-or-256 rules by waves instead (use_long_splits),
 // EFFITUNE_ATTN_WAVE_SPLITS=0 neither (64 below one pair an SM), EFFITUNE_ATTN_LONG_SPLITS=0 keeps 64
 // always, EFFITUNE_ATTN_CHUNK=<a multiple of 64> forces a length (above 256 only where the tensor-core

@@ -60,9 +60,13 @@ inline int64_t next_split_length(int64_t c) {
 // (384 CTAs against 1,152 of 64), 384 at 1,056 (384 against 640 working CTAs of 256, the last split
 // 32 positions), 768 at 2,080. A split whose CTAs all start together streams its K/V at once, where a
 // second, partly filled wave of shorter splits pays the kernel's fixed phases again. Pairs that
-// fill the SMs keep 256 (their grid is several waves whatever the length).
+// fill the SMs keep 256 (their grid is several waves whatever the length). Between 65 and 256
+// positions, pairs that give half the SMs a CTA or more take one split of 256 (no merge launch): at
+// 129-160 positions 8B batch 16 +1.7%, 1B batch 16 +2.9%, a TP=2 rank at batch 32 +0.6% (8B q4_0
+// batch 16 -0.8%, within its spread); fewer pairs keep 64 (8B batch 1: one split -1.4%, q4_0 -9%).
 inline int32_t wave_fitted_split_length(int64_t pairs, int64_t max_len, int64_t sms, int per_sm_short,
                                         int per_sm_long) {
+  if (max_len > 64 && max_len <= 256 && 2 * pairs >= sms) return 256;
   int64_t c = 64;
   for (;; c = next_split_length(c)) {
     const int64_t slots = static_cast<int64_t>(c <= 64 ? per_sm_short : per_sm_long) * sms;
