@@ -253,12 +253,24 @@ TEST(CudaOps, PagedAttention) {
       const auto v = rounded(random_normal(c.len * c.nkv * c.hd, 12), act);
       const auto ref = attention_ref(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd);
       const bool tensor_core = !c.decode && (c.hd == 64 || c.hd == 128);
+      // The tensor-core decode kernel at `chunk` positions a split (16-bit, head_dim 64 / 128). P is
+      // rounded to bf16 before P V, as in the tensor-core prefill: two roundings.
+      const auto check_decode_mma = [&](int32_t chunk) {
+        std::vector<float> out_mma;
+        ASSERT_TRUE(cuda_ops::attention(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd, c.block, c.decode, act, out_mma,
+                                        chunk, -1, 1)
+                        .ok());
+        EXPECT_LE(nmse(out_mma, ref), kHalfTwoRoundings)
+            << dtype_name(act) << " len " << c.len << " heads " << c.nh << "/" << c.nkv << " hd " << c.hd
+            << " tensor-core decode, splits of " << chunk;
+      };
+      const bool decode_mma = c.decode && act != DType::kF32 && (c.hd == 64 || c.hd == 128);
       // Decode runs with both split lengths (64 positions, and the 256 of large batches) and both
       // ways of holding a K row for the scores in the scalar kernel (which must give the same bits),
-      // and through the tensor-core decode kernel where it applies (16-bit, head_dim 64 / 128).
+      // and through the tensor-core decode kernel where it applies.
       for (int32_t chunk : {64, 256}) {
         if (!c.decode && chunk != 64) continue;
-        std::vector<float> out, out_light, out_mma;
+        std::vector<float> out, out_light;
         ASSERT_TRUE(cuda_ops::attention(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd, c.block, c.decode, act, out, chunk,
                                         1, 0)
                         .ok());
@@ -271,27 +283,12 @@ TEST(CudaOps, PagedAttention) {
                         .ok());
         EXPECT_EQ(out_light, out) << dtype_name(act) << " len " << c.len << " heads " << c.nh << "/" << c.nkv
                                   << " hd " << c.hd << ": the registers-light scores differ";
-        if (act == DType::kF32 || (c.hd != 64 && c.hd != 128)) continue;
-        ASSERT_TRUE(cuda_ops::attention(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd, c.block, c.decode, act, out_mma,
-                                        chunk, -1, 1)
-                        .ok());
-        // P is rounded to bf16 before P V, as in the tensor-core prefill: two roundings.
-        EXPECT_LE(nmse(out_mma, ref), kHalfTwoRoundings)
-            << dtype_name(act) << " len " << c.len << " heads " << c.nh << "/" << c.nkv << " hd " << c.hd
-            << " tensor-core decode, splits of " << chunk;
+        if (decode_mma) check_decode_mma(chunk);
       }
       // The one-wave rule's other lengths run on the tensor-core decode kernel only (two cp.async
       // stages above 64 positions; 384 and 768 leave a shorter last split, or one split).
-      if (!c.decode || act == DType::kF32 || (c.hd != 64 && c.hd != 128)) continue;
-      for (int32_t chunk : {128, 192, 384, 768}) {
-        std::vector<float> out_mma;
-        ASSERT_TRUE(cuda_ops::attention(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd, c.block, c.decode, act, out_mma,
-                                        chunk, -1, 1)
-                        .ok());
-        EXPECT_LE(nmse(out_mma, ref), kHalfTwoRoundings)
-            << dtype_name(act) << " len " << c.len << " heads " << c.nh << "/" << c.nkv << " hd " << c.hd
-            << " tensor-core decode, splits of " << chunk;
-      }
+      if (decode_mma)
+        for (int32_t chunk : {128, 192, 384, 768}) check_decode_mma(chunk);
     }
   }
 }
