@@ -504,7 +504,11 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
                cudaStream_t s) {
   constexpr int kVec = 16 / sizeof(T), kGroups = HD / kVec < 1 ? 1 : HD / kVec, kSubs = 128 / kGroups;
   const int G = a.n_heads / a.n_kv_heads;
-  const size_t smem = (static_cast<size_t>(G) * HD + G * a.chunk + 2 * kAttnMaxGroup + kSubs * G * HD) * sizeof(float);
+  // The scalar kernel's shared memory: q, the split's scores, the softmax stats and the partial outputs.
+  const auto scalar_smem = [&](int chunk) {
+    return (static_cast<size_t>(G) * HD + static_cast<size_t>(G) * chunk + 2 * kAttnMaxGroup + kSubs * G * HD) * sizeof(float);
+  };
+  const size_t smem = scalar_smem(a.chunk);
   const dim3 grid(a.n_kv_heads, n_steps, n_splits);
   // Measured on an H200 (8B bf16): the registers-light variant gives batch 64 +8% (10,150 -> 11,000
   // tok/s) but batch 1 q4_0 -5% (483 -> 455), so it takes over once the CTAs would fill the SMs.
@@ -527,9 +531,8 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
     if (scalar_per_sm.load(std::memory_order_relaxed) == 0) {
       const void* scalar = G <= 4 ? reinterpret_cast<const void*>(attn_decode_kernel<T, HD, 4, false>)
                                   : reinterpret_cast<const void*>(attn_decode_kernel<T, HD, 8, false>);
-      const size_t at = smem + static_cast<size_t>(G) * ((a.chunk > kAttnChunk ? kAttnMaxChunk : kAttnChunk) - a.chunk) * sizeof(float);
       int v = 0;
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, scalar, 128, at);
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, scalar, 128, scalar_smem(a.chunk > kAttnChunk ? kAttnMaxChunk : kAttnChunk));
       scalar_per_sm.store(v > 0 ? v : 1, std::memory_order_relaxed);
     }
     // The CTAs that hold positions (the grid's splits are a power of two; the rest exit at once).
