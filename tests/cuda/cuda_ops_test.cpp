@@ -351,57 +351,44 @@ TEST(CudaOps, DecodeAttentionKernelChoice) {
 }
 
 TEST(CudaOps, DecodeSplitLengthChoice) {
-  using cuda::use_long_splits;
-  // (KV head, sequence) pairs that give every SM a CTA take 256-position splits whatever the rest.
-  EXPECT_TRUE(use_long_splits(512, 4, 1, 132, 3, 3));
-  EXPECT_TRUE(use_long_splits(132, 1, 1, 132, 0, 0));
-  // A TP=4 rank at batch 32, 544 positions (64 pairs): 1,024 short CTAs, 256 long ones in one wave of 3 an SM.
-  EXPECT_TRUE(use_long_splits(64, 16, 4, 132, 3, 3));
-  // A TP=4 rank at batch 64 (128 pairs): the long grid (512) needs a second, mostly empty wave: short.
-  EXPECT_FALSE(use_long_splits(128, 16, 4, 132, 3, 3));
-  // The same at 1,056 and 2,080 positions: 1,024 and 2,048 long CTAs, two waves and more: long.
-  EXPECT_TRUE(use_long_splits(128, 32, 8, 132, 3, 3));
-  EXPECT_TRUE(use_long_splits(128, 64, 16, 132, 3, 3));
-  // The edge of two waves (792 long CTAs).
-  EXPECT_FALSE(use_long_splits(98, 32, 8, 132, 3, 3));
-  EXPECT_TRUE(use_long_splits(99, 32, 8, 132, 3, 3));
-  // The same pairs at head_dim 64 (1B batch 16), 5 long CTAs an SM: one wave, long splits.
-  EXPECT_TRUE(use_long_splits(128, 16, 4, 132, 5, 5));
-  // Batch 1 (8 pairs) at 1,088 positions: 256 short CTAs already fit one wave: short splits.
-  EXPECT_FALSE(use_long_splits(8, 32, 8, 132, 3, 3));
-  // The edge of one wave (99 x 4 = 396 long CTAs), and a kernel that cannot run (0 an SM): only the first rule.
-  EXPECT_TRUE(use_long_splits(99, 16, 4, 132, 3, 3));
-  EXPECT_FALSE(use_long_splits(100, 16, 4, 132, 3, 3));
-  EXPECT_FALSE(use_long_splits(64, 16, 4, 132, 0, 0));
-}
-
-TEST(CudaOps, DecodeSplitLengthFitsOneWave) {
+  using cuda::decode_split_length;
   using cuda::next_split_length;
-  using cuda::wave_fitted_split_length;
   std::vector<int64_t> lengths{64};
   while (lengths.size() < 9) lengths.push_back(next_split_length(lengths.back()));
   EXPECT_EQ(lengths, (std::vector<int64_t>{64, 128, 192, 256, 384, 512, 768, 1024, 1536}));
+  // (KV head, sequence) pairs that give every SM a CTA take 256-position splits whatever the rest.
+  EXPECT_EQ(decode_split_length(512, 200, 132, 3, 3), 256);
+  EXPECT_EQ(decode_split_length(132, 2080, 132, 0, 0), 256);
+  // Below that, a tensor-core kernel that cannot run (0 an SM): 64.
+  EXPECT_EQ(decode_split_length(64, 544, 132, 0, 0), 64);
   // A TP=4 rank at batch 64 (128 pairs), 3 CTAs an SM at either stage count: 396 slots.
-  EXPECT_EQ(wave_fitted_split_length(128, 544, 132, 3, 3), 192);   // 3 splits: 384 CTAs (128: 640)
-  EXPECT_EQ(wave_fitted_split_length(128, 1056, 132, 3, 3), 384);  // 3 splits (256: 5, 640 CTAs)
-  EXPECT_EQ(wave_fitted_split_length(128, 2080, 132, 3, 3), 768);
-  EXPECT_EQ(wave_fitted_split_length(128, 33, 132, 3, 3), 64);      // one split of 64 each
+  EXPECT_EQ(decode_split_length(128, 544, 132, 3, 3), 192);   // 3 splits: 384 CTAs (128: 640)
+  EXPECT_EQ(decode_split_length(128, 1056, 132, 3, 3), 384);  // 3 splits (256: 5, 640 CTAs)
+  EXPECT_EQ(decode_split_length(128, 2080, 132, 3, 3), 768);
+  EXPECT_EQ(decode_split_length(128, 33, 132, 3, 3), 64);     // one split of 64 each
+  // A TP=4 rank at batch 32 (64 pairs), 544 positions: 128 (5 splits, 320 CTAs; 64: 576).
+  EXPECT_EQ(decode_split_length(64, 544, 132, 3, 3), 128);
+  // The edge of one wave at 1,024 positions: 99 x 4 = 396 CTAs of 256; 100 pairs need 384.
+  EXPECT_EQ(decode_split_length(99, 1024, 132, 3, 3), 256);
+  EXPECT_EQ(decode_split_length(100, 1024, 132, 3, 3), 384);
   // Up to 256 positions, pairs for half the SMs or more: one split of 256 (8B batch 16 at 160);
   // 64 pairs on 132 SMs keep 64 (3 splits), and so does 257 (128: 3 splits, 384 CTAs).
-  EXPECT_EQ(wave_fitted_split_length(128, 160, 132, 3, 3), 256);
-  EXPECT_EQ(wave_fitted_split_length(66, 256, 132, 3, 3), 256);
-  EXPECT_EQ(wave_fitted_split_length(64, 160, 132, 3, 3), 64);
-  EXPECT_EQ(wave_fitted_split_length(128, 257, 132, 3, 3), 128);
-  // Batch 1 on the 8B shape (8 pairs): 64 while 64's CTAs fit (160 positions: 24 CTAs); at 4,000
-  // positions 64 would need 504 CTAs, 128 takes 256.
-  EXPECT_EQ(wave_fitted_split_length(8, 160, 132, 3, 3), 64);
-  EXPECT_EQ(wave_fitted_split_length(8, 4000, 132, 3, 3), 128);
-  // More slots at one stage than two (head_dim 64): 64 where its own wave holds the grid.
-  EXPECT_EQ(wave_fitted_split_length(128, 300, 132, 5, 3), 64);  // 5 x 128 = 640 <= 660
-  EXPECT_EQ(wave_fitted_split_length(128, 400, 132, 5, 3), 192);  // 7 x 128 > 660; 128: 4 x 128 > 396
+  EXPECT_EQ(decode_split_length(128, 160, 132, 3, 3), 256);
+  EXPECT_EQ(decode_split_length(66, 256, 132, 3, 3), 256);
+  EXPECT_EQ(decode_split_length(64, 160, 132, 3, 3), 64);
+  EXPECT_EQ(decode_split_length(128, 257, 132, 3, 3), 128);
+  // Batch 1 on the 8B shape (8 pairs): 64 while 64's CTAs fit (160 positions: 24 CTAs; 1,088: 136);
+  // at 4,000 positions 64 would need 504 CTAs, 128 takes 256.
+  EXPECT_EQ(decode_split_length(8, 160, 132, 3, 3), 64);
+  EXPECT_EQ(decode_split_length(8, 1088, 132, 3, 3), 64);
+  EXPECT_EQ(decode_split_length(8, 4000, 132, 3, 3), 128);
+  // More slots at one stage than two (head_dim 64, 1B batch 16): 64 where its own wave holds the grid.
+  EXPECT_EQ(decode_split_length(128, 300, 132, 5, 3), 64);   // 5 x 128 = 640 <= 660
+  EXPECT_EQ(decode_split_length(128, 400, 132, 5, 3), 192);  // 7 x 128 > 660; 128: 4 x 128 > 396
+  EXPECT_EQ(decode_split_length(128, 544, 132, 5, 5), 128);  // 5 x 128 = 640 <= 660
   // One slot an SM and 131 pairs: only one split a pair fits, the first candidate past the length.
-  EXPECT_EQ(wave_fitted_split_length(131, 5000, 132, 1, 1), 6144);
-  EXPECT_EQ(wave_fitted_split_length(131, 64, 132, 1, 1), 64);
+  EXPECT_EQ(decode_split_length(131, 5000, 132, 1, 1), 6144);
+  EXPECT_EQ(decode_split_length(131, 64, 132, 1, 1), 64);
 }
 
 }  // namespace

@@ -603,7 +603,6 @@ int32_t decode_attn_chunk(ActType act, int32_t head_dim, int32_t n_heads, int32_
                           int32_t max_len) {
   static const bool on = env_flag("EFFITUNE_ATTN_LONG_SPLITS", true);
   static const bool wave = env_flag("EFFITUNE_ATTN_WAVE_SPLITS", true);
-  static const bool fit = env_flag("EFFITUNE_ATTN_FIT_SPLITS", true);
   static const int forced = [] {  // EFFITUNE_ATTN_CHUNK=64|128|192|256|384|...: every step at that length (A/B)
     const char* v = std::getenv("EFFITUNE_ATTN_CHUNK");
     const int c = v == nullptr ? 0 : std::atoi(v);
@@ -613,18 +612,11 @@ int32_t decode_attn_chunk(ActType act, int32_t head_dim, int32_t n_heads, int32_
   // Forced lengths above kAttnMaxChunk only where the tensor-core kernel runs.
   if (forced > 0) return forced <= kAttnMaxChunk || decode_mma_per_sm(act, head_dim, group, forced) > 0 ? forced : kAttnMaxChunk;
   if (!on) return kAttnChunk;
-  const int64_t pairs = static_cast<int64_t>(steps) * n_kv_heads, sms = sm_count();
-  if (pairs >= sms) return kAttnMaxChunk;
-  if (!wave) return kAttnChunk;
-  // The rules by waves: the tensor-core kernel's occupancy at both stage counts.
-  const int per_sm_short = decode_mma_per_sm(act, head_dim, group, kAttnChunk);
-  const int per_sm_long = decode_mma_per_sm(act, head_dim, group, kAttnMaxChunk);
-  if (fit && per_sm_short > 0 && per_sm_long > 0 && decode_mma_env() != 0)
-    return wave_fitted_split_length(pairs, max_len, sms, per_sm_short, per_sm_long);
-  return use_long_splits(pairs, decode_attn_splits(max_len, kAttnChunk), decode_attn_splits(max_len, kAttnMaxChunk), sms,
-                         per_sm_short, per_sm_long)
-             ? kAttnMaxChunk
-             : kAttnChunk;
+  // The rules by waves need the tensor-core kernel's occupancy at both stage counts (0: not asked).
+  const bool ask = wave && decode_mma_env() != 0;
+  return decode_split_length(static_cast<int64_t>(steps) * n_kv_heads, max_len, sm_count(),
+                             ask ? decode_mma_per_sm(act, head_dim, group, kAttnChunk) : 0,
+                             ask ? decode_mma_per_sm(act, head_dim, group, kAttnMaxChunk) : 0);
 }
 
 int32_t decode_attn_splits(int32_t max_len, int32_t chunk) {

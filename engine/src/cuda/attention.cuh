@@ -50,19 +50,14 @@ struct AttnArgs {
   bool prefetch_kv = false;
 };
 
-// Positions per decode split for a step of `steps` sequences whose longest has max_len positions:
-// 256 once the (KV head, sequence) pairs alone give one CTA per SM, so that long contexts are not cut
-// into more CTAs (each paying the kernel's fixed chain of phases) and merge work than needed (at 8B
-// batch 64, ~190 positions: one split instead of four and no merge launch; the threshold was 2 CTAs
-// an SM until TP=2 batch 64, 256 pairs a rank, measured +1.6% with one split on 2 H100s). Below that,
-// where the tensor-core kernel runs, the shortest of 64, 128, 192, 256, 384, 512, 768, ... whose
-// working CTAs fit one wave of it (wave_fitted_split_length in decode_attn_choice.h): 64 at batch 1
-// and short contexts, one split of 256 up to 256 positions once the pairs give half the SMs a CTA,
-// one wave of longer splits elsewhere; else 64. Switches (A/B):
-// EFFITUNE_ATTN_FIT_SPLITS=0 takes session 18's 64-or-256 rules by waves instead (use_long_splits),
-// EFFITUNE_ATTN_WAVE_SPLITS=0 neither (64 below one pair an SM), EFFITUNE_ATTN_LONG_SPLITS=0 keeps 64
-// always, EFFITUNE_ATTN_CHUNK=<a multiple of 64> forces a length (above 256 only where the tensor-core
-// kernel runs, else 256).
+// Positions per decode split for a step of `steps` sequences whose longest has max_len positions
+// (decode_split_length in decode_attn_choice.h, with its measurements): 256 once the (KV head,
+// sequence) pairs alone give one CTA per SM; below that, where the tensor-core kernel runs, one split
+// of 256 up to 256 positions once the pairs give half the SMs a CTA, else the shortest of 64, 128,
+// 192, 256, 384, 512, 768, ... whose working CTAs fit one wave of it (64 at batch 1 and short
+// contexts); else 64. Switches (A/B): EFFITUNE_ATTN_WAVE_SPLITS=0 drops the rules by waves (64 below
+// one pair an SM), EFFITUNE_ATTN_LONG_SPLITS=0 keeps 64 always, EFFITUNE_ATTN_CHUNK=<a multiple of 64>
+// forces a length (above 256 only where the tensor-core kernel runs, else 256).
 int32_t decode_attn_chunk(ActType act, int32_t head_dim, int32_t n_heads, int32_t n_kv_heads, int32_t steps,
                           int32_t max_len);
 

@@ -18,31 +18,7 @@ inline bool use_decode_mma(int forced, int env, int64_t ctas, int64_t sms, int m
   return ctas <= mma_per_sm * sms || ctas > scalar_per_sm * sms;
 }
 
-// Decode splits of kAttnMaxChunk (256) positions instead of kAttnChunk (64). Once the (KV head,
-// sequence) pairs alone give a CTA per SM: always, as before. Below that, by waves of the tensor-core
-// kernel (W = its CTAs an SM x SMs at each length), each split paying the kernel's fixed chain of
-// phases and the merge reading every split back:
-//  - the short splits' grid fits in one wave: short (batch 1 at 160 positions: 9% faster on the 8B shape);
-//  - the long splits' grid fits in one wave: long (544 positions, a TP=4 rank batch 32 +6.8%, a TP=2
-//    rank batch 16 +4.2%, 1B batch 16 +7.2%; 8B batch 1 at 4,000 positions +6.4%);
-//  - it needs two waves or more: long (2,048 positions: a TP=4 rank batch 64 +30%, TP=2 rank +31%, 8B
-//    batch 16 +17%, 1B batch 16 +21%; 1,024: TP=4 rank batch 64 +14%);
-//  - between one and two waves: short (544 positions, TP=4 rank batch 64: 512 long CTAs for 396
-//    slots, short 5.5% faster: the long grid's second, mostly empty wave costs more than it saves).
-// H100 measurements, bench/README.md session 18. `splits_*`: the splits each length gives the longest
-// context; `mma_per_sm_*`: the tensor-core kernel's CTAs an SM at each length (0 where it cannot
-// run: then only the first rule applies).
-inline bool use_long_splits(int64_t pairs, int64_t splits_short, int64_t splits_long, int64_t sms, int mma_per_sm_short,
-                            int mma_per_sm_long) {
-  if (pairs >= sms) return true;
-  if (mma_per_sm_short <= 0 || mma_per_sm_long <= 0) return false;
-  const int64_t short_wave = mma_per_sm_short * sms, long_wave = mma_per_sm_long * sms;
-  const int64_t ctas_long = pairs * splits_long;
-  if (pairs * splits_short <= short_wave) return false;
-  return ctas_long <= long_wave || ctas_long >= 2 * long_wave;
-}
-
-// The split lengths the one-wave rule below chooses from: 64, 128, then 2^k and 3 x 2^(k-1) (192, 256,
+// The split lengths decode_split_length below chooses from below one pair an SM: 64, 128, then 2^k and 3 x 2^(k-1) (192, 256,
 // 384, 512, 768, ...): within a factor 4/3 of any length, so one wave is filled to three quarters or
 // more, and coarse enough that a growing context changes the captured decode graph (keyed by the
 // length) about twice per doubling, as the block-table stride does.
@@ -51,21 +27,27 @@ inline int64_t next_split_length(int64_t c) {
   return (c & (c - 1)) == 0 ? c + c / 2 : c / 3 * 4;
 }
 
-// Split lengths by one wave (FlashInfer's decode planner sizes its KV chunks the same way): below one
-// (KV head, sequence) pair an SM, the shortest candidate whose working CTAs, pairs x ceil(max_len / c),
-// all run at once on the tensor-core kernel (`per_sm_short` its CTAs an SM at 64 positions, one cp.async
-// stage; `per_sm_long` above, two stages). Where 64 fits that is 64 (batch 1 at short contexts, as
-// above); elsewhere one wave of longer splits replaces use_long_splits' 256 in two or more waves,
-// or 64 in up to three: a TP=4 rank at batch 64 (128 pairs, 396 slots) takes 192 at 544 positions
-// (384 CTAs against 1,152 of 64), 384 at 1,056 (384 against 640 working CTAs of 256, the last split
-// 32 positions), 768 at 2,080. A split whose CTAs all start together streams its K/V at once, where a
-// second, partly filled wave of shorter splits pays the kernel's fixed phases again. Pairs that
-// fill the SMs keep 256 (their grid is several waves whatever the length). Between 65 and 256
-// positions, pairs that give half the SMs a CTA or more take one split of 256 (no merge launch): at
-// 129-160 positions 8B batch 16 +1.7%, 1B batch 16 +2.9%, a TP=2 rank at batch 32 +0.6% (8B q4_0
-// batch 16 -0.8%, within its spread); fewer pairs keep 64 (8B batch 1: one split -1.4%, q4_0 -9%).
-inline int32_t wave_fitted_split_length(int64_t pairs, int64_t max_len, int64_t sms, int per_sm_short,
-                                        int per_sm_long) {
+// Positions per decode split (FlashInfer's decode planner sizes its KV chunks the same way):
+//  - (KV head, sequence) pairs that give every SM a CTA: 256 (their grid is several waves whatever the
+//    length; at 8B batch 64, ~190 positions, one split and no merge launch);
+//  - below that, where the tensor-core kernel cannot run (`per_sm_*` 0): 64;
+//  - between 65 and 256 positions, pairs for half the SMs or more: one split of 256, no merge launch
+//    (129-160 positions: 8B batch 16 +1.7%, 1B batch 16 +2.9%, a TP=2 rank at batch 32 +0.6%, 8B q4_0
+//    batch 16 -0.8% within its spread); fewer pairs keep 64 (8B batch 1: one split -1.4%, q4_0 -9%);
+//  - else the shortest candidate whose working CTAs, pairs x ceil(max_len / c), all run at once on the
+//    tensor-core kernel (`per_sm_short` its CTAs an SM at 64 positions, one cp.async stage; `per_sm_long`
+//    above, two stages). That is 64 at batch 1 and short contexts (160 positions: 9% faster than 256 on
+//    the 8B shape), and one wave of longer splits elsewhere: a TP=4 rank at batch 64 (128 pairs, 396
+//    slots) takes 192 at 544 positions (384 CTAs against 1,152 of 64), 384 at 1,056 (against 640
+//    working CTAs of 256, the last split 32 positions), 768 at 2,080. A split whose CTAs all start
+//    together streams its K/V at once, where a second, partly filled wave of shorter splits pays the
+//    kernel's fixed phases again (H100, against session 18's 64-or-256 rule by waves: the kernel alone
+//    at 2 KV heads batch 64 -43% / -29% / -12% at 544 / 1,056 / 2,080 positions, the rank end to end
+//    +11% / +10% / +4%).
+// H100 measurements, bench/README.md sessions 18-19.
+inline int32_t decode_split_length(int64_t pairs, int64_t max_len, int64_t sms, int per_sm_short, int per_sm_long) {
+  if (pairs >= sms) return 256;
+  if (per_sm_short <= 0 || per_sm_long <= 0) return 64;
   if (max_len > 64 && max_len <= 256 && 2 * pairs >= sms) return 256;
   int64_t c = 64;
   for (;; c = next_split_length(c)) {
