@@ -6,8 +6,10 @@
 // Why: at batch 64 the kernel took ~11 us a layer on a TP=4 rank (2 KV heads) for ~4 MB of K/V, a
 // latency-bound chain that bounds TP scaling (bench/README.md, session 11).
 // mma=0,1 times the scalar and the tensor-core decode kernels (AttnArgs::decode_mma; -1 as the backend);
-// chunk=64,384 the split lengths (0: decode_attn_chunk's, as the backend plans a step).
-//   bench_attn [kv=8,4,2] [batch=1,64] [ctx=64,512,2048] [chunk=0] [regs=-1] [mma=-1] [fused=1] [launches=200] [reps=5]
+// chunk=64,384 the split lengths (0: decode_attn_chunk's, as the backend plans a step); wide=0,1 the
+// tensor-core kernel's wide variant (8 warps, every tile ahead) (AttnArgs::decode_wide; -1 as the backend).
+//   bench_attn [kv=8,4,2] [batch=1,64] [ctx=64,512,2048] [chunk=0] [regs=-1] [mma=-1] [wide=-1] [fused=1]
+//              [launches=200] [reps=5]
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -58,7 +60,8 @@ int32_t pow2_at_least(int32_t n) {
 }
 
 // Microseconds per launch for one configuration.
-double time_config(int kv_heads, int batch, int ctx, int chunk_arg, int regs, int mma, bool fused, int launches, int reps) {
+double time_config(int kv_heads, int batch, int ctx, int chunk_arg, int regs, int mma, int wide, bool fused, int launches,
+                   int reps) {
   constexpr int kHd = 128, kGroup = 4, kBlock = 16;
   const int heads = kv_heads * kGroup, kv_dim = kv_heads * kHd;
   const int per_seq = (ctx + kBlock - 1) / kBlock, stride = pow2_at_least(per_seq);
@@ -96,6 +99,7 @@ double time_config(int kv_heads, int batch, int ctx, int chunk_arg, int regs, in
   a.live_splits = (ctx + chunk - 1) / chunk;
   a.k_row_in_regs = static_cast<int8_t>(regs);
   a.decode_mma = static_cast<int8_t>(mma);
+  a.decode_wide = static_cast<int8_t>(wide);
   if (fused) a.inv_freq = d_inv;
 
   cudaStream_t s;
@@ -132,9 +136,9 @@ double time_config(int kv_heads, int batch, int ctx, int chunk_arg, int regs, in
                   static_cast<void*>(pml)})
     CHECK(cudaFree(p));
   std::printf("{\"bench\":\"attn_decode\",\"kv_heads\":%d,\"heads\":%d,\"batch\":%d,\"ctx\":%d,\"chunk\":%d,\"splits\":%d,"
-              "\"regs\":%d,\"mma\":%d,\"fused_rope\":%s,\"us_per_launch\":%.3f,\"us_min\":%.3f,\"us_max\":%.3f,"
+              "\"regs\":%d,\"mma\":%d,\"wide\":%d,\"fused_rope\":%s,\"us_per_launch\":%.3f,\"us_min\":%.3f,\"us_max\":%.3f,"
               "\"kv_gb_s\":%.1f}\n",
-              kv_heads, heads, batch, ctx, chunk, splits, regs, mma, fused ? "true" : "false", us[us.size() / 2], us.front(),
+              kv_heads, heads, batch, ctx, chunk, splits, regs, mma, wide, fused ? "true" : "false", us[us.size() / 2], us.front(),
               us.back(), 2.0 * batch * ctx * kv_dim * 2 / (us[us.size() / 2] * 1e3));
   std::fflush(stdout);
   return us[us.size() / 2];
@@ -144,13 +148,13 @@ double time_config(int kv_heads, int batch, int ctx, int chunk_arg, int regs, in
 
 int main(int argc, char** argv) {
   std::map<std::string, std::string> args = {{"kv", "8,4,2"}, {"batch", "1,64"},    {"ctx", "64,512,2048"},
-                                             {"chunk", "0"},  {"regs", "-1"},  {"mma", "-1"},      {"fused", "1"},       {"launches", "200"},
+                                             {"chunk", "0"},  {"regs", "-1"},  {"mma", "-1"},      {"wide", "-1"}, {"fused", "1"},       {"launches", "200"},
                                              {"reps", "5"}};
   for (int i = 1; i < argc; ++i) {
     const std::string s = argv[i];
     const auto eq = s.find('=');
     if (eq == std::string::npos || !args.count(s.substr(0, eq))) {
-      std::fprintf(stderr, "bench_attn: unknown argument '%s' (key=value: kv, batch, ctx, chunk, regs, mma, fused, launches, reps)\n",
+      std::fprintf(stderr, "bench_attn: unknown argument '%s' (key=value: kv, batch, ctx, chunk, regs, mma, wide, fused, launches, reps)\n",
                    s.c_str());
       return 2;
     }
@@ -162,7 +166,8 @@ int main(int argc, char** argv) {
         for (const auto& ch : effitune::tools::split(args["chunk"]))
           for (const auto& r : effitune::tools::split(args["regs"]))
             for (const auto& m : effitune::tools::split(args["mma"]))
-              time_config(std::stoi(kv), std::stoi(b), std::stoi(c), std::stoi(ch), std::stoi(r), std::stoi(m),
-                          args["fused"] != "0", std::stoi(args["launches"]), std::stoi(args["reps"]));
+              for (const auto& w : effitune::tools::split(args["wide"]))
+                time_config(std::stoi(kv), std::stoi(b), std::stoi(c), std::stoi(ch), std::stoi(r), std::stoi(m),
+                            std::stoi(w), args["fused"] != "0", std::stoi(args["launches"]), std::stoi(args["reps"]));
   return 0;
 }

@@ -232,6 +232,19 @@ std::vector<double> attention_ref(const std::vector<float>& q, const std::vector
   return out;
 }
 
+// RoPE at position `pos` on interleaved pairs (2i, 2i + 1) of every head_dim row, in float64: the
+// convention of the engine's fused decode step (AttnArgs::inv_freq).
+std::vector<float> rope_rows_ref(std::vector<float> x, int hd, int pos, double theta) {
+  for (size_t r = 0; r < x.size() / hd; ++r)
+    for (int i = 0; i < hd / 2; ++i) {
+      const double f = pos * std::pow(theta, -2.0 * i / hd), c = std::cos(f), sn = std::sin(f);
+      const double x0 = x[r * hd + 2 * i], x1 = x[r * hd + 2 * i + 1];
+      x[r * hd + 2 * i] = static_cast<float>(x0 * c - x1 * sn);
+      x[r * hd + 2 * i + 1] = static_cast<float>(x0 * sn + x1 * c);
+    }
+  return x;
+}
+
 struct AttnCase {
   int len, n_new, nh, nkv, hd, block;
   bool decode;
@@ -255,14 +268,15 @@ TEST(CudaOps, PagedAttention) {
       const bool tensor_core = !c.decode && (c.hd == 64 || c.hd == 128);
       // The tensor-core decode kernel at `chunk` positions a split (16-bit, head_dim 64 / 128). P is
       // rounded to bf16 before P V, as in the tensor-core prefill: two roundings.
-      const auto check_decode_mma = [&](int32_t chunk) {
+      // wide: its wide variant (8 warps, every tile copied ahead; splits of up to 256).
+      const auto check_decode_mma = [&](int32_t chunk, int wide = 0) {
         std::vector<float> out_mma;
         ASSERT_TRUE(cuda_ops::attention(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd, c.block, c.decode, act, out_mma,
-                                        chunk, -1, 1)
+                                        chunk, -1, 1, wide)
                         .ok());
         EXPECT_LE(nmse(out_mma, ref), kHalfTwoRoundings)
             << dtype_name(act) << " len " << c.len << " heads " << c.nh << "/" << c.nkv << " hd " << c.hd
-            << " tensor-core decode, splits of " << chunk;
+            << " tensor-core decode, splits of " << chunk << (wide ? ", wide" : "");
       };
       const bool decode_mma = c.decode && act != DType::kF32 && (c.hd == 64 || c.hd == 128);
       // Decode runs with both split lengths (64 positions, and the 256 of large batches) and both
@@ -289,6 +303,35 @@ TEST(CudaOps, PagedAttention) {
       // stages above 64 positions; 384 and 768 leave a shorter last split, or one split).
       if (decode_mma)
         for (int32_t chunk : {128, 192, 384, 768}) check_decode_mma(chunk);
+      // The wide variant: one split (len <= 256) and, at longer lengths, several (the merge's units).
+      if (decode_mma)
+        for (int32_t chunk : {128, 256}) check_decode_mma(chunk, 1);
+      // RoPE fused into the decode kernels (the backend's decode steps): q and the new K row arrive
+      // unrotated and the kernel rotates them and stores the new K/V (into shared memory too, in the
+      // tensor-core kernel). The float64 reference rotates the same rounded inputs; the kernel rounds
+      // the rotated q and K once more (16-bit: three roundings).
+      if (c.decode && c.hd % 2 == 0) {
+        constexpr double kTheta = 10000.0;
+        auto k_rot = k;
+        const int kv_dim = c.nkv * c.hd;
+        const auto last = rope_rows_ref(std::vector<float>(k.end() - kv_dim, k.end()), c.hd, c.len - 1, kTheta);
+        std::copy(last.begin(), last.end(), k_rot.end() - kv_dim);
+        const auto ref_rot = attention_ref(rope_rows_ref(q, c.hd, c.len - 1, kTheta), k_rot, v, c.len, 1, c.nh, c.nkv, c.hd);
+        const double tol = act == DType::kF32 ? kF32Matmul * 1e-3 : 1.5 * kHalfTwoRoundings;
+        struct Way {
+          int chunk, mma, wide;
+        };
+        for (const Way w : {Way{64, 0, 0}, Way{256, 0, 0}, Way{64, 1, 0}, Way{256, 1, 0}, Way{256, 1, 1}, Way{128, 1, 1}}) {
+          if (w.mma && !decode_mma) continue;
+          std::vector<float> out;
+          ASSERT_TRUE(cuda_ops::attention(q, k, v, c.len, 1, c.nh, c.nkv, c.hd, c.block, true, act, out, w.chunk, -1, w.mma,
+                                          w.wide, kTheta)
+                          .ok());
+          EXPECT_LE(nmse(out, ref_rot), tol) << dtype_name(act) << " len " << c.len << " heads " << c.nh << "/" << c.nkv
+                                             << " hd " << c.hd << " fused RoPE, splits of " << w.chunk << " mma " << w.mma
+                                             << " wide " << w.wide;
+        }
+      }
     }
   }
 }
@@ -389,6 +432,17 @@ TEST(CudaOps, DecodeSplitLengthChoice) {
   // One slot an SM and 131 pairs: only one split a pair fits, the first candidate past the length.
   EXPECT_EQ(decode_split_length(131, 5000, 132, 1, 1), 6144);
   EXPECT_EQ(decode_split_length(131, 64, 132, 1, 1), 64);
+  // The wide variant (one CTA an SM): one split of 256 from 65 to 256 positions whatever the pairs
+  // below one an SM (batch 1 at 160: no merge launch); 64 up to 64 positions and the one-wave rule
+  // above 256, as without it.
+  EXPECT_EQ(decode_split_length(8, 160, 132, 3, 3, 1), 256);
+  EXPECT_EQ(decode_split_length(2, 65, 132, 3, 3, 1), 256);
+  EXPECT_EQ(decode_split_length(64, 256, 132, 3, 3, 1), 256);
+  EXPECT_EQ(decode_split_length(8, 64, 132, 3, 3, 1), 64);
+  EXPECT_EQ(decode_split_length(8, 1088, 132, 3, 3, 1), 64);
+  EXPECT_EQ(decode_split_length(128, 544, 132, 3, 3, 1), 192);
+  // It needs the 4-warp kernel's occupancy too (the tensor-core kernel runs at all).
+  EXPECT_EQ(decode_split_length(8, 160, 132, 0, 0, 1), 64);
 }
 
 }  // namespace

@@ -499,6 +499,12 @@ int decode_mma_env() {
   return env;
 }
 
+// EFFITUNE_ATTN_WIDE=0: no wide variant of the tensor-core decode kernel (A/B; decode_split_length).
+bool decode_wide_env() {
+  static const bool on = env_flag("EFFITUNE_ATTN_WIDE", true);
+  return on;
+}
+
 template <typename T, int HD>
 void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32_t n_splits, float* po, float* pml,
                cudaStream_t s) {
@@ -540,11 +546,20 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
     const int64_t ctas = static_cast<int64_t>(grid.x) * grid.y * live;
     // Splits above kAttnMaxChunk positions (the one-wave rule's) do not fit the scalar kernel's scores.
     mma = G <= 16 && (a.chunk > kAttnMaxChunk ||
-                      use_decode_mma(a.decode_mma, decode_mma_env(), ctas, sm_count(), decode_mma_ctas_per_sm<T, HD>(a.chunk),
+                      use_decode_mma(a.decode_mma, decode_mma_env(), ctas, sm_count(), decode_mma_ctas_per_sm<T, HD>(a.chunk, false),
                                      scalar_per_sm.load(std::memory_order_relaxed)));
   }
   if (mma) {
-    if constexpr (kMmaKinds) launch_decode_mma<T, HD>(a, seq_len, grid, n_splits, po, pml, s);
+    if constexpr (kMmaKinds) {
+      // The wide variant for one split whose CTAs all run at once (decode_split_length chose 256
+      // for it): every tile in flight before the wait, and no merge launch.
+      const bool wide = a.chunk <= kWideChunk &&
+                        (a.decode_wide >= 0 ? a.decode_wide > 0
+                                            : decode_wide_env() && n_splits == 1 && a.chunk > kAttnChunk &&
+                                                  static_cast<int64_t>(grid.x) * grid.y <=
+                                                      static_cast<int64_t>(decode_mma_ctas_per_sm<T, HD>(a.chunk, true)) * sm_count());
+      launch_decode_mma<T, HD>(a, seq_len, grid, n_splits, po, pml, wide, s);
+    }
   } else if (G <= 4) {
     if (row_in_regs) launch_pdl(attn_decode_kernel<T, HD, 4, true>, grid, 128, smem, s, args, seq_len, n_splits, po, pml);
     else launch_pdl(attn_decode_kernel<T, HD, 4, false>, grid, 128, smem, s, args, seq_len, n_splits, po, pml);
@@ -587,13 +602,14 @@ void prefill_t(const AttnArgs& a, const int32_t* tiles, int32_t n_tiles, const i
   else launch_pdl(attn_prefill_kernel<T, 128>, grid, 256, 0, s, a, tiles, pos);
 }
 
-// The tensor-core decode kernel's CTAs an SM at `chunk` positions a split, 0 where it does not run.
-int decode_mma_per_sm(ActType act, int32_t head_dim, int32_t group, int32_t chunk) {
+// The tensor-core decode kernel's CTAs an SM at `chunk` positions a split (`wide`: its wide
+// variant), 0 where it does not run.
+int decode_mma_per_sm(ActType act, int32_t head_dim, int32_t group, int32_t chunk, bool wide = false) {
   if (group > 16) return 0;
-  if (act == ActType::kBF16 && head_dim == 128) return attn_detail::decode_mma_ctas_per_sm<__nv_bfloat16, 128>(chunk);
-  if (act == ActType::kBF16 && head_dim == 64) return attn_detail::decode_mma_ctas_per_sm<__nv_bfloat16, 64>(chunk);
-  if (act == ActType::kF16 && head_dim == 128) return attn_detail::decode_mma_ctas_per_sm<__half, 128>(chunk);
-  if (act == ActType::kF16 && head_dim == 64) return attn_detail::decode_mma_ctas_per_sm<__half, 64>(chunk);
+  if (act == ActType::kBF16 && head_dim == 128) return attn_detail::decode_mma_ctas_per_sm<__nv_bfloat16, 128>(chunk, wide);
+  if (act == ActType::kBF16 && head_dim == 64) return attn_detail::decode_mma_ctas_per_sm<__nv_bfloat16, 64>(chunk, wide);
+  if (act == ActType::kF16 && head_dim == 128) return attn_detail::decode_mma_ctas_per_sm<__half, 128>(chunk, wide);
+  if (act == ActType::kF16 && head_dim == 64) return attn_detail::decode_mma_ctas_per_sm<__half, 64>(chunk, wide);
   return 0;
 }
 
@@ -616,7 +632,8 @@ int32_t decode_attn_chunk(ActType act, int32_t head_dim, int32_t n_heads, int32_
   const bool ask = wave && decode_mma_env() != 0;
   return decode_split_length(static_cast<int64_t>(steps) * n_kv_heads, max_len, sm_count(),
                              ask ? decode_mma_per_sm(act, head_dim, group, kAttnChunk) : 0,
-                             ask ? decode_mma_per_sm(act, head_dim, group, kAttnMaxChunk) : 0);
+                             ask ? decode_mma_per_sm(act, head_dim, group, kAttnMaxChunk) : 0,
+                             ask && decode_wide_env() ? decode_mma_per_sm(act, head_dim, group, kWideChunk, true) : 0);
 }
 
 int32_t decode_attn_splits(int32_t max_len, int32_t chunk) {

@@ -18,6 +18,8 @@ namespace effitune::engine::cuda {
 // longer split when the batch alone fills the GPU.
 constexpr int kAttnChunk = 64;
 constexpr int kAttnMaxChunk = 256;  // keeps the decode kernel under 48 KB of shared memory (G 8, HD 128)
+// The longest split of the tensor-core decode kernel's wide variant (8 warps, two 16-position tiles each).
+constexpr int kWideChunk = 256;
 constexpr int kAttnMaxGroup = 8;  // query heads per KV head the decode kernel supports
 constexpr int kAttnPrefillRows = 64;  // query rows (tokens x group) per prefill CTA (4 lanes each)
 
@@ -45,6 +47,10 @@ struct AttnArgs {
   // 128 and up to 16 query heads per KV head. -1: whenever it applies (EFFITUNE_ATTN_DECODE_MMA=0
   // turns it off); 0: the scalar kernel; 1: the tensor-core one where it applies.
   int8_t decode_mma = -1;
+  // Decode on the tensor-core kernel: its wide variant (8 warps, every tile copied before the wait;
+  // splits of up to kWideChunk). -1: for one split while its CTAs fit one wave (decode_split_length;
+  // EFFITUNE_ATTN_WIDE=0 turns it off); 0: never; 1: whenever the split fits it.
+  int8_t decode_wide = -1;
   // Decode: pull the cached K/V rows of the earlier positions into L1 before waiting on the previous
   // kernel (set by the launcher while the CTAs are few; EFFITUNE_ATTN_PREFETCH=0 turns it off).
   bool prefetch_kv = false;

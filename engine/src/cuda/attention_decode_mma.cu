@@ -16,18 +16,23 @@ namespace effitune::engine::cuda::attn_detail {
 namespace {
 
 constexpr int kWarps = 4, kKeysPerTile = 16;
+// The wide variant: splits of up to 256 positions, 8 warps with two 16-position tiles each, all in
+// flight before the wait on the previous kernel (few CTAs: one split at batch 1, no merge launch;
+// see decode_split_length). 16 warps of one tile would cap the registers at 128 a thread and spill.
+constexpr int kWideWarps = 8;
+static_assert(kWideWarps * kKeysPerTile * 2 == kWideChunk, "two tiles a warp");
 constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
 
-// Dynamic shared memory: [kWarps][kStages][K, V][16 positions][HD + 8] of T (rows padded by 16
+// Dynamic shared memory: [W warps][kStages][K, V][16 positions][HD + 8] of T (rows padded by 16
 // bytes so that the 8 row addresses of an ldmatrix fall in distinct banks; reused as float
-// [kWarps][16][HD] for the merge), then the group's query heads [16][HD] of T.
+// [W][16][HD] for the merge), then the group's query heads [16][HD] of T.
 template <int HD>
 constexpr int kRow = HD + 8;
 template <int HD>
 constexpr int kTileElems = kKeysPerTile * kRow<HD>;
-template <typename T, int HD, int kStages>
+template <typename T, int HD, int kStages, int W>
 constexpr size_t decode_mma_smem() {
-  return sizeof(T) * (kWarps * 2 * kStages * kTileElems<HD> + 16 * HD);
+  return sizeof(T) * (W * 2 * kStages * kTileElems<HD> + 16 * HD);
 }
 
 // Issues the cp.async copies of positions kb .. kb + 15 of K and V into `dst` (zeros past p1;
@@ -56,16 +61,19 @@ __device__ __forceinline__ void stage_tile(const AttnArgs& a, const int32_t* bt,
 // tiles a warp); 1: splits of 64, where each warp has one tile and a second stage would only hold
 // shared memory (measured on an H100, 1 stage against 2 at batch 1: 8B bf16 +2.1%, q4_0 +4.6%,
 // tp4-rank +0.1%, 1B bf16 +1.3%, q4_0 -1.1%).
-template <typename T, int HD, int kStages>
-__global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a, const int32_t* seq_len, int32_t n_splits,
-                                                                      float* po, float* pml) {
+// W: warps a CTA. kAhead: the rounds of tiles (W x 16 positions each) copied before the wait, 1 or
+// kStages; kStages means every round the split has (the wide variant: at most kStages rounds).
+template <typename T, int HD, int kStages, int W, int kAhead>
+__global__ void __launch_bounds__(W * 32) attn_decode_mma_kernel(AttnArgs a, const int32_t* seq_len, int32_t n_splits,
+                                                                 float* po, float* pml) {
+  static_assert(kAhead == 1 || kAhead == kStages, "the tiles before the wait: one round, or all of them");
   pdl_trigger();
   constexpr int R = kRow<HD>, kTile = kTileElems<HD>;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* kv_s = reinterpret_cast<T*>(smem_raw);
-  T* q_s = kv_s + kWarps * 2 * kStages * kTile;
-  __shared__ float ml_s[kWarps][16][2];
-  static_assert(sizeof(T) * kWarps * 2 * kStages * kTile >= sizeof(float) * kWarps * 16 * HD, "merge area");
+  T* q_s = kv_s + W * 2 * kStages * kTile;
+  __shared__ float ml_s[W][16][2];
+  static_assert(sizeof(T) * W * 2 * kStages * kTile >= sizeof(float) * W * 16 * HD, "merge area");
 
   const int kvh = blockIdx.x, s = blockIdx.y, split = blockIdx.z;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, gq = lane >> 2, tq = lane & 3;
@@ -77,14 +85,18 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
   T* ks0 = kv_s + warp * 2 * kStages * kTile;  // stage st: K at ks0 + 2 st kTile, V kTile further
   const int kb0 = p0 + warp * kKeysPerTile;
   // Before the wait: this thread's RoPE angle (as the scalar kernel: 128 % (HD / 2) == 0), and the
-  // warp's first 16 positions, written by earlier steps, except the new one.
+  // warp's first kAhead tiles of 16 positions, written by earlier steps, except the new one.
   float rope_sn = 0.0f, rope_cs = 1.0f;
   if (a.inv_freq != nullptr) {
     double sd, cd;
     sincos(static_cast<double>(len - 1) * a.inv_freq[tid % (HD / 2)], &sd, &cd);
     rope_sn = static_cast<float>(sd), rope_cs = static_cast<float>(cd);
   }
-  if (kb0 < p1) stage_tile<T, HD>(a, bt, kvh, kb0, p1, len - 1, ks0, lane);
+#pragma unroll
+  for (int r = 0; r < kAhead; ++r) {
+    const int kb = kb0 + r * W * kKeysPerTile;
+    if (kb < p1) stage_tile<T, HD>(a, bt, kvh, kb, p1, len - 1, ks0 + 2 * r * kTile, lane);
+  }
   cp_async_commit();
   pdl_wait();
   if (n <= 0) {  // past this sequence's length
@@ -109,22 +121,37 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
       const int64_t slot = kv_row(a, bt, len - 1, kv_dim, kvh, HD);
       T* kw = static_cast<T*>(a.kv.k) + slot;
       T* vw = static_cast<T*>(a.kv.v) + slot;
+      // In a tile copied before the wait, the new row also goes straight to its place in shared
+      // memory: a copy back from global memory would add a round trip to the chain after the wait.
+      const int jn = len - 1 - p0, t = jn / kKeysPerTile;
+      T* ks_new = t < kAhead * W ? kv_s + (t % W) * 2 * kStages * kTile + (t / W) * 2 * kTile + (jn % kKeysPerTile) * R
+                                 : nullptr;
       for (int j = tid; j < HD / 2; j += blockDim.x) {
         const float x0 = to_f32(kn[2 * j]), x1 = to_f32(kn[2 * j + 1]);
-        kw[2 * j] = from_f32<T>(x0 * rope_cs - x1 * rope_sn);
-        kw[2 * j + 1] = from_f32<T>(x0 * rope_sn + x1 * rope_cs);
+        const T k0 = from_f32<T>(x0 * rope_cs - x1 * rope_sn), k1 = from_f32<T>(x0 * rope_sn + x1 * rope_cs);
+        kw[2 * j] = k0, kw[2 * j + 1] = k1;
+        if (ks_new != nullptr) ks_new[2 * j] = k0, ks_new[2 * j + 1] = k1;
       }
-      for (int d = tid; d < HD; d += blockDim.x) vw[d] = vn[d];
+      for (int d = tid; d < HD; d += blockDim.x) {
+        const T x = vn[d];
+        vw[d] = x;
+        if (ks_new != nullptr) ks_new[kTile + d] = x;
+      }
     }
   }
-  __syncthreads();  // q_s, and the new K/V row in global memory, for every warp
-  // The new position, if it falls in this warp's first 16 (the later tiles are copied whole below).
-  if (p1 == len && kb0 <= len - 1 && len - 1 < kb0 + kKeysPerTile && lane < HD / 8) {
-    const int j = len - 1 - kb0, c = lane * 8;
-    const int64_t slot = kv_row(a, bt, len - 1, kv_dim, kvh, HD) + c;
-    const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(ks0 + j * R + c));
-    cp_async16(dst, static_cast<const T*>(a.kv.k) + slot, true);
-    cp_async16(dst + kTile * sizeof(T), static_cast<const T*>(a.kv.v) + slot, true);
+  __syncthreads();  // q_s, and the new K/V row in global (and shared) memory, for every warp
+  // Unfused RoPE (an earlier kernel wrote the new row): it, if it falls in a tile of this warp
+  // copied before the wait (the later tiles are copied whole below).
+#pragma unroll
+  for (int r = 0; r < kAhead; ++r) {
+    const int kb = kb0 + r * W * kKeysPerTile;
+    if (a.inv_freq == nullptr && p1 == len && kb <= len - 1 && len - 1 < kb + kKeysPerTile && lane < HD / 8) {
+      const int j = len - 1 - kb, c = lane * 8;
+      const int64_t slot = kv_row(a, bt, len - 1, kv_dim, kvh, HD) + c;
+      const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(ks0 + 2 * r * kTile + j * R + c));
+      cp_async16(dst, static_cast<const T*>(a.kv.k) + slot, true);
+      cp_async16(dst + kTile * sizeof(T), static_cast<const T*>(a.kv.v) + slot, true);
+    }
   }
   cp_async_commit();
 
@@ -138,9 +165,9 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
   const float scale_log2 = a.scale * kLog2e;
   int st = 0;
-  for (int kb = kb0; kb < p1; kb += kWarps * kKeysPerTile) {
-    const int next = kb + kWarps * kKeysPerTile;
-    if (kStages == 2 && next < p1) {  // the next 16 positions into the other stage while these are used
+  for (int kb = kb0; kb < p1; kb += W * kKeysPerTile) {
+    const int next = kb + W * kKeysPerTile;
+    if (kAhead == 1 && kStages == 2 && next < p1) {  // the next 16 positions into the other stage while these are used
       stage_tile<T, HD>(a, bt, kvh, next, p1, -1, ks0 + 2 * (st ^ 1) * kTile, lane);
       cp_async_commit();
       cp_async_wait(1);
@@ -219,7 +246,7 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
     l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
   }
   __syncthreads();  // every warp is done with its tiles: kv_s becomes the merge area
-  float* mo = reinterpret_cast<float*>(kv_s);  // [kWarps][16][HD]
+  float* mo = reinterpret_cast<float*>(kv_s);  // [W][16][HD]
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
     const int r = gq + 8 * i;
@@ -236,10 +263,10 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
     const int g = i / HD, d = i % HD;
     float M = -INFINITY;
 #pragma unroll
-    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, ml_s[w][g][0]);
+    for (int w = 0; w < W; ++w) M = fmaxf(M, ml_s[w][g][0]);
     float L = 0.0f, acc = 0.0f;
 #pragma unroll
-    for (int w = 0; w < kWarps; ++w) {
+    for (int w = 0; w < W; ++w) {
       const float f = exp2f(ml_s[w][g][0] - M);  // 0 for a warp without positions
       L += ml_s[w][g][1] * f;
       acc += mo[(w * 16 + g) * HD + d] * f;
@@ -262,18 +289,20 @@ __global__ void __launch_bounds__(kWarps * 32) attn_decode_mma_kernel(AttnArgs a
 template <typename T, int HD>
 struct DecodeMma {
   void (*kernel)(AttnArgs, const int32_t*, int32_t, float*, float*);
-  int smem;
+  int smem, threads;
 };
-template <typename T, int HD, int kStages>
+template <typename T, int HD, int kStages, int W = kWarps, int kAhead = 1>
 DecodeMma<T, HD> decode_mma_variant() {
-  constexpr int kSmem = static_cast<int>(decode_mma_smem<T, HD, kStages>());
+  constexpr int kSmem = static_cast<int>(decode_mma_smem<T, HD, kStages, W>());
+  constexpr auto kernel = attn_decode_mma_kernel<T, HD, kStages, W, kAhead>;
   static std::atomic<uint64_t> raised{0};
   // A failure here shows as the launch's error (the backend checks after every layer).
-  if (kSmem > 48 * 1024) raise_dynamic_smem(reinterpret_cast<const void*>(attn_decode_mma_kernel<T, HD, kStages>), kSmem, raised);
-  return {attn_decode_mma_kernel<T, HD, kStages>, kSmem};
+  if (kSmem > 48 * 1024) raise_dynamic_smem(reinterpret_cast<const void*>(kernel), kSmem, raised);
+  return {kernel, kSmem, W * 32};
 }
 template <typename T, int HD>
-DecodeMma<T, HD> decode_mma(int32_t chunk) {
+DecodeMma<T, HD> decode_mma(int32_t chunk, bool wide) {
+  if (wide) return decode_mma_variant<T, HD, 2, kWideWarps, 2>();
   return chunk <= kWarps * kKeysPerTile ? decode_mma_variant<T, HD, 1>() : decode_mma_variant<T, HD, 2>();
 }
 
@@ -281,31 +310,36 @@ DecodeMma<T, HD> decode_mma(int32_t chunk) {
 
 template <typename T, int HD>
 void launch_decode_mma(const AttnArgs& a, const int32_t* seq_len, dim3 grid, int32_t n_splits, float* po, float* pml,
-                       cudaStream_t s) {
-  const DecodeMma<T, HD> k = decode_mma<T, HD>(a.chunk);
-  launch_pdl(k.kernel, grid, kWarps * 32, k.smem, s, a, seq_len, n_splits, po, pml);
+                       bool wide, cudaStream_t s) {
+  const DecodeMma<T, HD> k = decode_mma<T, HD>(a.chunk, wide && a.chunk <= kWideChunk);
+  launch_pdl(k.kernel, grid, k.threads, k.smem, s, a, seq_len, n_splits, po, pml);
 }
 
 template <typename T, int HD>
-int decode_mma_ctas_per_sm(int32_t chunk) {
-  static std::atomic<int> n[2] = {0, 0};  // by stage count (tensor-parallel ranks' threads share it)
-  std::atomic<int>& v = n[chunk <= kWarps * kKeysPerTile ? 0 : 1];
+int decode_mma_ctas_per_sm(int32_t chunk, bool wide) {
+  // By variant: one stage, two, wide (tensor-parallel ranks' threads share it).
+  static std::atomic<int> n[3] = {0, 0, 0};
+  std::atomic<int>& v = n[wide ? 2 : chunk <= kWarps * kKeysPerTile ? 0 : 1];
   if (v.load(std::memory_order_relaxed) == 0) {
-    const DecodeMma<T, HD> k = decode_mma<T, HD>(chunk);
+    const DecodeMma<T, HD> k = decode_mma<T, HD>(chunk, wide);
     int c = 0;
-    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&c, k.kernel, kWarps * 32, k.smem);
-    v.store(c > 0 ? c : 1, std::memory_order_relaxed);
+    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&c, k.kernel, k.threads, k.smem);
+    v.store(c > 0 ? c : -1, std::memory_order_relaxed);  // -1: does not fit
   }
-  return v.load(std::memory_order_relaxed);
+  return std::max(v.load(std::memory_order_relaxed), 0);
 }
 
-template int decode_mma_ctas_per_sm<__nv_bfloat16, 64>(int32_t);
-template int decode_mma_ctas_per_sm<__nv_bfloat16, 128>(int32_t);
-template int decode_mma_ctas_per_sm<__half, 64>(int32_t);
-template int decode_mma_ctas_per_sm<__half, 128>(int32_t);
-template void launch_decode_mma<__nv_bfloat16, 64>(const AttnArgs&, const int32_t*, dim3, int32_t, float*, float*, cudaStream_t);
-template void launch_decode_mma<__nv_bfloat16, 128>(const AttnArgs&, const int32_t*, dim3, int32_t, float*, float*, cudaStream_t);
-template void launch_decode_mma<__half, 64>(const AttnArgs&, const int32_t*, dim3, int32_t, float*, float*, cudaStream_t);
-template void launch_decode_mma<__half, 128>(const AttnArgs&, const int32_t*, dim3, int32_t, float*, float*, cudaStream_t);
+template int decode_mma_ctas_per_sm<__nv_bfloat16, 64>(int32_t, bool);
+template int decode_mma_ctas_per_sm<__nv_bfloat16, 128>(int32_t, bool);
+template int decode_mma_ctas_per_sm<__half, 64>(int32_t, bool);
+template int decode_mma_ctas_per_sm<__half, 128>(int32_t, bool);
+template void launch_decode_mma<__nv_bfloat16, 64>(const AttnArgs&, const int32_t*, dim3, int32_t, float*, float*, bool,
+                                                   cudaStream_t);
+template void launch_decode_mma<__nv_bfloat16, 128>(const AttnArgs&, const int32_t*, dim3, int32_t, float*, float*, bool,
+                                                    cudaStream_t);
+template void launch_decode_mma<__half, 64>(const AttnArgs&, const int32_t*, dim3, int32_t, float*, float*, bool,
+                                            cudaStream_t);
+template void launch_decode_mma<__half, 128>(const AttnArgs&, const int32_t*, dim3, int32_t, float*, float*, bool,
+                                             cudaStream_t);
 
 }  // namespace effitune::engine::cuda::attn_detail

@@ -84,12 +84,14 @@ __device__ __forceinline__ void mark_empty_split(const AttnArgs& a, float* pml, 
 
 // The tensor-core decode kernel for 16-bit activations, head_dim 64 or 128 and up to 16 query heads
 // per KV head, on grid (KV heads, steps, splits) with the decode kernel's outputs (attention.cu).
+// `wide` (splits of up to kWideChunk positions): the 8-warp variant, two 16-position tiles a warp,
+// all of them copied before the wait on the previous kernel.
 template <typename T, int HD>
 void launch_decode_mma(const AttnArgs& a, const int32_t* seq_len, dim3 grid, int32_t n_splits, float* po, float* pml,
-                       cudaStream_t s);
-// How many of its CTAs (for splits of `chunk` positions) an SM holds at once (its registers and
-// shared memory; measured once).
+                       bool wide, cudaStream_t s);
+// How many of its CTAs (for splits of `chunk` positions; `wide`: the wide variant) an SM holds at
+// once (its registers and shared memory; measured once); 0 where one does not fit.
 template <typename T, int HD>
-int decode_mma_ctas_per_sm(int32_t chunk);
+int decode_mma_ctas_per_sm(int32_t chunk, bool wide = false);
 
 }  // namespace effitune::engine::cuda::attn_detail

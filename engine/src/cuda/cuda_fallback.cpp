@@ -59,7 +59,7 @@ Status ops::gemm_stream(const TensorView&, std::span<const float>, int32_t, ops:
   return no_cuda();
 }
 Status ops::attention(std::span<const float>, std::span<const float>, std::span<const float>, int32_t, int32_t, int32_t,
-                      int32_t, int32_t, int32_t, bool, DType, std::vector<float>&, int32_t, int, int) {
+                      int32_t, int32_t, int32_t, bool, DType, std::vector<float>&, int32_t, int, int, int, double) {
   return no_cuda();
 }
 Status ops::all_reduce(int32_t, const std::vector<std::vector<std::vector<float>>>&,

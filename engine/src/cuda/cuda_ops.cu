@@ -293,10 +293,11 @@ Status gemm_stream(const TensorView& w, std::span<const float> x, int32_t rows, 
 Status attention(std::span<const float> q, std::span<const float> k, std::span<const float> v, int32_t len,
                  int32_t n_new, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, int32_t block_size,
                  bool decode_kernel, DType act, std::vector<float>& out, int32_t decode_chunk, int k_row_in_regs,
-                 int decode_mma) {
+                 int decode_mma, int decode_wide, double rope_theta) {
   EFFITUNE_RETURN_IF_ERROR(available());
   EFFITUNE_ASSIGN_OR_RETURN(ActType a, act_of(act));
   if (decode_kernel && n_new != 1) return invalid_argument("attention: the decode kernel takes one new token");
+  const bool fused_rope = decode_kernel && rope_theta > 0.0;
   const int32_t kv_dim = n_kv_heads * head_dim, q_dim = n_heads * head_dim;
   const int32_t n_blocks = (len + block_size - 1) / block_size;
   // Blocks in a shuffled order: the kernels must follow the table.
@@ -304,7 +305,8 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
   std::iota(table.begin(), table.end(), 0);
   std::shuffle(table.begin(), table.end(), std::mt19937(7));
   std::vector<float> kc(static_cast<size_t>(n_blocks) * block_size * kv_dim, 0.0f), vc(kc.size(), 0.0f);
-  for (int32_t p = 0; p < len; ++p) {
+  // Fused RoPE: the kernel rotates and stores the new position's K/V itself.
+  for (int32_t p = 0; p < (fused_rope ? len - 1 : len); ++p) {
     const size_t slot = (static_cast<size_t>(table[p / block_size]) * block_size + p % block_size) * kv_dim;
     std::copy(k.begin() + static_cast<size_t>(p) * kv_dim, k.begin() + static_cast<size_t>(p + 1) * kv_dim, kc.begin() + slot);
     std::copy(v.begin() + static_cast<size_t>(p) * kv_dim, v.begin() + static_cast<size_t>(p + 1) * kv_dim, vc.begin() + slot);
@@ -319,8 +321,17 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
                             std::to_string(kAttnChunk) + ", and at most " + std::to_string(kAttnMaxChunk) +
                             " unless the tensor-core decode kernel is asked for (decode_mma = 1)");
   const int32_t splits = static_cast<int32_t>((len + decode_chunk - 1) / decode_chunk);
-  DevBuf dq, dk, dv, dbt, dpos, dtiles, dlen, dout, dpo, dpml;
-  const auto qa = to_act(q, a), ka = to_act(kc, a), va = to_act(vc, a);
+  DevBuf dq, dk, dv, dbt, dpos, dtiles, dlen, dout, dpo, dpml, dfreq;
+  // Fused RoPE: the new token's row of a QKV projection, [q | k | v], still unrotated.
+  std::vector<float> qkv(q.begin(), q.end());
+  if (fused_rope) {
+    qkv.insert(qkv.end(), k.begin() + static_cast<size_t>(len - 1) * kv_dim, k.begin() + static_cast<size_t>(len) * kv_dim);
+    qkv.insert(qkv.end(), v.begin() + static_cast<size_t>(len - 1) * kv_dim, v.begin() + static_cast<size_t>(len) * kv_dim);
+    std::vector<double> inv(head_dim / 2);
+    for (int32_t i = 0; i < head_dim / 2; ++i) inv[i] = std::pow(rope_theta, -2.0 * i / head_dim);
+    EFFITUNE_RETURN_IF_ERROR(upload(dfreq, inv.data(), inv.size() * sizeof(double)));
+  }
+  const auto qa = to_act(qkv, a), ka = to_act(kc, a), va = to_act(vc, a);
   EFFITUNE_RETURN_IF_ERROR(upload(dq, qa.data(), qa.size()));
   EFFITUNE_RETURN_IF_ERROR(upload(dk, ka.data(), ka.size()));
   EFFITUNE_RETURN_IF_ERROR(upload(dv, va.data(), va.size()));
@@ -334,7 +345,8 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
   CUDA_RETURN_IF_ERROR(cudaMalloc(&dpml.p, static_cast<size_t>(n_heads) * splits * 2 * 4));
   AttnArgs args;
   args.qkv = dq.p;
-  args.ld_qkv = q_dim;
+  args.ld_qkv = fused_rope ? q_dim + 2 * kv_dim : q_dim;
+  if (fused_rope) args.inv_freq = static_cast<const double*>(dfreq.p);
   args.out = dout.p;
   args.kv = {dk.p, dv.p};
   args.block_tables = static_cast<int32_t*>(dbt.p);
@@ -346,6 +358,7 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
   args.live_splits = splits;
   args.k_row_in_regs = static_cast<int8_t>(k_row_in_regs);
   args.decode_mma = static_cast<int8_t>(decode_mma);
+  args.decode_wide = static_cast<int8_t>(decode_wide);
   if (decode_kernel)
     launch_attn_decode(a, args, static_cast<int32_t*>(dlen.p), 1, splits, static_cast<float*>(dpo.p),
                        static_cast<float*>(dpml.p), 0);

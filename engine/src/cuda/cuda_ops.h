@@ -54,11 +54,14 @@ Status gemm_stream(const TensorView& w, std::span<const float> x, int32_t rows, 
 // `block_size`. `decode_kernel` (n_new == 1 only) uses the split-K decode kernel with splits of
 // `decode_chunk` positions (a multiple of 64; above 256 only with decode_mma = 1), else the prefill one. `k_row_in_regs` picks the decode
 // kernel's scores variant (AttnArgs::k_row_in_regs; -1 as the backend chooses), `decode_mma` the
-// tensor-core decode kernel (AttnArgs::decode_mma).
+// tensor-core decode kernel (AttnArgs::decode_mma), `decode_wide` its wide variant (AttnArgs::decode_wide).
+// `rope_theta` > 0 (decode): q and k[len - 1] are unrotated, and the decode kernel applies RoPE at
+// position len - 1 (interleaved pairs, inv_freq theta^(-2i / head_dim)) and stores the new K/V itself,
+// as the backend's fused decode step does (AttnArgs::inv_freq).
 Status attention(std::span<const float> q, std::span<const float> k, std::span<const float> v, int32_t len,
                  int32_t n_new, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, int32_t block_size,
                  bool decode_kernel, DType act, std::vector<float>& out, int32_t decode_chunk = 64,
-                 int k_row_in_regs = -1, int decode_mma = -1);
+                 int k_row_in_regs = -1, int decode_mma = -1, int decode_wide = -1, double rope_theta = 0.0);
 
 // Runs the calls in order through the tensor-parallel group of devices 0 .. ranks - 1
 // (make_cuda_tp_group), one host thread per rank, each on its own stream: inputs[c][r] is rank r's

@@ -31,9 +31,13 @@ inline int64_t next_split_length(int64_t c) {
 //  - (KV head, sequence) pairs that give every SM a CTA: 256 (their grid is several waves whatever the
 //    length; at 8B batch 64, ~190 positions, one split and no merge launch);
 //  - below that, where the tensor-core kernel cannot run (`per_sm_*` 0): 64;
-//  - between 65 and 256 positions, pairs for half the SMs or more: one split of 256, no merge launch
-//    (129-160 positions: 8B batch 16 +1.7%, 1B batch 16 +2.9%, a TP=2 rank at batch 32 +0.6%, 8B q4_0
-//    batch 16 -0.8% within its spread); fewer pairs keep 64 (8B batch 1: one split -1.4%, q4_0 -9%);
+//  - between 65 and 256 positions, where the tensor-core kernel's wide variant runs (`per_sm_wide`
+//    its CTAs an SM; 8 warps, two 16-position tiles each, all copied before the wait on the previous
+//    kernel): one split of 256, no merge launch;
+//  - else between 65 and 256 positions, pairs for half the SMs or more: one split of 256 on the
+//    4-warp kernel (129-160 positions: 8B batch 16 +1.7%, 1B batch 16 +2.9%, a TP=2 rank at batch 32
+//    +0.6%, 8B q4_0 batch 16 -0.8% within its spread); fewer pairs keep 64 (8B batch 1: one split on
+//    the 4-warp kernel -1.4%, q4_0 -9%: each warp's tiles come one after another);
 //  - else the shortest candidate whose working CTAs, pairs x ceil(max_len / c), all run at once on the
 //    tensor-core kernel (`per_sm_short` its CTAs an SM at 64 positions, one cp.async stage; `per_sm_long`
 //    above, two stages). That is 64 at batch 1 and short contexts (160 positions: 9% faster than 256 on
@@ -45,10 +49,11 @@ inline int64_t next_split_length(int64_t c) {
 //    at 2 KV heads batch 64 -43% / -29% / -12% at 544 / 1,056 / 2,080 positions, the rank end to end
 //    +11% / +10% / +4%).
 // H100 measurements, bench/README.md sessions 18-19.
-inline int32_t decode_split_length(int64_t pairs, int64_t max_len, int64_t sms, int per_sm_short, int per_sm_long) {
+inline int32_t decode_split_length(int64_t pairs, int64_t max_len, int64_t sms, int per_sm_short, int per_sm_long,
+                                   int per_sm_wide = 0) {
   if (pairs >= sms) return 256;
   if (per_sm_short <= 0 || per_sm_long <= 0) return 64;
-  if (max_len > 64 && max_len <= 256 && 2 * pairs >= sms) return 256;
+  if (max_len > 64 && max_len <= 256 && (pairs <= static_cast<int64_t>(per_sm_wide) * sms || 2 * pairs >= sms)) return 256;
   int64_t c = 64;
   for (;; c = next_split_length(c)) {
     const int64_t slots = static_cast<int64_t>(c <= 64 ? per_sm_short : per_sm_long) * sms;
