@@ -131,9 +131,8 @@ TEST(CudaOps, MatmulAllTypesAndBatches) {
   // quantized products this small go to dequantize + cuBLAS, matmul_route.h; the streaming GEMM that
   // larger products take has tests of its own in gemm_stream_test.cpp).
   // The quantized K = 128 and 384 are the task model's row-parallel shards at gpu_count 2 (O and
-  // down); N = 77 is an odd count of weight rows. K = 8,192 and 14,336 (the 1B and 8B down
-  // projections) take the GEMV whose activation rows are staged in shared memory first (from 1 row;
-  // K = 1,024 from 8 rows), until they no longer leave two CTAs an SM (14,336: 3 rows).
+  // down); N = 77 is an odd count of weight rows. K = 8,192 and 14,336 are the 1B and 8B down
+  // projections (their activation prologue quantizes 2-4 loads a thread).
   const MatCase cases[] = {{DType::kF32, 300, 1024}, {DType::kF32, 64, 172},  {DType::kF16, 256, 512},
                            {DType::kBF16, 384, 768}, {DType::kBF16, 64, 172}, {DType::kQ8_0, 320, 1024},
                            {DType::kQ4_0, 320, 1024}, {DType::kQ8_0, 256, 128}, {DType::kQ4_0, 256, 384},

@@ -15,9 +15,7 @@ constexpr int kMaxSmem = 200 * 1024;
 
 // Shared memory per activation row: K int8 quants, then per 32-block {d, 8 * d * sum(q)} (the second
 // term removes Q4_0's +8 offset: sum((n - 8) q) = sum(n q) - 8 sum(q)).
-__host__ __device__ inline int64_t smem_per_row(int64_t k) { return k + (k / 32) * 8; }
-// kStage: the bf16 activation rows themselves follow, [n_rows][K] (offset 16-byte aligned).
-__host__ __device__ inline int64_t stage_offset(int64_t n_rows, int64_t k) { return (n_rows * smem_per_row(k) + 15) / 16 * 16; }
+inline int64_t smem_per_row(int64_t k) { return k + (k / 32) * 8; }
 
 // Quantizes 8 floats held by each of 4 consecutive lanes (one 32-block); every lane of the warp calls it.
 __device__ __forceinline__ void quantize_block8(const float* v, bool valid, int8_t* q_out, float2* s_out) {
@@ -50,14 +48,8 @@ __device__ __forceinline__ void quantize_block8(const float* v, bool valid, int8
 // (each of ~260 CTAs recomputed 14k silu and read 57 KB of gate|up for the 8B shape).
 //
 // kArgmax: MatArgs::argmax is set (the LM head of greedy decoding).
-//
-// kStage (MatIn::kPlain): the activation rows are first copied whole into shared memory by cp.async,
-// one wait for all of them, then quantized from there. Loaded by the quantizing loop itself, a long
-// row (the down projection's K = 14,336 at batch 1: 3.5 loads a thread) is a chain of dependent
-// round trips to L2 while the CTA's first weights sit in registers.
-template <WKind W, int B, MatIn In, bool kGateUp, bool kArgmax = false, bool kStage = false>
+template <WKind W, int B, MatIn In, bool kGateUp, bool kArgmax = false>
 __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(DeviceMatrix m, MatArgs a) {
-  static_assert(!kStage || In == MatIn::kPlain, "staging copies plain bf16 activations");
   constexpr int R = kGateUp ? 2 : 1, U = kUnroll / R;
   extern __shared__ uint4 smem[];
   const int64_t K = m.cols, nb = K / 32, n_chunks = m.data_row_bytes() / 16;
@@ -121,23 +113,12 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
 
   const __nv_bfloat16* x = static_cast<const __nv_bfloat16*>(a.x);
   const int64_t units = n_rows * (K / 8);
-  __nv_bfloat16* xst = reinterpret_cast<__nv_bfloat16*>(reinterpret_cast<unsigned char*>(smem) + stage_offset(n_rows, K));
-  if constexpr (kStage) {
-    const uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(xst));
-    for (int64_t u = threadIdx.x; u < units; u += kWarps * 32) {
-      const int64_t b = u / (K / 8), k0 = (u % (K / 8)) * 8;
-      cp_async16(base + static_cast<uint32_t>((b * K + k0) * 2), x + b * a.ldx + k0, true);
-    }
-    cp_async_commit();
-    cp_async_wait(0);
-    __syncthreads();
-  }
   for (int64_t u0 = 0; u0 < units; u0 += kWarps * 32) {
     const int64_t u = u0 + threadIdx.x;
     const bool valid = u < units;
     float v[8];
     const int64_t b = valid ? u / (K / 8) : 0, k0 = valid ? (u % (K / 8)) * 8 : 0;
-    const __nv_bfloat16* xb = kStage ? xst + b * K + k0 : x + b * a.ldx + k0;
+    const __nv_bfloat16* xb = x + b * a.ldx + k0;
     if (valid && In == MatIn::kRmsNorm) {
       const float* xf = static_cast<const float*>(a.x) + b * a.ldx + k0;
 #pragma unroll
@@ -231,24 +212,15 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
   if constexpr (kArgmax) gemv_detail::argmax_flush<B, kWarps>(best, a);
 }
 
-template <WKind W, int B, MatIn In, bool kGateUp, bool kArgmax = false, bool kStage = false>
+template <WKind W, int B, MatIn In, bool kGateUp, bool kArgmax = false>
 void launch_k(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
-  const int64_t smem = kStage ? stage_offset(a.n_rows, m.cols) + a.n_rows * m.cols * 2 : a.n_rows * smem_per_row(m.cols);
-  constexpr auto kernel = gemv_quant_kernel<W, B, In, kGateUp, kArgmax, kStage>;
+  const int64_t smem = a.n_rows * smem_per_row(m.cols);
   static std::atomic<uint64_t> raised{0};  // a bit per device
-  (void)raise_dynamic_smem(reinterpret_cast<const void*>(kernel), kMaxSmem, raised);
+  (void)raise_dynamic_smem(reinterpret_cast<const void*>(gemv_quant_kernel<W, B, In, kGateUp, kArgmax>), kMaxSmem,
+                           raised);
   const int per_sm = static_cast<int>(std::clamp<int64_t>(kMaxSmem / std::max<int64_t>(smem, 1), 1, kCtasPerSm));
   const unsigned grid = static_cast<unsigned>(std::min<int64_t>(ceil_div(kGateUp ? m.rows / 2 : m.rows, kWarps), int64_t{sm_count()} * per_sm));
-  launch_pdl(kernel, grid, kWarps * 32, smem, s, m, a);
-}
-
-// Whether a plain-input launch stages its activation rows (kStage): where the quantizing loop would
-// take two rounds of loads or more and the staged rows still leave two CTAs an SM.
-// EFFITUNE_GEMV_STAGE=0 turns it off (A/B).
-bool stage_activations(const DeviceMatrix& m, const MatArgs& a) {
-  static const bool on = env_flag("EFFITUNE_GEMV_STAGE", true);
-  return on && a.n_rows * (m.cols / 8) > kWarps * 32 &&
-         stage_offset(a.n_rows, m.cols) + a.n_rows * m.cols * 2 <= kMaxSmem / kCtasPerSm;
+  launch_pdl(gemv_quant_kernel<W, B, In, kGateUp, kArgmax>, grid, kWarps * 32, smem, s, m, a);
 }
 
 template <WKind W, int B>
@@ -263,7 +235,6 @@ void launch_b(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
     case MatIn::kPlain:
       if (gate_up) launch_k<W, B, MatIn::kPlain, true>(m, a, s);
       else if (a.argmax != nullptr) launch_k<W, B, MatIn::kPlain, false, true>(m, a, s);
-      else if (stage_activations(m, a)) launch_k<W, B, MatIn::kPlain, false, false, true>(m, a, s);
       else launch_k<W, B, MatIn::kPlain, false>(m, a, s);
       break;
   }
