@@ -434,15 +434,19 @@ TEST(CudaOps, DecodeSplitLengthChoice) {
   // One slot an SM and 131 pairs: only one split a pair fits, the first candidate past the length.
   EXPECT_EQ(decode_split_length(131, 5000, 132, 1, 1), 6144);
   EXPECT_EQ(decode_split_length(131, 64, 132, 1, 1), 64);
-  // The wide variant (one CTA an SM): one split of 256 from 65 to 256 positions whatever the pairs
-  // below one an SM (batch 1 at 160: no merge launch); 64 up to 64 positions and the one-wave rule
-  // above 256, as without it.
+  // The wide variant (one CTA an SM): splits of 256 from 65 positions while pairs x splits fit one
+  // wave, 132 CTAs (batch 1 at 160: one split, no merge launch; at 1,088: 8 x 5 = 40 CTAs; 8 pairs at
+  // 4,096 positions: 128); 64 up to 64 positions, and past one wave the rules without it.
   EXPECT_EQ(decode_split_length(8, 160, 132, 3, 3, 1), 256);
   EXPECT_EQ(decode_split_length(2, 65, 132, 3, 3, 1), 256);
   EXPECT_EQ(decode_split_length(64, 256, 132, 3, 3, 1), 256);
   EXPECT_EQ(decode_split_length(8, 64, 132, 3, 3, 1), 64);
-  EXPECT_EQ(decode_split_length(8, 1088, 132, 3, 3, 1), 64);
+  EXPECT_EQ(decode_split_length(8, 1088, 132, 3, 3, 1), 256);
+  EXPECT_EQ(decode_split_length(8, 4096, 132, 3, 3, 1), 256);
+  EXPECT_EQ(decode_split_length(8, 4128, 132, 3, 3, 1), 128);   // 8 x 17 = 136 > 132: the one-wave rule
+  EXPECT_EQ(decode_split_length(32, 1056, 132, 3, 3, 1), 128);  // 32 x 5 = 160 wide CTAs
   EXPECT_EQ(decode_split_length(128, 544, 132, 3, 3, 1), 192);
+  EXPECT_EQ(decode_split_length(128, 160, 132, 3, 3, 1), 256);
   // It needs the 4-warp kernel's occupancy too (the tensor-core kernel runs at all).
   EXPECT_EQ(decode_split_length(8, 160, 132, 0, 0, 1), 64);
 }

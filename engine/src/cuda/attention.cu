@@ -526,6 +526,9 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
   AttnArgs args = a;
   args.prefetch_kv = prefetch_on && few_ctas;
   constexpr bool kMmaKinds = !std::is_same_v<T, float> && (HD == 64 || HD == 128);
+  // The CTAs that hold positions (the grid's splits are a power of two; the rest exit at once).
+  const int64_t live = a.live_splits > 0 ? std::min<int64_t>(a.live_splits, n_splits) : n_splits;
+  const int64_t ctas = static_cast<int64_t>(grid.x) * grid.y * live;
   bool mma = false;
   if constexpr (kMmaKinds) {
     // The scalar kernel's CTAs per SM (its registers-light variant, the one that runs once the CTAs
@@ -541,9 +544,6 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, scalar, 128, scalar_smem(a.chunk > kAttnChunk ? kAttnMaxChunk : kAttnChunk));
       scalar_per_sm.store(v > 0 ? v : 1, std::memory_order_relaxed);
     }
-    // The CTAs that hold positions (the grid's splits are a power of two; the rest exit at once).
-    const int64_t live = a.live_splits > 0 ? std::min<int64_t>(a.live_splits, n_splits) : n_splits;
-    const int64_t ctas = static_cast<int64_t>(grid.x) * grid.y * live;
     // Splits above kAttnMaxChunk positions (the one-wave rule's) do not fit the scalar kernel's scores.
     mma = G <= 16 && (a.chunk > kAttnMaxChunk ||
                       use_decode_mma(a.decode_mma, decode_mma_env(), ctas, sm_count(), decode_mma_ctas_per_sm<T, HD>(a.chunk, false),
@@ -551,13 +551,12 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
   }
   if (mma) {
     if constexpr (kMmaKinds) {
-      // The wide variant for one split whose CTAs all run at once (decode_split_length chose 256
-      // for it): every tile in flight before the wait, and no merge launch.
+      // The wide variant for splits of 256 whose CTAs all run at once (decode_split_length's rule):
+      // every tile in flight before the wait (and at up to 256 positions no merge launch).
       const bool wide = a.chunk <= kWideChunk &&
                         (a.decode_wide >= 0 ? a.decode_wide > 0
-                                            : decode_wide_env() && n_splits == 1 && a.chunk > kAttnChunk &&
-                                                  static_cast<int64_t>(grid.x) * grid.y <=
-                                                      static_cast<int64_t>(decode_mma_ctas_per_sm<T, HD>(a.chunk, true)) * sm_count());
+                                            : decode_wide_env() && a.chunk == kWideChunk &&
+                                                  ctas <= static_cast<int64_t>(decode_mma_ctas_per_sm<T, HD>(a.chunk, true)) * sm_count());
       launch_decode_mma<T, HD>(a, seq_len, grid, n_splits, po, pml, wide, s);
     }
   } else if (G <= 4) {

@@ -58,12 +58,13 @@ struct AttnArgs {
 
 // Positions per decode split for a step of `steps` sequences whose longest has max_len positions
 // (decode_split_length in decode_attn_choice.h, with its measurements): 256 once the (KV head,
-// sequence) pairs alone give one CTA per SM; below that, where the tensor-core kernel runs, one split
-// of 256 from 65 to 256 positions (on its wide variant, or once the pairs give half the SMs a CTA),
-// else the shortest of 64, 128, 192, 256, 384, 512, 768, ... whose working CTAs fit one wave of it
-// (64 at batch 1 and short contexts); else 64. Switches (A/B): EFFITUNE_ATTN_WAVE_SPLITS=0 drops the
-// rules by waves (64 below one pair an SM), EFFITUNE_ATTN_WIDE=0 the wide variant and its one-split
-// rule, EFFITUNE_ATTN_LONG_SPLITS=0 keeps 64 always, EFFITUNE_ATTN_CHUNK=<a multiple of 64>
+// sequence) pairs alone give one CTA per SM; below that, where the tensor-core kernel runs, splits of
+// 256 from 65 positions while its wide variant holds pairs x splits in one wave (one split up to 256),
+// else up to 256 positions one split once the pairs give half the SMs a CTA, else the shortest of
+// 64, 128, 192, 256, 384, 512, 768, ... whose working CTAs fit one wave of it; else 64. Switches
+// (A/B): EFFITUNE_ATTN_WAVE_SPLITS=0 drops the rules by waves (64 below one pair an SM),
+// EFFITUNE_ATTN_WIDE=0 the wide variant and its rule, EFFITUNE_ATTN_LONG_SPLITS=0 keeps 64 always,
+// EFFITUNE_ATTN_CHUNK=<a multiple of 64>
 // forces a length (above 256 only where the tensor-core kernel runs, else 256).
 int32_t decode_attn_chunk(ActType act, int32_t head_dim, int32_t n_heads, int32_t n_kv_heads, int32_t steps,
                           int32_t max_len);

@@ -31,9 +31,12 @@ inline int64_t next_split_length(int64_t c) {
 //  - (KV head, sequence) pairs that give every SM a CTA: 256 (their grid is several waves whatever the
 //    length; at 8B batch 64, ~190 positions, one split and no merge launch);
 //  - below that, where the tensor-core kernel cannot run (`per_sm_*` 0): 64;
-//  - between 65 and 256 positions, where the tensor-core kernel's wide variant runs (`per_sm_wide`
-//    its CTAs an SM; 8 warps, two 16-position tiles each, all copied before the wait on the previous
-//    kernel): one split of 256, no merge launch;
+//  - where the tensor-core kernel's wide variant runs (`per_sm_wide` its CTAs an SM; 8 warps, two
+//    16-position tiles each, all copied before the wait on the previous kernel) and its CTAs,
+//    pairs x ceil(max_len / 256), fit one wave: 256 (one split and no merge launch up to 256
+//    positions). Kernel alone, H100, 8 KV heads batch 1 (against the rules below): 160 positions 6.5
+//    -> 5.0 us, 1,056 11.9 -> 7.1, 2,080 20.9 -> 9.0; batch 2 at 2,080 17.5 -> 14.2; 2 KV heads batch 4
+//    at 4,128 23.1 -> 16.2; past one wave it lost (8 KV heads batch 4 at 1,056, 160 CTAs: 12.2 -> 13.0);
 //  - else between 65 and 256 positions, pairs for half the SMs or more: one split of 256 on the
 //    4-warp kernel (129-160 positions: 8B batch 16 +1.7%, 1B batch 16 +2.9%, a TP=2 rank at batch 32
 //    +0.6%, 8B q4_0 batch 16 -0.8% within its spread); fewer pairs keep 64 (8B batch 1: one split on
@@ -53,7 +56,8 @@ inline int32_t decode_split_length(int64_t pairs, int64_t max_len, int64_t sms, 
                                    int per_sm_wide = 0) {
   if (pairs >= sms) return 256;
   if (per_sm_short <= 0 || per_sm_long <= 0) return 64;
-  if (max_len > 64 && max_len <= 256 && (pairs <= static_cast<int64_t>(per_sm_wide) * sms || 2 * pairs >= sms)) return 256;
+  if (max_len > 64 && pairs * ((max_len + 255) / 256) <= static_cast<int64_t>(per_sm_wide) * sms) return 256;
+  if (max_len > 64 && max_len <= 256 && 2 * pairs >= sms) return 256;
   int64_t c = 64;
   for (;; c = next_split_length(c)) {
     const int64_t slots = static_cast<int64_t>(c <= 64 ? per_sm_short : per_sm_long) * sms;
