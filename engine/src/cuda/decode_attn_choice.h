@@ -36,7 +36,9 @@ inline int64_t next_split_length(int64_t c) {
 //    pairs x ceil(max_len / 256), fit one wave: 256 (one split and no merge launch up to 256
 //    positions). Kernel alone, H100, 8 KV heads batch 1 (against the rules below): 160 positions 6.5
 //    -> 5.0 us, 1,056 11.9 -> 7.1, 2,080 20.9 -> 9.0; batch 2 at 2,080 17.5 -> 14.2; 2 KV heads batch 4
-//    at 4,128 23.1 -> 16.2; past one wave it lost (8 KV heads batch 4 at 1,056, 160 CTAs: 12.2 -> 13.0);
+//    at 4,128 23.1 -> 16.2; past one wave it lost (8 KV heads batch 4 at 1,056, 160 CTAs: 12.2 -> 13.0).
+//    End to end at batch 1: 8B q4_0 +2.2% at 1,024 positions, +3.2% at 4,000, 1B q4_0 +19.5% at
+//    2,048, a TP=4 rank +17.3% at 4,000;
 //  - else between 65 and 256 positions, pairs for half the SMs or more: one split of 256 on the
 //    4-warp kernel (129-160 positions: 8B batch 16 +1.7%, 1B batch 16 +2.9%, a TP=2 rank at batch 32
 //    +0.6%, 8B q4_0 batch 16 -0.8% within its spread); fewer pairs keep 64 (8B batch 1: one split on
