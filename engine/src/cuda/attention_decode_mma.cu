@@ -9,7 +9,6 @@
 // 16 + 16 mma (ldmatrix fragments, V through .trans), with the online softmax in registers as in the
 // prefill kernel; the four warps' partial results are then merged through shared memory.
 #include <cfloat>
-#include <cstdlib>
 
 #include "attention_mma.cuh"
 
@@ -58,18 +57,16 @@ __device__ __forceinline__ void stage_tile(const AttnArgs& a, const int32_t* bt,
   }
 }
 
-// A round is one 16-position tile per warp (W x 16 positions). kStages > 1 with kAhead = kStages - 1:
-// a pipeline, rounds i + 1 .. i + kStages - 1 loading while round i is used, the first kAhead of
-// them copied before the wait (splits above 64 positions); kStages 1: splits of 64, where each warp
-// has one tile and a second stage would only hold shared memory (measured on an H100, 1 stage against
-// 2 at batch 1: 8B bf16 +2.1%, q4_0 +4.6%, tp4-rank +0.1%, 1B bf16 +1.3%, q4_0 -1.1%); kAhead =
-// kStages: every round of the split before the wait (the wide variant: at most kStages rounds).
-// W: warps a CTA.
+// kStages 2: the next 16 positions load while these are used (splits of 256 positions, up to 4
+// tiles a warp); 1: splits of 64, where each warp has one tile and a second stage would only hold
+// shared memory (measured on an H100, 1 stage against 2 at batch 1: 8B bf16 +2.1%, q4_0 +4.6%,
+// tp4-rank +0.1%, 1B bf16 +1.3%, q4_0 -1.1%).
+// W: warps a CTA. kAhead: the rounds of tiles (W x 16 positions each) copied before the wait, 1 or
+// kStages; kStages means every round the split has (the wide variant: at most kStages rounds).
 template <typename T, int HD, int kStages, int W, int kAhead>
 __global__ void __launch_bounds__(W * 32) attn_decode_mma_kernel(AttnArgs a, const int32_t* seq_len, int32_t n_splits,
                                                                  float* po, float* pml) {
-  static_assert(kAhead == kStages || kAhead == kStages - 1 || (kStages == 1 && kAhead == 1), "rounds before the wait");
-  constexpr bool kPipelined = kStages > 1 && kAhead == kStages - 1;
+  static_assert(kAhead == 1 || kAhead == kStages, "the tiles before the wait: one round, or all of them");
   pdl_trigger();
   constexpr int R = kRow<HD>, kTile = kTileElems<HD>;
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -96,11 +93,11 @@ __global__ void __launch_bounds__(W * 32) attn_decode_mma_kernel(AttnArgs a, con
     rope_sn = static_cast<float>(sd), rope_cs = static_cast<float>(cd);
   }
 #pragma unroll
-  for (int r = 0; r < kAhead; ++r) {  // a commit group a round, empty past the split
+  for (int r = 0; r < kAhead; ++r) {
     const int kb = kb0 + r * W * kKeysPerTile;
     if (kb < p1) stage_tile<T, HD>(a, bt, kvh, kb, p1, len - 1, ks0 + 2 * r * kTile, lane);
-    cp_async_commit();
   }
+  cp_async_commit();
   pdl_wait();
   if (n <= 0) {  // past this sequence's length
     mark_empty_split(a, pml, s, kvh, n_splits, split);
@@ -144,20 +141,19 @@ __global__ void __launch_bounds__(W * 32) attn_decode_mma_kernel(AttnArgs a, con
   }
   __syncthreads();  // q_s, and the new K/V row in global (and shared) memory, for every warp
   // Unfused RoPE (an earlier kernel wrote the new row): it, if it falls in a tile of this warp
-  // copied before the wait, by plain loads (no commit group, so that the rounds' groups stay one a
-  // round); the later tiles are copied whole below. This warp uses the tile only after its own
-  // stores (program order, then __syncwarp).
+  // copied before the wait (the later tiles are copied whole below).
 #pragma unroll
   for (int r = 0; r < kAhead; ++r) {
     const int kb = kb0 + r * W * kKeysPerTile;
     if (a.inv_freq == nullptr && p1 == len && kb <= len - 1 && len - 1 < kb + kKeysPerTile && lane < HD / 8) {
       const int j = len - 1 - kb, c = lane * 8;
       const int64_t slot = kv_row(a, bt, len - 1, kv_dim, kvh, HD) + c;
-      T* dst = ks0 + 2 * r * kTile + j * R + c;
-      *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(static_cast<const T*>(a.kv.k) + slot);
-      *reinterpret_cast<uint4*>(dst + kTile) = *reinterpret_cast<const uint4*>(static_cast<const T*>(a.kv.v) + slot);
+      const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(ks0 + 2 * r * kTile + j * R + c));
+      cp_async16(dst, static_cast<const T*>(a.kv.k) + slot, true);
+      cp_async16(dst + kTile * sizeof(T), static_cast<const T*>(a.kv.v) + slot, true);
     }
   }
+  cp_async_commit();
 
   // Q as A fragments: rows gq and gq + 8 (clamped to the group: the extra rows are never stored).
   uint32_t qf[HD / 16][4];
@@ -168,17 +164,13 @@ __global__ void __launch_bounds__(W * 32) attn_decode_mma_kernel(AttnArgs a, con
   for (int dn = 0; dn < HD / 8; ++dn) o[dn][0] = o[dn][1] = o[dn][2] = o[dn][3] = 0.0f;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
   const float scale_log2 = a.scale * kLog2e;
-  int round = 0;
-  for (int kb = kb0; kb < p1; kb += W * kKeysPerTile, ++round) {
-    const int next = kb + W * kKeysPerTile, st = round % kStages;
-    if constexpr (kPipelined) {
-      // Round + kStages - 1 into the stage that round - 1 used (done: its __syncwarp below), one
-      // commit group a round (empty past the split), so that waiting until kStages - 1 groups are
-      // pending leaves this round's copies landed.
-      const int ahead = kb + (kStages - 1) * W * kKeysPerTile;
-      if (ahead < p1) stage_tile<T, HD>(a, bt, kvh, ahead, p1, -1, ks0 + 2 * ((round + kStages - 1) % kStages) * kTile, lane);
+  int st = 0;
+  for (int kb = kb0; kb < p1; kb += W * kKeysPerTile) {
+    const int next = kb + W * kKeysPerTile;
+    if (kAhead == 1 && kStages == 2 && next < p1) {  // the next 16 positions into the other stage while these are used
+      stage_tile<T, HD>(a, bt, kvh, next, p1, -1, ks0 + 2 * (st ^ 1) * kTile, lane);
       cp_async_commit();
-      cp_async_wait(kStages - 1);
+      cp_async_wait(1);
     } else {
       cp_async_wait(0);
     }
@@ -244,6 +236,7 @@ __global__ void __launch_bounds__(W * 32) attn_decode_mma_kernel(AttnArgs a, con
       stage_tile<T, HD>(a, bt, kvh, next, p1, -1, ks0, lane);
       cp_async_commit();
     }
+    if (kStages == 2) st ^= 1;
   }
 
   // Merge the warps (a warp with no positions has m = -inf, l = 0, o = 0 and weighs nothing).
@@ -307,19 +300,10 @@ DecodeMma<T, HD> decode_mma_variant() {
   if (kSmem > 48 * 1024) raise_dynamic_smem(reinterpret_cast<const void*>(kernel), kSmem, raised);
   return {kernel, kSmem, W * 32};
 }
-// EFFITUNE_ATTN_STAGES=2: the two-stage pipeline of splits above 64 positions instead of four (A/B).
-inline bool four_stages() {
-  static const bool four = [] {
-    const char* v = std::getenv("EFFITUNE_ATTN_STAGES");
-    return v == nullptr || std::atoi(v) != 2;
-  }();
-  return four;
-}
 template <typename T, int HD>
 DecodeMma<T, HD> decode_mma(int32_t chunk, bool wide) {
   if (wide) return decode_mma_variant<T, HD, 2, kWideWarps, 2>();
-  if (chunk <= kWarps * kKeysPerTile) return decode_mma_variant<T, HD, 1>();
-  return four_stages() ? decode_mma_variant<T, HD, 4, kWarps, 3>() : decode_mma_variant<T, HD, 2>();
+  return chunk <= kWarps * kKeysPerTile ? decode_mma_variant<T, HD, 1>() : decode_mma_variant<T, HD, 2>();
 }
 
 }  // namespace
