@@ -133,6 +133,7 @@ class CudaBackend final : public Backend, public DeviceSampler, public GraphRepl
   float* part_ml_ = nullptr;
   int32_t* meta_ = nullptr;
   int32_t* meta_host_ = nullptr;  // pinned
+  int32_t* tokens_host_ = nullptr;  // pinned, after meta_host_'s ints: greedy_tokens' copy back
   SamplingBuffers sampling_;      // forward_sample / forward_topk
 
   // Executable step graphs, keyed by everything a step's launches take from the host (its plan and
