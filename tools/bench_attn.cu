@@ -96,7 +96,7 @@ double time_config(int kv_heads, int batch, int ctx, int chunk_arg, int regs, in
   a.n_heads = heads, a.n_kv_heads = kv_heads, a.head_dim = kHd;
   a.scale = 1.0f / std::sqrt(static_cast<float>(kHd));
   a.chunk = chunk;
-  a.live_splits = (ctx + chunk - 1) / chunk;
+  a.live_splits = cu::decode_attn_live_splits(ctx, chunk);
   a.k_row_in_regs = static_cast<int8_t>(regs);
   a.decode_mma = static_cast<int8_t>(mma);
   a.decode_wide = static_cast<int8_t>(wide);

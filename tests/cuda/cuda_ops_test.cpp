@@ -395,6 +395,22 @@ TEST(CudaOps, DecodeAttentionKernelChoice) {
   EXPECT_FALSE(use_decode_mma(-1, 0, 128, 132, 3, 5));
 }
 
+TEST(CudaOps, DecodeWideVariantChoice) {
+  using cuda::use_decode_wide;
+  // Splits of 256 whose CTAs fit one wave of it (one an SM at head_dim 128): 8B batch 1 at 160 and
+  // 4,096 positions (8 and 128 CTAs); 136 CTAs do not fit, nor does any other split length.
+  EXPECT_TRUE(use_decode_wide(-1, true, 256, 8, 132, 1));
+  EXPECT_TRUE(use_decode_wide(-1, true, 256, 128, 132, 1));
+  EXPECT_FALSE(use_decode_wide(-1, true, 256, 136, 132, 1));
+  EXPECT_TRUE(use_decode_wide(-1, true, 256, 396, 132, 3));  // head_dim 64: three an SM
+  EXPECT_FALSE(use_decode_wide(-1, true, 128, 8, 132, 1));
+  EXPECT_FALSE(use_decode_wide(-1, true, 384, 8, 132, 1));
+  // EFFITUNE_ATTN_WIDE=0 turns the default off; AttnArgs::decode_wide decides before both.
+  EXPECT_FALSE(use_decode_wide(-1, false, 256, 8, 132, 1));
+  EXPECT_TRUE(use_decode_wide(1, false, 128, 500, 132, 1));
+  EXPECT_FALSE(use_decode_wide(0, true, 256, 8, 132, 1));
+}
+
 TEST(CudaOps, DecodeSplitLengthChoice) {
   using cuda::decode_split_length;
   using cuda::next_split_length;

@@ -553,10 +553,8 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
     if constexpr (kMmaKinds) {
       // The wide variant for splits of 256 whose CTAs all run at once (decode_split_length's rule):
       // every tile in flight before the wait (and at up to 256 positions no merge launch).
-      const bool wide = a.chunk <= kWideChunk &&
-                        (a.decode_wide >= 0 ? a.decode_wide > 0
-                                            : decode_wide_env() && a.chunk == kWideChunk &&
-                                                  ctas <= static_cast<int64_t>(decode_mma_ctas_per_sm<T, HD>(a.chunk, true)) * sm_count());
+      const bool wide = use_decode_wide(a.decode_wide, decode_wide_env(), a.chunk, ctas, sm_count(),
+                                        decode_mma_ctas_per_sm<T, HD>(a.chunk, true));
       launch_decode_mma<T, HD>(a, seq_len, grid, n_splits, po, pml, wide, s);
     }
   } else if (G <= 4) {
@@ -635,8 +633,10 @@ int32_t decode_attn_chunk(ActType act, int32_t head_dim, int32_t n_heads, int32_
                              ask && decode_wide_env() ? decode_mma_per_sm(act, head_dim, group, kWideChunk, true) : 0);
 }
 
+int32_t decode_attn_live_splits(int32_t max_len, int32_t chunk) { return (max_len + chunk - 1) / chunk; }
+
 int32_t decode_attn_splits(int32_t max_len, int32_t chunk) {
-  const int32_t need = (max_len + chunk - 1) / chunk;
+  const int32_t need = decode_attn_live_splits(max_len, chunk);
   int32_t p = 1;
   while (p < need) p <<= 1;
   return p;

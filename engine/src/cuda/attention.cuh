@@ -72,6 +72,8 @@ int32_t decode_attn_chunk(ActType act, int32_t head_dim, int32_t n_heads, int32_
 // Decode splits for a step whose longest sequence has max_len positions, in splits of `chunk`: the
 // next power of two, so that the decode graphs (keyed by it) stay few as contexts grow.
 int32_t decode_attn_splits(int32_t max_len, int32_t chunk);
+// Of those, the splits that hold positions of the longest sequence (AttnArgs::live_splits).
+int32_t decode_attn_live_splits(int32_t max_len, int32_t chunk);
 
 // Decode: token s belongs to step s; seq_len[s] positions (the new one included) are attended.
 // With n_splits > 1, partial_o ([n_steps][n_heads][n_splits][head_dim]) and partial_ml

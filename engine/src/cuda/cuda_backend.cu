@@ -241,7 +241,7 @@ Status CudaBackend::build_plan(std::span<const SequenceStep> steps, Plan& p) {
     p.chunk = decode_attn_chunk(act_, cfg_.head_dim(), cfg_.n_heads, cfg_.n_kv_heads, p.steps,
                                static_cast<int32_t>(max_len));
     p.splits = decode_attn_splits(static_cast<int32_t>(max_len), p.chunk);
-    p.live_splits = static_cast<int32_t>((max_len + p.chunk - 1) / p.chunk);
+    p.live_splits = decode_attn_live_splits(static_cast<int32_t>(max_len), p.chunk);
     p.tokens = p.rows = p.steps;
   } else {
     p.tokens = static_cast<int32_t>(tokens);
@@ -712,13 +712,12 @@ Status CudaBackend::greedy_tokens(std::span<const SequenceStep> steps, std::vect
   if (rows > ws_cap_.rows) return internal_error("greedy_tokens: more rows than the step's workspace holds");
   CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(tokens_host_, tokens_out_, rows * 4, cudaMemcpyDeviceToHost, stream_));
   EFFITUNE_RETURN_IF_ERROR(finish_step("forward_greedy"));
-  const std::vector<int32_t> all(tokens_host_, tokens_host_ + rows);
   // One token per step: the row of its last token.
   tokens.clear();
   int64_t r = 0;
   for (const SequenceStep& s : steps) {
     r += s.all_logits ? static_cast<int64_t>(s.tokens.size()) : 1;
-    tokens.push_back(all[r - 1]);
+    tokens.push_back(tokens_host_[r - 1]);
   }
   return {};
 }

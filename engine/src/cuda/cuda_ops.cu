@@ -320,7 +320,7 @@ Status attention(std::span<const float> q, std::span<const float> k, std::span<c
     return invalid_argument("attention: decode_chunk " + std::to_string(decode_chunk) + " must be a multiple of " +
                             std::to_string(kAttnChunk) + ", and at most " + std::to_string(kAttnMaxChunk) +
                             " unless the tensor-core decode kernel is asked for (decode_mma = 1)");
-  const int32_t splits = static_cast<int32_t>((len + decode_chunk - 1) / decode_chunk);
+  const int32_t splits = decode_attn_live_splits(len, decode_chunk);
   DevBuf dq, dk, dv, dbt, dpos, dtiles, dlen, dout, dpo, dpml, dfreq;
   // Fused RoPE: the new token's row of a QKV projection, [q | k | v], still unrotated.
   std::vector<float> qkv(q.begin(), q.end());

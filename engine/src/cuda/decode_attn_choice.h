@@ -18,6 +18,15 @@ inline bool use_decode_mma(int forced, int env, int64_t ctas, int64_t sms, int m
   return ctas <= mma_per_sm * sms || ctas > scalar_per_sm * sms;
 }
 
+// Whether a decode launch takes the tensor-core kernel's wide variant (attention_decode_mma.cu):
+// `forced` (AttnArgs::decode_wide: -1 unset, 0, 1) first; by default, unless `env` (EFFITUNE_ATTN_WIDE)
+// is off, for splits of 256 (the length decode_split_length picks for it) whose working CTAs, `ctas`,
+// fit one wave of it (`per_sm_wide` its CTAs an SM). launch_decode_mma never runs it on longer splits.
+inline bool use_decode_wide(int forced, bool env, int32_t chunk, int64_t ctas, int64_t sms, int per_sm_wide) {
+  if (forced >= 0) return forced > 0;
+  return env && chunk == 256 && ctas <= static_cast<int64_t>(per_sm_wide) * sms;
+}
+
 // The split lengths decode_split_length below chooses from below one pair an SM: 64, 128, then 2^k and 3 x 2^(k-1) (192, 256,
 // 384, 512, 768, ...): within a factor 4/3 of any length, so one wave is filled to three quarters or
 // more, and coarse enough that a growing context changes the captured decode graph (keyed by the
