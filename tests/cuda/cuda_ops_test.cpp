@@ -398,17 +398,28 @@ TEST(CudaOps, DecodeAttentionKernelChoice) {
 TEST(CudaOps, DecodeWideVariantChoice) {
   using cuda::use_decode_wide;
   // Splits of 256 whose CTAs fit one wave of it (one an SM at head_dim 128): 8B batch 1 at 160 and
-  // 4,096 positions (8 and 128 CTAs); 136 CTAs do not fit, nor does any other split length.
-  EXPECT_TRUE(use_decode_wide(-1, true, 256, 8, 132, 1));
-  EXPECT_TRUE(use_decode_wide(-1, true, 256, 128, 132, 1));
-  EXPECT_FALSE(use_decode_wide(-1, true, 256, 136, 132, 1));
-  EXPECT_TRUE(use_decode_wide(-1, true, 256, 396, 132, 3));  // head_dim 64: three an SM
-  EXPECT_FALSE(use_decode_wide(-1, true, 128, 8, 132, 1));
-  EXPECT_FALSE(use_decode_wide(-1, true, 384, 8, 132, 1));
+  // 4,096 positions (8 CTAs of one split, 128 of 16).
+  EXPECT_TRUE(use_decode_wide(-1, true, 256, 8, 1, 132, 1));
+  EXPECT_TRUE(use_decode_wide(-1, true, 256, 128, 16, 132, 1));
+  EXPECT_TRUE(use_decode_wide(-1, true, 256, 396, 4, 132, 3));  // head_dim 64: three an SM
+  // Past one wave only from 8 splits a pair, up to one and a half waves: 8 pairs at 4,128 positions
+  // (136 CTAs of 17 splits) and 6,144 (192 of 24), not 32 pairs at 1,056 (160 of 5), nor 8 pairs at
+  // 6,400 (200 of 25), nor 136 sequences of one split.
+  EXPECT_TRUE(use_decode_wide(-1, true, 256, 136, 17, 132, 1));
+  EXPECT_TRUE(use_decode_wide(-1, true, 256, 192, 24, 132, 1));
+  EXPECT_TRUE(use_decode_wide(-1, true, 256, 198, 8, 132, 1));
+  EXPECT_FALSE(use_decode_wide(-1, true, 256, 160, 5, 132, 1));
+  EXPECT_FALSE(use_decode_wide(-1, true, 256, 200, 25, 132, 1));
+  EXPECT_FALSE(use_decode_wide(-1, true, 256, 136, 1, 132, 1));
+  EXPECT_TRUE(use_decode_wide(-1, true, 256, 594, 8, 132, 3));
+  EXPECT_FALSE(use_decode_wide(-1, true, 256, 595, 8, 132, 3));
+  // Any other split length never.
+  EXPECT_FALSE(use_decode_wide(-1, true, 128, 8, 1, 132, 1));
+  EXPECT_FALSE(use_decode_wide(-1, true, 384, 8, 1, 132, 1));
   // EFFITUNE_ATTN_WIDE=0 turns the default off; AttnArgs::decode_wide decides before both.
-  EXPECT_FALSE(use_decode_wide(-1, false, 256, 8, 132, 1));
-  EXPECT_TRUE(use_decode_wide(1, false, 128, 500, 132, 1));
-  EXPECT_FALSE(use_decode_wide(0, true, 256, 8, 132, 1));
+  EXPECT_FALSE(use_decode_wide(-1, false, 256, 8, 1, 132, 1));
+  EXPECT_TRUE(use_decode_wide(1, false, 128, 500, 4, 132, 1));
+  EXPECT_FALSE(use_decode_wide(0, true, 256, 8, 1, 132, 1));
 }
 
 TEST(CudaOps, DecodeSplitLengthChoice) {
@@ -452,15 +463,18 @@ TEST(CudaOps, DecodeSplitLengthChoice) {
   EXPECT_EQ(decode_split_length(131, 64, 132, 1, 1), 64);
   // The wide variant (one CTA an SM): splits of 256 from 65 positions while pairs x splits fit one
   // wave, 132 CTAs (batch 1 at 160: one split, no merge launch; at 1,088: 8 x 5 = 40 CTAs; 8 pairs at
-  // 4,096 positions: 128); 64 up to 64 positions, and past one wave the rules without it.
+  // 4,096 positions: 128), or from 8 splits a pair one and a half waves, 198 CTAs; 64 up to 64
+  // positions, and past those the rules without it.
   EXPECT_EQ(decode_split_length(8, 160, 132, 3, 3, 1), 256);
   EXPECT_EQ(decode_split_length(2, 65, 132, 3, 3, 1), 256);
   EXPECT_EQ(decode_split_length(64, 256, 132, 3, 3, 1), 256);
   EXPECT_EQ(decode_split_length(8, 64, 132, 3, 3, 1), 64);
   EXPECT_EQ(decode_split_length(8, 1088, 132, 3, 3, 1), 256);
   EXPECT_EQ(decode_split_length(8, 4096, 132, 3, 3, 1), 256);
-  EXPECT_EQ(decode_split_length(8, 4128, 132, 3, 3, 1), 128);   // 8 x 17 = 136 > 132: the one-wave rule
-  EXPECT_EQ(decode_split_length(32, 1056, 132, 3, 3, 1), 128);  // 32 x 5 = 160 wide CTAs
+  EXPECT_EQ(decode_split_length(8, 4128, 132, 3, 3, 1), 256);   // 8 x 17 = 136 CTAs, 17 splits
+  EXPECT_EQ(decode_split_length(8, 6144, 132, 3, 3, 1), 256);   // 8 x 24 = 192
+  EXPECT_EQ(decode_split_length(8, 6400, 132, 3, 3, 1), 192);   // 8 x 25 = 200 > 198: the rules without it
+  EXPECT_EQ(decode_split_length(32, 1056, 132, 3, 3, 1), 128);  // 32 x 5 = 160 wide CTAs of 5 splits
   EXPECT_EQ(decode_split_length(128, 544, 132, 3, 3, 1), 192);
   EXPECT_EQ(decode_split_length(128, 160, 132, 3, 3, 1), 256);
   // It needs the 4-warp kernel's occupancy too (the tensor-core kernel runs at all).

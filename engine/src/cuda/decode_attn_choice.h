@@ -18,13 +18,26 @@ inline bool use_decode_mma(int forced, int env, int64_t ctas, int64_t sms, int m
   return ctas <= mma_per_sm * sms || ctas > scalar_per_sm * sms;
 }
 
+// Whether the wide variant (`per_sm_wide` of its CTAs an SM) suits `splits` 256-position splits a
+// (KV head, sequence) pair over `ctas` working CTAs: those that fit one wave, and from 8 splits a pair
+// (2,048 positions) up to one and a half waves. Kernel alone, H100, head_dim 128 (one an SM), against
+// the rules of decode_split_length without it (bench/README.md session 21): 136 CTAs of 17 splits 1.36-1.44x
+// faster (8 pairs at 4,128 positions: 16.1 against 23.1 us; the others took 33 splits of 128 and a
+// long merge), 160-192 CTAs of 12-48 splits 1.05-1.38x, 256 0.83-1.01x, 384 and more 0.54-0.79x; but
+// 160 CTAs of 5 splits (32 pairs at 1,056) 0.94x (session 20), where the others' merge is short.
+inline bool wide_fits(int64_t ctas, int64_t splits, int64_t sms, int per_sm_wide) {
+  const int64_t wave = static_cast<int64_t>(per_sm_wide) * sms;
+  return ctas <= wave || (splits >= 8 && 2 * ctas <= 3 * wave);
+}
+
 // Whether a decode launch takes the tensor-core kernel's wide variant (attention_decode_mma.cu):
 // `forced` (AttnArgs::decode_wide: -1 unset, 0, 1) first; by default, unless `env` (EFFITUNE_ATTN_WIDE)
-// is off, for splits of 256 (the length decode_split_length picks for it) whose working CTAs, `ctas`,
-// fit one wave of it (`per_sm_wide` its CTAs an SM). launch_decode_mma never runs it on longer splits.
-inline bool use_decode_wide(int forced, bool env, int32_t chunk, int64_t ctas, int64_t sms, int per_sm_wide) {
+// is off, for splits of 256 (the length decode_split_length picks for it), `splits` of them a pair,
+// over `ctas` working CTAs, that pass wide_fits. launch_decode_mma never runs it on longer splits.
+inline bool use_decode_wide(int forced, bool env, int32_t chunk, int64_t ctas, int64_t splits, int64_t sms,
+                            int per_sm_wide) {
   if (forced >= 0) return forced > 0;
-  return env && chunk == 256 && ctas <= static_cast<int64_t>(per_sm_wide) * sms;
+  return env && chunk == 256 && wide_fits(ctas, splits, sms, per_sm_wide);
 }
 
 // The split lengths decode_split_length below chooses from below one pair an SM: 64, 128, then 2^k and 3 x 2^(k-1) (192, 256,
@@ -42,8 +55,8 @@ inline int64_t next_split_length(int64_t c) {
 //  - below that, where the tensor-core kernel cannot run (`per_sm_*` 0): 64;
 //  - where the tensor-core kernel's wide variant runs (`per_sm_wide` its CTAs an SM; 8 warps, two
 //    16-position tiles each, all copied before the wait on the previous kernel) and its CTAs,
-//    pairs x ceil(max_len / 256), fit one wave: 256 (one split and no merge launch up to 256
-//    positions). Kernel alone, H100, 8 KV heads batch 1 (against the rules below): 160 positions 6.5
+//    pairs x ceil(max_len / 256), pass wide_fits (one wave; one and a half from 8 splits a pair): 256
+//    (one split and no merge launch up to 256 positions). Kernel alone, H100, 8 KV heads batch 1 (against the rules below): 160 positions 6.5
 //    -> 5.0 us, 1,056 11.9 -> 7.1, 2,080 20.9 -> 9.0; batch 2 at 2,080 17.5 -> 14.2; 2 KV heads batch 4
 //    at 4,128 23.1 -> 16.2; past one wave it lost (8 KV heads batch 4 at 1,056, 160 CTAs: 12.2 -> 13.0).
 //    End to end at batch 1: 8B q4_0 +2.2% at 1,024 positions, +3.2% at 4,000, 1B q4_0 +19.5% at
@@ -67,7 +80,8 @@ inline int32_t decode_split_length(int64_t pairs, int64_t max_len, int64_t sms, 
                                    int per_sm_wide = 0) {
   if (pairs >= sms) return 256;
   if (per_sm_short <= 0 || per_sm_long <= 0) return 64;
-  if (max_len > 64 && pairs * ((max_len + 255) / 256) <= static_cast<int64_t>(per_sm_wide) * sms) return 256;
+  const int64_t wide_splits = (max_len + 255) / 256;
+  if (max_len > 64 && per_sm_wide > 0 && wide_fits(pairs * wide_splits, wide_splits, sms, per_sm_wide)) return 256;
   if (max_len > 64 && max_len <= 256 && 2 * pairs >= sms) return 256;
   int64_t c = 64;
   for (;; c = next_split_length(c)) {
