@@ -402,17 +402,17 @@ TEST(CudaOps, DecodeWideVariantChoice) {
   EXPECT_TRUE(use_decode_wide(-1, true, 256, 8, 1, 132, 1));
   EXPECT_TRUE(use_decode_wide(-1, true, 256, 128, 16, 132, 1));
   EXPECT_TRUE(use_decode_wide(-1, true, 256, 396, 4, 132, 3));  // head_dim 64: three an SM
-  // Past one wave only from 8 splits a pair, up to one and a half waves: 8 pairs at 4,128 positions
-  // (136 CTAs of 17 splits) and 6,144 (192 of 24), not 32 pairs at 1,056 (160 of 5), nor 8 pairs at
-  // 6,400 (200 of 25), nor 136 sequences of one split.
+  // Past one wave only at one CTA an SM, from 16 splits a pair, up to one and a half waves: 8 pairs
+  // at 4,128 positions (136 CTAs of 17 splits) and 6,144 (192 of 24), not 16 pairs at 3,072 (192 of
+  // 12), 32 at 1,056 (160 of 5), 8 at 6,400 (200 of 25), 136 sequences of one split, or head_dim 64.
   EXPECT_TRUE(use_decode_wide(-1, true, 256, 136, 17, 132, 1));
   EXPECT_TRUE(use_decode_wide(-1, true, 256, 192, 24, 132, 1));
-  EXPECT_TRUE(use_decode_wide(-1, true, 256, 198, 8, 132, 1));
+  EXPECT_TRUE(use_decode_wide(-1, true, 256, 198, 16, 132, 1));
+  EXPECT_FALSE(use_decode_wide(-1, true, 256, 192, 12, 132, 1));
   EXPECT_FALSE(use_decode_wide(-1, true, 256, 160, 5, 132, 1));
   EXPECT_FALSE(use_decode_wide(-1, true, 256, 200, 25, 132, 1));
   EXPECT_FALSE(use_decode_wide(-1, true, 256, 136, 1, 132, 1));
-  EXPECT_TRUE(use_decode_wide(-1, true, 256, 594, 8, 132, 3));
-  EXPECT_FALSE(use_decode_wide(-1, true, 256, 595, 8, 132, 3));
+  EXPECT_FALSE(use_decode_wide(-1, true, 256, 544, 17, 132, 3));
   // Any other split length never.
   EXPECT_FALSE(use_decode_wide(-1, true, 128, 8, 1, 132, 1));
   EXPECT_FALSE(use_decode_wide(-1, true, 384, 8, 1, 132, 1));
@@ -463,7 +463,7 @@ TEST(CudaOps, DecodeSplitLengthChoice) {
   EXPECT_EQ(decode_split_length(131, 64, 132, 1, 1), 64);
   // The wide variant (one CTA an SM): splits of 256 from 65 positions while pairs x splits fit one
   // wave, 132 CTAs (batch 1 at 160: one split, no merge launch; at 1,088: 8 x 5 = 40 CTAs; 8 pairs at
-  // 4,096 positions: 128), or from 8 splits a pair one and a half waves, 198 CTAs; 64 up to 64
+  // 4,096 positions: 128), or from 16 splits a pair one and a half waves, 198 CTAs; 64 up to 64
   // positions, and past those the rules without it.
   EXPECT_EQ(decode_split_length(8, 160, 132, 3, 3, 1), 256);
   EXPECT_EQ(decode_split_length(2, 65, 132, 3, 3, 1), 256);
@@ -475,6 +475,8 @@ TEST(CudaOps, DecodeSplitLengthChoice) {
   EXPECT_EQ(decode_split_length(8, 6144, 132, 3, 3, 1), 256);   // 8 x 24 = 192
   EXPECT_EQ(decode_split_length(8, 6400, 132, 3, 3, 1), 192);   // 8 x 25 = 200 > 198: the rules without it
   EXPECT_EQ(decode_split_length(32, 1056, 132, 3, 3, 1), 128);  // 32 x 5 = 160 wide CTAs of 5 splits
+  EXPECT_EQ(decode_split_length(16, 3072, 132, 3, 3, 1), 128);  // 16 x 12 = 192 of 12
+  EXPECT_EQ(decode_split_length(32, 4128, 132, 3, 3, 3), 384);  // head_dim 64: 32 x 17 = 544 > 396
   EXPECT_EQ(decode_split_length(128, 544, 132, 3, 3, 1), 192);
   EXPECT_EQ(decode_split_length(128, 160, 132, 3, 3, 1), 256);
   // It needs the 4-warp kernel's occupancy too (the tensor-core kernel runs at all).

@@ -19,15 +19,18 @@ inline bool use_decode_mma(int forced, int env, int64_t ctas, int64_t sms, int m
 }
 
 // Whether the wide variant (`per_sm_wide` of its CTAs an SM) suits `splits` 256-position splits a
-// (KV head, sequence) pair over `ctas` working CTAs: those that fit one wave, and from 8 splits a pair
-// (2,048 positions) up to one and a half waves. Kernel alone, H100, head_dim 128 (one an SM), against
-// the rules of decode_split_length without it (bench/README.md session 21): 136 CTAs of 17 splits 1.36-1.44x
-// faster (8 pairs at 4,128 positions: 16.1 against 23.1 us; the others took 33 splits of 128 and a
-// long merge), 160-192 CTAs of 12-48 splits 1.05-1.38x, 256 0.83-1.01x, 384 and more 0.54-0.79x; but
-// 160 CTAs of 5 splits (32 pairs at 1,056) 0.94x (session 20), where the others' merge is short.
+// (KV head, sequence) pair over `ctas` working CTAs: those that fit one wave, and, where it holds one
+// CTA an SM (head_dim 128), from 16 splits a pair (4,096 positions) up to one and a half waves. H100,
+// bench/README.md session 21, against the rules of decode_split_length without it: end to end, 8B
+// batch 1 at ~4,150 positions (8 pairs x 17 splits, 136 CTAs) q4_0 +8.8%, bf16 +3.6%, at ~5,900 (192
+// CTAs) q4_0 +4.6%, a TP=4 rank batch 4 at ~4,150 +1.0%; the kernel alone 1.36-1.44x at 136 CTAs (16.1
+// against 23.1 us: the others took 33 splits of 128 and a long merge). Left out because they lost:
+// 12 splits (8B bf16 batch 2 at ~2,900, 192 CTAs: -1.2% end to end though +5% alone), 5 splits (32
+// pairs at 1,056, 160 CTAs: 0.94x alone, session 20), head_dim 64 (three an SM; 1B bf16 batch 4 at
+// ~4,150, 544 CTAs: -1.5%), and 256 CTAs or more (0.54-1.01x alone).
 inline bool wide_fits(int64_t ctas, int64_t splits, int64_t sms, int per_sm_wide) {
-  const int64_t wave = static_cast<int64_t>(per_sm_wide) * sms;
-  return ctas <= wave || (splits >= 8 && 2 * ctas <= 3 * wave);
+  if (ctas <= static_cast<int64_t>(per_sm_wide) * sms) return true;
+  return per_sm_wide == 1 && splits >= 16 && 2 * ctas <= 3 * sms;
 }
 
 // Whether a decode launch takes the tensor-core kernel's wide variant (attention_decode_mma.cu):
@@ -55,7 +58,7 @@ inline int64_t next_split_length(int64_t c) {
 //  - below that, where the tensor-core kernel cannot run (`per_sm_*` 0): 64;
 //  - where the tensor-core kernel's wide variant runs (`per_sm_wide` its CTAs an SM; 8 warps, two
 //    16-position tiles each, all copied before the wait on the previous kernel) and its CTAs,
-//    pairs x ceil(max_len / 256), pass wide_fits (one wave; one and a half from 8 splits a pair): 256
+//    pairs x ceil(max_len / 256), pass wide_fits (one wave; one and a half at long contexts): 256
 //    (one split and no merge launch up to 256 positions). Kernel alone, H100, 8 KV heads batch 1 (against the rules below): 160 positions 6.5
 //    -> 5.0 us, 1,056 11.9 -> 7.1, 2,080 20.9 -> 9.0; batch 2 at 2,080 17.5 -> 14.2; 2 KV heads batch 4
 //    at 4,128 23.1 -> 16.2; past one wave it lost (8 KV heads batch 4 at 1,056, 160 CTAs: 12.2 -> 13.0).
