@@ -270,7 +270,7 @@ TEST(CudaOps, PagedAttention) {
       const bool tensor_core = !c.decode && (c.hd == 64 || c.hd == 128);
       // The tensor-core decode kernel at `chunk` positions a split (16-bit, head_dim 64 / 128). P is
       // rounded to bf16 before P V, as in the tensor-core prefill: two roundings.
-      // wide: its wide variant (8 warps, every tile copied ahead; splits of up to 256).
+      // wide: its wide variant (8 warps, the first 256 positions' tiles copied ahead).
       const auto check_decode_mma = [&](int32_t chunk, int wide = 0) {
         std::vector<float> out_mma;
         ASSERT_TRUE(cuda_ops::attention(q, k, v, c.len, c.n_new, c.nh, c.nkv, c.hd, c.block, c.decode, act, out_mma,
@@ -305,9 +305,11 @@ TEST(CudaOps, PagedAttention) {
       // stages above 64 positions; 384 and 768 leave a shorter last split, or one split).
       if (decode_mma)
         for (int32_t chunk : {128, 192, 384, 768}) check_decode_mma(chunk);
-      // The wide variant: one split (len <= 256) and, at longer lengths, several (the merge's units).
+      // The wide variant: one split (len <= 256) and, at longer lengths, several (the merge's units);
+      // splits past 256 positions take each warp's tiles round the two stages (700 in splits of 768:
+      // six rounds of 128 positions, the last one short).
       if (decode_mma)
-        for (int32_t chunk : {128, 256}) check_decode_mma(chunk, 1);
+        for (int32_t chunk : {128, 256, 512, 768}) check_decode_mma(chunk, 1);
       // RoPE fused into the decode kernels (the backend's decode steps): q and the new K row arrive
       // unrotated and the kernel rotates them and stores the new K/V (into shared memory too, in the
       // tensor-core kernel). The float64 reference rotates the same rounded inputs; the kernel rounds
@@ -323,7 +325,9 @@ TEST(CudaOps, PagedAttention) {
         struct Way {
           int chunk, mma, wide;
         };
-        for (const Way w : {Way{64, 0, 0}, Way{256, 0, 0}, Way{64, 1, 0}, Way{256, 1, 0}, Way{256, 1, 1}, Way{128, 1, 1}}) {
+        // The wide variant in splits of 768: the new row falls in a round copied after the wait.
+        for (const Way w : {Way{64, 0, 0}, Way{256, 0, 0}, Way{64, 1, 0}, Way{256, 1, 0}, Way{256, 1, 1}, Way{128, 1, 1},
+                            Way{768, 1, 1}}) {
           if (w.mma && !decode_mma) continue;
           std::vector<float> out;
           ASSERT_TRUE(cuda_ops::attention(q, k, v, c.len, 1, c.nh, c.nkv, c.hd, c.block, true, act, out, w.chunk, -1, w.mma,

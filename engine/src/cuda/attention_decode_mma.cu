@@ -16,9 +16,10 @@ namespace effitune::engine::cuda::attn_detail {
 namespace {
 
 constexpr int kWarps = 4, kKeysPerTile = 16;
-// The wide variant: splits of up to 256 positions, 8 warps with two 16-position tiles each, all in
-// flight before the wait on the previous kernel (few CTAs: one split at batch 1, no merge launch;
-// see decode_split_length). 16 warps of one tile would cap the registers at 128 a thread and spill.
+// The wide variant: 8 warps with two 16-position tiles each, all in flight before the wait on the
+// previous kernel (few CTAs: one split at batch 1, no merge launch; see decode_split_length); in
+// longer splits each warp's tiles then go round the two stages, two in flight at all times.
+// 16 warps of one tile would cap the registers at 128 a thread and spill.
 constexpr int kWideWarps = 8;
 static_assert(kWideWarps * kKeysPerTile * 2 == kWideChunk, "two tiles a warp");
 constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
@@ -62,11 +63,15 @@ __device__ __forceinline__ void stage_tile(const AttnArgs& a, const int32_t* bt,
 // shared memory (measured on an H100, 1 stage against 2 at batch 1: 8B bf16 +2.1%, q4_0 +4.6%,
 // tp4-rank +0.1%, 1B bf16 +1.3%, q4_0 -1.1%).
 // W: warps a CTA. kAhead: the rounds of tiles (W x 16 positions each) copied before the wait, 1 or
-// kStages; kStages means every round the split has (the wide variant: at most kStages rounds).
-template <typename T, int HD, int kStages, int W, int kAhead>
+// kStages; kStages means every round the split has (the wide variant: at most kStages rounds), unless
+// kRing: then the later rounds go round the stages (the wide variant's splits past 256 positions; a
+// variant of its own, since the ring loop takes the 256-position kernel from 128 to 163 registers at
+// head_dim 128 and from 91 to 112 at 64, where it would cost a CTA an SM).
+template <typename T, int HD, int kStages, int W, int kAhead, bool kRing = false>
 __global__ void __launch_bounds__(W * 32) attn_decode_mma_kernel(AttnArgs a, const int32_t* seq_len, int32_t n_splits,
                                                                  float* po, float* pml) {
   static_assert(kAhead == 1 || kAhead == kStages, "the tiles before the wait: one round, or all of them");
+  static_assert(!kRing || kAhead == 2, "the ring: two rounds ahead");
   pdl_trigger();
   constexpr int R = kRow<HD>, kTile = kTileElems<HD>;
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -171,6 +176,10 @@ __global__ void __launch_bounds__(W * 32) attn_decode_mma_kernel(AttnArgs a, con
       stage_tile<T, HD>(a, bt, kvh, next, p1, -1, ks0 + 2 * (st ^ 1) * kTile, lane);
       cp_async_commit();
       cp_async_wait(1);
+    } else if (kRing && kb != kb0 && next < p1) {
+      // Wide, splits past two rounds: the next round's copy (issued when the last one was used) may
+      // stay in flight; this round's, issued before it, must have landed.
+      cp_async_wait(1);
     } else {
       cp_async_wait(0);
     }
@@ -236,6 +245,13 @@ __global__ void __launch_bounds__(W * 32) attn_decode_mma_kernel(AttnArgs a, con
       stage_tile<T, HD>(a, bt, kvh, next, p1, -1, ks0, lane);
       cp_async_commit();
     }
+    // Wide, splits past two rounds (the new row, written to the cache before the barrier above, is
+    // copied with its tile): the round after next into the stage just used, so that two rounds are
+    // always in flight.
+    if (kRing && next + W * kKeysPerTile < p1) {
+      stage_tile<T, HD>(a, bt, kvh, next + W * kKeysPerTile, p1, -1, ks0 + 2 * st * kTile, lane);
+      cp_async_commit();
+    }
     if (kStages == 2) st ^= 1;
   }
 
@@ -291,10 +307,10 @@ struct DecodeMma {
   void (*kernel)(AttnArgs, const int32_t*, int32_t, float*, float*);
   int smem, threads;
 };
-template <typename T, int HD, int kStages, int W = kWarps, int kAhead = 1>
+template <typename T, int HD, int kStages, int W = kWarps, int kAhead = 1, bool kRing = false>
 DecodeMma<T, HD> decode_mma_variant() {
   constexpr int kSmem = static_cast<int>(decode_mma_smem<T, HD, kStages, W>());
-  constexpr auto kernel = attn_decode_mma_kernel<T, HD, kStages, W, kAhead>;
+  constexpr auto kernel = attn_decode_mma_kernel<T, HD, kStages, W, kAhead, kRing>;
   static std::atomic<uint64_t> raised{0};
   // A failure here shows as the launch's error (the backend checks after every layer).
   if (kSmem > 48 * 1024) raise_dynamic_smem(reinterpret_cast<const void*>(kernel), kSmem, raised);
@@ -302,7 +318,10 @@ DecodeMma<T, HD> decode_mma_variant() {
 }
 template <typename T, int HD>
 DecodeMma<T, HD> decode_mma(int32_t chunk, bool wide) {
-  if (wide) return decode_mma_variant<T, HD, 2, kWideWarps, 2>();
+  if (wide) {
+    return chunk <= kWideChunk ? decode_mma_variant<T, HD, 2, kWideWarps, 2>()
+                               : decode_mma_variant<T, HD, 2, kWideWarps, 2, true>();
+  }
   return chunk <= kWarps * kKeysPerTile ? decode_mma_variant<T, HD, 1>() : decode_mma_variant<T, HD, 2>();
 }
 
@@ -311,15 +330,15 @@ DecodeMma<T, HD> decode_mma(int32_t chunk, bool wide) {
 template <typename T, int HD>
 void launch_decode_mma(const AttnArgs& a, const int32_t* seq_len, dim3 grid, int32_t n_splits, float* po, float* pml,
                        bool wide, cudaStream_t s) {
-  const DecodeMma<T, HD> k = decode_mma<T, HD>(a.chunk, wide && a.chunk <= kWideChunk);
+  const DecodeMma<T, HD> k = decode_mma<T, HD>(a.chunk, wide);
   launch_pdl(k.kernel, grid, k.threads, k.smem, s, a, seq_len, n_splits, po, pml);
 }
 
 template <typename T, int HD>
 int decode_mma_ctas_per_sm(int32_t chunk, bool wide) {
-  // By variant: one stage, two, wide (tensor-parallel ranks' threads share it).
-  static std::atomic<int> n[3] = {0, 0, 0};
-  std::atomic<int>& v = n[wide ? 2 : chunk <= kWarps * kKeysPerTile ? 0 : 1];
+  // By variant: one stage, two, wide, wide past 256 positions (tensor-parallel ranks' threads share it).
+  static std::atomic<int> n[4] = {0, 0, 0, 0};
+  std::atomic<int>& v = n[wide ? (chunk <= kWideChunk ? 2 : 3) : chunk <= kWarps * kKeysPerTile ? 0 : 1];
   if (v.load(std::memory_order_relaxed) == 0) {
     const DecodeMma<T, HD> k = decode_mma<T, HD>(chunk, wide);
     int c = 0;
