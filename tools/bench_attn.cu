@@ -7,7 +7,7 @@
 // latency-bound chain that bounds TP scaling (bench/README.md, session 11).
 // mma=0,1 times the scalar and the tensor-core decode kernels (AttnArgs::decode_mma; -1 as the backend);
 // chunk=64,384 the split lengths (0: decode_attn_chunk's, as the backend plans a step); wide=0,1 the
-// tensor-core kernel's wide variant (8 warps, every tile ahead) (AttnArgs::decode_wide; -1 as the backend).
+// tensor-core kernel's wide variant (8 warps, the first 256 positions' tiles ahead, the rest round a ring) (AttnArgs::decode_wide; -1 as the backend).
 //   bench_attn [kv=8,4,2] [batch=1,64] [ctx=64,512,2048] [chunk=0] [regs=-1] [mma=-1] [wide=-1] [fused=1]
 //              [launches=200] [reps=5]
 #include <cuda_bf16.h>

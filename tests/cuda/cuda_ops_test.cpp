@@ -402,28 +402,24 @@ TEST(CudaOps, DecodeAttentionKernelChoice) {
 TEST(CudaOps, DecodeWideVariantChoice) {
   using cuda::use_decode_wide;
   // Splits of 256 whose CTAs fit one wave of it (one an SM at head_dim 128): 8B batch 1 at 160 and
-  // 4,096 positions (8 CTAs of one split, 128 of 16).
-  EXPECT_TRUE(use_decode_wide(-1, true, 256, 8, 1, 132, 1));
-  EXPECT_TRUE(use_decode_wide(-1, true, 256, 128, 16, 132, 1));
-  EXPECT_TRUE(use_decode_wide(-1, true, 256, 396, 4, 132, 3));  // head_dim 64: three an SM
-  // Past one wave only at one CTA an SM, from 16 splits a pair, up to one and a half waves: 8 pairs
-  // at 4,128 positions (136 CTAs of 17 splits) and 6,144 (192 of 24), not 16 pairs at 3,072 (192 of
-  // 12), 32 at 1,056 (160 of 5), 8 at 6,400 (200 of 25), 136 sequences of one split, or head_dim 64.
-  EXPECT_TRUE(use_decode_wide(-1, true, 256, 136, 17, 132, 1));
-  EXPECT_TRUE(use_decode_wide(-1, true, 256, 192, 24, 132, 1));
-  EXPECT_TRUE(use_decode_wide(-1, true, 256, 198, 16, 132, 1));
-  EXPECT_FALSE(use_decode_wide(-1, true, 256, 192, 12, 132, 1));
-  EXPECT_FALSE(use_decode_wide(-1, true, 256, 160, 5, 132, 1));
-  EXPECT_FALSE(use_decode_wide(-1, true, 256, 200, 25, 132, 1));
-  EXPECT_FALSE(use_decode_wide(-1, true, 256, 136, 1, 132, 1));
-  EXPECT_FALSE(use_decode_wide(-1, true, 256, 544, 17, 132, 3));
+  // 4,096 positions (8 and 128 CTAs); 136 CTAs do not fit.
+  EXPECT_TRUE(use_decode_wide(-1, true, 256, 8, 132, 1));
+  EXPECT_TRUE(use_decode_wide(-1, true, 256, 128, 132, 1));
+  EXPECT_FALSE(use_decode_wide(-1, true, 256, 136, 132, 1));
+  EXPECT_TRUE(use_decode_wide(-1, true, 256, 396, 132, 3));  // head_dim 64: three an SM
+  // The ring lengths (512, 1,024, 2,048) within one wave of one CTA an SM; never at several an SM.
+  EXPECT_TRUE(use_decode_wide(-1, true, 512, 128, 132, 1));
+  EXPECT_TRUE(use_decode_wide(-1, true, 2048, 132, 132, 1));
+  EXPECT_FALSE(use_decode_wide(-1, true, 1024, 133, 132, 1));
+  EXPECT_FALSE(use_decode_wide(-1, true, 512, 64, 132, 2));
   // Any other split length never.
-  EXPECT_FALSE(use_decode_wide(-1, true, 128, 8, 1, 132, 1));
-  EXPECT_FALSE(use_decode_wide(-1, true, 384, 8, 1, 132, 1));
+  EXPECT_FALSE(use_decode_wide(-1, true, 128, 8, 132, 1));
+  EXPECT_FALSE(use_decode_wide(-1, true, 384, 8, 132, 1));
+  EXPECT_FALSE(use_decode_wide(-1, true, 768, 8, 132, 1));
   // EFFITUNE_ATTN_WIDE=0 turns the default off; AttnArgs::decode_wide decides before both.
-  EXPECT_FALSE(use_decode_wide(-1, false, 256, 8, 1, 132, 1));
-  EXPECT_TRUE(use_decode_wide(1, false, 128, 500, 4, 132, 1));
-  EXPECT_FALSE(use_decode_wide(0, true, 256, 8, 1, 132, 1));
+  EXPECT_FALSE(use_decode_wide(-1, false, 256, 8, 132, 1));
+  EXPECT_TRUE(use_decode_wide(1, false, 128, 500, 132, 1));
+  EXPECT_FALSE(use_decode_wide(0, true, 256, 8, 132, 1));
 }
 
 TEST(CudaOps, DecodeSplitLengthChoice) {
@@ -467,22 +463,32 @@ TEST(CudaOps, DecodeSplitLengthChoice) {
   EXPECT_EQ(decode_split_length(131, 64, 132, 1, 1), 64);
   // The wide variant (one CTA an SM): splits of 256 from 65 positions while pairs x splits fit one
   // wave, 132 CTAs (batch 1 at 160: one split, no merge launch; at 1,088: 8 x 5 = 40 CTAs; 8 pairs at
-  // 4,096 positions: 128), or from 16 splits a pair one and a half waves, 198 CTAs; 64 up to 64
-  // positions, and past those the rules without it.
+  // 4,096 positions: 128); 64 up to 64 positions, and past one wave the rules without it.
   EXPECT_EQ(decode_split_length(8, 160, 132, 3, 3, 1), 256);
   EXPECT_EQ(decode_split_length(2, 65, 132, 3, 3, 1), 256);
   EXPECT_EQ(decode_split_length(64, 256, 132, 3, 3, 1), 256);
   EXPECT_EQ(decode_split_length(8, 64, 132, 3, 3, 1), 64);
   EXPECT_EQ(decode_split_length(8, 1088, 132, 3, 3, 1), 256);
   EXPECT_EQ(decode_split_length(8, 4096, 132, 3, 3, 1), 256);
-  EXPECT_EQ(decode_split_length(8, 4128, 132, 3, 3, 1), 256);   // 8 x 17 = 136 CTAs, 17 splits
-  EXPECT_EQ(decode_split_length(8, 6144, 132, 3, 3, 1), 256);   // 8 x 24 = 192
-  EXPECT_EQ(decode_split_length(8, 6400, 132, 3, 3, 1), 192);   // 8 x 25 = 200 > 198: the rules without it
-  EXPECT_EQ(decode_split_length(32, 1056, 132, 3, 3, 1), 128);  // 32 x 5 = 160 wide CTAs of 5 splits
-  EXPECT_EQ(decode_split_length(16, 3072, 132, 3, 3, 1), 128);  // 16 x 12 = 192 of 12
-  EXPECT_EQ(decode_split_length(32, 4128, 132, 3, 3, 3), 384);  // head_dim 64: 32 x 17 = 544 > 396
+  EXPECT_EQ(decode_split_length(32, 1056, 132, 3, 3, 1), 128);  // 32 x 5 = 160 CTAs of 256
   EXPECT_EQ(decode_split_length(128, 544, 132, 3, 3, 1), 192);
   EXPECT_EQ(decode_split_length(128, 160, 132, 3, 3, 1), 256);
+  // Its ring lengths: past 4,096 positions where 256 needs a second wave, 512 if it fits (8 pairs at
+  // 4,128: 72 CTAs; 16 pairs: 144 do not, so the rules without it); past 6,144 the shortest of 512,
+  // 1,024, 2,048 that fits (2 pairs at 8,192: 512; 16 at 8,192: 1,024; 32 at 8,192: 2,048; 32 at
+  // 16,384: none, the rules without it); 2 pairs at 6,144 keep 256 (48 CTAs fit).
+  EXPECT_EQ(decode_split_length(8, 4128, 132, 3, 3, 1), 512);
+  EXPECT_EQ(decode_split_length(8, 6144, 132, 3, 3, 1), 512);
+  EXPECT_EQ(decode_split_length(16, 4128, 132, 3, 3, 1), 192);
+  EXPECT_EQ(decode_split_length(2, 6144, 132, 3, 3, 1), 256);
+  EXPECT_EQ(decode_split_length(2, 8192, 132, 3, 3, 1), 512);
+  EXPECT_EQ(decode_split_length(16, 8192, 132, 3, 3, 1), 1024);
+  EXPECT_EQ(decode_split_length(32, 8192, 132, 3, 3, 1), 2048);
+  EXPECT_EQ(decode_split_length(32, 16384, 132, 3, 3, 1), 1536);
+  // Not where the wide variant holds several CTAs an SM (head_dim 64): 256 while it fits one wave
+  // (8 pairs at 8,192: 256 of 396 CTAs), then the rules without it.
+  EXPECT_EQ(decode_split_length(8, 8192, 132, 3, 3, 3), 256);
+  EXPECT_EQ(decode_split_length(16, 8192, 132, 3, 3, 3), 384);
   // It needs the 4-warp kernel's occupancy too (the tensor-core kernel runs at all).
   EXPECT_EQ(decode_split_length(8, 160, 132, 0, 0, 1), 64);
 }

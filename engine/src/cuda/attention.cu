@@ -578,7 +578,7 @@ void decode_hd(const AttnArgs& a, const int32_t* seq_len, int32_t n_steps, int32
     if constexpr (kMmaKinds) {
       // The wide variant for splits of 256 whose CTAs fit wide_fits (decode_split_length's rule):
       // every tile in flight before the wait (and at up to 256 positions no merge launch).
-      const bool wide = use_decode_wide(a.decode_wide, decode_wide_env(), a.chunk, ctas, live, sm_count(),
+      const bool wide = use_decode_wide(a.decode_wide, decode_wide_env(), a.chunk, ctas, sm_count(),
                                         decode_mma_ctas_per_sm<T, HD>(a.chunk, true));
       launch_decode_mma<T, HD>(a, seq_len, grid, n_splits, po, pml, wide, s);
     }

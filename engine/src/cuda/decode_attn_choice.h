@@ -18,29 +18,26 @@ inline bool use_decode_mma(int forced, int env, int64_t ctas, int64_t sms, int m
   return ctas <= mma_per_sm * sms || ctas > scalar_per_sm * sms;
 }
 
-// Whether the wide variant (`per_sm_wide` of its CTAs an SM) suits `splits` 256-position splits a
-// (KV head, sequence) pair over `ctas` working CTAs: those that fit one wave, and, where it holds one
-// CTA an SM (head_dim 128), from 16 splits a pair (4,096 positions) up to one and a half waves. H100,
-// bench/README.md session 21, against the rules of decode_split_length without it: end to end, 8B
-// batch 1 at ~4,150 positions (8 pairs x 17 splits, 136 CTAs) q4_0 +8.8%, bf16 +3.6%, at ~5,900 (192
-// CTAs) q4_0 +4.6%, a TP=4 rank batch 4 at ~4,150 +1.0%; the kernel alone 1.36-1.44x at 136 CTAs (16.1
-// against 23.1 us: the others took 33 splits of 128 and a long merge). Left out because they lost:
-// 12 splits (8B bf16 batch 2 at ~2,900, 192 CTAs: -1.2% end to end though +5% alone), 5 splits (32
-// pairs at 1,056, 160 CTAs: 0.94x alone, session 20), head_dim 64 (three an SM; 1B bf16 batch 4 at
-// ~4,150, 544 CTAs: -1.5%), and 256 CTAs or more (0.54-1.01x alone).
-inline bool wide_fits(int64_t ctas, int64_t splits, int64_t sms, int per_sm_wide) {
-  if (ctas <= static_cast<int64_t>(per_sm_wide) * sms) return true;
-  return per_sm_wide == 1 && splits >= 16 && 2 * ctas <= 3 * sms;
+// The wide variant's split lengths past 256: its ring variant (each warp's tiles go round the two
+// stages, two rounds in flight), which decode_split_length picks only where the wide variant holds
+// one CTA an SM (head_dim 128).
+inline bool is_wide_ring_length(int64_t c) { return c == 512 || c == 1024 || c == 2048; }
+
+// Whether `ctas` working CTAs of `chunk`-position splits run on the wide variant (`per_sm_wide` of its
+// CTAs an SM): splits of 256 that fit one wave, and the ring lengths that fit one wave of one CTA an
+// SM, as decode_split_length picks them (the one-wave rules without the wide variant never pick a
+// ring length for 132 CTAs or fewer: the candidate before it, 3/4 as long, needed more than 396).
+inline bool wide_fits(int32_t chunk, int64_t ctas, int64_t sms, int per_sm_wide) {
+  if (chunk == 256) return ctas <= static_cast<int64_t>(per_sm_wide) * sms;
+  return per_sm_wide == 1 && is_wide_ring_length(chunk) && ctas <= sms;
 }
 
 // Whether a decode launch takes the tensor-core kernel's wide variant (attention_decode_mma.cu):
 // `forced` (AttnArgs::decode_wide: -1 unset, 0, 1) first; by default, unless `env` (EFFITUNE_ATTN_WIDE)
-// is off, for splits of 256 (the length decode_split_length picks for it), `splits` of them a pair,
-// over `ctas` working CTAs, that pass wide_fits. launch_decode_mma never runs it on longer splits.
-inline bool use_decode_wide(int forced, bool env, int32_t chunk, int64_t ctas, int64_t splits, int64_t sms,
-                            int per_sm_wide) {
+// is off, where wide_fits (`per_sm_wide`: the variant's CTAs an SM at this chunk).
+inline bool use_decode_wide(int forced, bool env, int32_t chunk, int64_t ctas, int64_t sms, int per_sm_wide) {
   if (forced >= 0) return forced > 0;
-  return env && chunk == 256 && wide_fits(ctas, splits, sms, per_sm_wide);
+  return env && wide_fits(chunk, ctas, sms, per_sm_wide);
 }
 
 // The split lengths decode_split_length below chooses from below one pair an SM: 64, 128, then 2^k and 3 x 2^(k-1) (192, 256,
@@ -58,8 +55,14 @@ inline int64_t next_split_length(int64_t c) {
 //  - below that, where the tensor-core kernel cannot run (`per_sm_*` 0): 64;
 //  - where the tensor-core kernel's wide variant runs (`per_sm_wide` its CTAs an SM; 8 warps, two
 //    16-position tiles each, all copied before the wait on the previous kernel) and its CTAs,
-//    pairs x ceil(max_len / 256), pass wide_fits (one wave; one and a half at long contexts): 256
-//    (one split and no merge launch up to 256 positions). Kernel alone, H100, 8 KV heads batch 1 (against the rules below): 160 positions 6.5
+//    pairs x ceil(max_len / 256), fit one wave: 256 (one split and no merge launch up to 256
+//    positions). Where it holds one CTA an SM (head_dim 128), past 6,144 positions, and past 4,096
+//    where splits of 256 would need a second wave, its ring variant instead: the shortest of 512,
+//    1,024 and 2,048 (512 only, below 6,144) whose CTAs fit one wave. Kernel alone, H100, against the
+//    rules without it (bench/README.md session 21): at 8,192-32,768 positions 1.05-2.02x for 2-32
+//    pairs (8 pairs at 8,192: 512 x 128 CTAs 17.0 us against 23.4); 8 pairs at 4,128 1.16-1.19x (512 x
+//    72 against 256 x 136), at 6,144 1.5x; where it lost it is not taken: 2 pairs at 4,128-6,144
+//    (0.84-0.97x: 256's 34-48 CTAs fit), 16-32 pairs at 4,128 (0.87-0.92x: 512 does not fit). Kernel alone, H100, 8 KV heads batch 1 (against the rules below): 160 positions 6.5
 //    -> 5.0 us, 1,056 11.9 -> 7.1, 2,080 20.9 -> 9.0; batch 2 at 2,080 17.5 -> 14.2; 2 KV heads batch 4
 //    at 4,128 23.1 -> 16.2; past one wave it lost (8 KV heads batch 4 at 1,056, 160 CTAs: 12.2 -> 13.0).
 //    End to end at batch 1: 8B q4_0 +2.2% at 1,024 positions, +3.2% at 4,000, 1B q4_0 +19.5% at
@@ -83,8 +86,14 @@ inline int32_t decode_split_length(int64_t pairs, int64_t max_len, int64_t sms, 
                                    int per_sm_wide = 0) {
   if (pairs >= sms) return 256;
   if (per_sm_short <= 0 || per_sm_long <= 0) return 64;
-  const int64_t wide_splits = (max_len + 255) / 256;
-  if (max_len > 64 && per_sm_wide > 0 && wide_fits(pairs * wide_splits, wide_splits, sms, per_sm_wide)) return 256;
+  if (max_len > 64 && per_sm_wide > 0) {
+    const int64_t s256 = (max_len + 255) / 256;
+    if (per_sm_wide == 1 && (max_len > 6144 || (max_len > 4096 && pairs * s256 > sms))) {
+      for (int64_t c = 512; c <= (max_len > 6144 ? 2048 : 512); c *= 2)
+        if (pairs * ((max_len + c - 1) / c) <= sms) return static_cast<int32_t>(c);
+    }
+    if (pairs * s256 <= static_cast<int64_t>(per_sm_wide) * sms) return 256;
+  }
   if (max_len > 64 && max_len <= 256 && 2 * pairs >= sms) return 256;
   int64_t c = 64;
   for (;; c = next_split_length(c)) {
