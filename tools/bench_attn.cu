@@ -1,5 +1,5 @@
 // Decode attention alone: how long one launch of the engine's decode-attention kernel takes over the
-// paged KV cache, for a Llama-3 head layout (head_dim 128, 4 query heads per KV head) at the KV-head
+// paged KV cache, for a Llama-3 head layout (head_dim 128, or 64 as Llama-3.2-1B: hd=64; 4 query heads per KV head) at the KV-head
 // counts of TP = 1, 2 and 4 (8, 4, 2 KV heads per GPU), a batch and a context length. The launches run
 // back to back inside a CUDA graph with programmatic dependent launch, as in a decode step, and the
 // time per launch is the graph's time over the launch count (median of the repetitions).
@@ -8,7 +8,7 @@
 // mma=0,1 times the scalar and the tensor-core decode kernels (AttnArgs::decode_mma; -1 as the backend);
 // chunk=64,384 the split lengths (0: decode_attn_chunk's, as the backend plans a step); wide=0,1 the
 // tensor-core kernel's wide variant (8 warps, the first 256 positions' tiles ahead, the rest round a ring) (AttnArgs::decode_wide; -1 as the backend).
-//   bench_attn [kv=8,4,2] [batch=1,64] [ctx=64,512,2048] [chunk=0] [regs=-1] [mma=-1] [wide=-1] [fused=1]
+//   bench_attn [hd=128] [kv=8,4,2] [batch=1,64] [ctx=64,512,2048] [chunk=0] [regs=-1] [mma=-1] [wide=-1] [fused=1]
 //              [launches=200] [reps=5]
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -60,16 +60,16 @@ int32_t pow2_at_least(int32_t n) {
 }
 
 // Microseconds per launch for one configuration.
-double time_config(int kv_heads, int batch, int ctx, int chunk_arg, int regs, int mma, int wide, bool fused, int launches,
-                   int reps) {
-  constexpr int kHd = 128, kGroup = 4, kBlock = 16;
-  const int heads = kv_heads * kGroup, kv_dim = kv_heads * kHd;
+double time_config(int hd, int kv_heads, int batch, int ctx, int chunk_arg, int regs, int mma, int wide, bool fused,
+                   int launches, int reps) {
+  constexpr int kGroup = 4, kBlock = 16;
+  const int heads = kv_heads * kGroup, kv_dim = kv_heads * hd;
   const int per_seq = (ctx + kBlock - 1) / kBlock, stride = pow2_at_least(per_seq);
   const int blocks = batch * per_seq + 1;
   std::mt19937 rng(11);
   auto k = upload(random_bf16(static_cast<size_t>(blocks) * kBlock * kv_dim, rng));
   auto v = upload(random_bf16(static_cast<size_t>(blocks) * kBlock * kv_dim, rng));
-  const int ld_qkv = (heads + 2 * kv_heads) * kHd;
+  const int ld_qkv = (heads + 2 * kv_heads) * hd;
   auto qkv = upload(random_bf16(static_cast<size_t>(batch) * ld_qkv, rng));
   // Sequences' blocks interleaved across the cache, as a server's allocator leaves them.
   std::vector<int32_t> bt(static_cast<size_t>(batch) * stride, 0);
@@ -77,24 +77,24 @@ double time_config(int kv_heads, int batch, int ctx, int chunk_arg, int regs, in
     for (int j = 0; j < per_seq; ++j) bt[static_cast<size_t>(s) * stride + j] = j * batch + s;
   auto d_bt = upload(bt);
   auto d_len = upload(std::vector<int32_t>(batch, ctx));
-  std::vector<double> inv(kHd / 2);
-  for (int i = 0; i < kHd / 2; ++i) inv[i] = std::pow(500000.0, -2.0 * i / kHd);
+  std::vector<double> inv(hd / 2);
+  for (int i = 0; i < hd / 2; ++i) inv[i] = std::pow(500000.0, -2.0 * i / hd);
   auto d_inv = upload(inv);
   __nv_bfloat16* out = nullptr;
-  CHECK(cudaMalloc(&out, static_cast<size_t>(batch) * heads * kHd * sizeof(__nv_bfloat16)));
+  CHECK(cudaMalloc(&out, static_cast<size_t>(batch) * heads * hd * sizeof(__nv_bfloat16)));
   const int chunk =
-      chunk_arg > 0 ? chunk_arg : cu::decode_attn_chunk(cu::ActType::kBF16, kHd, kv_heads * kGroup, kv_heads, batch, ctx);
+      chunk_arg > 0 ? chunk_arg : cu::decode_attn_chunk(cu::ActType::kBF16, hd, kv_heads * kGroup, kv_heads, batch, ctx);
   const int splits = cu::decode_attn_splits(ctx, chunk);  // as the backend plans a step
   float *po = nullptr, *pml = nullptr;
-  CHECK(cudaMalloc(&po, static_cast<size_t>(batch) * heads * splits * kHd * sizeof(float)));
+  CHECK(cudaMalloc(&po, static_cast<size_t>(batch) * heads * splits * hd * sizeof(float)));
   CHECK(cudaMalloc(&pml, static_cast<size_t>(batch) * heads * splits * 2 * sizeof(float)));
 
   cu::AttnArgs a;
   a.qkv = qkv, a.ld_qkv = ld_qkv, a.out = out;
   a.kv.k = k, a.kv.v = v;
   a.block_tables = d_bt, a.bt_stride = stride, a.block_size = kBlock;
-  a.n_heads = heads, a.n_kv_heads = kv_heads, a.head_dim = kHd;
-  a.scale = 1.0f / std::sqrt(static_cast<float>(kHd));
+  a.n_heads = heads, a.n_kv_heads = kv_heads, a.head_dim = hd;
+  a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
   a.chunk = chunk;
   a.live_splits = cu::decode_attn_live_splits(ctx, chunk);
   a.k_row_in_regs = static_cast<int8_t>(regs);
@@ -135,10 +135,10 @@ double time_config(int kv_heads, int batch, int ctx, int chunk_arg, int regs, in
                   static_cast<void*>(d_len), static_cast<void*>(d_inv), static_cast<void*>(out), static_cast<void*>(po),
                   static_cast<void*>(pml)})
     CHECK(cudaFree(p));
-  std::printf("{\"bench\":\"attn_decode\",\"kv_heads\":%d,\"heads\":%d,\"batch\":%d,\"ctx\":%d,\"chunk\":%d,\"splits\":%d,"
+  std::printf("{\"bench\":\"attn_decode\",\"head_dim\":%d,\"kv_heads\":%d,\"heads\":%d,\"batch\":%d,\"ctx\":%d,\"chunk\":%d,\"splits\":%d,"
               "\"regs\":%d,\"mma\":%d,\"wide\":%d,\"fused_rope\":%s,\"us_per_launch\":%.3f,\"us_min\":%.3f,\"us_max\":%.3f,"
               "\"kv_gb_s\":%.1f}\n",
-              kv_heads, heads, batch, ctx, chunk, splits, regs, mma, wide, fused ? "true" : "false", us[us.size() / 2], us.front(),
+              hd, kv_heads, heads, batch, ctx, chunk, splits, regs, mma, wide, fused ? "true" : "false", us[us.size() / 2], us.front(),
               us.back(), 2.0 * batch * ctx * kv_dim * 2 / (us[us.size() / 2] * 1e3));
   std::fflush(stdout);
   return us[us.size() / 2];
@@ -147,19 +147,20 @@ double time_config(int kv_heads, int batch, int ctx, int chunk_arg, int regs, in
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> args = {{"kv", "8,4,2"}, {"batch", "1,64"},    {"ctx", "64,512,2048"},
+  std::map<std::string, std::string> args = {{"hd", "128"}, {"kv", "8,4,2"}, {"batch", "1,64"},    {"ctx", "64,512,2048"},
                                              {"chunk", "0"},  {"regs", "-1"},  {"mma", "-1"},      {"wide", "-1"}, {"fused", "1"},       {"launches", "200"},
                                              {"reps", "5"}};
   for (int i = 1; i < argc; ++i) {
     const std::string s = argv[i];
     const auto eq = s.find('=');
     if (eq == std::string::npos || !args.count(s.substr(0, eq))) {
-      std::fprintf(stderr, "bench_attn: unknown argument '%s' (key=value: kv, batch, ctx, chunk, regs, mma, wide, fused, launches, reps)\n",
+      std::fprintf(stderr, "bench_attn: unknown argument '%s' (key=value: hd, kv, batch, ctx, chunk, regs, mma, wide, fused, launches, reps)\n",
                    s.c_str());
       return 2;
     }
     args[s.substr(0, eq)] = s.substr(eq + 1);
   }
+  for (const auto& hd : effitune::tools::split(args["hd"]))
   for (const auto& kv : effitune::tools::split(args["kv"]))
     for (const auto& b : effitune::tools::split(args["batch"]))
       for (const auto& c : effitune::tools::split(args["ctx"]))
@@ -167,7 +168,7 @@ int main(int argc, char** argv) {
           for (const auto& r : effitune::tools::split(args["regs"]))
             for (const auto& m : effitune::tools::split(args["mma"]))
               for (const auto& w : effitune::tools::split(args["wide"]))
-                time_config(std::stoi(kv), std::stoi(b), std::stoi(c), std::stoi(ch), std::stoi(r), std::stoi(m),
+                time_config(std::stoi(hd), std::stoi(kv), std::stoi(b), std::stoi(c), std::stoi(ch), std::stoi(r), std::stoi(m),
                             std::stoi(w), args["fused"] != "0", std::stoi(args["launches"]), std::stoi(args["reps"]));
   return 0;
 }
