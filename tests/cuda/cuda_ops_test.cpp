@@ -406,12 +406,14 @@ TEST(CudaOps, DecodeWideVariantChoice) {
   EXPECT_TRUE(use_decode_wide(-1, true, 256, 8, 132, 1));
   EXPECT_TRUE(use_decode_wide(-1, true, 256, 128, 132, 1));
   EXPECT_FALSE(use_decode_wide(-1, true, 256, 136, 132, 1));
-  EXPECT_TRUE(use_decode_wide(-1, true, 256, 396, 132, 3));  // head_dim 64: three an SM
-  // The ring lengths (512, 1,024, 2,048) within one wave of one CTA an SM; never at several an SM.
+  EXPECT_TRUE(use_decode_wide(-1, true, 256, 396, 132, 3));  // several an SM: a wave of 396
+  // The ring lengths (512, 1,024, 2,048) within one wave of the ring variant (one an SM at head_dim
+  // 128, two at 64).
   EXPECT_TRUE(use_decode_wide(-1, true, 512, 128, 132, 1));
   EXPECT_TRUE(use_decode_wide(-1, true, 2048, 132, 132, 1));
   EXPECT_FALSE(use_decode_wide(-1, true, 1024, 133, 132, 1));
-  EXPECT_FALSE(use_decode_wide(-1, true, 512, 64, 132, 2));
+  EXPECT_TRUE(use_decode_wide(-1, true, 512, 264, 132, 2));
+  EXPECT_FALSE(use_decode_wide(-1, true, 512, 265, 132, 2));
   // Any other split length never.
   EXPECT_FALSE(use_decode_wide(-1, true, 128, 8, 132, 1));
   EXPECT_FALSE(use_decode_wide(-1, true, 384, 8, 132, 1));
@@ -473,22 +475,29 @@ TEST(CudaOps, DecodeSplitLengthChoice) {
   EXPECT_EQ(decode_split_length(32, 1056, 132, 3, 3, 1), 128);  // 32 x 5 = 160 CTAs of 256
   EXPECT_EQ(decode_split_length(128, 544, 132, 3, 3, 1), 192);
   EXPECT_EQ(decode_split_length(128, 160, 132, 3, 3, 1), 256);
-  // Its ring lengths: past 4,096 positions where 256 needs a second wave, 512 if it fits (8 pairs at
-  // 4,128: 72 CTAs; 16 pairs: 144 do not, so the rules without it); past 6,144 the shortest of 512,
-  // 1,024, 2,048 that fits (2 pairs at 8,192: 512; 16 at 8,192: 1,024; 32 at 8,192: 2,048; 32 at
-  // 16,384: none, the rules without it); 2 pairs at 6,144 keep 256 (48 CTAs fit).
-  EXPECT_EQ(decode_split_length(8, 4128, 132, 3, 3, 1), 512);
-  EXPECT_EQ(decode_split_length(8, 6144, 132, 3, 3, 1), 512);
-  EXPECT_EQ(decode_split_length(16, 4128, 132, 3, 3, 1), 192);
-  EXPECT_EQ(decode_split_length(2, 6144, 132, 3, 3, 1), 256);
-  EXPECT_EQ(decode_split_length(2, 8192, 132, 3, 3, 1), 512);
-  EXPECT_EQ(decode_split_length(16, 8192, 132, 3, 3, 1), 1024);
-  EXPECT_EQ(decode_split_length(32, 8192, 132, 3, 3, 1), 2048);
-  EXPECT_EQ(decode_split_length(32, 16384, 132, 3, 3, 1), 1536);
-  // Not where the wide variant holds several CTAs an SM (head_dim 64): 256 while it fits one wave
-  // (8 pairs at 8,192: 256 of 396 CTAs), then the rules without it.
-  EXPECT_EQ(decode_split_length(8, 8192, 132, 3, 3, 3), 256);
-  EXPECT_EQ(decode_split_length(16, 8192, 132, 3, 3, 3), 384);
+  // Its ring lengths (head_dim 128: one ring CTA an SM): past 4,096 positions where 256 needs a second
+  // wave, 512 if it fits (8 pairs at 4,128: 72 CTAs; 16 pairs: 144 do not, so the rules without it);
+  // past 6,144 the shortest of 512, 1,024, 2,048 that fits (2 pairs at 8,192: 512; 16 at 8,192:
+  // 1,024; 32 at 8,192: 2,048; 32 at 16,384: none, the rules without it); 2 pairs at 6,144 keep 256
+  // (48 CTAs fit); no ring variant (0 an SM), no ring length.
+  EXPECT_EQ(decode_split_length(8, 4128, 132, 3, 3, 1, 1), 512);
+  EXPECT_EQ(decode_split_length(8, 6144, 132, 3, 3, 1, 1), 512);
+  EXPECT_EQ(decode_split_length(16, 4128, 132, 3, 3, 1, 1), 192);
+  EXPECT_EQ(decode_split_length(2, 6144, 132, 3, 3, 1, 1), 256);
+  EXPECT_EQ(decode_split_length(2, 8192, 132, 3, 3, 1, 1), 512);
+  EXPECT_EQ(decode_split_length(16, 8192, 132, 3, 3, 1, 1), 1024);
+  EXPECT_EQ(decode_split_length(32, 8192, 132, 3, 3, 1, 1), 2048);
+  EXPECT_EQ(decode_split_length(32, 16384, 132, 3, 3, 1, 1), 1536);
+  EXPECT_EQ(decode_split_length(8, 8192, 132, 3, 3, 1, 0), 192);
+  // Head_dim 64 (two wide CTAs an SM, two ring CTAs): 8 pairs at 8,192 take 512 (128 CTAs), at 16,384
+  // 512 (256); 16 pairs at 4,128 (272 CTAs of 256 past 264) 512 (144); 32 pairs at 4,128 none fits
+  // (288), at 8,192 1,024 (256); 8 pairs at 4,128 keep 256 (136 CTAs fit).
+  EXPECT_EQ(decode_split_length(8, 8192, 132, 3, 3, 2, 2), 512);
+  EXPECT_EQ(decode_split_length(8, 16384, 132, 3, 3, 2, 2), 512);
+  EXPECT_EQ(decode_split_length(16, 4128, 132, 3, 3, 2, 2), 512);
+  EXPECT_EQ(decode_split_length(32, 4128, 132, 3, 3, 2, 2), 384);
+  EXPECT_EQ(decode_split_length(32, 8192, 132, 3, 3, 2, 2), 1024);
+  EXPECT_EQ(decode_split_length(8, 4128, 132, 3, 3, 2, 2), 256);
   // It needs the 4-warp kernel's occupancy too (the tensor-core kernel runs at all).
   EXPECT_EQ(decode_split_length(8, 160, 132, 0, 0, 1), 64);
 }

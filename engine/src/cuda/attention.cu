@@ -655,7 +655,8 @@ int32_t decode_attn_chunk(ActType act, int32_t head_dim, int32_t n_heads, int32_
   return decode_split_length(static_cast<int64_t>(steps) * n_kv_heads, max_len, sm_count(),
                              ask ? decode_mma_per_sm(act, head_dim, group, kAttnChunk) : 0,
                              ask ? decode_mma_per_sm(act, head_dim, group, kAttnMaxChunk) : 0,
-                             ask && decode_wide_env() ? decode_mma_per_sm(act, head_dim, group, kWideChunk, true) : 0);
+                             ask && decode_wide_env() ? decode_mma_per_sm(act, head_dim, group, kWideChunk, true) : 0,
+                             ask && decode_wide_env() ? decode_mma_per_sm(act, head_dim, group, 2 * kWideChunk, true) : 0);
 }
 
 int32_t decode_attn_live_splits(int32_t max_len, int32_t chunk) { return (max_len + chunk - 1) / chunk; }

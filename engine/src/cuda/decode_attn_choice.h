@@ -19,25 +19,25 @@ inline bool use_decode_mma(int forced, int env, int64_t ctas, int64_t sms, int m
 }
 
 // The wide variant's split lengths past 256: its ring variant (each warp's tiles go round the two
-// stages, two rounds in flight), which decode_split_length picks only where the wide variant holds
-// one CTA an SM (head_dim 128).
+// stages, two rounds in flight), a kernel of its own with its own CTAs an SM (one at head_dim 128,
+// two at 64, where the 256-position kernel also holds two).
 inline bool is_wide_ring_length(int64_t c) { return c == 512 || c == 1024 || c == 2048; }
 
-// Whether `ctas` working CTAs of `chunk`-position splits run on the wide variant (`per_sm_wide` of its
-// CTAs an SM): splits of 256 that fit one wave, and the ring lengths that fit one wave of one CTA an
-// SM, as decode_split_length picks them (the one-wave rules without the wide variant never pick a
-// ring length for 132 CTAs or fewer: the candidate before it, 3/4 as long, needed more than 396).
-inline bool wide_fits(int32_t chunk, int64_t ctas, int64_t sms, int per_sm_wide) {
-  if (chunk == 256) return ctas <= static_cast<int64_t>(per_sm_wide) * sms;
-  return per_sm_wide == 1 && is_wide_ring_length(chunk) && ctas <= sms;
+// Whether `ctas` working CTAs of `chunk`-position splits run on the wide variant (`per_sm` of its
+// CTAs an SM at that length): splits of 256 or of a ring length that fit one wave, as
+// decode_split_length picks them (the one-wave rules without the wide variant never pick a ring
+// length for so few CTAs: the candidate before it, 3/4 as long, needed more than a wave of the
+// 4-warp kernel, which holds more CTAs an SM than the ring variant).
+inline bool wide_fits(int32_t chunk, int64_t ctas, int64_t sms, int per_sm) {
+  return (chunk == 256 || is_wide_ring_length(chunk)) && ctas <= static_cast<int64_t>(per_sm) * sms;
 }
 
 // Whether a decode launch takes the tensor-core kernel's wide variant (attention_decode_mma.cu):
 // `forced` (AttnArgs::decode_wide: -1 unset, 0, 1) first; by default, unless `env` (EFFITUNE_ATTN_WIDE)
-// is off, where wide_fits (`per_sm_wide`: the variant's CTAs an SM at this chunk).
-inline bool use_decode_wide(int forced, bool env, int32_t chunk, int64_t ctas, int64_t sms, int per_sm_wide) {
+// is off, where wide_fits (`per_sm`: the variant's CTAs an SM at this chunk).
+inline bool use_decode_wide(int forced, bool env, int32_t chunk, int64_t ctas, int64_t sms, int per_sm) {
   if (forced >= 0) return forced > 0;
-  return env && wide_fits(chunk, ctas, sms, per_sm_wide);
+  return env && wide_fits(chunk, ctas, sms, per_sm);
 }
 
 // The split lengths decode_split_length below chooses from below one pair an SM: 64, 128, then 2^k and 3 x 2^(k-1) (192, 256,
@@ -56,17 +56,15 @@ inline int64_t next_split_length(int64_t c) {
 //  - where the tensor-core kernel's wide variant runs (`per_sm_wide` its CTAs an SM; 8 warps, two
 //    16-position tiles each, all copied before the wait on the previous kernel) and its CTAs,
 //    pairs x ceil(max_len / 256), fit one wave: 256 (one split and no merge launch up to 256
-//    positions). Where it holds one CTA an SM (head_dim 128), past 6,144 positions, and past 4,096
-//    where splits of 256 would need a second wave, its ring variant instead: the shortest of 512,
-//    1,024 and 2,048 (512 only, below 6,144) whose CTAs fit one wave. Kernel alone, H100, against the
-//    rules without it (bench/README.md session 21): at 8,192-32,768 positions 1.05-2.02x for 2-32
-//    pairs (8 pairs at 8,192: 512 x 128 CTAs 17.0 us against 23.4); 8 pairs at 4,128 1.16-1.19x (512 x
-//    72 against 256 x 136), at 6,144 1.5x; where it lost it is not taken: 2 pairs at 4,128-6,144
-//    (0.84-0.97x: 256's 34-48 CTAs fit), 16-32 pairs at 4,128 (0.87-0.92x: 512 does not fit). Kernel alone, H100, 8 KV heads batch 1 (against the rules below): 160 positions 6.5
-//    -> 5.0 us, 1,056 11.9 -> 7.1, 2,080 20.9 -> 9.0; batch 2 at 2,080 17.5 -> 14.2; 2 KV heads batch 4
-//    at 4,128 23.1 -> 16.2; past one wave it lost (8 KV heads batch 4 at 1,056, 160 CTAs: 12.2 -> 13.0).
-//    End to end at batch 1: 8B q4_0 +2.2% at 1,024 positions, +3.2% at 4,000, 1B q4_0 +19.5% at
-//    2,048, a TP=4 rank +17.3% at 4,000;
+//    positions). Past 6,144 positions, and past 4,096 where 256 would need a second wave, its ring
+//    variant instead (`per_sm_ring` its CTAs an SM): the shortest of 512, 1,024 and 2,048 (512 only,
+//    below 6,144) whose CTAs fit one wave of it. Kernel alone, H100, against the rules without it
+//    (bench/README.md session 21): head_dim 128 (one CTA an SM) at 8,192-32,768 positions 1.05-2.02x
+//    for 2-32 pairs (8 pairs at 8,192: 512 x 128 CTAs 17.0 us against 23.4), 8 pairs at 4,128
+//    1.16-1.19x (512 x 72 against 256 x 136), at 6,144 1.5x; head_dim 64 (two an SM) 1.15-1.44x at
+//    8,192-16,384 and 1.40x for 16 pairs at 4,128. Where it lost it is not taken: 2 pairs at
+//    4,128-6,144 at head_dim 128 (0.84-0.97x: 256's 34-48 CTAs fit), 16-32 pairs at 4,128 (0.87-0.92x:
+//    512 does not fit).
 //  - else between 65 and 256 positions, pairs for half the SMs or more: one split of 256 on the
 //    4-warp kernel (129-160 positions: 8B batch 16 +1.7%, 1B batch 16 +2.9%, a TP=2 rank at batch 32
 //    +0.6%, 8B q4_0 batch 16 -0.8% within its spread); fewer pairs keep 64 (8B batch 1: one split on
@@ -83,14 +81,15 @@ inline int64_t next_split_length(int64_t c) {
 //    +11% / +10% / +4%).
 // H100 measurements, bench/README.md sessions 18-19.
 inline int32_t decode_split_length(int64_t pairs, int64_t max_len, int64_t sms, int per_sm_short, int per_sm_long,
-                                   int per_sm_wide = 0) {
+                                   int per_sm_wide = 0, int per_sm_ring = 0) {
   if (pairs >= sms) return 256;
   if (per_sm_short <= 0 || per_sm_long <= 0) return 64;
   if (max_len > 64 && per_sm_wide > 0) {
     const int64_t s256 = (max_len + 255) / 256;
-    if (per_sm_wide == 1 && (max_len > 6144 || (max_len > 4096 && pairs * s256 > sms))) {
+    const int64_t ring_wave = static_cast<int64_t>(per_sm_ring) * sms;
+    if (ring_wave > 0 && (max_len > 6144 || (max_len > 4096 && pairs * s256 > static_cast<int64_t>(per_sm_wide) * sms))) {
       for (int64_t c = 512; c <= (max_len > 6144 ? 2048 : 512); c *= 2)
-        if (pairs * ((max_len + c - 1) / c) <= sms) return static_cast<int32_t>(c);
+        if (pairs * ((max_len + c - 1) / c) <= ring_wave) return static_cast<int32_t>(c);
     }
     if (pairs * s256 <= static_cast<int64_t>(per_sm_wide) * sms) return 256;
   }
