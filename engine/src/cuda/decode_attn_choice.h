@@ -79,19 +79,19 @@ inline int64_t next_split_length(int64_t c) {
 //    kernel's fixed phases again (H100, against session 18's 64-or-256 rule by waves: the kernel alone
 //    at 2 KV heads batch 64 -43% / -29% / -12% at 544 / 1,056 / 2,080 positions, the rank end to end
 //    +11% / +10% / +4%).
-// H100 measurements, bench/README.md sessions 18-19.
+// H100 measurements, bench/README.md sessions 18-21.
 inline int32_t decode_split_length(int64_t pairs, int64_t max_len, int64_t sms, int per_sm_short, int per_sm_long,
                                    int per_sm_wide = 0, int per_sm_ring = 0) {
   if (pairs >= sms) return 256;
   if (per_sm_short <= 0 || per_sm_long <= 0) return 64;
   if (max_len > 64 && per_sm_wide > 0) {
-    const int64_t s256 = (max_len + 255) / 256;
+    const int64_t s256 = (max_len + 255) / 256, wave = static_cast<int64_t>(per_sm_wide) * sms;
     const int64_t ring_wave = static_cast<int64_t>(per_sm_ring) * sms;
-    if (ring_wave > 0 && (max_len > 6144 || (max_len > 4096 && pairs * s256 > static_cast<int64_t>(per_sm_wide) * sms))) {
+    if (ring_wave > 0 && (max_len > 6144 || (max_len > 4096 && pairs * s256 > wave))) {
       for (int64_t c = 512; c <= (max_len > 6144 ? 2048 : 512); c *= 2)
         if (pairs * ((max_len + c - 1) / c) <= ring_wave) return static_cast<int32_t>(c);
     }
-    if (pairs * s256 <= static_cast<int64_t>(per_sm_wide) * sms) return 256;
+    if (pairs * s256 <= wave) return 256;
   }
   if (max_len > 64 && max_len <= 256 && 2 * pairs >= sms) return 256;
   int64_t c = 64;
