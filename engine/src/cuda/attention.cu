@@ -392,21 +392,48 @@ __global__ void __launch_bounds__(256) attn_prefill_kernel(AttnArgs a, const int
 // query heads, so GQA heads share every K/V tile), S = Q K^T and O += P V run on tensor cores with
 // f32 accumulation, the online softmax stays in registers (exp2 with log2(e) folded into the scale),
 // and P is rounded to the activation type for the second product, as FlashAttention does. K/V tiles
-// of 64 positions are staged in shared memory (V transposed), rows padded by 8 elements so that the
-// fragment loads of a warp fall in 32 distinct banks.
+// of 64 positions go to shared memory by cp.async in two stages (the next tile loads while this one
+// is used), both row-major, rows padded by 8 elements so that a warp's fragment loads fall in distinct
+// banks; V reaches the P V product through ldmatrix .trans. (Until session 21 each tile was loaded
+// and then transposed into shared memory by scalar stores that 16 threads sent to one bank, with
+// nothing in flight during the products: ~100 TFLOP/s of attention at 8,000-16,000-token prompts.)
+constexpr int kPrefillKeys = 64;
 template <typename T, int HD>
-__global__ void __launch_bounds__(128) attn_prefill_mma_kernel(AttnArgs a, const int32_t* tiles, const int32_t* pos) {
+constexpr size_t prefill_mma_smem() {
+  return sizeof(T) * 2 * 2 * kPrefillKeys * (HD + 8);
+}
+
+// Three CTAs an SM (168 registers at head_dim 128, no spills; unbounded it took 174 and held two).
+template <typename T, int HD>
+__global__ void __launch_bounds__(128, 3) attn_prefill_mma_kernel(AttnArgs a, const int32_t* tiles, const int32_t* pos) {
   pdl_trigger();
   pdl_wait();
-  constexpr int kKeys = 64, kPadK = HD + 8, kPadV = kKeys + 8, kVecs = HD / 8;
-  __shared__ __align__(16) T ks[kKeys * kPadK];  // [position][dim]
-  __shared__ __align__(16) T vt[HD * kPadV];     // [dim][position]
+  constexpr int kKeys = kPrefillKeys, kPadK = HD + 8, kVecs = HD / 8, kTile = kKeys * kPadK;
+  extern __shared__ __align__(16) unsigned char prefill_smem[];
+  T* kv_s = reinterpret_cast<T*>(prefill_smem);  // [2 stages][K, V][position][dim]
   const int tile = blockIdx.x, kvh = blockIdx.y, tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int gq = lane >> 2, tq = lane & 3;
   const int s = tiles[3 * tile], t0 = tiles[3 * tile + 1], nq = tiles[3 * tile + 2];
   const int G = a.n_heads / a.n_kv_heads, rows = nq * G;
   const int64_t kv_dim = static_cast<int64_t>(a.n_kv_heads) * HD;
   const int max_pos = pos[t0 + nq - 1];
+  const int32_t* bt = a.block_tables + static_cast<int64_t>(s) * a.bt_stride;
+  const T* kc = static_cast<const T*>(a.kv.k);
+  const T* vc = static_cast<const T*>(a.kv.v);
+  // Positions kb .. kb + 63 of K and V into stage st (zeros past max_pos), one commit group.
+  const auto stage = [&](int kb, int st) {
+    const uint32_t kbase = static_cast<uint32_t>(__cvta_generic_to_shared(kv_s + st * 2 * kTile));
+    for (int i = tid; i < kKeys * kVecs; i += blockDim.x) {
+      const int j = i / kVecs, c = (i % kVecs) * 8, p = kb + j;
+      const bool ok = p <= max_pos;
+      const int64_t slot = ok ? kv_row(a, bt, p, kv_dim, kvh, HD) + c : 0;
+      const uint32_t off = static_cast<uint32_t>((j * kPadK + c) * sizeof(T));
+      cp_async16(kbase + off, kc + slot, ok);
+      cp_async16(kbase + off + kTile * sizeof(T), vc + slot, ok);
+    }
+    cp_async_commit();
+  };
+  stage(0, 0);
 
   // This thread's two rows: warp * 16 + gq and + 8 (rows past the tile compute on a clamped row and
   // are not stored).
@@ -425,26 +452,20 @@ __global__ void __launch_bounds__(128) attn_prefill_mma_kernel(AttnArgs a, const
   for (int dn = 0; dn < HD / 8; ++dn) o[dn][0] = o[dn][1] = o[dn][2] = o[dn][3] = 0.0f;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
   const float scale_log2 = a.scale * 1.4426950408889634f;
-  const int32_t* bt = a.block_tables + static_cast<int64_t>(s) * a.bt_stride;
-  const T* kc = static_cast<const T*>(a.kv.k);
-  const T* vc = static_cast<const T*>(a.kv.v);
 
-  for (int kb = 0; kb <= max_pos; kb += kKeys) {
-    __syncthreads();
-    for (int i = tid; i < kKeys * kVecs; i += blockDim.x) {
-      const int j = i / kVecs, c = (i % kVecs) * 8, p = kb + j;
-      uint4 kv4 = make_uint4(0, 0, 0, 0), vv4 = make_uint4(0, 0, 0, 0);
-      if (p <= max_pos) {
-        const int64_t slot = kv_row(a, bt, p, kv_dim, kvh, HD) + c;
-        kv4 = *reinterpret_cast<const uint4*>(kc + slot);
-        vv4 = *reinterpret_cast<const uint4*>(vc + slot);
-      }
-      *reinterpret_cast<uint4*>(&ks[j * kPadK + c]) = kv4;
-      const T* ve = reinterpret_cast<const T*>(&vv4);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) vt[(c + e) * kPadV + j] = ve[e];
+  int st = 0;
+  for (int kb = 0; kb <= max_pos; kb += kKeys, st ^= 1) {
+    // The next tile into the other stage (read in the previous trip, which every thread has left:
+    // the barrier at the end of it); then this one's copies, every thread's, landed.
+    if (kb + kKeys <= max_pos) {
+      stage(kb + kKeys, st ^ 1);
+      cp_async_wait(1);
+    } else {
+      cp_async_wait(0);
     }
     __syncthreads();
+    const T* ks = kv_s + st * 2 * kTile;
+    const T* vs = ks + kTile;
 
     float sc[kKeys / 8][4];
 #pragma unroll
@@ -495,12 +516,18 @@ __global__ void __launch_bounds__(128) attn_prefill_mma_kernel(AttnArgs a, const
       const uint32_t pa[4] = {pack2<T>(sc[2 * kk][0], sc[2 * kk][1]), pack2<T>(sc[2 * kk][2], sc[2 * kk][3]),
                               pack2<T>(sc[2 * kk + 1][0], sc[2 * kk + 1][1]),
                               pack2<T>(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
+      // V as the B operand: matrix l / 8 of the .trans x4 is (positions 16 kk + 8 ((l / 8) % 2) ..,
+      // dims 16 dp + 8 (l / 16) ..), i.e. b0, b1 of dims 16 dp .. + 7, then b2, b3 of 16 dp + 8 .. + 15.
+      const T* vrow = vs + (kk * 16 + ((lane / 8) % 2) * 8 + lane % 8) * kPadK + (lane / 16) * 8;
 #pragma unroll
-      for (int dn = 0; dn < HD / 8; ++dn) {
-        const T* vrow = &vt[(dn * 8 + gq) * kPadV + kk * 16 + tq * 2];
-        mma_16816<T>(o[dn], pa, ld32(vrow), ld32(vrow + 8));
+      for (int dp = 0; dp < HD / 16; ++dp) {
+        uint32_t b[4];
+        ldmatrix_x4_trans(b, vrow + dp * 16);
+        mma_16816<T>(o[2 * dp], pa, b[0], b[1]);
+        mma_16816<T>(o[2 * dp + 1], pa, b[2], b[3]);
       }
     }
+    __syncthreads();  // this stage is read before the next trip's copy overwrites it
   }
 
 #pragma unroll
@@ -610,12 +637,13 @@ template <typename T>
 void prefill_t(const AttnArgs& a, const int32_t* tiles, int32_t n_tiles, const int32_t* pos, cudaStream_t s) {
   const dim3 grid(n_tiles, a.n_kv_heads);
   if constexpr (!std::is_same_v<T, float>) {
-    if (a.head_dim == 128) {
-      launch_pdl(attn_prefill_mma_kernel<T, 128>, grid, 128, 0, s, a, tiles, pos);
-      return;
-    }
-    if (a.head_dim == 64) {
-      launch_pdl(attn_prefill_mma_kernel<T, 64>, grid, 128, 0, s, a, tiles, pos);
+    if (a.head_dim == 128 || a.head_dim == 64) {
+      const auto kernel = a.head_dim == 128 ? attn_prefill_mma_kernel<T, 128> : attn_prefill_mma_kernel<T, 64>;
+      const int smem = static_cast<int>(a.head_dim == 128 ? prefill_mma_smem<T, 128>() : prefill_mma_smem<T, 64>());
+      static std::atomic<uint64_t> raised[2] = {0, 0};  // a bit per device, per head_dim
+      // A failure here shows as the launch's error (the backend checks after every layer).
+      if (smem > 48 * 1024) raise_dynamic_smem(reinterpret_cast<const void*>(kernel), smem, raised[a.head_dim == 128]);
+      launch_pdl(kernel, grid, 128, smem, s, a, tiles, pos);
       return;
     }
   }
