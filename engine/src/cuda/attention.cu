@@ -516,16 +516,7 @@ __global__ void __launch_bounds__(128, 3) attn_prefill_mma_kernel(AttnArgs a, co
       const uint32_t pa[4] = {pack2<T>(sc[2 * kk][0], sc[2 * kk][1]), pack2<T>(sc[2 * kk][2], sc[2 * kk][3]),
                               pack2<T>(sc[2 * kk + 1][0], sc[2 * kk + 1][1]),
                               pack2<T>(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
-      // V as the B operand: matrix l / 8 of the .trans x4 is (positions 16 kk + 8 ((l / 8) % 2) ..,
-      // dims 16 dp + 8 (l / 16) ..), i.e. b0, b1 of dims 16 dp .. + 7, then b2, b3 of 16 dp + 8 .. + 15.
-      const T* vrow = vs + (kk * 16 + ((lane / 8) % 2) * 8 + lane % 8) * kPadK + (lane / 16) * 8;
-#pragma unroll
-      for (int dp = 0; dp < HD / 16; ++dp) {
-        uint32_t b[4];
-        ldmatrix_x4_trans(b, vrow + dp * 16);
-        mma_16816<T>(o[2 * dp], pa, b[0], b[1]);
-        mma_16816<T>(o[2 * dp + 1], pa, b[2], b[3]);
-      }
+      mma_pv16<T, HD>(o, pa, vs + kk * 16 * kPadK, kPadK, lane);
     }
     __syncthreads();  // this stage is read before the next trip's copy overwrites it
   }

@@ -230,16 +230,7 @@ __global__ void __launch_bounds__(W * 32) attn_decode_mma_kernel(AttnArgs a, con
     // P (rounded to T, as FlashAttention does) is, register for register, the A fragment.
     const uint32_t pa[4] = {pack2<T>(sc[0][0], sc[0][1]), pack2<T>(sc[0][2], sc[0][3]), pack2<T>(sc[1][0], sc[1][1]),
                             pack2<T>(sc[1][2], sc[1][3])};
-    // O += P V: matrix l / 8 of the .trans x4 is (positions 8 ((l / 8) % 2) .., dims 16 dp + 8 (l / 16) ..),
-    // i.e. b0, b1 of dims 16 dp .. 16 dp + 7, then of 16 dp + 8 .. 16 dp + 15.
-    const T* vrow = vs + (((lane / 8) % 2) * 8 + lane % 8) * R + (lane / 16) * 8;
-#pragma unroll
-    for (int dp = 0; dp < HD / 16; ++dp) {
-      uint32_t b[4];
-      ldmatrix_x4_trans(b, vrow + dp * 16);
-      mma_16816<T>(o[2 * dp], pa, b[0], b[1]);
-      mma_16816<T>(o[2 * dp + 1], pa, b[2], b[3]);
-    }
+    mma_pv16<T, HD>(o, pa, vs, R, lane);  // O += P V
     __syncwarp();  // this stage is read before a copy overwrites it
     if (kStages == 1 && next < p1) {
       stage_tile<T, HD>(a, bt, kvh, next, p1, -1, ks0, lane);

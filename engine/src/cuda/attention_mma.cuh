@@ -71,6 +71,23 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
                : "r"(addr));
 }
 
+// O += P V over 16 positions, on tensor cores: P as the A fragment `pa` (rounded to T, as
+// FlashAttention does), V row-major in shared memory (`v16`: its 16 rows, `row_stride` elements apart)
+// through ldmatrix .trans. Matrix l / 8 of the x4 is (positions 8 ((l / 8) % 2) .., dims 16 dp +
+// 8 (l / 16) ..), i.e. b0, b1 of dims 16 dp .. 16 dp + 7, then of 16 dp + 8 .. 16 dp + 15.
+template <typename T, int HD>
+__device__ __forceinline__ void mma_pv16(float (&o)[HD / 8][4], const uint32_t (&pa)[4], const T* v16, int row_stride,
+                                         int lane) {
+  const T* vrow = v16 + (((lane / 8) % 2) * 8 + lane % 8) * row_stride + (lane / 16) * 8;
+#pragma unroll
+  for (int dp = 0; dp < HD / 16; ++dp) {
+    uint32_t b[4];
+    ldmatrix_x4_trans(b, vrow + dp * 16);
+    mma_16816<T>(o[2 * dp], pa, b[0], b[1]);
+    mma_16816<T>(o[2 * dp + 1], pa, b[2], b[3]);
+  }
+}
+
 // A decode split past its sequence's length (step s, KV head kvh): its (max, sum) for each of the
 // group's query heads say "no positions", which the merge skips.
 __device__ __forceinline__ void mark_empty_split(const AttnArgs& a, float* pml, int s, int kvh, int32_t n_splits,
