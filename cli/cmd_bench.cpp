@@ -77,7 +77,7 @@ int run_bench(int argc, char** argv) {
   add_engine_options(desc);
   desc.add_options()
       ("prompt", po::value<int>()->default_value(128), "prompt tokens per sequence (prefill)")
-      ("gen", po::value<int>()->default_value(64), "generated tokens per sequence (decode)")
+      ("gen", po::value<int>()->default_value(64), "generated tokens per sequence (decode); 0 times the prefill alone")
       ("batch", po::value<std::string>()->default_value("1"), "comma-separated batch sizes, e.g. 1,16,64,256")
       ("repetitions", po::value<int>()->default_value(5), "timed repetitions (after one warm-up)")
       ("bandwidth-gb-s", po::value<double>()->default_value(0), "one GPU's memory bandwidth for the roofline, GB/s (0 = the "
@@ -104,7 +104,8 @@ int run_bench(int argc, char** argv) {
   auto batches = parse_id_list((*vm)["batch"].as<std::string>(), "--batch");
   if (!batches.ok()) return report_error("bench", batches.status());
   const int prompt = (*vm)["prompt"].as<int>(), gen = (*vm)["gen"].as<int>(), reps = (*vm)["repetitions"].as<int>();
-  if (prompt < 1 || gen < 1 || reps < 1) return report_error("bench", invalid_argument("--prompt, --gen and --repetitions must be >= 1"));
+  if (prompt < 1 || gen < 0 || reps < 1)
+    return report_error("bench", invalid_argument("--prompt and --repetitions must be >= 1, --gen >= 0 (0: prefill only)"));
   const int max_batch = *std::max_element(batches->begin(), batches->end());
   if (max_batch < 1) return report_error("bench", invalid_argument("--batch sizes must be >= 1"));
   config->max_sequences = max_batch;
@@ -164,7 +165,7 @@ int run_bench(int argc, char** argv) {
       if (!s.ok()) return report_error("bench", s);
       if (rep == 0) continue;  // warm-up
       prefill.push_back(batch * prompt / pre_s);
-      decode.push_back(batch * gen / dec_s);
+      decode.push_back(gen > 0 ? batch * gen / dec_s : 0.0);
       if (c1.calls > c0.calls) {
         coll_ms_per_step.push_back((c1.seconds - c0.seconds) * 1e3 / gen);
         coll_share.push_back((c1.seconds - c0.seconds) / dec_s);
@@ -176,7 +177,9 @@ int run_bench(int argc, char** argv) {
     const Stats coll_ms = timed ? summarize(coll_ms_per_step) : Stats{}, coll = timed ? summarize(coll_share) : Stats{};
     const Peer peer = peer_for(config->backend.kind, config->model_path, quant, batch);
     const double gpus = config->backend.kind == "cuda" ? std::max(1, config->backend.gpu_count) : 1;
-    const double roofline = bw > 0 ? gpus * bw * 1e9 / static_cast<double>(e.backend().weight_bytes()) * batch : 0;
+    // No decode measured (--gen 0): no decode roofline either.
+    const double roofline =
+        bw > 0 && gen > 0 ? gpus * bw * 1e9 / static_cast<double>(e.backend().weight_bytes()) * batch : 0;
     if (json) {
       nlohmann::json j;
       j["backend"] = config->backend.kind;
@@ -201,7 +204,8 @@ int run_bench(int argc, char** argv) {
       j["peer"] = "llama.cpp";
       j["peer_decode_tok_s"] = peer.decode_tok_s > 0 ? nlohmann::json(peer.decode_tok_s) : nlohmann::json(nullptr);
       j["peer_prefill_tok_s"] = peer.prefill_tok_s > 0 ? nlohmann::json(peer.prefill_tok_s) : nlohmann::json(nullptr);
-      j["decode_vs_peer"] = peer.decode_tok_s > 0 ? nlohmann::json(d.median / peer.decode_tok_s) : nlohmann::json(nullptr);
+      j["decode_vs_peer"] =
+          peer.decode_tok_s > 0 && gen > 0 ? nlohmann::json(d.median / peer.decode_tok_s) : nlohmann::json(nullptr);
       j["prefill_vs_peer"] = peer.prefill_tok_s > 0 ? nlohmann::json(p.median / peer.prefill_tok_s) : nlohmann::json(nullptr);
       if (timed) {
         j["collective_calls_per_step"] = coll_calls_per_step;
@@ -217,7 +221,7 @@ int run_bench(int argc, char** argv) {
       std::cout << j.dump() << std::endl;
     } else {
       std::ostringstream ratio;
-      if (peer.decode_tok_s > 0) ratio << d.median / peer.decode_tok_s << "x";
+      if (peer.decode_tok_s > 0 && gen > 0) ratio << d.median / peer.decode_tok_s << "x";
       std::printf("%-22s %-6s %5d %8.1f [%5.0f-%5.0f] %8.1f [%5.0f-%5.0f] %8.0f %8s\n", config->model_path.substr(0, 22).c_str(),
                   quant.c_str(), batch, p.median, p.min, p.max, d.median, d.min, d.max, peer.decode_tok_s, ratio.str().c_str());
       if (timed)
