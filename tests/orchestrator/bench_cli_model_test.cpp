@@ -1,26 +1,16 @@
 // `effitune bench` on the shipped task model (CPU): --gen 0 times the prefill alone (its JSON line says
 // so: no decode rate, roofline or peer ratio), and a negative --gen is refused naming the option.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "support/paths.h"
+#include "support/run_command.h"
 
 namespace effitune::orchestrator {
 namespace {
-
-std::pair<int, std::string> run(const std::string& command, const std::string& log) {
-  const int status = std::system((command + " > " + log + " 2>&1").c_str());
-  std::ifstream in(log);
-  std::stringstream s;
-  s << in.rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, s.str()};
-}
 
 TEST(BenchCli, GenZeroTimesThePrefillAlone) {
   const std::string exe = testing::binary_dir() + "/cli/effitune";
@@ -28,7 +18,7 @@ TEST(BenchCli, GenZeroTimesThePrefillAlone) {
   const std::string dir = testing::make_temp_dir("bench-cli");
   const std::string model = testing::source_dir() + "/experiments/support-desk/model.gguf";
   const std::string base = exe + " bench --backend cpu --threads 1 --model " + model + " --prompt 16 --batch 1,2 --repetitions 1";
-  const auto [code, out] = run(base + " --gen 0 --format json 2>/dev/null", dir + "/gen0.log");
+  const auto [code, out] = testing::run_command(base + " --gen 0 --format json", dir + "/gen0.log");
   ASSERT_EQ(code, 0) << out;
   std::istringstream lines(out);
   std::string line;
@@ -46,7 +36,7 @@ TEST(BenchCli, GenZeroTimesThePrefillAlone) {
   }
   EXPECT_EQ(rows, 2) << out;  // batch 1 and 2
 
-  const auto [bad, msg] = run(base + " --gen -1", dir + "/bad.log");
+  const auto [bad, msg] = testing::run_command(base + " --gen -1", dir + "/bad.log");
   EXPECT_NE(bad, 0) << msg;
   EXPECT_NE(msg.find("--gen >= 0"), std::string::npos) << msg;
 }

@@ -4,36 +4,19 @@
 // each configuration, and Q includes it with its weight. (The trial child does not open the study:
 // the parent hands it the ICS.)
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "effitune/orchestrator/study_store.h"
 #include "support/paths.h"
+#include "support/run_command.h"
 
 namespace effitune::orchestrator {
 namespace {
-
-struct Ran {
-  int exit_code = -1;
-  std::string output;
-};
-
-Ran run(const std::string& command, const std::string& log) {
-  const int status = std::system((command + " > " + log + " 2>&1").c_str());
-  Ran r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(log);
-  std::stringstream s;
-  s << in.rdbuf();
-  r.output = s.str();
-  return r;
-}
 
 TEST(IcsRun, RatingsReachTheTrialsAndQ) {
   const std::string exe = testing::binary_dir() + "/cli/effitune";
@@ -55,7 +38,7 @@ TEST(IcsRun, RatingsReachTheTrialsAndQ) {
                          "strategy: {name: grid, max_trials: 2}\n";
   const std::string db = dir + "/study.db";
 
-  Ran refused = run(exe + " run " + yaml + " --db " + db + " --quiet", dir + "/run0.log");
+  testing::CommandResult refused = testing::run_command(exe + " run " + yaml + " --db " + db + " --quiet", dir + "/run0.log");
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_NE(refused.output.find("feedback import"), std::string::npos) << refused.output;
 
@@ -67,10 +50,10 @@ TEST(IcsRun, RatingsReachTheTrialsAndQ) {
                             "{\"configuration\": \"quant=q8_0\", \"rating\": 4}\n"
                             "{\"configuration\": \"{\\\"quant\\\": \\\"f32\\\"}\", \"rating\": 2}\n"
                             "{\"configuration\": \"{\\\"quant\\\": \\\"f32\\\"}\", \"rating\": 3}\n";
-  Ran imported = run(exe + " feedback import " + ratings + " --db " + db + " --experiment ics-run", dir + "/import.log");
+  testing::CommandResult imported = testing::run_command(exe + " feedback import " + ratings + " --db " + db + " --experiment ics-run", dir + "/import.log");
   ASSERT_EQ(imported.exit_code, 0) << imported.output;
 
-  Ran ran = run(exe + " run " + yaml + " --db " + db + " --quiet", dir + "/run1.log");
+  testing::CommandResult ran = testing::run_command(exe + " run " + yaml + " --db " + db + " --quiet", dir + "/run1.log");
   ASSERT_EQ(ran.exit_code, 0) << ran.output;
 
   auto store = StudyStore::open(db);
