@@ -99,6 +99,13 @@ int report_error(const char* command, const Status& status) {
   return kExitRuntimeError;
 }
 
+int usage_error(const char* command, const std::string& message) {
+  std::fprintf(stderr, "effitune %s: %s (try 'effitune %s --help')\n", command, message.c_str(), command);
+  return kExitUsage;
+}
+
+int usage_error(const char* command, const Status& status) { return usage_error(command, status.message()); }
+
 Result<std::string> read_text_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return not_found(path + ": cannot open (check the path)");

@@ -32,8 +32,14 @@ std::optional<po::variables_map> parse_args(int argc, char** argv, const po::opt
 
 // "1,2,3" -> ids; kInvalidArgument naming the bad element.
 Result<std::vector<int32_t>> parse_id_list(const std::string& text, const std::string& option);
-// Prints "effitune <cmd>: <status>" to stderr and returns the exit code for it (1).
+// Prints "effitune <cmd>: <status>" to stderr and returns the exit code for it (1): the command ran
+// and failed (a file, the model, the engine, the study).
 int report_error(const char* command, const Status& status);
+// An option value the command rejects after parsing (out of range, two options that exclude each
+// other, a malformed list): prints "effitune <cmd>: <message> (try 'effitune <cmd> --help')" and
+// returns the usage exit code (2), as parse_args does for options it cannot parse at all.
+int usage_error(const char* command, const std::string& message);
+int usage_error(const char* command, const Status& status);
 // Reads a whole text file; kNotFound names the path.
 Result<std::string> read_text_file(const std::string& path);
 

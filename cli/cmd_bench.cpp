@@ -100,14 +100,14 @@ int run_bench(int argc, char** argv) {
                        code);
   if (!vm) return code;
   auto config = engine_config_from(*vm);
-  if (!config.ok()) return report_error("bench", config.status());
+  if (!config.ok()) return usage_error("bench", config.status());
   auto batches = parse_id_list((*vm)["batch"].as<std::string>(), "--batch");
-  if (!batches.ok()) return report_error("bench", batches.status());
+  if (!batches.ok()) return usage_error("bench", batches.status());
   const int prompt = (*vm)["prompt"].as<int>(), gen = (*vm)["gen"].as<int>(), reps = (*vm)["repetitions"].as<int>();
   if (prompt < 1 || gen < 0 || reps < 1)
-    return report_error("bench", invalid_argument("--prompt and --repetitions must be >= 1, --gen >= 0 (0: prefill only)"));
+    return usage_error("bench", "--prompt and --repetitions must be >= 1, --gen >= 0 (0: prefill only)");
   const int max_batch = *std::max_element(batches->begin(), batches->end());
-  if (max_batch < 1) return report_error("bench", invalid_argument("--batch sizes must be >= 1"));
+  if (max_batch < 1) return usage_error("bench", "--batch sizes must be >= 1");
   config->max_sequences = max_batch;
   config->context_length = config->context_length > 0 ? config->context_length : prompt + gen + 1;
   config->kv_cache_tokens = static_cast<int64_t>(max_batch) * (prompt + gen + 1);

@@ -60,13 +60,13 @@ int run_generate(int argc, char** argv) {
                        code);
   if (!vm) return code;
   const std::string format = (*vm)["format"].as<std::string>();
-  if (format != "text" && format != "json") return report_error("generate", invalid_argument("--format must be text or json"));
+  if (format != "text" && format != "json") return usage_error("generate", "--format must be text or json");
   if (vm->count("prompt") == vm->count("prompt-ids"))
-    return report_error("generate", invalid_argument("give exactly one of --prompt or --prompt-ids"));
+    return usage_error("generate", "give exactly one of --prompt or --prompt-ids");
   auto config = engine_config_from(*vm);
-  if (!config.ok()) return report_error("generate", config.status());
+  if (!config.ok()) return usage_error("generate", config.status());
   auto decoding = decoding_from(*vm);
-  if (!decoding.ok()) return report_error("generate", decoding.status());
+  if (!decoding.ok()) return usage_error("generate", decoding.status());
   auto eng = engine::Engine::create(*config);
   if (!eng.ok()) return report_error("generate", eng.status());
   engine::Engine& e = **eng;
@@ -74,7 +74,7 @@ int run_generate(int argc, char** argv) {
   std::vector<int32_t> prompt;
   if (vm->count("prompt-ids")) {
     auto ids = parse_id_list((*vm)["prompt-ids"].as<std::string>(), "--prompt-ids");
-    if (!ids.ok()) return report_error("generate", ids.status());
+    if (!ids.ok()) return usage_error("generate", ids.status());
     prompt = *ids;
   } else {
     if (!e.tokenizer())

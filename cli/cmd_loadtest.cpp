@@ -255,12 +255,12 @@ int run_loadtest(int argc, char** argv) {
   auto vm = parse_args(argc, argv, desc, kUsage, kTeaching, code);
   if (!vm) return code;
   const std::string format = (*vm)["format"].as<std::string>();
-  if (format != "text" && format != "json") return report_error("loadtest", invalid_argument("--format must be text or json"));
+  if (format != "text" && format != "json") return usage_error("loadtest", "--format must be text or json");
   auto workload = pr::Workload::load((*vm)["workload"].as<std::string>(), (*vm)["max-tokens"].as<int>(),
                                      (*vm)["seed"].as<uint64_t>());
   if (!workload.ok()) return report_error("loadtest", workload.status());
   auto opts = options_from(*vm, *workload);
-  if (!opts.ok()) return report_error("loadtest", opts.status());
+  if (!opts.ok()) return usage_error("loadtest", opts.status());
   Options& o = *opts;
   auto target = make_target(*vm, o.target);
   if (!target.ok()) return report_error("loadtest", target.status());

@@ -24,15 +24,15 @@ int run_perplexity(int argc, char** argv) {
                        code);
   if (!vm) return code;
   if (vm->count("text-file") == vm->count("token-ids"))
-    return report_error("perplexity", invalid_argument("give exactly one of --text-file or --token-ids"));
+    return usage_error("perplexity", "give exactly one of --text-file or --token-ids");
   auto config = engine_config_from(*vm);
-  if (!config.ok()) return report_error("perplexity", config.status());
+  if (!config.ok()) return usage_error("perplexity", config.status());
   auto eng = engine::Engine::create(*config);
   if (!eng.ok()) return report_error("perplexity", eng.status());
   std::vector<int32_t> tokens;
   if (vm->count("token-ids")) {
     auto ids = parse_id_list((*vm)["token-ids"].as<std::string>(), "--token-ids");
-    if (!ids.ok()) return report_error("perplexity", ids.status());
+    if (!ids.ok()) return usage_error("perplexity", ids.status());
     tokens = *ids;
   } else {
     if (!(*eng)->tokenizer())

@@ -28,15 +28,8 @@ int run_report(int argc, char** argv) {
                        code);
   if (!vm) return code;
   const auto format = orch::parse_report_format((*vm)["format"].as<std::string>());
-  if (!format) {
-    std::fprintf(stderr, "effitune report: --format '%s' is unknown; use html, md or json\n",
-                 (*vm)["format"].as<std::string>().c_str());
-    return kExitUsage;
-  }
-  if (!vm->count("out")) {
-    std::fprintf(stderr, "effitune report: --out FILE is required (where to write the report)\n");
-    return kExitUsage;
-  }
+  if (!format) return usage_error("report", "--format '" + (*vm)["format"].as<std::string>() + "' is unknown; use html, md or json");
+  if (!vm->count("out")) return usage_error("report", "--out FILE is required (where to write the report)");
   const std::string db = (*vm)["db"].as<std::string>();
   std::error_code ec;
   // Never create a study here: a typo in --db must not leave an empty file behind.

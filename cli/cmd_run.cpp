@@ -117,8 +117,7 @@ int run_run(int argc, char** argv) {
   if (vm->count("max-attempts")) {
     o.max_attempts = (*vm)["max-attempts"].as<int32_t>();
     if (o.max_attempts < 1) {
-      std::fprintf(stderr, "effitune run: --max-attempts must be >= 1\n");
-      return kExitUsage;
+      return usage_error("run", "--max-attempts must be >= 1");
     }
   }
   o.progress = !(*vm)["quiet"].as<bool>();
@@ -204,7 +203,7 @@ int run_eval(int argc, char** argv) {
                        code);
   if (!vm) return code;
   auto cfg = engine_config_from(*vm);
-  if (!cfg.ok()) return report_error("eval", cfg.status());
+  if (!cfg.ok()) return usage_error("eval", cfg.status());
   auto items = probes::read_dataset((*vm)["dataset"].as<std::string>());
   if (!items.ok()) return report_error("eval", items.status());
   cfg->max_sequences = 2;
@@ -234,8 +233,7 @@ int run_eval(int argc, char** argv) {
     qo.decoding.strategy = engine::DecodingStrategy::kBeam;
     qo.decoding.beam_width = (*vm)["beam-width"].as<int>();
   } else {
-    std::fprintf(stderr, "effitune eval: --decoding must be greedy, sample or beam; got '%s'\n", dec.c_str());
-    return kExitUsage;
+    return usage_error("eval", "--decoding must be greedy, sample or beam; got '" + dec + "'");
   }
   qo.repeats = (*vm)["repeats"].as<int>();
   qo.max_items = static_cast<size_t>(std::max(0, (*vm)["items"].as<int>()));

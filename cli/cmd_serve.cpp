@@ -71,12 +71,12 @@ int run_serve(int argc, char** argv) {
   if (!vm) return code;
 
   auto engine_config = engine_config_from(*vm);
-  if (!engine_config.ok()) return report_error("serve", engine_config.status());
+  if (!engine_config.ok()) return usage_error("serve", engine_config.status());
   engine::SchedulerConfig sched;
   sched.max_num_seqs = (*vm)["max-batch"].as<int>();
   sched.max_num_batched_tokens = (*vm)["max-batched-tokens"].as<int>();
   sched.max_waiting = (*vm)["max-queue"].as<int>();
-  if (sched.max_num_seqs < 1) return report_error("serve", invalid_argument("--max-batch must be >= 1"));
+  if (sched.max_num_seqs < 1) return usage_error("serve", "--max-batch must be >= 1");
   engine_config->max_sequences = sched.max_num_seqs;
   engine_config->kv_cache_tokens = (*vm)["kv-cache-tokens"].as<long>();
 
@@ -84,17 +84,17 @@ int run_serve(int argc, char** argv) {
   if (vm->count("policy-param")) {
     for (const auto& item : (*vm)["policy-param"].as<std::vector<std::string>>()) {
       auto kv = parse_policy_param(item);
-      if (!kv.ok()) return report_error("serve", kv.status());
+      if (!kv.ok()) return usage_error("serve", kv.status());
       params[kv->first] = kv->second;
     }
   }
   auto policy = engine::make_batch_policy((*vm)["batch-policy"].as<std::string>(), params);
-  if (!policy.ok()) return report_error("serve", policy.status().with_context("--batch-policy"));
+  if (!policy.ok()) return usage_error("serve", policy.status().with_context("--batch-policy"));
 
   engine::ServerConfig config;
   config.host = (*vm)["host"].as<std::string>();
   const int port = (*vm)["port"].as<int>();
-  if (port < 0 || port > 65535) return report_error("serve", invalid_argument("--port must be in [0, 65535]"));
+  if (port < 0 || port > 65535) return usage_error("serve", "--port must be in [0, 65535]");
   config.port = static_cast<uint16_t>(port);
   if (vm->count("api-key")) config.api_key = (*vm)["api-key"].as<std::string>();
   else if (const char* k = std::getenv("EFFITUNE_API_KEY")) config.api_key = k;
@@ -102,7 +102,7 @@ int run_serve(int argc, char** argv) {
                                                : std::filesystem::path(engine_config->model_path).filename().string();
   config.io_threads = (*vm)["io-threads"].as<int>();
   const long body = (*vm)["max-body-bytes"].as<long>();
-  if (body < 1024) return report_error("serve", invalid_argument("--max-body-bytes must be >= 1024"));
+  if (body < 1024) return usage_error("serve", "--max-body-bytes must be >= 1024");
   config.max_body_bytes = static_cast<uint64_t>(body);
   config.shutdown_grace_ms = (*vm)["shutdown-grace-ms"].as<double>();
   config.history_budget = (*vm)["history-budget"].as<int>();

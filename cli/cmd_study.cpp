@@ -24,12 +24,6 @@ using orchestrator::StudyStore;
 using orchestrator::TrialRecord;
 using orchestrator::TrialState;
 
-// A missing or malformed argument: the message, then exit code 2 (usage), as parse_args does.
-int usage_error(const char* command, const std::string& message) {
-  std::fprintf(stderr, "effitune %s: %s (try 'effitune %s --help')\n", command, message.c_str(), command);
-  return kExitUsage;
-}
-
 void add_study_options(po::options_description& desc) {
   desc.add_options()("help,h", "show this help")(
       "db", po::value<std::string>()->default_value(kDefaultStudyDb), "the study file (SQLite)")(
@@ -281,7 +275,7 @@ int run_show_impl(int argc, char** argv) {
   if (!vm) return code;
   if (!vm->count("trial")) return usage_error("show", "give a trial id: effitune show 3");
   auto id = parse_trial_id((*vm)["trial"].as<std::string>());
-  if (!id.ok()) return report_error("show", id.status());
+  if (!id.ok()) return usage_error("show", id.status());
   auto study = open_study(*vm);
   if (!study.ok()) return report_error("show", study.status());
   auto trial = study->store->get_trial(study->experiment.name, *id);
@@ -326,7 +320,7 @@ int run_compare_impl(int argc, char** argv) {
   TrialRecord t[2];
   for (int k = 0; k < 2; ++k) {
     auto id = parse_trial_id(ids[k]);
-    if (!id.ok()) return report_error("compare", id.status());
+    if (!id.ok()) return usage_error("compare", id.status());
     auto trial = study->store->get_trial(study->experiment.name, *id);
     if (!trial.ok()) return report_error("compare", trial.status());
     t[k] = std::move(trial).value();

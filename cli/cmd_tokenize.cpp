@@ -22,7 +22,7 @@ int run_tokenize(int argc, char** argv) {
                        "Special-token text is not parsed; it is tokenized as plain text.", code);
   if (!vm) return code;
   if (!vm->count("model") || !vm->count("text-file"))
-    return report_error("tokenize", invalid_argument("--model and --text-file are required"));
+    return usage_error("tokenize", "--model and --text-file are required");
   auto file = engine::GgufFile::open((*vm)["model"].as<std::string>());
   if (!file.ok()) return report_error("tokenize", file.status());
   auto tok = engine::make_tokenizer(**file);
