@@ -9,7 +9,7 @@
 source scripts/device_env.sh >/dev/null
 nvidia-smi --query-gpu=name --format=csv,noheader
 EFFITUNE_L2_NEXT=15 EFFITUNE_L2_NEXT_LAST=1 timeout 200 $C/effitune_cuda_tests \
-  --gtest_filter='CudaBackend*:*TaskModel*:*Stories260k*:CudaOps.Gemv*' 2>&1 | grep -E "^\[  (PASSED|FAILED)|tests ran|FAILED" | head
+  --gtest_filter='CudaBackend*:CudaOps.Matmul*' 2>&1 | grep -E "^\[  (PASSED|FAILED)|tests ran|FAILED" | head
 export RUNS=2 GEN=32
 S="llama-8b:q4_0:1:128 llama-8b:q8_0:1:128 llama-8b:bf16:1:128 llama-1b:bf16:1:128 llama-1b:q4_0:1:128"
 bash scripts/dev/ab_bench.sh EFFITUNE_L2_NEXT "0 1 6 8 15" $S 2>&1 | tail -26
