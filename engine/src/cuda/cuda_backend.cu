@@ -124,12 +124,6 @@ Result<std::unique_ptr<Backend>> CudaBackend::create(std::shared_ptr<const Model
   const int32_t ranks = extras.comm != nullptr ? extras.comm->size() : 1;
   const double prefetch_mb = mb != nullptr ? std::atof(mb) : ranks >= 4 ? 8.0 : 0.0;
   b->tp_prefetch_bytes_ = static_cast<int64_t>(prefetch_mb * (1 << 20));
-  // The next projection's first weights asked of L2 by the GEMV before it (MatArgs::l2_next), one bit
-  // per hand-over: 1 down -> next QKV (or the LM head), 2 QKV -> O, 4 O -> gate|up, 8 gate|up -> down.
-  // Single GPU only: under TP the residual update's exchange does it (tp_prefetch_bytes_).
-  if (const char* v = std::getenv("EFFITUNE_L2_NEXT")) b->l2_next_mask_ = static_cast<uint32_t>(std::atoi(v));
-  if (const char* v = std::getenv("EFFITUNE_L2_NEXT_MB")) b->l2_next_bytes_ = static_cast<int64_t>(std::atof(v) * (1 << 20));
-  b->l2_next_last_ = env_flag("EFFITUNE_L2_NEXT_LAST", false);
   const ModelConfig& c = b->cfg_;
 
   // Account for everything before allocating anything large.
@@ -326,9 +320,8 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     const DeviceLayer& L = model_->layers[li];
     const float* next_norm = li + 1 < c.n_layers ? model_->layers[li + 1].attn_norm : nullptr;
     const DeviceMatrix& next_w = li + 1 < c.n_layers ? model_->layers[li + 1].wqkv : model_->output;
-    EFFITUNE_RETURN_IF_ERROR(normed_matmul(
-        L.attn_norm, L.wqkv, p.tokens,
-        ahead({nullptr, c.dim, p.tokens, MatIn::kPlain, qkv_, qkv_w, MatOut::kAct}, L.wo, kAheadQkvToO), normed, s));
+    EFFITUNE_RETURN_IF_ERROR(normed_matmul(L.attn_norm, L.wqkv, p.tokens,
+                                           {nullptr, c.dim, p.tokens, MatIn::kPlain, qkv_, qkv_w, MatOut::kAct}, normed, s));
     KvLayer kv;
     kv.k = static_cast<char*>(kv_) + (2LL * li) * kv_layer_bytes_;
     kv.v = static_cast<char*>(kv_) + (2LL * li + 1) * kv_layer_bytes_;
@@ -361,20 +354,18 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
     if (p.decode) launch_attn_decode(act_, a, meta_ + p.off_len, p.steps, p.splits, part_o_, part_ml_, s);
     else launch_attn_prefill(act_, a, meta_ + p.off_tiles, p.tiles, meta_ + p.off_pos, s);
     CUDA_RETURN_IF_LAUNCH_ERROR("attention");
-    EFFITUNE_RETURN_IF_ERROR(
-        mm_.matmul(act_, L.wo, ahead(row_parallel(p, attn_, q_dim, MatIn::kPlain), L.w_gu, kAheadOToGateUp), s));
+    EFFITUNE_RETURN_IF_ERROR(mm_.matmul(act_, L.wo, row_parallel(p, attn_, q_dim, MatIn::kPlain), s));
     EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, L.ffn_norm, L.w_gu, normed, s));
     const int64_t gu_w = 2LL * c.hidden_dim;
     if (fuse_decode_ && mm_.uses_gemv(L.w_gu, p.tokens) && gemv_fusion_pays(p.tokens)) {
       // The GEMV computes gate and up rows side by side and writes silu(gate) * up: no SwiGLU
       // launch (float kinds) or per-CTA SwiGLU prologue in the down projection (quantized kinds),
       // and no gate|up round trip through memory.
-      EFFITUNE_RETURN_IF_ERROR(normed_matmul(
-          L.ffn_norm, L.w_gu, p.tokens,
-          ahead({nullptr, c.dim, p.tokens, MatIn::kPlain, h_, c.hidden_dim, MatOut::kSwiGluAct}, L.w_down, kAheadGateUpToDown),
-          normed, s));
-      EFFITUNE_RETURN_IF_ERROR(mm_.matmul(
-          act_, L.w_down, ahead(row_parallel(p, h_, c.hidden_dim, MatIn::kPlain), next_w, kAheadDownToQkv), s));
+      EFFITUNE_RETURN_IF_ERROR(normed_matmul(L.ffn_norm, L.w_gu, p.tokens,
+                                             {nullptr, c.dim, p.tokens, MatIn::kPlain, h_, c.hidden_dim, MatOut::kSwiGluAct},
+                                             normed, s));
+      EFFITUNE_RETURN_IF_ERROR(
+          mm_.matmul(act_, L.w_down, row_parallel(p, h_, c.hidden_dim, MatIn::kPlain), s));
       EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, next_norm, next_w, normed, s));
       continue;
     }
@@ -385,12 +376,12 @@ Status CudaBackend::enqueue(const Plan& p, bool greedy) {
       // SwiGLU folded into the quantized GEMV's activation prologue (once per CTA). The float GEMV
       // would recompute silu for every output row (an exp and a divide per weight, more than the
       // weight's own load costs), so float kinds take the separate kernel.
-      EFFITUNE_RETURN_IF_ERROR(mm_.matmul(
-          act_, L.w_down, ahead(row_parallel(p, gu_, gu_w, MatIn::kSwiGlu), next_w, kAheadDownToQkv), s));
+      EFFITUNE_RETURN_IF_ERROR(
+          mm_.matmul(act_, L.w_down, row_parallel(p, gu_, gu_w, MatIn::kSwiGlu), s));
     } else {
       launch_swiglu(act_, gu_, p.tokens, c.hidden_dim, h_, s);
-      EFFITUNE_RETURN_IF_ERROR(mm_.matmul(
-          act_, L.w_down, ahead(row_parallel(p, h_, c.hidden_dim, MatIn::kPlain), next_w, kAheadDownToQkv), s));
+      EFFITUNE_RETURN_IF_ERROR(
+          mm_.matmul(act_, L.w_down, row_parallel(p, h_, c.hidden_dim, MatIn::kPlain), s));
     }
     EFFITUNE_RETURN_IF_ERROR(end_partial_sum(p, next_norm, next_w, normed, s));
   }
@@ -459,19 +450,6 @@ NormingCommunicator* CudaBackend::adder(const Plan& p) const {
 // communicator's staging buffer and the all-reduce adds all ranks' to x. Otherwise rank 0's projections accumulate into x and the other
 // ranks overwrite their copy with their partial product, so that the all-reduce of x yields x + the
 // sum of the partials (one reduction, no extra buffer, zeroing or add kernel).
-MatArgs CudaBackend::ahead(MatArgs a, const DeviceMatrix& next, uint32_t handover) const {
-  if ((l2_next_mask_ & handover) == 0 || l2_next_bytes_ <= 0 || extras_.comm != nullptr) return a;
-  const int64_t data = next.data_row_bytes() * next.rows, n = std::min(data, l2_next_bytes_);
-  a.l2_next.p[0] = next.data;
-  a.l2_next.bytes[0] = n;
-  if (next.scales != nullptr) {  // the scales of the same leading rows
-    a.l2_next.p[1] = next.scales;
-    a.l2_next.bytes[1] = (next.bytes() - data) * n / data;
-  }
-  a.l2_next.evict_last = l2_next_last_;
-  return a;
-}
-
 MatArgs CudaBackend::row_parallel(const Plan& p, const void* x, int64_t ldx, MatIn in) const {
   MatArgs a{x, ldx, p.tokens, in, x_, cfg_.dim, MatOut::kF32Accumulate};
   if (extras_.comm == nullptr) return a;

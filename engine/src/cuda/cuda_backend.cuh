@@ -84,9 +84,6 @@ class CudaBackend final : public Backend, public DeviceSampler, public GraphRepl
   // product and how; then the all-reduce after it, which also writes RMSNorm(x) * next_norm to xn_
   // where the communicator can (then `normed`).
   MatArgs row_parallel(const Plan& plan, const void* x, int64_t ldx, MatIn in) const;
-  // `a` with MatArgs::l2_next set to `next`'s first weights when l2_next_mask_ has `handover`.
-  static constexpr uint32_t kAheadDownToQkv = 1, kAheadQkvToO = 2, kAheadOToGateUp = 4, kAheadGateUpToDown = 8;
-  MatArgs ahead(MatArgs a, const DeviceMatrix& next, uint32_t handover) const;
   Status end_partial_sum(const Plan& plan, const float* next_norm, const DeviceMatrix& next_w, bool& normed,
                          cudaStream_t s);
   // The communicator when this step's residual updates go through NormingCommunicator::all_reduce_add.
@@ -109,9 +106,6 @@ class CudaBackend final : public Backend, public DeviceSampler, public GraphRepl
   bool sample_argmax_route_ = true;  // forward_sample with every row argmax runs forward_greedy
   ActType part_type_ = ActType::kF32;  // row-parallel partials for NormingCommunicator::all_reduce_add
   bool direct_partials_ = true;        // ... written into NormingCommunicator::partial_buffer
-  uint32_t l2_next_mask_ = 0;               // EFFITUNE_L2_NEXT: which hand-overs set MatArgs::l2_next
-  int64_t l2_next_bytes_ = int64_t{16} << 20;  // at most this much of the next matrix's quants
-  bool l2_next_last_ = false;                  // ... as L2::evict_last
   int64_t tp_prefetch_bytes_ = 0;      // of the next projection, pulled into L2 by each residual update
 
   void* kv_ = nullptr;           // [layer][K|V][blocks + 1][block_size][kv_dim]

@@ -79,7 +79,6 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(DeviceMatrix m, MatAr
   __shared__ float prev[kWarps][B];
   if (active && lane == 0 && slice == 0) gemv_detail::residual_prefetch<B>(a, row, prev[warp]);
   if constexpr (kNorm) rmsnorm_prologue<T, B>(a, K, reinterpret_cast<T*>(gemv_smem));
-  gemv_detail::prefetch_l2_next(a.l2_next);
 
   float acc[R][B];
 #pragma unroll

@@ -24,16 +24,6 @@ enum class MatOut {
   kSwiGluAct,      // float GEMV only, W = gate|up [2H, K]: out[b, j] = silu(gate_j) * up_j, activation type
 };
 
-// Weights the launch after a GEMV will stream (up to two ranges: a quantized matrix's quants and
-// scales), which the GEMV's warps ask L2 for once their own first loads are out (MatArgs::l2_next).
-// A latency-bound GEMV leaves HBM bandwidth unused; the next launch then finds its first bytes in L2
-// instead of waiting for them after this one ends. Timing only: results do not depend on it.
-struct L2Ahead {
-  const void* p[2] = {nullptr, nullptr};
-  int64_t bytes[2] = {0, 0};
-  bool evict_last = false;  // PTX L2::evict_last: kept while this launch's own stream passes through L2
-};
-
 struct MatArgs {
   const void* x = nullptr;
   int64_t ldx = 0;  // elements between activation rows
@@ -48,7 +38,6 @@ struct MatArgs {
   unsigned long long* argmax = nullptr;
   const float* norm_w = nullptr;  // MatIn::kRmsNorm: the norm's weight [K] and epsilon
   float norm_eps = 0.0f;
-  L2Ahead l2_next;  // GEMV kernels only (the GEMMs ignore it)
 };
 
 // Whether the GEMV takes MatIn::kRmsNorm for this weight and batch (16-bit float or quantized kinds,

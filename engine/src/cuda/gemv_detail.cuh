@@ -134,27 +134,6 @@ __device__ __forceinline__ void load_x(const T* p, float* out) {
   }
 }
 
-// MatArgs::l2_next: every warp of the grid asks L2 for its contiguous share of each range, one
-// 128-byte line per lane per step. Call after this warp's own first loads (and the PDL wait: the
-// previous kernel's stream is over by then); every thread may call it.
-__device__ __forceinline__ void prefetch_l2_next(const L2Ahead& h) {
-  const int64_t warps = static_cast<int64_t>(gridDim.x) * (blockDim.x >> 5);
-  const int64_t w = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  const int64_t lane = threadIdx.x & 31;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int64_t n = h.bytes[r];
-    if (n <= 0) continue;
-    const int64_t share = ((n + warps - 1) / warps + 127) / 128 * 128;
-    const char* base = static_cast<const char*>(h.p[r]);
-    const int64_t end = min(n, (w + 1) * share);
-    for (int64_t o = w * share + lane * 128; o < end; o += 32 * 128) {
-      if (h.evict_last) asm volatile("prefetch.global.L2::evict_last [%0];" ::"l"(base + o));
-      else asm volatile("prefetch.global.L2 [%0];" ::"l"(base + o));
-    }
-  }
-}
-
 // Pulls the norm weight (a.norm_w[0..K)) into this SM's L1 before the CTA waits for the previous
 // kernel: it is a weight, so it may be read early, and the prologue below then pays one memory round
 // trip (x) instead of two (x, then norm_w). Every thread may call it; one 128-byte line per thread.

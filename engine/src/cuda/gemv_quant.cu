@@ -136,7 +136,6 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
     quantize_block8(v, valid, xq + b * K + k0, xs + b * nb + k0 / 32);
   }
   __syncthreads();
-  gemv_detail::prefetch_l2_next(a.l2_next);
 
   // kArgmax: each warp's largest key per activation row so far, kept by its lane 0 in shared memory
   // (in registers the B >= 2 variants spilled up to 340 bytes).
