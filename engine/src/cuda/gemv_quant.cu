@@ -48,9 +48,14 @@ __device__ __forceinline__ void quantize_block8(const float* v, bool valid, int8
 // (each of ~260 CTAs recomputed 14k silu and read 57 KB of gate|up for the 8B shape).
 //
 // kArgmax: MatArgs::argmax is set (the LM head of greedy decoding).
-template <WKind W, int B, MatIn In, bool kGateUp, bool kArgmax = false>
+//
+// kPipe: each lane holds two half-size batches, the next one's loads in flight while this one is
+// multiplied (the same registers as one full batch), instead of a full batch at a time with
+// nothing in flight while it is used (EFFITUNE_GEMV_PIPE, an experiment; same results bit for bit:
+// each lane adds its chunks in the same order).
+template <WKind W, int B, MatIn In, bool kGateUp, bool kArgmax, bool kPipe>
 __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(DeviceMatrix m, MatArgs a) {
-  constexpr int R = kGateUp ? 2 : 1, U = kUnroll / R;
+  constexpr int R = kGateUp ? 2 : 1, U = kUnroll / R / (kPipe ? 2 : 1);
   extern __shared__ uint4 smem[];
   const int64_t K = m.cols, nb = K / 32, n_chunks = m.data_row_bytes() / 16;
   const int n_rows = a.n_rows;
@@ -61,10 +66,10 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
   const int64_t rb = m.data_row_bytes();
 
   const int64_t out_rows = kGateUp ? m.rows / 2 : m.rows;
-  uint4 raw[R][U];
-  float sc[R][U];
+  uint4 raw[R][U], nraw[R][U];  // nraw, nsc: kPipe's next batch
+  float sc[R][U], nsc[R][U];
   // Loads (weights and their block scales) for chunks c0, c0 + 32, ... of output `row`.
-  auto load_batch = [&](int64_t row, int64_t c0) {
+  auto load_batch = [&](uint4 (&rw)[R][U], float (&sv)[R][U], int64_t row, int64_t c0) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int64_t c = c0 + 32 * u;
@@ -72,8 +77,8 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
       for (int r = 0; r < R; ++r) {
         const int64_t wr = row + r * out_rows;
         if (c < n_chunks) {
-          raw[r][u] = ld_stream16(wdata + wr * rb + c * 16);
-          sc[r][u] = __half2float(m.scales[wr * nb + (W == WKind::kQ4 ? c : c / 2)]);
+          rw[r][u] = ld_stream16(wdata + wr * rb + c * 16);
+          sv[r][u] = __half2float(m.scales[wr * nb + (W == WKind::kQ4 ? c : c / 2)]);
         }
       }
     }
@@ -81,13 +86,13 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
 #pragma unroll
   for (int r = 0; r < R; ++r)
 #pragma unroll
-    for (int u = 0; u < U; ++u) raw[r][u] = make_uint4(0, 0, 0, 0), sc[r][u] = 0.0f;
+    for (int u = 0; u < U; ++u) raw[r][u] = nraw[r][u] = make_uint4(0, 0, 0, 0), sc[r][u] = nsc[r][u] = 0.0f;
 
   const int64_t step = static_cast<int64_t>(gridDim.x) * kWarps;
   int64_t row = static_cast<int64_t>(blockIdx.x) * kWarps + warp;
   // The first weights are in flight while the CTA waits for the previous kernel (launch_pdl) and
   // then quantizes the activations.
-  if (row < out_rows) load_batch(row, lane);
+  if (row < out_rows) load_batch(raw, sc, row, lane);
   if constexpr (In == MatIn::kRmsNorm) gemv_detail::prefetch_norm_weight(a, K);
   pdl_trigger();
   pdl_wait();
@@ -153,7 +158,13 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
 #pragma unroll
       for (int b = 0; b < B; ++b) acc[r][b] = 0.0f;
     for (int64_t c0 = lane; c0 < n_chunks; c0 += 32 * U) {
-      if (c0 != lane) load_batch(row, c0);
+      if constexpr (kPipe) {
+        // The next batch (this row's, else the next row's first) goes out before this one is used.
+        if (c0 + 32 * U < n_chunks) load_batch(nraw, nsc, row, c0 + 32 * U);
+        else if (row + step < out_rows) load_batch(nraw, nsc, row + step, lane);
+      } else if (c0 != lane) {
+        load_batch(raw, sc, row, c0);
+      }
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         const int64_t c = c0 + 32 * u;
@@ -193,9 +204,15 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
         }
         }
       }
+      if constexpr (kPipe) {
+#pragma unroll
+        for (int r = 0; r < R; ++r)
+#pragma unroll
+          for (int u = 0; u < U; ++u) raw[r][u] = nraw[r][u], sc[r][u] = nsc[r][u];
+      }
     }
     // The next row's first loads go out before this row's reduction.
-    if (row + step < out_rows) load_batch(row + step, lane);
+    if (!kPipe && row + step < out_rows) load_batch(raw, sc, row + step, lane);
 #pragma unroll
     for (int r = 0; r < R; ++r)
 #pragma unroll
@@ -212,15 +229,24 @@ __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(Dev
   if constexpr (kArgmax) gemv_detail::argmax_flush<B, kWarps>(best, a);
 }
 
-template <WKind W, int B, MatIn In, bool kGateUp, bool kArgmax = false>
-void launch_k(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
+template <WKind W, int B, MatIn In, bool kGateUp, bool kArgmax, bool kPipe>
+void launch_kp(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
   const int64_t smem = a.n_rows * smem_per_row(m.cols);
   static std::atomic<uint64_t> raised{0};  // a bit per device
-  (void)raise_dynamic_smem(reinterpret_cast<const void*>(gemv_quant_kernel<W, B, In, kGateUp, kArgmax>), kMaxSmem,
+  (void)raise_dynamic_smem(reinterpret_cast<const void*>(gemv_quant_kernel<W, B, In, kGateUp, kArgmax, kPipe>), kMaxSmem,
                            raised);
   const int per_sm = static_cast<int>(std::clamp<int64_t>(kMaxSmem / std::max<int64_t>(smem, 1), 1, kCtasPerSm));
   const unsigned grid = static_cast<unsigned>(std::min<int64_t>(ceil_div(kGateUp ? m.rows / 2 : m.rows, kWarps), int64_t{sm_count()} * per_sm));
-  launch_pdl(gemv_quant_kernel<W, B, In, kGateUp, kArgmax>, grid, kWarps * 32, smem, s, m, a);
+  launch_pdl(gemv_quant_kernel<W, B, In, kGateUp, kArgmax, kPipe>, grid, kWarps * 32, smem, s, m, a);
+}
+
+template <WKind W, int B, MatIn In, bool kGateUp, bool kArgmax = false>
+void launch_k(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
+  if constexpr (B <= 2) {
+    static const bool pipe = env_flag("EFFITUNE_GEMV_PIPE", false);
+    if (pipe) return launch_kp<W, B, In, kGateUp, kArgmax, true>(m, a, s);
+  }
+  launch_kp<W, B, In, kGateUp, kArgmax, false>(m, a, s);
 }
 
 template <WKind W, int B>
