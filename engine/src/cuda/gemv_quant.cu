@@ -251,6 +251,10 @@ void launch_k(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
     static const bool pipe = env_flag("EFFITUNE_GEMV_PIPE", true);
     if (pipe) return launch_kp<W, B, In, kGateUp, kArgmax, true>(m, a, s);
   }
+  if constexpr (B >= 4) {
+    static const bool pipe_wide = env_flag("EFFITUNE_GEMV_PIPE_WIDE", false);
+    if (pipe_wide) return launch_kp<W, B, In, kGateUp, kArgmax, true>(m, a, s);
+  }
   launch_kp<W, B, In, kGateUp, kArgmax, false>(m, a, s);
 }
 
