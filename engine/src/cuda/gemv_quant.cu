@@ -251,7 +251,7 @@ void launch_k(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
     static const bool pipe = env_flag("EFFITUNE_GEMV_PIPE", true);
     if (pipe) return launch_kp<W, B, In, kGateUp, kArgmax, true>(m, a, s);
   }
-  // 4 and 8 rows (call 9, three runs, off -> on): 8B q4_0 batch 4 888.0 -> 900.9, q8_0 825.3 -> 851.5,
+  // 4 and 8 rows (session 22, three runs, off -> on): 8B q4_0 batch 4 888.0 -> 900.9, q8_0 825.3 -> 851.5,
   // q8_0 batch 8 1,096.8 -> 1,120.5, but 1B q8_0 batch 4 3,580.3 -> 3,504.7 (its 2,048-wide rows are one
   // batch). Off until a rule by row length is measured; EFFITUNE_GEMV_PIPE_WIDE=1 turns it on.
   if constexpr (B >= 4) {
