@@ -1,5 +1,7 @@
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 
 #include "common.cuh"
 #include "gemv.cuh"
@@ -52,7 +54,7 @@ __device__ __forceinline__ void quantize_block8(const float* v, bool valid, int8
 // kPipe: each lane holds two half-size batches, the next one's loads in flight while this one is
 // multiplied (the same registers as one full batch), instead of a full batch at a time with
 // nothing in flight while it is used. The same results bit for bit: each lane adds its chunks in
-// the same order. Which batches take it: launch_k.
+// the same order. Which batches take it: pipe_rows.
 template <WKind W, int B, MatIn In, bool kGateUp, bool kArgmax, bool kPipe>
 __global__ void __launch_bounds__(kWarps * 32, kCtasPerSm) gemv_quant_kernel(DeviceMatrix m, MatArgs a) {
   constexpr int R = kGateUp ? 2 : 1, U = kUnroll / R / (kPipe ? 2 : 1);
@@ -240,23 +242,28 @@ void launch_kp(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
   launch_pdl(gemv_quant_kernel<W, B, In, kGateUp, kArgmax, kPipe>, grid, kWarps * 32, smem, s, m, a);
 }
 
-// Two activation rows take kPipe (EFFITUNE_GEMV_PIPE=0 turns it off), one row does not. Session 22 on
-// an H100, three runs each, tok/s off -> on: batch 2 8B q4_0 721.4 -> 741.4 (+2.8%), at 1,024-token
-// prompts 642.6 -> 664.0, q8_0 504.1 -> 519.0 (+3.0%), 1B q4_0 / q8_0 unchanged (2,811 / 2,812, 2,365 /
-// 2,355); batch 1 lost (8B q4_0 457.8 -> 454.6, 1B q8_0 1,467.8 -> 1,375.0): with one row the multiply
-// is short, and only half of each lane's first weights go out before the PDL wait.
+// Whether `rows` activation rows take kPipe. EFFITUNE_GEMV_PIPE: unset or 1, two rows; 0, none; wide,
+// two to eight. Session 22 on an H100, three runs each, tok/s off -> on: batch 2 8B q4_0 721.4 -> 741.4
+// (+2.8%), at 1,024-token prompts 642.6 -> 664.0, q8_0 504.1 -> 519.0 (+3.0%), 1B q4_0 / q8_0 unchanged
+// (2,811 / 2,812, 2,365 / 2,355). Batch 1 lost (8B q4_0 457.8 -> 454.6, 1B q8_0 1,467.8 -> 1,375.0): with
+// one row the multiply is short, and only half of each lane's first weights go out before the PDL
+// wait. At 4 and 8 rows (wide) 8B q4_0 batch 4 888.0 -> 900.9, q8_0 825.3 -> 851.5, q8_0 batch 8 1,096.8
+// -> 1,120.5, but 1B q8_0 batch 4 3,580.3 -> 3,504.7 (its 2,048-wide rows are one batch): off by
+// default until a rule by row length is measured.
+bool pipe_rows(int rows) {
+  static const int max_rows = [] {
+    const char* v = std::getenv("EFFITUNE_GEMV_PIPE");
+    if (v != nullptr && std::strcmp(v, "0") == 0) return 0;
+    if (v != nullptr && std::strcmp(v, "wide") == 0) return kGemvMaxBatch;
+    return 2;
+  }();
+  return rows >= 2 && rows <= max_rows;
+}
+
 template <WKind W, int B, MatIn In, bool kGateUp, bool kArgmax = false>
 void launch_k(const DeviceMatrix& m, const MatArgs& a, cudaStream_t s) {
-  if constexpr (B == 2) {
-    static const bool pipe = env_flag("EFFITUNE_GEMV_PIPE", true);
-    if (pipe) return launch_kp<W, B, In, kGateUp, kArgmax, true>(m, a, s);
-  }
-  // 4 and 8 rows (session 22, three runs, off -> on): 8B q4_0 batch 4 888.0 -> 900.9, q8_0 825.3 -> 851.5,
-  // q8_0 batch 8 1,096.8 -> 1,120.5, but 1B q8_0 batch 4 3,580.3 -> 3,504.7 (its 2,048-wide rows are one
-  // batch). Off until a rule by row length is measured; EFFITUNE_GEMV_PIPE_WIDE=1 turns it on.
-  if constexpr (B >= 4) {
-    static const bool pipe_wide = env_flag("EFFITUNE_GEMV_PIPE_WIDE", false);
-    if (pipe_wide) return launch_kp<W, B, In, kGateUp, kArgmax, true>(m, a, s);
+  if constexpr (B >= 2) {
+    if (pipe_rows(B)) return launch_kp<W, B, In, kGateUp, kArgmax, true>(m, a, s);
   }
   launch_kp<W, B, In, kGateUp, kArgmax, false>(m, a, s);
 }
